@@ -1,0 +1,75 @@
+/* podvisor's entry: picks the subcommand, parses options, runs, exits.
+ * The only place that decides the process's exit code. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "options.h"
+#include "supervisor.h"
+
+extern char **environ;
+
+/* podvisor's own fds must never land on 0, 1 or 2: if it was started with
+ * one of them closed, the next open() would take it and the child would get
+ * an epoll fd as its stdin. */
+static int ensure_std_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0)
+            continue;
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0)
+            return -1;
+        if (null != fd) {
+            close(null);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int print_help(FILE *to)
+{
+    char buf[8192];
+    options_help(buf, sizeof buf);
+    fputs(buf, to);
+    return 0;
+}
+
+static int print_version(void)
+{
+    printf("podvisor %s\n", PODVISOR_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (ensure_std_fds() < 0)
+        return 1;
+    if (argc >= 2) {
+        const char *cmd = argv[1];
+        if (strcmp(cmd, "help") == 0)
+            return print_help(stdout);
+        if (strcmp(cmd, "version") == 0)
+            return print_version();
+    }
+
+    struct podvisor_config cfg;
+    char err[512];
+    switch (options_parse(&cfg, argc, argv, environ, err, sizeof err)) {
+    case OPTIONS_HELP:
+        return print_help(stdout);
+    case OPTIONS_VERSION:
+        return print_version();
+    case OPTIONS_ERROR:
+        fprintf(stderr, "podvisor: %s\n", err);
+        return 2;
+    case OPTIONS_RUN:
+        break;
+    }
+    log_setup(cfg.log_level, cfg.log_format);
+    exit(supervisor_run(&cfg));
+}

@@ -1,0 +1,301 @@
+/* child: see child.h. */
+#include "child.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Everything the forked child needs, prepared before fork: between fork and
+ * exec only async-signal-safe calls are allowed (the parent may hold locks
+ * in malloc or stdio), so the PATH search and all allocation happen here. */
+struct exec_plan {
+    char **paths;     /* candidate files, in PATH order */
+    size_t npaths;
+    char **sh_argv;   /* "/bin/sh", <path>, argv[1..]: execvp's ENOEXEC fallback */
+    char *const *argv;
+};
+
+static void plan_free(struct exec_plan *p)
+{
+    for (size_t i = 0; i < p->npaths; i++)
+        free(p->paths[i]);
+    free(p->paths);
+    free(p->sh_argv);
+}
+
+static int plan_build(struct exec_plan *p, char *const *argv)
+{
+    memset(p, 0, sizeof *p);
+    p->argv = argv;
+    const char *file = argv[0];
+    size_t argc = 0;
+    while (argv[argc])
+        argc++;
+    p->sh_argv = calloc(argc + 2, sizeof *p->sh_argv);
+    if (p->sh_argv == NULL)
+        return -ENOMEM;
+    p->sh_argv[0] = "/bin/sh";
+    for (size_t i = 1; i < argc; i++)
+        p->sh_argv[i + 1] = argv[i];
+
+    if (strchr(file, '/') != NULL || *file == '\0') {
+        p->paths = calloc(1, sizeof *p->paths);
+        if (p->paths == NULL || (p->paths[0] = strdup(file)) == NULL)
+            return -ENOMEM;
+        p->npaths = 1;
+        return 0;
+    }
+    /* glibc's execvp default when PATH is unset. */
+    const char *path = getenv("PATH");
+    if (path == NULL)
+        path = "/bin:/usr/bin";
+    size_t n = 1;
+    for (const char *c = path; *c; c++)
+        n += *c == ':';
+    p->paths = calloc(n, sizeof *p->paths);
+    if (p->paths == NULL)
+        return -ENOMEM;
+    const char *start = path;
+    for (;;) {
+        const char *end = strchrnul(start, ':');
+        size_t dl = (size_t)(end - start);
+        /* An empty PATH element means the current directory. */
+        if (asprintf(&p->paths[p->npaths], "%.*s%s%s", (int)dl, start, dl ? "/" : "", file) < 0)
+            return -ENOMEM;
+        p->npaths++;
+        if (*end == '\0')
+            break;
+        start = end + 1;
+    }
+    return 0;
+}
+
+/* execvp's search, from the prepared plan. Returns the errno to report. */
+static int exec_plan_run(struct exec_plan *p)
+{
+    int seen_eacces = 0, last = ENOENT;
+    for (size_t i = 0; i < p->npaths; i++) {
+        execve(p->paths[i], p->argv, environ);
+        int e = errno;
+        if (e == ENOEXEC) {
+            /* Not a binary and no #!: run it with the shell, as execvp does. */
+            p->sh_argv[1] = p->paths[i];
+            execve("/bin/sh", p->sh_argv, environ);
+            return errno;
+        }
+        if (e == EACCES)
+            seen_eacces = 1;
+        else if (e != ENOENT && e != ENOTDIR && e != ESTALE && e != ENODEV && e != ETIMEDOUT)
+            return e; /* a real error: stop, as execvp does */
+        last = e;
+    }
+    return seen_eacces ? EACCES : last;
+}
+
+static void close_fds_except(int keep)
+{
+    /* close_range(2) is a plain syscall and so async-signal-safe; older
+     * kernels lack it, then every fd up to the limit is closed one by one. */
+    if ((keep == 3 || syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0) &&
+        syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0)
+        return;
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536)
+        max = 65536;
+    for (int fd = 3; fd < max; fd++)
+        if (fd != keep)
+            close(fd);
+}
+
+/* Runs in the forked child: async-signal-safe calls only. */
+static __attribute__((noreturn)) void child_after_fork(struct exec_plan *p, int errfd,
+                                                         int take_terminal)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    /* Inherited SIG_IGN survives exec; the app must start with every
+     * disposition at its default, whatever podvisor's parent left. */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL);
+    setpgid(0, 0);
+    /* Still with every signal blocked, so the SIGTTOU that tcsetpgrp raises
+     * for a background process cannot stop us here. */
+    if (take_terminal)
+        tcsetpgrp(STDIN_FILENO, getpid());
+    close_fds_except(errfd);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int err = exec_plan_run(p);
+    ssize_t unused = write(errfd, &err, sizeof err);
+    (void)unused;
+    _exit(127);
+}
+
+enum child_spawn_error child_spawn(char *const *argv, pid_t *pid_out, int *err)
+{
+    struct exec_plan plan;
+    int pipefd[2] = {-1, -1};
+    enum child_spawn_error result = CHILD_SPAWN_SYSTEM;
+    *err = 0;
+
+    int rc = plan_build(&plan, argv);
+    if (rc < 0) {
+        *err = -rc;
+        goto out;
+    }
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        *err = errno;
+        goto out;
+    }
+    /* Take the terminal's foreground only when podvisor has it: a podvisor
+     * started in the background must not steal the terminal from a shell. */
+    int take_terminal = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        *err = errno;
+        goto out;
+    }
+    if (pid == 0) {
+        close(pipefd[0]);
+        child_after_fork(&plan, pipefd[1], take_terminal);
+    }
+    /* Also from the parent, so the group exists before we ever signal it,
+     * whichever of the two runs first; failure (EACCES once the child has
+     * exec'd) means the child's own setpgid already did it. */
+    (void)setpgid(pid, pid);
+    close(pipefd[1]);
+    pipefd[1] = -1;
+
+    int child_errno = 0;
+    ssize_t n;
+    do
+        n = read(pipefd[0], &child_errno, sizeof child_errno);
+    while (n < 0 && errno == EINTR);
+    if (n == sizeof child_errno) {
+        /* exec failed: the child wrote its errno and _exit()s; reap it here
+         * so the caller never sees this pid. */
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        *err = child_errno;
+        result = CHILD_SPAWN_EXEC;
+        goto out;
+    }
+    *pid_out = pid; /* EOF: the close-on-exec pipe closed, exec succeeded */
+    result = CHILD_SPAWN_OK;
+out:
+    if (pipefd[0] >= 0)
+        close(pipefd[0]);
+    if (pipefd[1] >= 0)
+        close(pipefd[1]);
+    plan_free(&plan);
+    return result;
+}
+
+int child_exec_error_code(int err) { return err == ENOENT || err == ENOTDIR ? 127 : 126; }
+
+int child_signal(pid_t pid, int sig, int group)
+{
+    if (pid <= 0)
+        return -ESRCH;
+    if (group) {
+        int rc = kill(-pid, sig) < 0 ? -errno : 0;
+        /* A child that left its group (setsid in an app that daemonizes) is
+         * signalled directly too, but never twice: a second delivery would
+         * be a second signal to a handler that already ran. */
+        if (getpgid(pid) == pid || (kill(pid, sig) < 0 && rc < 0))
+            return rc;
+        return 0;
+    }
+    return kill(pid, sig) < 0 ? -errno : 0;
+}
+
+int child_reap(void (*on_reaped)(void *ctx, const struct child_reaped *r),
+               void (*on_stopped)(void *ctx, const struct child_reaped *r), void *ctx)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG | WUNTRACED | WCONTINUED);
+        if (pid == 0)
+            return 1;
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == ECHILD ? 0 : -errno;
+        }
+        struct child_reaped r = {.pid = pid, .status = status};
+        if (WIFEXITED(status) || WIFSIGNALED(status))
+            on_reaped(ctx, &r);
+        else if (on_stopped)
+            on_stopped(ctx, &r);
+    }
+}
+
+/* The pids whose parent is podvisor, from /proc: an orphan adopted by a
+ * subreaper is its child like any other, and no other list of them exists. */
+static int signal_own_children(int sig)
+{
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return 0;
+    pid_t self = getpid();
+    int count = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end != '\0' || pid <= 0 || pid == self)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        /* "pid (comm) state ppid ...": comm may hold spaces and parens, so
+         * parse from the last ')'. */
+        char *rp = strrchr(buf, ')');
+        char state;
+        long ppid;
+        if (rp == NULL || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2)
+            continue;
+        if (ppid == self && state != 'Z' && kill((pid_t)pid, sig) == 0)
+            count++;
+    }
+    closedir(d);
+    return count;
+}
+
+int child_signal_all_remaining(int sig)
+{
+    if (getpid() == 1) {
+        /* From PID 1, kill(-1) reaches every process of the namespace but
+         * podvisor itself. ESRCH: nothing is left. */
+        return kill(-1, sig) == 0 ? 1 : 0;
+    }
+    return signal_own_children(sig);
+}
+
+int child_status_code(int status)
+{
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}

@@ -1,0 +1,102 @@
+/* log: see log.h. */
+#include "log.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum log_level current_level = LOG_INFO;
+static enum log_format current_format = LOG_TEXT;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void log_setup(enum log_level level, enum log_format format)
+{
+    current_level = level;
+    current_format = format;
+}
+
+int log_enabled(enum log_level level) { return level <= current_level; }
+
+const char *log_level_name(enum log_level level)
+{
+    return (unsigned)level < 4 ? level_names[level] : "?";
+}
+
+int log_level_parse(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, level_names[i]) == 0)
+            return i;
+    if (strcmp(s, "warning") == 0)
+        return LOG_WARN;
+    return -1;
+}
+
+/* One write(2) per line so that lines from podvisor and the child sharing
+ * stderr never interleave mid-line (writes under PIPE_BUF are atomic). */
+static void emit(const char *line, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(STDERR_FILENO, line, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* nowhere left to report a failing stderr */
+        line += n;
+        len -= (size_t)n;
+    }
+}
+
+void log_write(enum log_level level, int err, const char *fmt, ...)
+{
+    int saved_errno = errno;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    size_t used = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+    if (err != 0)
+        snprintf(msg + used, sizeof msg - used, ": %s", strerror(err));
+
+    if (current_format == LOG_JSON) {
+        struct timeval tv;
+        struct tm tm;
+        char ts[40];
+        gettimeofday(&tv, NULL);
+        gmtime_r(&tv.tv_sec, &tm);
+        size_t tl = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(ts + tl, sizeof ts - tl, ".%03ldZ", (long)(tv.tv_usec / 1000));
+        json_t *obj = json_pack("{s:s, s:s, s:s, s:i}", "ts", ts, "level",
+                                log_level_name(level), "msg", msg, "pid", (int)getpid());
+        char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+        if (line) {
+            size_t ll = strlen(line);
+            char buf[4096];
+            if (ll + 1 < sizeof buf) {
+                memcpy(buf, line, ll);
+                buf[ll] = '\n';
+                emit(buf, ll + 1);
+            } else {
+                emit(line, ll);
+                emit("\n", 1);
+            }
+        }
+        free(line);
+        json_decref(obj);
+    } else {
+        char line[2200];
+        int ll = snprintf(line, sizeof line, "podvisor: %s: %s\n", log_level_name(level), msg);
+        if (ll > 0)
+            emit(line, (size_t)ll < sizeof line ? (size_t)ll : sizeof line - 1);
+    }
+    errno = saved_errno;
+}

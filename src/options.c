@@ -1,0 +1,595 @@
+/* options: see options.h. Adding an option is one line in `option_table`
+ * plus its field in struct podvisor_config. */
+#include "options.h"
+
+#include <ctype.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef const char *(*apply_fn)(void *field, const char *value);
+
+struct opt_def {
+    const char *name;       /* long name = JSON key = PODVISOR_<NAME> */
+    int short_name;         /* 0: none */
+    int takes_value;        /* 0: a switch ("true"/"false" internally) */
+    int repeatable;
+    int env_pairs;          /* environment list items go in pairs (FROM:TO) */
+    const char *alias_env;  /* tini's variable: set at all means on */
+    const char *defval;     /* NULL: the struct's zero/initial value stands */
+    apply_fn apply;
+    size_t offset;          /* field in struct podvisor_config */
+    long given_offset;      /* int set to 1 when not defaulted; -1: none */
+    const char *metavar;
+    const char *help;
+};
+
+static const char *apply_bool(void *field, const char *v)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *(int *)field = 1;
+            return NULL;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *(int *)field = 0;
+            return NULL;
+        }
+    }
+    return "is not a boolean (try true or false)";
+}
+
+static const char *apply_duration(void *field, const char *v)
+{
+    return parse_duration(v, (int64_t *)field);
+}
+
+static const char *apply_signal(void *field, const char *v)
+{
+    int sig;
+    const char *why = parse_signal(v, &sig);
+    if (why)
+        return why;
+    if (sig == SIGKILL || sig == SIGSTOP)
+        return "cannot be used here (KILL and STOP cannot be caught)";
+    *(int *)field = sig;
+    return NULL;
+}
+
+static const char *apply_pdeathsig(void *field, const char *v)
+{
+    return parse_signal(v, (int *)field);
+}
+
+static const char *apply_log_format(void *field, const char *v)
+{
+    if (strcmp(v, "text") == 0)
+        *(enum log_format *)field = LOG_TEXT;
+    else if (strcmp(v, "json") == 0)
+        *(enum log_format *)field = LOG_JSON;
+    else
+        return "is not a log format (text or json)";
+    return NULL;
+}
+
+static const char *apply_log_level(void *field, const char *v)
+{
+    int level = log_level_parse(v);
+    if (level < 0)
+        return "is not a log level (error, warn, info or debug)";
+    *(enum log_level *)field = (enum log_level)level;
+    return NULL;
+}
+
+static const char *apply_remap_exit(void *field, const char *v)
+{
+    int code;
+    const char *why = parse_exit_code(v, &code);
+    if (why)
+        return why;
+    ((unsigned char *)field)[code] = 1;
+    return NULL;
+}
+
+static const char *apply_rewrite(void *field, const char *v)
+{
+    static const char hint[] = "is not FROM:TO (try TERM:QUIT, or USR1:0 to drop)";
+    const char *colon = strchr(v, ':');
+    if (colon == NULL || colon == v || strchr(colon + 1, ':') != NULL)
+        return hint;
+    char from_s[32];
+    size_t fl = (size_t)(colon - v);
+    if (fl >= sizeof from_s)
+        return hint;
+    memcpy(from_s, v, fl);
+    from_s[fl] = '\0';
+    int from, to;
+    if (parse_signal(from_s, &from) != NULL)
+        return "has no valid FROM signal (try TERM, SIGTERM or 15)";
+    if (parse_signal_or_zero(colon + 1, &to) != NULL)
+        return "has no valid TO signal (a signal, or 0 to drop)";
+    if (from == SIGKILL || from == SIGSTOP || from == SIGCHLD)
+        return "rewrites a signal podvisor never forwards (KILL, STOP, CHLD)";
+    /* KILL and STOP stay allowed as targets: a deliberate user choice. */
+    if (to == SIGCHLD)
+        return "rewrites to CHLD, which would confuse the child's own reaping";
+    ((int *)field)[from] = to;
+    return NULL;
+}
+
+static const char *apply_listen(void *field, const char *v)
+{
+    return parse_listen_addr(v, (struct listen_addr *)field);
+}
+
+#define F(member) offsetof(struct podvisor_config, member)
+#define GIVEN(member) ((long)offsetof(struct podvisor_config, member))
+
+static const struct opt_def option_table[] = {
+    {"log-format", 0, 1, 0, 0, NULL, "text", apply_log_format, F(log_format), -1,
+     "text|json", "podvisor's own log lines on stderr"},
+    {"log-level", 0, 1, 0, 0, NULL, "info", apply_log_level, F(log_level), -1,
+     "LEVEL", "error, warn, info or debug (-v raises it one step)"},
+    {"subreaper", 's', 0, 0, 0, "TINI_SUBREAPER", NULL, apply_bool, F(subreaper), -1, NULL,
+     "become a child subreaper (automatic when not PID 1)"},
+    {"process-group", 'g', 0, 0, 0, "TINI_KILL_PROCESS_GROUP", NULL, apply_bool,
+     F(process_group), -1, NULL, "forward signals to the child's whole process group"},
+    {"remap-exit", 'e', 1, 1, 0, NULL, NULL, apply_remap_exit, F(remap_exit), -1, "CODE",
+     "this child exit code counts as 0 (repeatable)"},
+    {"pdeathsig", 'p', 1, 0, 0, NULL, NULL, apply_pdeathsig, F(pdeathsig), -1, "SIG",
+     "signal podvisor receives when its parent dies"},
+    {"warn-on-reap", 'w', 0, 0, 0, NULL, NULL, apply_bool, F(warn_on_reap), -1, NULL,
+     "log each reaped zombie that is not the main child"},
+    {"rewrite", 0, 1, 1, 1, NULL, NULL, apply_rewrite, F(rewrite), -1, "FROM:TO",
+     "forward signal FROM as TO; TO 0 drops it (repeatable)"},
+    {"prestop-delay", 0, 1, 0, 0, NULL, "0s", apply_duration, F(prestop_delay_ms), -1, "D",
+     "on SIGTERM: readiness fails at once, the child gets its stop signal after D"},
+    {"stop-signal", 0, 1, 0, 0, NULL, "TERM", apply_signal, F(stop_signal),
+     GIVEN(stop_signal_given), "SIG", "what the child gets to stop (e.g. QUIT for nginx)"},
+    {"grace-period", 0, 1, 0, 0, NULL, "30s", apply_duration, F(grace_ms), -1, "D",
+     "the pod's terminationGracePeriodSeconds"},
+    {"stop-timeout", 0, 1, 0, 0, NULL, NULL, apply_duration, F(stop_timeout_ms),
+     GIVEN(stop_timeout_given), "D",
+     "from the stop signal to SIGKILL of the child's group (default: grace - delay - 2s)"},
+    {"probe-listen", 0, 1, 0, 0, NULL, ":8099", apply_listen, F(probe_listen), -1, "ADDR",
+     "probe server address (:PORT = every address), or off"},
+};
+#define N_OPTIONS (sizeof option_table / sizeof option_table[0])
+
+enum source { SRC_FLAG = 0, SRC_ENV, SRC_FILE, N_SOURCES };
+
+/* Values gathered from one source for one option, before precedence picks
+ * the winning source. Strings point into argv, environ, the JSON document or
+ * `pool`, all of which live until options_parse returns. */
+struct gathered {
+    int present;
+    size_t n, cap;
+    const char **vals;
+};
+
+struct parse_state {
+    struct gathered got[N_SOURCES][N_OPTIONS];
+    char **pool; /* strings made here, freed when parsing ends */
+    size_t npool, pool_cap;
+    json_t *doc;
+    const char *config_path;
+    char *err;
+    size_t errlen;
+};
+
+static int fail(struct parse_state *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int fail(struct parse_state *st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->err, st->errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static char *keep(struct parse_state *st, char *s)
+{
+    if (s == NULL)
+        return NULL;
+    if (st->npool == st->pool_cap) {
+        size_t cap = st->pool_cap ? st->pool_cap * 2 : 8;
+        char **pool = realloc(st->pool, cap * sizeof *pool);
+        if (pool == NULL) {
+            free(s);
+            return NULL;
+        }
+        st->pool = pool;
+        st->pool_cap = cap;
+    }
+    st->pool[st->npool++] = s;
+    return s;
+}
+
+static int add_value(struct parse_state *st, enum source src, size_t idx, const char *v)
+{
+    struct gathered *g = &st->got[src][idx];
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 4;
+        const char **vals = realloc(g->vals, cap * sizeof *vals);
+        if (vals == NULL)
+            return fail(st, "out of memory");
+        g->vals = vals;
+        g->cap = cap;
+    }
+    g->vals[g->n++] = v;
+    g->present = 1;
+    return 0;
+}
+
+static void env_name(const struct opt_def *d, char *buf, size_t len)
+{
+    size_t o = (size_t)snprintf(buf, len, "PODVISOR_");
+    for (const char *p = d->name; *p && o + 1 < len; p++)
+        buf[o++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    buf[o] = '\0';
+}
+
+static const char *env_lookup(char *const *envp, const char *name)
+{
+    size_t nl = strlen(name);
+    for (; envp && *envp; envp++)
+        if (strncmp(*envp, name, nl) == 0 && (*envp)[nl] == '=')
+            return *envp + nl + 1;
+    return NULL;
+}
+
+static int gather_env(struct parse_state *st, char *const *envp)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct opt_def *d = &option_table[i];
+        char name[64];
+        env_name(d, name, sizeof name);
+        const char *v = env_lookup(envp, name);
+        if (v == NULL) {
+            if (d->alias_env && env_lookup(envp, d->alias_env) != NULL)
+                if (add_value(st, SRC_ENV, i, "true") < 0)
+                    return -1;
+            continue;
+        }
+        if (!d->repeatable) {
+            if (add_value(st, SRC_ENV, i, v) < 0)
+                return -1;
+            continue;
+        }
+        /* Repeatable options take a ':'-separated list; FROM:TO pairs are
+         * themselves joined by ':', so their items are regrouped two by two. */
+        char *copy = keep(st, strdup(v));
+        if (copy == NULL)
+            return fail(st, "out of memory");
+        st->got[SRC_ENV][i].present = 1;
+        char *save = NULL, *pending = NULL;
+        for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+            if (!d->env_pairs) {
+                if (add_value(st, SRC_ENV, i, tok) < 0)
+                    return -1;
+            } else if (pending == NULL) {
+                pending = tok;
+            } else {
+                tok[-1] = ':'; /* strtok cut "FROM:TO" in two; rejoin it */
+                if (add_value(st, SRC_ENV, i, pending) < 0)
+                    return -1;
+                pending = NULL;
+            }
+        }
+        if (pending)
+            return fail(st, "%s: \"%s\" is not a list of FROM:TO pairs", name, v);
+    }
+    return 0;
+}
+
+static const struct opt_def *find_option(const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strcmp(option_table[i].name, name) == 0) {
+            *idx = i;
+            return &option_table[i];
+        }
+    return NULL;
+}
+
+/* A JSON scalar as the same text a flag would carry. */
+static int json_scalar(struct parse_state *st, const struct opt_def *d, json_t *v,
+                       const char *key, const char **out)
+{
+    char buf[64];
+    if (json_is_string(v)) {
+        *out = json_string_value(v);
+        return 0;
+    }
+    if (json_is_boolean(v)) {
+        if (d->takes_value)
+            return fail(st, "%s: \"%s\" must be a string, not true/false", st->config_path, key);
+        *out = json_is_true(v) ? "true" : "false";
+        return 0;
+    }
+    if (json_is_integer(v)) {
+        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        *out = keep(st, strdup(buf));
+        return *out ? 0 : fail(st, "out of memory");
+    }
+    return fail(st, "%s: \"%s\" has a value of the wrong type (a string%s)", st->config_path,
+                key, d->repeatable ? " or an array of strings" : "");
+}
+
+static int gather_file(struct parse_state *st)
+{
+    json_error_t jerr;
+    st->doc = json_load_file(st->config_path, JSON_REJECT_DUPLICATES, &jerr);
+    if (st->doc == NULL) {
+        if (jerr.line > 0)
+            return fail(st, "--config %s: line %d: %s", st->config_path, jerr.line, jerr.text);
+        return fail(st, "--config %s: %s", st->config_path, jerr.text);
+    }
+    if (!json_is_object(st->doc))
+        return fail(st, "--config %s: must hold a JSON object of option names", st->config_path);
+    const char *key;
+    json_t *val;
+    json_object_foreach(st->doc, key, val)
+    {
+        size_t idx;
+        const struct opt_def *d = find_option(key, &idx);
+        if (d == NULL)
+            return fail(st, "%s: \"%s\" is not an option podvisor knows", st->config_path, key);
+        const char *s;
+        if (json_is_array(val)) {
+            if (!d->repeatable)
+                return fail(st, "%s: \"%s\" takes one value, not an array", st->config_path, key);
+            st->got[SRC_FILE][idx].present = 1;
+            size_t i;
+            json_t *item;
+            json_array_foreach(val, i, item)
+            {
+                if (json_scalar(st, d, item, key, &s) < 0 || add_value(st, SRC_FILE, idx, s) < 0)
+                    return -1;
+            }
+        } else {
+            if (json_scalar(st, d, val, key, &s) < 0 || add_value(st, SRC_FILE, idx, s) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static void config_defaults(struct podvisor_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (int i = 0; i < OPTIONS_NSIG; i++)
+        cfg->rewrite[i] = -1;
+}
+
+static int apply_all(struct parse_state *st, struct podvisor_config *cfg)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct opt_def *d = &option_table[i];
+        void *field = (char *)cfg + d->offset;
+        enum source src;
+        for (src = SRC_FLAG; src < N_SOURCES; src++)
+            if (st->got[src][i].present)
+                break;
+        if (src == N_SOURCES) {
+            if (d->defval && d->apply(field, d->defval) != NULL)
+                return fail(st, "internal error: default of --%s", d->name);
+            continue;
+        }
+        struct gathered *g = &st->got[src][i];
+        for (size_t k = 0; k < g->n; k++) {
+            const char *why = d->apply(field, g->vals[k]);
+            if (why == NULL)
+                continue;
+            char env[64];
+            if (src == SRC_FLAG)
+                return fail(st, "--%s: \"%s\" %s", d->name, g->vals[k], why);
+            if (src == SRC_ENV) {
+                env_name(d, env, sizeof env);
+                return fail(st, "%s: \"%s\" %s", env, g->vals[k], why);
+            }
+            return fail(st, "%s: \"%s\": \"%s\" %s", st->config_path, d->name, g->vals[k], why);
+        }
+        if (d->given_offset >= 0)
+            *(int *)((char *)cfg + d->given_offset) = 1;
+    }
+    return 0;
+}
+
+/* Values that follow from others: the stop signal from --rewrite TERM:X, the
+ * stop timeout from the grace period (KUBERNETES.md: the grace period counts
+ * from the start, so delay and drain must both fit in it, with a margin). */
+static void derive(struct podvisor_config *cfg)
+{
+    if (!cfg->stop_signal_given && cfg->rewrite[SIGTERM] >= 0)
+        cfg->stop_signal = cfg->rewrite[SIGTERM];
+    if (!cfg->stop_timeout_given) {
+        int64_t t = cfg->grace_ms - cfg->prestop_delay_ms - 2000;
+        cfg->stop_timeout_ms = t > 0 ? t : 0;
+    }
+}
+
+static void state_free(struct parse_state *st)
+{
+    for (int s = 0; s < N_SOURCES; s++)
+        for (size_t i = 0; i < N_OPTIONS; i++)
+            free(st->got[s][i].vals);
+    for (size_t i = 0; i < st->npool; i++)
+        free(st->pool[i]);
+    free(st->pool);
+    json_decref(st->doc);
+}
+
+enum options_result options_parse(struct podvisor_config *cfg, int argc, char **argv,
+                                  char *const *envp, char *err, size_t errlen)
+{
+    struct parse_state st;
+    memset(&st, 0, sizeof st);
+    st.err = err;
+    st.errlen = errlen;
+    config_defaults(cfg);
+    enum options_result result = OPTIONS_ERROR;
+
+    /* getopt's tables are built from option_table; val >= 256 marks a long-only
+     * option as 256 + its index. */
+    struct option longopts[N_OPTIONS + 5];
+    char shortopts[3 * N_OPTIONS + 16];
+    size_t so = 0, lo = 0;
+    shortopts[so++] = '+'; /* stop at the command: its own flags are not ours */
+    shortopts[so++] = ':'; /* report a missing value as ':' */
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct opt_def *d = &option_table[i];
+        longopts[lo++] = (struct option){d->name, d->takes_value ? required_argument : no_argument,
+                                         NULL, d->short_name ? d->short_name : 256 + (int)i};
+        if (d->short_name) {
+            shortopts[so++] = (char)d->short_name;
+            if (d->takes_value)
+                shortopts[so++] = ':';
+        }
+    }
+    longopts[lo++] = (struct option){"config", required_argument, NULL, 'c'};
+    longopts[lo++] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[lo++] = (struct option){"version", no_argument, NULL, 'V'};
+    longopts[lo++] = (struct option){"verbose", no_argument, NULL, 'v'};
+    longopts[lo] = (struct option){NULL, 0, NULL, 0};
+    memcpy(shortopts + so, "c:hVv", 6);
+
+    int verbose = 0;
+    const char *config_flag = NULL;
+    opterr = 0;
+    optind = 0; /* 0 fully reinitialises glibc's getopt (unit tests call us repeatedly) */
+    for (;;) {
+        int longidx = -1;
+        int c = getopt_long(argc, argv, shortopts, longopts, &longidx);
+        if (c == -1)
+            break;
+        if (c == 'h') {
+            result = OPTIONS_HELP;
+            goto out;
+        }
+        if (c == 'V') {
+            result = OPTIONS_VERSION;
+            goto out;
+        }
+        if (c == 'v') {
+            verbose++;
+            continue;
+        }
+        if (c == 'c') {
+            config_flag = optarg;
+            continue;
+        }
+        if (c == '?') {
+            if (optopt)
+                fail(&st, "unknown option \"-%c\" (see podvisor --help)", optopt);
+            else
+                fail(&st, "unknown option \"%s\" (see podvisor --help)", argv[optind - 1]);
+            goto out;
+        }
+        if (c == ':') {
+            fail(&st, "%s needs a value (see podvisor --help)", argv[optind - 1]);
+            goto out;
+        }
+        size_t idx = c >= 256 ? (size_t)(c - 256) : N_OPTIONS;
+        for (size_t i = 0; c < 256 && i < N_OPTIONS; i++)
+            if (option_table[i].short_name == c)
+                idx = i;
+        if (idx >= N_OPTIONS) {
+            fail(&st, "internal error: option %d", c);
+            goto out;
+        }
+        if (add_value(&st, SRC_FLAG, idx, option_table[idx].takes_value ? optarg : "true") < 0)
+            goto out;
+    }
+
+    if (gather_env(&st, envp) < 0)
+        goto out;
+    st.config_path = config_flag ? config_flag : env_lookup(envp, "PODVISOR_CONFIG");
+    if (st.config_path && *st.config_path && gather_file(&st) < 0)
+        goto out;
+    if (apply_all(&st, cfg) < 0)
+        goto out;
+    for (int i = 0; i < verbose && cfg->log_level < LOG_DEBUG; i++)
+        cfg->log_level++;
+    derive(cfg);
+
+    if (optind >= argc) {
+        fail(&st, "no command given (usage: podvisor [OPTIONS] -- COMMAND [ARG...])");
+        goto out;
+    }
+    cfg->command = argv + optind;
+    result = OPTIONS_RUN;
+out:
+    state_free(&st);
+    return result;
+}
+
+void options_help(char *buf, size_t len)
+{
+    size_t o = 0;
+#define PUT(...)                                                          \
+    do {                                                                  \
+        int n_ = snprintf(buf + o, o < len ? len - o : 0, __VA_ARGS__);  \
+        if (n_ > 0)                                                       \
+            o += (size_t)n_;                                              \
+    } while (0)
+    PUT("usage: podvisor [OPTIONS] [--] COMMAND [ARG...]\n"
+        "       podvisor probe [--timeout D] [--header 'K: V'] TARGET\n"
+        "       podvisor sleep DURATION\n"
+        "       podvisor version | help\n\n"
+        "Runs COMMAND as its child: forwards signals, reaps zombies, drains on SIGTERM,\n"
+        "serves Kubernetes probes, and exits with the child's status.\n\n"
+        "Options (each also as PODVISOR_<NAME> or a key in the --config JSON file;\n"
+        "precedence: flag, environment, file, default):\n");
+    PUT("  -c, --config FILE         JSON config file\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct opt_def *d = &option_table[i];
+        char left[64];
+        char sh[8] = "    ";
+        if (d->short_name)
+            snprintf(sh, sizeof sh, "-%c, ", d->short_name);
+        snprintf(left, sizeof left, "%s--%s%s%s", sh, d->name, d->metavar ? " " : "",
+                 d->metavar ? d->metavar : "");
+        PUT("  %-24s  %s", left, d->help);
+        if (d->defval)
+            PUT(" [%s]", d->defval);
+        PUT("\n");
+    }
+    PUT("  -v, --verbose             raise the log level one step\n"
+        "  -h, --help                this text\n"
+        "  -V, --version             the version\n\n"
+        "Exit status: the child's, 128+N for a signal death, 2 usage error,\n"
+        "126 not executable, 127 not found, 1 podvisor failed.\n");
+#undef PUT
+}
+
+int options_budget_warning(const struct podvisor_config *cfg, char *buf, size_t len)
+{
+    if (cfg->prestop_delay_ms + cfg->stop_timeout_ms <= cfg->grace_ms)
+        return 0;
+    snprintf(buf, len,
+             "--prestop-delay %lldms + --stop-timeout %lldms exceed --grace-period %lldms: the "
+             "kubelet would SIGKILL the container before podvisor finishes its drain",
+             (long long)cfg->prestop_delay_ms, (long long)cfg->stop_timeout_ms,
+             (long long)cfg->grace_ms);
+    return 1;
+}
+
+int options_remap_exit(const struct podvisor_config *cfg, int code)
+{
+    return code >= 0 && code < 256 && cfg->remap_exit[code] ? 0 : code;
+}
+
+int options_rewrite(const struct podvisor_config *cfg, int sig)
+{
+    if (sig < 1 || sig >= OPTIONS_NSIG || cfg->rewrite[sig] < 0)
+        return sig;
+    return cfg->rewrite[sig];
+}

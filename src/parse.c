@@ -1,0 +1,213 @@
+/* parse: see parse.h. */
+#include "parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char DURATION_HINT[] = "is not a duration (try 5s, 500ms, 1m)";
+
+const char *parse_duration(const char *s, int64_t *ms)
+{
+    if (s == NULL || *s == '\0')
+        return DURATION_HINT;
+    if (strcmp(s, "0") == 0) {
+        *ms = 0;
+        return NULL;
+    }
+    /* Sum of number+unit terms; fractions are kept in microseconds so that
+     * "1.5s" and "0.25s" are exact and rounding happens once at the end. */
+    int64_t total_us = 0;
+    const char *p = s;
+    while (*p) {
+        if (!isdigit((unsigned char)*p) && *p != '.')
+            return DURATION_HINT;
+        int64_t whole = 0;
+        int digits = 0;
+        while (isdigit((unsigned char)*p)) {
+            if (whole > 1000000000000LL)
+                return "is too long (at most 8760h)";
+            whole = whole * 10 + (*p - '0');
+            p++;
+            digits++;
+        }
+        int64_t frac = 0, frac_scale = 1;
+        if (*p == '.') {
+            p++;
+            while (isdigit((unsigned char)*p)) {
+                if (frac_scale < 1000000) {
+                    frac = frac * 10 + (*p - '0');
+                    frac_scale *= 10;
+                }
+                p++;
+                digits++;
+            }
+        }
+        if (digits == 0)
+            return DURATION_HINT;
+        int64_t unit_us;
+        if (strncmp(p, "ms", 2) == 0) {
+            unit_us = 1000;
+            p += 2;
+        } else if (strncmp(p, "us", 2) == 0) {
+            unit_us = 1;
+            p += 2;
+        } else if (*p == 's') {
+            unit_us = 1000000;
+            p++;
+        } else if (*p == 'm') {
+            unit_us = 60LL * 1000000;
+            p++;
+        } else if (*p == 'h') {
+            unit_us = 3600LL * 1000000;
+            p++;
+        } else {
+            return DURATION_HINT;
+        }
+        if (whole > PARSE_DURATION_MAX_MS * 1000 / unit_us)
+            return "is too long (at most 8760h)";
+        total_us += whole * unit_us + frac * unit_us / frac_scale;
+        if (total_us > PARSE_DURATION_MAX_MS * 1000)
+            return "is too long (at most 8760h)";
+    }
+    *ms = (total_us + 999) / 1000; /* never round a positive duration to 0 */
+    return NULL;
+}
+
+const char *signal_name(int sig, char *buf, unsigned size)
+{
+    if (sig >= SIGRTMIN && sig <= SIGRTMAX)
+        snprintf(buf, size, "RTMIN+%d", sig - SIGRTMIN);
+    else {
+        const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
+        if (abbrev)
+            snprintf(buf, size, "%s", abbrev);
+        else
+            snprintf(buf, size, "%d", sig);
+    }
+    return buf;
+}
+
+static const char *parse_signal_any(const char *s, int *sig, int allow_zero)
+{
+    static const char hint[] = "is not a signal (try TERM, SIGTERM or 15)";
+    if (s == NULL || *s == '\0')
+        return hint;
+    if (isdigit((unsigned char)*s)) {
+        long n;
+        if (parse_int_range(s, 0, 1000, &n) != NULL)
+            return hint;
+        if (n == 0 && allow_zero) {
+            *sig = 0;
+            return NULL;
+        }
+        if (n < 1 || n > SIGRTMAX)
+            return "is not a signal number (1 to 64)";
+        *sig = (int)n;
+        return NULL;
+    }
+    const char *name = s;
+    if (strncasecmp(name, "SIG", 3) == 0)
+        name += 3;
+    if (strncasecmp(name, "RTMIN", 5) == 0 || strncasecmp(name, "RTMAX", 5) == 0) {
+        int base = strncasecmp(name, "RTMIN", 5) == 0 ? SIGRTMIN : SIGRTMAX;
+        const char *rest = name + 5;
+        long off = 0;
+        if (*rest == '+' || *rest == '-') {
+            if (parse_int_range(rest + 1, 0, 64, &off) != NULL)
+                return hint;
+            if (*rest == '-')
+                off = -off;
+        } else if (*rest != '\0') {
+            return hint;
+        }
+        long n = base + off;
+        if (n < SIGRTMIN || n > SIGRTMAX)
+            return "is out of the real-time signal range";
+        *sig = (int)n;
+        return NULL;
+    }
+    for (int n = 1; n < SIGRTMIN; n++) {
+        const char *abbrev = sigabbrev_np(n);
+        if (abbrev && strcasecmp(abbrev, name) == 0) {
+            *sig = n;
+            return NULL;
+        }
+    }
+    return hint;
+}
+
+const char *parse_signal(const char *s, int *sig) { return parse_signal_any(s, sig, 0); }
+
+const char *parse_signal_or_zero(const char *s, int *sig)
+{
+    return parse_signal_any(s, sig, 1);
+}
+
+const char *parse_int_range(const char *s, long min, long max, long *out)
+{
+    if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+        return "is not a whole number";
+    char *end;
+    errno = 0;
+    long n = strtol(s, &end, 10);
+    if (*end != '\0')
+        return "is not a whole number";
+    if (errno == ERANGE || n < min || n > max)
+        return "is out of range";
+    *out = n;
+    return NULL;
+}
+
+const char *parse_exit_code(const char *s, int *code)
+{
+    long n;
+    const char *why = parse_int_range(s, 0, 255, &n);
+    if (why != NULL)
+        return strcmp(why, "is out of range") == 0 ? "is not an exit code (0 to 255)" : why;
+    *code = (int)n;
+    return NULL;
+}
+
+const char *parse_listen_addr(const char *s, struct listen_addr *out)
+{
+    static const char hint[] = "is not a listen address (try :8099, 127.0.0.1:8099, [::1]:8099 or off)";
+    memset(out, 0, sizeof *out);
+    if (s == NULL || *s == '\0')
+        return hint;
+    if (strcmp(s, "off") == 0) {
+        out->off = 1;
+        return NULL;
+    }
+    const char *port;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':' || close == s + 1)
+            return hint;
+        size_t hl = (size_t)(close - s - 1);
+        if (hl >= sizeof out->host)
+            return hint;
+        memcpy(out->host, s + 1, hl);
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (colon == NULL)
+            return hint;
+        size_t hl = (size_t)(colon - s);
+        if (hl >= sizeof out->host || memchr(s, ':', hl) != NULL)
+            return hint; /* a bare IPv6 address needs brackets */
+        memcpy(out->host, s, hl);
+        out->any = hl == 0;
+        port = colon + 1;
+    }
+    long p;
+    if (parse_int_range(port, 0, 65535, &p) != NULL)
+        return "has no valid port (0 to 65535)";
+    out->port = (int)p;
+    return NULL;
+}

@@ -1,0 +1,42 @@
+/* parse: pure parsers for the values podvisor reads from flags, environment
+ * and config files: durations, signals, exit codes, counts, listen addresses.
+ * Each returns NULL on success or a short reason that the caller puts after
+ * the quoted input ("\"5x\" is not a duration (try 5s, 500ms, 1m)"). */
+#ifndef PODVISOR_PARSE_H
+#define PODVISOR_PARSE_H
+
+#include <stdint.h>
+
+/* The longest duration accepted anywhere: one year, so that sums of a few
+ * durations can never overflow int64 milliseconds. */
+#define PARSE_DURATION_MAX_MS (365LL * 24 * 3600 * 1000)
+
+/** "500ms", "5s", "1m30s", "1.5s", "2h", or "0" -> milliseconds. */
+const char *parse_duration(const char *s, int64_t *ms);
+
+/** "TERM", "SIGTERM", "term", "15", "RTMIN+2" -> 1..SIGRTMAX. */
+const char *parse_signal(const char *s, int *sig);
+
+/** Like parse_signal, but also accepts "0" (meaning: drop the signal). */
+const char *parse_signal_or_zero(const char *s, int *sig);
+
+/** A whole number from 0 to 255. */
+const char *parse_exit_code(const char *s, int *code);
+
+/** A whole number in [min, max]. */
+const char *parse_int_range(const char *s, long min, long max, long *out);
+
+/** Writes "TERM" style name of sig into buf (RTMIN+N for real-time ones). */
+const char *signal_name(int sig, char *buf, unsigned size);
+
+/* A listen address: ":8099" (every address, IPv6 and IPv4), "HOST:PORT",
+ * "[V6]:PORT", or "off". */
+struct listen_addr {
+    int off;          /* "off": no listener */
+    int any;          /* ":PORT" form: all addresses, dual stack */
+    char host[256];   /* literal host for the other forms */
+    int port;         /* 0..65535; 0 lets the kernel pick */
+};
+const char *parse_listen_addr(const char *s, struct listen_addr *out);
+
+#endif

@@ -1,0 +1,275 @@
+/* Unit tests for src/options.c: precedence (flag > env > file > default),
+ * derived values, --rewrite and -e tables, and the one-line errors. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "options.h"
+
+static char err[512];
+static struct podvisor_config cfg;
+
+/* Parses a NULL-terminated list of arguments (program name added). */
+static enum options_result parse_env(char *const *env, ...)
+{
+    static char *argv[64];
+    int argc = 0;
+    argv[argc++] = "podvisor";
+    va_list ap;
+    va_start(ap, env);
+    char *a;
+    while ((a = va_arg(ap, char *)) != NULL && argc < 63)
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    err[0] = '\0';
+    return options_parse(&cfg, argc, argv, env, err, sizeof err);
+}
+
+static char *const no_env[] = {NULL};
+#define parse(...) parse_env(no_env, __VA_ARGS__, (char *)NULL)
+
+static char config_path[64];
+static void write_config(const char *json)
+{
+    snprintf(config_path, sizeof config_path, "/tmp/podvisor-test-%d.json", (int)getpid());
+    FILE *f = fopen(config_path, "w");
+    assert_non_null(f);
+    fputs(json, f);
+    fclose(f);
+}
+
+static void defaults(void **state)
+{
+    assert_int_equal(parse("--", "app", "x"), OPTIONS_RUN);
+    assert_string_equal(cfg.command[0], "app");
+    assert_string_equal(cfg.command[1], "x");
+    assert_int_equal(cfg.log_level, LOG_INFO);
+    assert_int_equal(cfg.log_format, LOG_TEXT);
+    assert_int_equal(cfg.prestop_delay_ms, 0);
+    assert_int_equal(cfg.grace_ms, 30000);
+    assert_int_equal(cfg.stop_timeout_ms, 28000); /* grace - delay - 2s */
+    assert_int_equal(cfg.stop_signal, SIGTERM);
+    assert_int_equal(cfg.process_group, 0);
+    assert_true(cfg.probe_listen.any);
+    assert_int_equal(cfg.probe_listen.port, 8099);
+    for (int s = 1; s < OPTIONS_NSIG; s++)
+        assert_int_equal(options_rewrite(&cfg, s), s);
+    for (int c = 0; c < 256; c++)
+        assert_int_equal(options_remap_exit(&cfg, c), c);
+}
+
+static void command_flags_are_not_ours(void **state)
+{
+    /* Parsing stops at the command: its own -g and --help belong to it. */
+    assert_int_equal(parse("app", "-g", "--help"), OPTIONS_RUN);
+    assert_int_equal(cfg.process_group, 0);
+    assert_string_equal(cfg.command[1], "-g");
+}
+
+static void precedence(void **state)
+{
+    char *env[] = {"PODVISOR_PRESTOP_DELAY=7s", "PODVISOR_STOP_SIGNAL=QUIT", NULL};
+    write_config("{\"prestop-delay\": \"9s\", \"stop-signal\": \"INT\", \"grace-period\": \"60s\","
+                 " \"log-level\": \"debug\"}");
+    char flag[80];
+    snprintf(flag, sizeof flag, "--config=%s", config_path);
+    /* flag > env > file > default, option by option */
+    assert_int_equal(parse_env(env, flag, "--prestop-delay", "3s", "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(cfg.prestop_delay_ms, 3000); /* flag */
+    assert_int_equal(cfg.stop_signal, SIGQUIT);   /* env beats file */
+    assert_int_equal(cfg.grace_ms, 60000);        /* file beats default */
+    assert_int_equal(cfg.log_level, LOG_DEBUG);
+    assert_int_equal(cfg.stop_timeout_ms, 60000 - 3000 - 2000);
+    /* without the flag, env wins */
+    assert_int_equal(parse_env(env, flag, "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(cfg.prestop_delay_ms, 7000);
+    /* config file named by the environment */
+    char cfgenv[96];
+    snprintf(cfgenv, sizeof cfgenv, "PODVISOR_CONFIG=%s", config_path);
+    char *env2[] = {cfgenv, NULL};
+    assert_int_equal(parse_env(env2, "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(cfg.prestop_delay_ms, 9000);
+    assert_int_equal(cfg.stop_signal, SIGINT);
+    unlink(config_path);
+}
+
+static void repeatable_sources_replace(void **state)
+{
+    char *env[] = {"PODVISOR_REMAP_EXIT=3:4", "PODVISOR_REWRITE=TERM:QUIT:USR1:0", NULL};
+    assert_int_equal(parse_env(env, "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(options_remap_exit(&cfg, 3), 0);
+    assert_int_equal(options_remap_exit(&cfg, 4), 0);
+    assert_int_equal(options_remap_exit(&cfg, 5), 5);
+    assert_int_equal(options_rewrite(&cfg, SIGTERM), SIGQUIT);
+    assert_int_equal(options_rewrite(&cfg, SIGUSR1), 0);
+    assert_int_equal(options_rewrite(&cfg, SIGUSR2), SIGUSR2);
+    assert_int_equal(cfg.stop_signal, SIGQUIT); /* --rewrite TERM:X sets the stop signal */
+    /* flags replace the environment's list as a whole */
+    assert_int_equal(parse_env(env, "-e", "5", "--remap-exit=6", "--rewrite", "HUP:USR2", "app",
+                               (char *)NULL),
+                     OPTIONS_RUN);
+    assert_int_equal(options_remap_exit(&cfg, 3), 3);
+    assert_int_equal(options_remap_exit(&cfg, 5), 0);
+    assert_int_equal(options_remap_exit(&cfg, 6), 0);
+    assert_int_equal(options_rewrite(&cfg, SIGTERM), SIGTERM);
+    assert_int_equal(options_rewrite(&cfg, SIGHUP), SIGUSR2);
+    assert_int_equal(cfg.stop_signal, SIGTERM);
+}
+
+static void stop_signal_given_beats_rewrite(void **state)
+{
+    assert_int_equal(parse("--rewrite", "TERM:QUIT", "--stop-signal", "INT", "app"), OPTIONS_RUN);
+    assert_int_equal(cfg.stop_signal, SIGINT);
+    assert_int_equal(parse("--rewrite", "TERM:0", "app"), OPTIONS_RUN);
+    assert_int_equal(cfg.stop_signal, 0); /* dropped: the stop step sends nothing */
+}
+
+static void switches_and_tini_env(void **state)
+{
+    char *tini[] = {"TINI_SUBREAPER=", "TINI_KILL_PROCESS_GROUP=1", NULL};
+    assert_int_equal(parse_env(tini, "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(cfg.subreaper, 1);
+    assert_int_equal(cfg.process_group, 1);
+    char *off[] = {"PODVISOR_PROCESS_GROUP=false", "TINI_KILL_PROCESS_GROUP=1", NULL};
+    assert_int_equal(parse_env(off, "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(cfg.process_group, 0); /* PODVISOR_* beats the tini alias */
+    assert_int_equal(parse("-sgw", "-p", "USR2", "app"), OPTIONS_RUN);
+    assert_int_equal(cfg.subreaper, 1);
+    assert_int_equal(cfg.process_group, 1);
+    assert_int_equal(cfg.warn_on_reap, 1);
+    assert_int_equal(cfg.pdeathsig, SIGUSR2);
+    char *bad[] = {"PODVISOR_WARN_ON_REAP=maybe", NULL};
+    assert_int_equal(parse_env(bad, "app", (char *)NULL), OPTIONS_ERROR);
+    assert_string_equal(err, "PODVISOR_WARN_ON_REAP: \"maybe\" is not a boolean (try true or false)");
+}
+
+static void verbose_raises_level(void **state)
+{
+    assert_int_equal(parse("-v", "app"), OPTIONS_RUN);
+    assert_int_equal(cfg.log_level, LOG_DEBUG);
+    assert_int_equal(parse("--log-level", "error", "-v", "app"), OPTIONS_RUN);
+    assert_int_equal(cfg.log_level, LOG_WARN);
+    assert_int_equal(parse("-vvvv", "app"), OPTIONS_RUN);
+    assert_int_equal(cfg.log_level, LOG_DEBUG);
+}
+
+static void budget(void **state)
+{
+    char buf[256];
+    assert_int_equal(parse("--prestop-delay", "10s", "app"), OPTIONS_RUN);
+    assert_int_equal(cfg.stop_timeout_ms, 18000);
+    assert_int_equal(options_budget_warning(&cfg, buf, sizeof buf), 0);
+    assert_int_equal(parse("--prestop-delay", "20s", "--stop-timeout", "15s", "app"), OPTIONS_RUN);
+    assert_int_equal(options_budget_warning(&cfg, buf, sizeof buf), 1);
+    assert_non_null(strstr(buf, "20000ms"));
+    assert_non_null(strstr(buf, "15000ms"));
+    assert_non_null(strstr(buf, "30000ms"));
+    assert_int_equal(parse("--prestop-delay", "40s", "app"), OPTIONS_RUN);
+    assert_int_equal(cfg.stop_timeout_ms, 0);
+    assert_int_equal(options_budget_warning(&cfg, buf, sizeof buf), 1);
+}
+
+struct bad_case {
+    const char *args[4];
+    const char *message;
+};
+
+static void errors_name_option_and_problem(void **state)
+{
+    static const struct bad_case cases[] = {
+        {{"--prestop-delay", "5x", "app"}, "--prestop-delay: \"5x\" is not a duration (try 5s, 500ms, 1m)"},
+        {{"--rewrite", "99:x", "app"}, "--rewrite: \"99:x\" has no valid FROM signal (try TERM, SIGTERM or 15)"},
+        {{"--rewrite", "TERM:x", "app"}, "--rewrite: \"TERM:x\" has no valid TO signal (a signal, or 0 to drop)"},
+        {{"--rewrite", "TERM", "app"}, "--rewrite: \"TERM\" is not FROM:TO (try TERM:QUIT, or USR1:0 to drop)"},
+        {{"--rewrite", "KILL:TERM", "app"}, "--rewrite: \"KILL:TERM\" rewrites a signal podvisor never forwards (KILL, STOP, CHLD)"},
+        {{"-e", "300", "app"}, "--remap-exit: \"300\" is not an exit code (0 to 255)"},
+        {{"--stop-signal", "KILL", "app"}, "--stop-signal: \"KILL\" cannot be used here (KILL and STOP cannot be caught)"},
+        {{"--log-format", "xml", "app"}, "--log-format: \"xml\" is not a log format (text or json)"},
+        {{"--probe-listen", "8099", "app"}, "--probe-listen: \"8099\" is not a listen address (try :8099, 127.0.0.1:8099, [::1]:8099 or off)"},
+        {{"--bogus", "app"}, "unknown option \"--bogus\" (see podvisor --help)"},
+        {{"-x", "app"}, "unknown option \"-x\" (see podvisor --help)"},
+        {{"--watch", "/etc", "app"}, "unknown option \"--watch\" (see podvisor --help)"},
+        {{"--prestop-delay"}, "--prestop-delay needs a value (see podvisor --help)"},
+        {{"-g"}, "no command given (usage: podvisor [OPTIONS] -- COMMAND [ARG...])"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct bad_case *c = &cases[i];
+        enum options_result r = parse_env(no_env, c->args[0], c->args[1], c->args[2], c->args[3]);
+        if (r != OPTIONS_ERROR)
+            fail_msg("%s: accepted", c->args[0]);
+        assert_string_equal(err, c->message);
+    }
+    char *env[] = {"PODVISOR_REWRITE=TERM:QUIT:USR1", NULL};
+    assert_int_equal(parse_env(env, "app", (char *)NULL), OPTIONS_ERROR);
+    assert_string_equal(err, "PODVISOR_REWRITE: \"TERM:QUIT:USR1\" is not a list of FROM:TO pairs");
+}
+
+static void config_file_errors(void **state)
+{
+    char flag[80];
+    static const struct {
+        const char *json, *message_part;
+    } cases[] = {
+        {"{\"prestop-delay\": \"5x\"}", "\"prestop-delay\": \"5x\" is not a duration"},
+        {"{\"nope\": 1}", "\"nope\" is not an option podvisor knows"},
+        {"{\"prestop-delay\": ", "line 1"},
+        {"[1, 2]", "must hold a JSON object"},
+        {"{\"stop-signal\": [\"TERM\"]}", "\"stop-signal\" takes one value, not an array"},
+        {"{\"grace-period\": true}", "must be a string"},
+        {"{\"grace-period\": {}}", "wrong type"},
+        {"{\"a\": 1, \"a\": 2}", "duplicate"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_config(cases[i].json);
+        snprintf(flag, sizeof flag, "--config=%s", config_path);
+        assert_int_equal(parse(flag, "app"), OPTIONS_ERROR);
+        if (strstr(err, cases[i].message_part) == NULL)
+            fail_msg("%s: got \"%s\"", cases[i].json, err);
+    }
+    write_config("{\"remap-exit\": [3, \"4\"], \"process-group\": true, \"rewrite\": [\"USR1:USR2\"]}");
+    snprintf(flag, sizeof flag, "--config=%s", config_path);
+    assert_int_equal(parse(flag, "app"), OPTIONS_RUN);
+    assert_int_equal(options_remap_exit(&cfg, 3), 0);
+    assert_int_equal(options_remap_exit(&cfg, 4), 0);
+    assert_int_equal(cfg.process_group, 1);
+    assert_int_equal(options_rewrite(&cfg, SIGUSR1), SIGUSR2);
+    unlink(config_path);
+    assert_int_equal(parse("--config", "/nonexistent/podvisor.json", "app"), OPTIONS_ERROR);
+    assert_non_null(strstr(err, "/nonexistent/podvisor.json"));
+}
+
+static void help_and_version(void **state)
+{
+    assert_int_equal(parse("--help"), OPTIONS_HELP);
+    assert_int_equal(parse("-V"), OPTIONS_VERSION);
+    char buf[8192];
+    options_help(buf, sizeof buf);
+    assert_non_null(strstr(buf, "--prestop-delay D"));
+    assert_non_null(strstr(buf, "-e, --remap-exit CODE"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(command_flags_are_not_ours),
+        cmocka_unit_test(precedence),
+        cmocka_unit_test(repeatable_sources_replace),
+        cmocka_unit_test(stop_signal_given_beats_rewrite),
+        cmocka_unit_test(switches_and_tini_env),
+        cmocka_unit_test(verbose_raises_level),
+        cmocka_unit_test(budget),
+        cmocka_unit_test(errors_name_option_and_problem),
+        cmocka_unit_test(config_file_errors),
+        cmocka_unit_test(help_and_version),
+    };
+    return cmocka_run_group_tests_name("options", tests, NULL, NULL);
+}
