@@ -80,8 +80,9 @@ test: all unit unit-asan unit-valgrind integration
 deps:
 	@sh tests/deps.sh
 
-demo: deps $(BUILD)/podvisor
-	@sh docs/demo.sh $(abspath $(BUILD)/podvisor)
+demo: deps
+	@$(MAKE) --no-print-directory all helpers
+	@sh docs/demo.sh $(abspath $(BUILD)/podvisor) $(abspath $(BUILD)/helpers)
 
 bench: $(BUILD)/podvisor helpers
 	@sh bench/pid1.sh $(abspath $(BUILD)/podvisor) $(abspath $(BUILD)/helpers)

@@ -1,0 +1,35 @@
+#!/bin/sh
+# make demo: podvisor as PID 1 of a fresh PID namespace, doing its job on
+# real processes. Needs root (for unshare), like the tests.
+set -u
+PV=${1:-build/podvisor}
+H=${2:-build/helpers}
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+ns() { unshare --pid --fork --mount-proc --kill-child "$@"; }
+
+say "1. podvisor is PID 1; the app is its child, the exit code comes back"
+ns "$PV" --probe-listen off -- sh -c 'echo "app: my pid is $$, my parent is $PPID"; exit 3'
+echo "podvisor exited with $? (the app's 3)"
+
+say "2. 2000 orphaned grandchildren: podvisor reaps every one"
+ns "$PV" --probe-listen off --log-level warn -- "$H/orphans" 2000
+
+say "3. signals are forwarded (USR1 as-is, HUP rewritten to USR2); SIGTERM stops the app"
+ns "$PV" --probe-listen off --rewrite HUP:USR2 -- "$H/sigecho" app &
+sleep 0.5
+PVPID=$(pgrep -f "podvisor --probe-listen off --rewrite HUP:USR2" | while read -r p; do
+    [ "$(ps -o comm= -p "$p")" = podvisor ] && echo "$p"; done | head -1)
+for s in USR1 HUP TERM; do echo "-> kill -$s podvisor"; kill -"$s" "$PVPID"; sleep 0.3; done
+wait $!
+echo "podvisor exited with $? (the app exited 0 on TERM)"
+
+say "4. the app dies of a signal: podvisor exits 128+N, like a shell"
+ns "$PV" --probe-listen off --log-level warn -- sh -c 'kill -KILL $$'
+echo "podvisor exited with $? (128+9)"
+
+say "5. a daemon left behind gets SIGTERM before podvisor exits: nothing is left"
+ns "$PV" --probe-listen off -- sh -c '( setsid sh -c "trap \"echo daemon: got SIGTERM, bye; exit 0\" TERM; while :; do sleep 0.1; done" & ); sleep 0.3; echo "app: exiting, leaving a daemon"'
+
+say "6. bad input: one clear line, exit 2, no child started"
+"$PV" --prestop-delay 5x -- true
+echo "podvisor exited with $?"

@@ -1,0 +1,316 @@
+"""The PID-1 core, end to end: exit status, signal deaths, forwarding,
+reaping, exec failures, the child's clean start, and nothing left behind.
+Each test runs podvisor both as PID 1 of a new PID namespace and not."""
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import (PODVISOR, Podvisor, base_env, children_of, helper, proc_state, run,
+                      wait_for)
+
+MODES = [pytest.param(True, id="pid1"), pytest.param(False, id="not-pid1")]
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_every_exit_code_is_passed_through(pid1):
+    # one podvisor per code: 0..255 exactly
+    for code in range(256):
+        r = run(["--log-level", "error", "--", "sh", "-c", f"exit {code}"], pid1=pid1)
+        assert r.returncode == code, (code, r.stderr)
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_remap_exit(pid1):
+    args = ["-e", "3", "--remap-exit", "143", "--"]
+    assert run(args + ["sh", "-c", "exit 3"], pid1=pid1).returncode == 0
+    assert run(args + ["sh", "-c", "exit 4"], pid1=pid1).returncode == 4
+    assert run(args + [helper("selfkill"), "15"], pid1=pid1).returncode == 0
+    assert run(args + [helper("selfkill"), "2"], pid1=pid1).returncode == 130
+
+
+# Signals whose default action kills (1-31 but those that stop or are ignored).
+DEADLY = [s for s in range(1, 32)
+          if s not in (signal.SIGCHLD, signal.SIGCONT, signal.SIGSTOP, signal.SIGTSTP,
+                       signal.SIGTTIN, signal.SIGTTOU, signal.SIGURG, signal.SIGWINCH)]
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_signal_death_gives_128_plus_n(pid1):
+    for sig in DEADLY:
+        r = run(["--log-level", "error", "--", helper("selfkill"), str(sig)], pid1=pid1)
+        assert r.returncode == 128 + sig, (sig, r.returncode, r.stderr)
+
+
+# Every signal podvisor forwards: all catchable ones but CHLD, the fault signals
+# podvisor keeps for itself, and glibc's internal 32/33. TERM is sent last: it
+# starts the stop.
+FAULTS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGTRAP,
+          signal.SIGSYS, signal.SIGABRT)
+FORWARDED = [s for s in range(1, 65)
+             if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGTERM, 32, 33)
+             and s not in FAULTS]
+
+
+def expect_echo(pv, tag, sig):
+    line = pv.readline()
+    assert line == f"{tag} {sig}", f"sent {sig}, child printed {line!r}"
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_every_forwardable_signal_reaches_the_child(podvisor_factory, pid1):
+    pv = podvisor_factory(["--", helper("sigecho"), "c"], pid1=pid1)
+    assert pv.readline() == "c ready"
+    for sig in FORWARDED:
+        pv.signal(sig)
+        expect_echo(pv, "c", sig)
+    pv.signal(signal.SIGTERM)
+    expect_echo(pv, "c", signal.SIGTERM)
+    assert pv.wait() == 0
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_process_group_forwarding(podvisor_factory, pid1):
+    script = f"{helper('sigecho')} bg & exec {helper('sigecho')} main"
+    for group in (True, False):
+        args = (["-g"] if group else []) + ["--", "sh", "-c", script]
+        pv = podvisor_factory(args, pid1=pid1)
+        assert sorted([pv.readline(), pv.readline()]) == ["bg ready", "main ready"]
+        pv.signal(signal.SIGUSR1)
+        got = {pv.readline()}
+        if group:
+            got.add(pv.readline())
+            assert got == {"bg 10", "main 10"}
+        else:
+            assert got == {"main 10"}
+            # the background one must not have heard it: the next line is INT for main
+            pv.signal(signal.SIGINT)
+            assert pv.readline() == "main 2"
+        pv.kill()
+
+
+def test_process_group_from_tini_env(podvisor_factory):
+    script = f"{helper('sigecho')} bg & exec {helper('sigecho')} main"
+    pv = podvisor_factory(["--", "sh", "-c", script],
+                          env=base_env(TINI_KILL_PROCESS_GROUP="1"))
+    assert sorted([pv.readline(), pv.readline()]) == ["bg ready", "main ready"]
+    pv.signal(signal.SIGUSR2)
+    assert {pv.readline(), pv.readline()} == {"bg 12", "main 12"}
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_rewrite(podvisor_factory, pid1):
+    pv = podvisor_factory(["--rewrite", "USR1:USR2", "--rewrite", "HUP:0", "--rewrite",
+                           "TERM:INT", "--", helper("sigecho"), "c"], pid1=pid1)
+    assert pv.readline() == "c ready"
+    pv.signal(signal.SIGUSR1)
+    expect_echo(pv, "c", signal.SIGUSR2)
+    pv.signal(signal.SIGHUP)      # dropped ...
+    pv.signal(signal.SIGWINCH)    # ... so WINCH is the next thing the child sees
+    expect_echo(pv, "c", signal.SIGWINCH)
+    pv.signal(signal.SIGTERM)     # the stop signal follows --rewrite TERM:INT
+    expect_echo(pv, "c", signal.SIGINT)
+    pv.kill()
+
+
+def test_10000_orphans_leave_no_zombie():
+    r = run(["--log-level", "warn", "--", helper("orphans"), "10000"], pid1=True, timeout=120)
+    assert "zombies=0" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0
+
+
+def test_orphans_are_adopted_and_reaped_when_not_pid1():
+    r = run(["--log-level", "warn", "--", helper("orphans"), "200"], pid1=False)
+    assert "adopted_by_parent=yes" in r.stdout, r.stdout
+    assert "zombies=0" in r.stdout
+    assert r.returncode == 0
+
+
+def test_warn_on_reap_names_the_zombie():
+    r = run(["-w", "--", "sh", "-c", "(sleep 0.1 &); sleep 0.5"], pid1=True)
+    assert r.returncode == 0
+    assert "reaped zombie" in r.stderr
+    r = run(["--", "sh", "-c", "(sleep 0.1 &); sleep 0.5"], pid1=True)
+    assert "reaped zombie" not in r.stderr
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_exec_failures(pid1, tmp_path):
+    r = run(["--", "no-such-command-xyz"], pid1=pid1)
+    assert r.returncode == 127
+    assert r.stderr.strip().splitlines() == [
+        'podvisor: error: cannot run "no-such-command-xyz": No such file or directory (searched PATH)']
+    r = run(["--", str(tmp_path / "missing")], pid1=pid1)
+    assert r.returncode == 127
+    f = tmp_path / "notexec"
+    f.write_text("#!/bin/sh\necho hi\n")
+    r = run(["--", str(f)], pid1=pid1)
+    assert r.returncode == 126
+    assert f'cannot run "{f}": Permission denied' in r.stderr
+    r = run(["--", str(tmp_path)], pid1=pid1)  # a directory
+    assert r.returncode == 126
+
+
+def test_script_without_shebang_runs_with_sh(tmp_path):
+    f = tmp_path / "noshebang"
+    f.write_text("echo from-sh; exit 9\n")
+    f.chmod(0o755)
+    r = run(["--", str(f)], pid1=False)
+    assert r.returncode == 9
+    assert r.stdout == "from-sh\n"
+
+
+def test_child_output_passes_through_untouched():
+    r = run(["--log-level", "error", "--", "sh", "-c", "printf 'out\\n'; printf 'err\\n' >&2"],
+            pid1=False)
+    assert r.stdout == "out\n"
+    assert r.stderr == "err\n"
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_child_starts_clean(pid1, podvisor_factory):
+    # podvisor's parent leaves signals ignored and an extra fd open; neither
+    # may reach the app, nor may any fd of podvisor's own.
+    extra_r, extra_w = os.pipe()
+
+    def dirty_parent():
+        for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+
+    pv = podvisor_factory(["--", "sleep", "30"], pid1=pid1, pass_fds=(extra_r, extra_w),
+                          preexec_fn=dirty_parent)
+    child = pv.child_pid()
+    wait_for(lambda: os.readlink(f"/proc/{child}/exe").endswith("sleep"), what="exec")
+    with open(f"/proc/{child}/status") as f:
+        status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+    assert status["SigBlk"].strip() == "0000000000000000"
+    assert status["SigIgn"].strip() == "0000000000000000"
+    assert sorted(os.listdir(f"/proc/{child}/fd")) == ["0", "1", "2"]
+    # ... and the app leads its own process group
+    assert os.getpgid(child) == child
+    os.close(extra_r)
+    os.close(extra_w)
+
+
+def daemon_script(marker, trap):
+    # setsid + double fork: the classic daemon, which the main child leaves behind
+    return (f"( setsid sh -c 'trap \"{trap}\" TERM; "
+            f"while :; do sleep 0.05; done; : {marker}' & ); sleep 0.3; exit 5")
+
+
+def marker_procs(marker):
+    r = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+    return r.stdout.split()
+
+
+def test_daemonized_grandchild_gets_term_then_is_gone_pid1(tmp_path):
+    flag = tmp_path / "got-term"
+    marker = f"podvisor-daemon-{os.getpid()}-a"
+    r = run(["--", "sh", "-c", daemon_script(marker, f"echo yes > {flag}; exit 0")], pid1=True)
+    assert r.returncode == 5
+    # It was asked to stop (a kernel namespace teardown would only SIGKILL it).
+    assert flag.read_text() == "yes\n"
+    assert marker_procs(marker) == []
+
+
+def test_daemon_that_ignores_term_is_killed_when_not_pid1():
+    marker = f"podvisor-daemon-{os.getpid()}-b"
+    t0 = time.monotonic()
+    r = run(["--", "sh", "-c", daemon_script(marker, "")], pid1=False)
+    took = time.monotonic() - t0
+    assert r.returncode == 5
+    # Without podvisor's clean-up this daemon would live on, re-parented.
+    assert marker_procs(marker) == [], "daemon survived podvisor"
+    assert took < 10
+    assert "did not exit on SIGTERM" in r.stderr
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_sigterm_reaches_child_and_exit_is_143(pid1, podvisor_factory):
+    pv = podvisor_factory(["--", "sleep", "60"], pid1=pid1)
+    child = pv.child_pid()
+    wait_for(lambda: os.readlink(f"/proc/{child}/exe").endswith("sleep"), what="exec")
+    pv.signal(signal.SIGTERM)
+    assert pv.wait() == 143
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_job_control_signals_never_leave_anything_stuck(pid1, podvisor_factory):
+    # TSTP/TTIN/TTOU are forwarded: the app stops, podvisor itself never does,
+    # CONT resumes the app, and a stop request still ends a stopped app.
+    pv = podvisor_factory(["--", "sleep", "60"], pid1=pid1)
+    child = pv.child_pid()
+    wait_for(lambda: os.readlink(f"/proc/{child}/exe").endswith("sleep"), what="exec")
+    for sig in (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+        pv.signal(sig)
+        wait_for(lambda: proc_state(child) == "T", what=f"child stopped by {sig}")
+        assert proc_state(pv.pid) in "SR", "podvisor itself must never stop"
+        pv.signal(signal.SIGCONT)
+        wait_for(lambda: proc_state(child) in "SR", what="child continued")
+    pv.signal(signal.SIGTSTP)
+    wait_for(lambda: proc_state(child) == "T", what="child stopped")
+    t0 = time.monotonic()
+    pv.signal(signal.SIGTERM)
+    assert pv.wait(timeout=10) == 143
+    assert time.monotonic() - t0 < 5, "a stopped child must still stop promptly"
+    assert "stopped by SIGTSTP" in pv.stderr
+
+
+def test_pdeathsig(tmp_path):
+    # podvisor's parent (a shell) exits; with -p TERM podvisor gets SIGTERM
+    # and stops its child, without -p it would run on.
+    pidfile = tmp_path / "pid"
+    for use_p in (True, False):
+        args = ["-p", "TERM"] if use_p else []
+        cmd = " ".join([PODVISOR] + args + ["--", "sleep", "30"])
+        subprocess.run(["sh", "-c", f"{cmd} & echo $! > {pidfile}; sleep 0.3"],
+                       env=base_env(), timeout=10, stderr=subprocess.DEVNULL)
+        pid = int(pidfile.read_text())
+        if use_p:
+            wait_for(lambda: not os.path.exists(f"/proc/{pid}") or proc_state(pid) == "Z",
+                     what="podvisor to exit after its parent died")
+        else:
+            time.sleep(0.5)
+            assert os.path.exists(f"/proc/{pid}")
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_usage_errors_exit_2_before_any_child(tmp_path):
+    made = tmp_path / "made"
+    for args in (["--bogus"], ["--rewrite", "99:x"], ["-e", "300"], ["--prestop-delay", "5x"],
+                 ["--config", str(tmp_path / "none.json")]):
+        r = run(args + ["--", "touch", str(made)], pid1=False)
+        assert r.returncode == 2, args
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert r.stderr.startswith("podvisor: ")
+        assert not made.exists()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"prestop-delay": "5s",')
+    r = run(["--config", str(bad), "--", "touch", str(made)], pid1=False)
+    assert r.returncode == 2 and "line" in r.stderr and not made.exists()
+    r = run([], pid1=False)
+    assert r.returncode == 2 and "no command given" in r.stderr
+
+
+def test_help_and_version():
+    for a in (["--help"], ["-h"], ["help"]):
+        r = run(a, pid1=False)
+        assert r.returncode == 0 and "usage: podvisor" in r.stdout
+    for a in (["--version"], ["-V"], ["version"]):
+        r = run(a, pid1=False)
+        assert r.returncode == 0 and r.stdout.startswith("podvisor ")
+
+
+def test_json_log_lines():
+    import json
+    r = run(["--log-format", "json", "--", "true"], pid1=False)
+    lines = r.stderr.strip().splitlines()
+    assert lines
+    for line in lines:
+        obj = json.loads(line)
+        assert set(obj) >= {"ts", "level", "msg"}
+    r = run(["--log-level", "error", "--", "true"], pid1=False)
+    assert r.stderr == ""
