@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+"""PID-1 benchmark: podvisor side by side with tini, tini-static, dumb-init and
+catatonit (Debian's), all run as ordinary processes on this machine.
+
+Prints, per wrapper: median wall time of `W -- /bin/true` (many runs), RSS
+while the child sleeps, idle wakeups (context switches over a quiet window,
+all wrappers measured at once), and SIGTERM forward latency (kill() to the
+child's echo). Then the ratios podvisor/tini and podvisor/catatonit.
+
+usage: bench/pid1.py PODVISOR HELPERS [--runs N] [--idle-seconds S]
+"""
+import argparse
+import os
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("podvisor")
+ap.add_argument("helpers")
+ap.add_argument("--runs", type=int, default=400)
+ap.add_argument("--idle-seconds", type=float, default=10.0)
+ap.add_argument("--latency-trials", type=int, default=50)
+args = ap.parse_args()
+
+WRAPPERS = {
+    "podvisor": [args.podvisor, "--probe-listen", "off", "--log-level", "error", "--"],
+    "tini": ["/usr/bin/tini", "-s", "--"],
+    "tini-static": ["/usr/bin/tini-static", "-s", "--"],
+    "dumb-init": ["/usr/bin/dumb-init", "--"],
+    "catatonit": ["/usr/bin/catatonit", "--"],
+}
+if os.path.exists(args.podvisor) and "--probe-listen" in subprocess.run(
+        [args.podvisor, "--help"], capture_output=True, text=True).stdout:
+    # the probe server as it ships (on :8099 by default; here a spare port)
+    WRAPPERS["podvisor+probe"] = [args.podvisor, "--probe-listen", "127.0.0.1:18099",
+                                  "--log-level", "error", "--"]
+WRAPPERS = {k: v for k, v in WRAPPERS.items() if shutil.which(v[0]) or os.path.exists(v[0])}
+DEVNULL = os.open(os.devnull, os.O_RDWR)
+
+
+def spawn(argv, stdout=DEVNULL):
+    return subprocess.Popen(argv, stdin=DEVNULL, stdout=stdout, stderr=DEVNULL)
+
+
+def wall_true(prefix):
+    times = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter_ns()
+        pid = os.posix_spawn(prefix[0], prefix + ["/bin/true"], os.environ,
+                             file_actions=[(os.POSIX_SPAWN_DUP2, DEVNULL, 1),
+                                           (os.POSIX_SPAWN_DUP2, DEVNULL, 2)])
+        os.waitpid(pid, 0)
+        times.append(time.perf_counter_ns() - t0)
+    return statistics.median(times) / 1e6
+
+
+def status_field(pid, name):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_kb(prefix):
+    p = spawn(prefix + ["sleep", "30"])
+    time.sleep(0.4)
+    rss = status_field(p.pid, "VmRSS")
+    p.kill()
+    p.wait()
+    return rss
+
+
+def idle_wakeups(prefixes):
+    procs = {name: spawn(prefix + ["sleep", str(args.idle_seconds + 5)])
+             for name, prefix in prefixes.items()}
+    time.sleep(0.5)
+
+    def switches(pid):
+        return status_field(pid, "voluntary_ctxt_switches") + \
+            status_field(pid, "nonvoluntary_ctxt_switches")
+
+    before = {n: switches(p.pid) for n, p in procs.items()}
+    time.sleep(args.idle_seconds)
+    after = {n: switches(p.pid) for n, p in procs.items()}
+    for p in procs.values():
+        p.kill()
+        p.wait()
+    return {n: (after[n] - before[n]) / args.idle_seconds for n in procs}
+
+
+def term_latency(prefix):
+    samples = []
+    for _ in range(args.latency_trials):
+        r, w = os.pipe()
+        p = subprocess.Popen(prefix + [os.path.join(args.helpers, "sigecho"), "x"],
+                             stdin=DEVNULL, stdout=w, stderr=DEVNULL)
+        os.close(w)
+        buf = b""
+        while b"ready" not in buf:
+            buf += os.read(r, 64)
+        time.sleep(0.02)
+        t0 = time.perf_counter_ns()
+        os.kill(p.pid, signal.SIGTERM)
+        got = b""
+        while b"x 15" not in got:
+            select.select([r], [], [], 5)
+            chunk = os.read(r, 64)
+            if not chunk:
+                break
+            got += chunk
+        samples.append(time.perf_counter_ns() - t0)
+        p.wait()
+        os.close(r)
+    return statistics.median(samples) / 1e3
+
+
+results = {}
+print(f"# {args.runs} runs of W -- /bin/true; idle window {args.idle_seconds:.0f}s; "
+      f"{args.latency_trials} SIGTERM trials", flush=True)
+base = wall_true(["/usr/bin/env"])
+for name, prefix in WRAPPERS.items():
+    results[name] = {"true_ms": wall_true(prefix), "rss_kb": rss_kb(prefix),
+                     "term_us": term_latency(prefix)}
+for name, rate in idle_wakeups(WRAPPERS).items():
+    results[name]["idle_per_s"] = rate
+
+print(f"{'wrapper':<16}{'true (ms)':>11}{'RSS (KiB)':>11}{'idle wakeups/s':>16}"
+      f"{'TERM fwd (us)':>15}")
+print(f"{'(env, baseline)':<16}{base:>11.3f}")
+for name, r in results.items():
+    print(f"{name:<16}{r['true_ms']:>11.3f}{r['rss_kb']:>11}{r['idle_per_s']:>16.2f}"
+          f"{r['term_us']:>15.0f}")
+pv = results.get("podvisor")
+for other in ("tini", "catatonit"):
+    o = results.get(other)
+    if pv and o:
+        print(f"podvisor/{other}: true {pv['true_ms'] / o['true_ms']:.2f}x, "
+              f"RSS {pv['rss_kb'] / o['rss_kb']:.2f}x, "
+              f"TERM latency {pv['term_us'] / o['term_us']:.2f}x")
