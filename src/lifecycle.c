@@ -51,11 +51,20 @@ static void cancel(struct lc_result *out, enum lc_timer t)
 
 /* The end of the prestop delay: the child gets its stop signal, and the stop
  * timeout starts, after which its whole group is SIGKILLed. */
+static void send_stop_signal(struct lifecycle *lc, struct lc_result *out)
+{
+    int sig = lc->cfg->stop_signal;
+    if (sig <= 0)
+        return; /* --rewrite TERM:0: the child is not told, only killed */
+    if (sig < OPTIONS_NSIG)
+        lc->forwarded[sig]++;
+    act(out, (struct lc_action){.type = LC_ACT_STOP_CHILD, .sig = sig});
+}
+
 static void begin_stopping(struct lifecycle *lc, struct lc_result *out, const char *why)
 {
     move(lc, out, LC_STOPPING, why);
-    if (lc->cfg->stop_signal > 0)
-        act(out, (struct lc_action){.type = LC_ACT_STOP_CHILD, .sig = lc->cfg->stop_signal});
+    send_stop_signal(lc, out);
     arm(out, LC_TIMER_STOP, lc->cfg->stop_timeout_ms);
 }
 
@@ -81,8 +90,7 @@ static void on_sigterm(struct lifecycle *lc, const struct lc_event *ev, struct l
         break;
     case LC_STOPPING:
         /* Asked again: repeat the stop signal; the deadline stays. */
-        if (lc->cfg->stop_signal > 0)
-            act(out, (struct lc_action){.type = LC_ACT_STOP_CHILD, .sig = lc->cfg->stop_signal});
+        send_stop_signal(lc, out);
         break;
     case LC_EXITED:
         break;

@@ -211,3 +211,16 @@ const char *parse_listen_addr(const char *s, struct listen_addr *out)
     out->port = (int)p;
     return NULL;
 }
+
+const char *listen_addr_format(const struct listen_addr *addr, char *buf, unsigned size)
+{
+    if (addr->off)
+        snprintf(buf, size, "off");
+    else if (addr->any)
+        snprintf(buf, size, ":%d", addr->port);
+    else if (strchr(addr->host, ':'))
+        snprintf(buf, size, "[%s]:%d", addr->host, addr->port);
+    else
+        snprintf(buf, size, "%s:%d", addr->host, addr->port);
+    return buf;
+}

@@ -39,4 +39,7 @@ struct listen_addr {
 };
 const char *parse_listen_addr(const char *s, struct listen_addr *out);
 
+/** Writes addr back in the form parse_listen_addr reads. */
+const char *listen_addr_format(const struct listen_addr *addr, char *buf, unsigned size);
+
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "http.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "loop.h"
@@ -29,6 +30,7 @@ struct supervisor {
     struct loop_timer timers[LC_N_TIMERS];
     struct loop_timer cleanup_timer;
     struct lifecycle lc;
+    struct http_server *http; /* NULL with --probe-listen off */
     int child_stopped;   /* the main child is stopped (TSTP, TTIN, TTOU, STOP) */
     int cleaning_up;     /* main child gone: killing what is left */
 };
@@ -224,6 +226,9 @@ static void apply(struct supervisor *sv, const struct lc_result *res)
     }
 }
 
+/* Returns 0, -1 when podvisor itself failed (exit 1), or -2 for a
+ * configuration the machine cannot honour, such as a probe address that
+ * cannot be bound (exit 2: a usage error, and no child started). */
 static int setup(struct supervisor *sv)
 {
     int rc = loop_init(&sv->loop);
@@ -258,11 +263,22 @@ static int setup(struct supervisor *sv)
         log_errno(LOG_ERROR, errno, "--pdeathsig");
         return -1;
     }
+    if (!sv->cfg->probe_listen.off) {
+        char err[256], addr[300];
+        sv->http = http_start(&sv->cfg->probe_listen, &sv->loop, &sv->lc, err, sizeof err);
+        if (sv->http == NULL) {
+            log_error("--probe-listen %s: %s",
+                      listen_addr_format(&sv->cfg->probe_listen, addr, sizeof addr), err);
+            return -2;
+        }
+        log_info("probe server listening on %s", http_address(sv->http));
+    }
     return 0;
 }
 
 static void teardown(struct supervisor *sv)
 {
+    http_stop(sv->http);
     for (int i = 0; i < LC_N_TIMERS; i++)
         loop_timer_close(&sv->loop, &sv->timers[i]);
     loop_timer_close(&sv->loop, &sv->cleanup_timer);
@@ -284,8 +300,11 @@ int supervisor_run(const struct podvisor_config *cfg)
     lifecycle_init(&sv.lc, cfg);
     int code = 1;
 
-    if (setup(&sv) < 0)
+    int rc = setup(&sv);
+    if (rc < 0) {
+        code = rc == -2 ? 2 : 1;
         goto out;
+    }
     char warning[256];
     if (options_budget_warning(cfg, warning, sizeof warning))
         log_warn("%s", warning);
@@ -307,7 +326,7 @@ int supervisor_run(const struct podvisor_config *cfg)
     log_info("started child %d: %s", (int)pid, cfg->command[0]);
     feed(&sv, (struct lc_event){.type = LC_EV_SPAWNED, .pid = pid});
 
-    int rc = loop_run(&sv.loop);
+    rc = loop_run(&sv.loop);
     if (rc < 0) {
         log_errno(LOG_ERROR, -rc, "epoll_wait");
         goto out;

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "options.h"
 #include "supervisor.h"
+#include "tools.h"
 
 extern char **environ;
 
@@ -55,6 +56,12 @@ int main(int argc, char **argv)
             return print_help(stdout);
         if (strcmp(cmd, "version") == 0)
             return print_version();
+        /* Subcommands are recognised only as the very first argument, so
+         * `podvisor -- sleep 5` still runs the sleep binary. */
+        if (strcmp(cmd, "probe") == 0)
+            return tools_probe_main(argc - 1, argv + 1);
+        if (strcmp(cmd, "sleep") == 0)
+            return tools_sleep_main(argc - 1, argv + 1);
     }
 
     struct podvisor_config cfg;

@@ -1,0 +1,211 @@
+/* http: see http.h. */
+#include "http.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "net.h"
+#include "report.h"
+
+/* Limits that keep a flood of connections from starving the kubelet's probe
+ * (KUBERNETES.md: a probe times out after 1 s by default). Idle connections
+ * are dropped after CONN_TIMEOUT_S; headers larger than CONN_MEMORY are
+ * answered 431 without being read further. */
+#define CONN_LIMIT_MAX 1000
+#define CONN_TIMEOUT_S 10
+#define CONN_MEMORY (16 * 1024)
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct loop *loop;
+    struct loop_watch watch;
+    struct loop_timer timer;
+    const struct lifecycle *lc;
+    char address[80];
+};
+
+/* The format comes from libmicrohttpd itself, with its own arguments. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    if (!log_enabled(LOG_DEBUG))
+        return;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t l = strlen(buf);
+    while (l > 0 && buf[l - 1] == '\n')
+        buf[--l] = '\0';
+    log_debug("http: %s", buf);
+}
+#pragma GCC diagnostic pop
+
+static enum MHD_Result has_key(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    if (strcmp(key, "verbose") == 0) {
+        *(int *)cls = 1;
+        return MHD_NO; /* found: stop iterating */
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, char *body,
+                               const char *content_type)
+{
+    if (body == NULL)
+        return MHD_NO; /* out of memory: MHD closes the connection */
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static struct report_now now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (struct report_now){loop_now_ms(), (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000};
+}
+
+static const char TEXT[] = "text/plain; charset=utf-8";
+
+/* Answers on the first call for every request: GET and HEAD carry no body,
+ * and for anything else the answer (405) does not depend on the body, which
+ * is never read. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    struct http_server *srv = cls;
+    const struct lifecycle *lc = srv->lc;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                       strdup("method not allowed: use GET or HEAD\n"), TEXT);
+    char *body = NULL;
+    int status;
+    if (strcmp(url, "/livez") == 0 || strcmp(url, "/healthz") == 0) {
+        status = report_livez(lc, &body);
+    } else if (strcmp(url, "/readyz") == 0) {
+        int verbose = 0;
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, has_key, &verbose);
+        status = report_readyz(lc, verbose, now(), &body);
+    } else if (strcmp(url, "/startupz") == 0) {
+        status = report_startupz(lc, &body);
+    } else if (strcmp(url, "/status") == 0) {
+        return respond(conn, MHD_HTTP_OK, report_status(lc, now()), "application/json");
+    } else if (strcmp(url, "/metrics") == 0) {
+        return respond(conn, MHD_HTTP_OK, report_metrics(lc, now()),
+                       "text/plain; version=0.0.4; charset=utf-8");
+    } else {
+        return respond(conn, MHD_HTTP_NOT_FOUND, strdup("not found\n"), TEXT);
+    }
+    return respond(conn, (unsigned)status, body, TEXT);
+}
+
+/* After every run, MHD says when it next needs to run even without socket
+ * activity (connection timeouts). No timeout means no timer: an idle probe
+ * server never wakes podvisor up. */
+static void rearm(struct http_server *srv)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(srv->daemon, &ms) == MHD_YES)
+        loop_timer_arm(&srv->timer, (int64_t)ms);
+    else
+        loop_timer_disarm(&srv->timer);
+}
+
+static void on_ready(void *ctx, uint32_t events)
+{
+    struct http_server *srv = ctx;
+    if (MHD_run(srv->daemon) != MHD_YES)
+        log_warn("http: processing requests failed");
+    rearm(srv);
+}
+
+static unsigned connection_limit(void)
+{
+    /* Never more connections than fds: an accept() failing for lack of fds
+     * would refuse the kubelet too. podvisor's own few fds stay spare. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < CONN_LIMIT_MAX + 64)
+        return rl.rlim_cur > 96 ? (unsigned)rl.rlim_cur - 64 : 32;
+    return CONN_LIMIT_MAX;
+}
+
+struct http_server *http_start(const struct listen_addr *addr, struct loop *loop,
+                               const struct lifecycle *lc, char *err, size_t errlen)
+{
+    struct http_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    srv->loop = loop;
+    srv->lc = lc;
+    srv->timer.watch.fd = -1;
+    int fd = net_listen(addr, 128, err, errlen);
+    if (fd < 0)
+        goto fail;
+    net_local_name(fd, srv->address, sizeof srv->address);
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+        close(fd);
+        snprintf(err, errlen, "cannot start the HTTP server on %s", srv->address);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    int rc;
+    if (info == NULL || (rc = loop_add(loop, &srv->watch, info->epoll_fd, EPOLLIN, on_ready,
+                                       srv)) < 0 ||
+        (rc = loop_timer_init(loop, &srv->timer, on_ready, srv)) < 0) {
+        snprintf(err, errlen, "cannot add the HTTP server to the event loop");
+        goto fail;
+    }
+    return srv;
+fail:
+    http_stop(srv);
+    return NULL;
+}
+
+const char *http_address(const struct http_server *srv) { return srv->address; }
+
+void http_stop(struct http_server *srv)
+{
+    if (srv == NULL)
+        return;
+    if (srv->daemon) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        if (info && srv->watch.cb)
+            loop_del(srv->loop, &srv->watch);
+        MHD_stop_daemon(srv->daemon);
+    }
+    loop_timer_close(srv->loop, &srv->timer);
+    free(srv);
+}

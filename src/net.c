@@ -1,0 +1,100 @@
+/* net: see net.h. */
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int bind_listen(int family, const struct sockaddr *sa, socklen_t salen, int v6only,
+                       int backlog, int *err)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        *err = errno;
+        return -1;
+    }
+    int one = 1;
+    /* A restarted pod reuses the port while old connections sit in
+     * TIME_WAIT; without this the restart would fail to bind. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        (family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0) ||
+        bind(fd, sa, salen) < 0 || listen(fd, backlog) < 0) {
+        *err = errno;
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t errlen)
+{
+    int e = 0;
+    if (addr->any) {
+        struct sockaddr_in6 a6;
+        memset(&a6, 0, sizeof a6);
+        a6.sin6_family = AF_INET6;
+        a6.sin6_addr = in6addr_any;
+        a6.sin6_port = htons((uint16_t)addr->port);
+        int fd = bind_listen(AF_INET6, (struct sockaddr *)&a6, sizeof a6, 0, backlog, &e);
+        if (fd >= 0)
+            return fd;
+        /* No IPv6 in this pod (a kernel or sysctl without it): IPv4 only. */
+        if (e == EAFNOSUPPORT || e == EADDRNOTAVAIL) {
+            struct sockaddr_in a4;
+            memset(&a4, 0, sizeof a4);
+            a4.sin_family = AF_INET;
+            a4.sin_addr.s_addr = htonl(INADDR_ANY);
+            a4.sin_port = htons((uint16_t)addr->port);
+            fd = bind_listen(AF_INET, (struct sockaddr *)&a4, sizeof a4, 0, backlog, &e);
+            if (fd >= 0)
+                return fd;
+        }
+        snprintf(err, errlen, "cannot listen on port %d: %s", addr->port, strerror(e));
+        return -1;
+    }
+    char port[8];
+    snprintf(port, sizeof port, "%d", addr->port);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gai = getaddrinfo(addr->host, port, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "cannot resolve \"%s\": %s", addr->host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
+        fd = bind_listen(ai->ai_family, ai->ai_addr, ai->ai_addrlen, 1, backlog, &e);
+    freeaddrinfo(res);
+    if (fd < 0)
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", addr->host, addr->port, strerror(e));
+    return fd;
+}
+
+void net_local_name(int fd, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            port = ntohs(a->sin6_port);
+            snprintf(buf, len, "[%s]:%d", host, port);
+            return;
+        }
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        port = ntohs(a->sin_port);
+    }
+    snprintf(buf, len, "%s:%d", host, port);
+}

@@ -1,0 +1,19 @@
+/* net: listening sockets. Owns turning a parsed listen address into a bound,
+ * listening, non-blocking, close-on-exec socket, with an error that names
+ * the cause. (The config-watch issue's --socket handover will reuse it.) */
+#ifndef PODVISOR_NET_H
+#define PODVISOR_NET_H
+
+#include <stddef.h>
+
+#include "parse.h"
+
+/** Binds and listens. ":PORT" binds [::] dual stack, falling back to
+ * 0.0.0.0 where IPv6 is not available; a host is resolved numerically first,
+ * then as a name. Returns the fd, or -1 with a reason in err. */
+int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t errlen);
+
+/** Writes the socket's local address as "HOST:PORT" ("[V6]:PORT"). */
+void net_local_name(int fd, char *buf, size_t len);
+
+#endif

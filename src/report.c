@@ -1,0 +1,214 @@
+/* report: see report.h. */
+#include "report.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "parse.h"
+
+static char *text(const char *s) { return strdup(s); }
+
+int report_livez(const struct lifecycle *lc, char **body)
+{
+    if (lifecycle_live(lc)) {
+        *body = text("ok\n");
+        return 200;
+    }
+    *body = text(lc->state == LC_EXITED ? "not live: the child has exited\n"
+                                        : "not live: the child has not started\n");
+    return 503;
+}
+
+int report_startupz(const struct lifecycle *lc, char **body)
+{
+    if (lifecycle_started(lc)) {
+        *body = text("ok\n");
+        return 200;
+    }
+    *body = text("not started: the child has not been ready yet\n");
+    return 503;
+}
+
+/* One readiness condition: its name, and why it fails (NULL: it passes). */
+struct condition {
+    const char *name;
+    char why[96];
+    int failed;
+};
+
+static void describe_exit(int status, char *buf, size_t len)
+{
+    char name[16];
+    if (WIFSIGNALED(status))
+        snprintf(buf, len, "exited: killed by SIG%s",
+                 signal_name(WTERMSIG(status), name, sizeof name));
+    else
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+}
+
+static int conditions(const struct lifecycle *lc, struct report_now now, struct condition c[3])
+{
+    memset(c, 0, 3 * sizeof c[0]);
+    c[0].name = "child";
+    c[1].name = "ready-checks";
+    c[2].name = "shutdown";
+    switch (lc->state) {
+    case LC_STARTING:
+        c[0].failed = 1;
+        snprintf(c[0].why, sizeof c[0].why, "not started yet");
+        break;
+    case LC_EXITED:
+        c[0].failed = 1;
+        describe_exit(lc->last_exit_status, c[0].why, sizeof c[0].why);
+        break;
+    case LC_RUNNING:
+        c[1].failed = 1;
+        snprintf(c[1].why, sizeof c[1].why, "pending");
+        break;
+    default:
+        break;
+    }
+    if (lc->state == LC_DRAINING || lc->state == LC_STOPPING) {
+        c[2].failed = 1;
+        snprintf(c[2].why, sizeof c[2].why, "%s since SIGTERM %.1fs ago",
+                 lc->state == LC_DRAINING ? "draining" : "stopping",
+                 lifecycle_drain_seconds(lc, now.mono_ms));
+    }
+    return 3;
+}
+
+int report_readyz(const struct lifecycle *lc, int verbose, struct report_now now, char **body)
+{
+    struct condition c[3];
+    int n = conditions(lc, now, c);
+    int ready = lifecycle_ready(lc);
+    char buf[512];
+    size_t o = 0;
+    if (!verbose) {
+        if (ready)
+            snprintf(buf, sizeof buf, "ok\n");
+        else
+            for (int i = 0; i < n; i++)
+                if (c[i].failed) {
+                    snprintf(buf, sizeof buf, "not ready: %s %s\n", c[i].name, c[i].why);
+                    break;
+                }
+    } else {
+        for (int i = 0; i < n && o < sizeof buf; i++)
+            o += (size_t)snprintf(buf + o, sizeof buf - o,
+                                  c[i].failed ? "[-]%s failed: %s\n" : "[+]%s ok\n", c[i].name,
+                                  c[i].why);
+        if (o < sizeof buf)
+            snprintf(buf + o, sizeof buf - o, "readyz check %s\n", ready ? "passed" : "failed");
+    }
+    *body = text(buf);
+    return ready ? 200 : 503;
+}
+
+static json_t *rfc3339(int64_t wall_ms)
+{
+    time_t secs = (time_t)(wall_ms / 1000);
+    struct tm tm;
+    char buf[40];
+    gmtime_r(&secs, &tm);
+    size_t l = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + l, sizeof buf - l, ".%03dZ", (int)(wall_ms % 1000));
+    return json_string(buf);
+}
+
+static json_t *exit_json(int status)
+{
+    char name[16];
+    if (WIFSIGNALED(status))
+        return json_pack("{s:s, s:s, s:i}", "how", "signal", "signal",
+                         signal_name(WTERMSIG(status), name, sizeof name), "exit_code",
+                         128 + WTERMSIG(status));
+    return json_pack("{s:s, s:n, s:i}", "how", "exit", "signal", "exit_code",
+                     WEXITSTATUS(status));
+}
+
+char *report_status(const struct lifecycle *lc, struct report_now now)
+{
+    json_t *child = json_pack(
+        "{s:o, s:o, s:I, s:o}", "pid", lc->child_pid > 0 ? json_integer(lc->child_pid) : json_null(),
+        "started_at",
+        lc->child_started_ms > 0 ? rfc3339(now.wall_ms - (now.mono_ms - lc->child_started_ms))
+                                 : json_null(),
+        "restarts", (json_int_t)lc->restarts, "last_exit",
+        lc->has_exited ? exit_json(lc->last_exit_status) : json_null());
+    json_t *signals = json_object();
+    char name[16];
+    for (int s = 1; s < OPTIONS_NSIG && signals; s++)
+        if (lc->forwarded[s])
+            json_object_set_new(signals, signal_name(s, name, sizeof name),
+                                json_integer((json_int_t)lc->forwarded[s]));
+    /* The config fields arrive with config watching; until then there is no
+     * watched config, so they are null rather than absent: the shape stays. */
+    json_t *doc = json_pack(
+        "{s:s, s:b, s:b, s:b, s:s, s:o, s:{s:b, s:f}, s:o, s:{s:n, s:n, s:i, s:n}, s:[]}",
+        "state", lifecycle_state_name(lc->state), "ready", lifecycle_ready(lc), "live",
+        lifecycle_live(lc), "started", lifecycle_started(lc), "version", PODVISOR_VERSION,
+        "child", child, "drain", "active",
+        lc->state == LC_DRAINING || lc->state == LC_STOPPING, "seconds",
+        lifecycle_drain_seconds(lc, now.mono_ms), "signals_forwarded", signals, "config",
+        "hash", "last_change", "reloads", 0, "last_refused_change", "checks");
+    char *out = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    json_decref(doc);
+    if (out == NULL)
+        return NULL;
+    size_t l = strlen(out);
+    char *nl = realloc(out, l + 2);
+    if (nl == NULL) {
+        free(out);
+        return NULL;
+    }
+    memcpy(nl + l, "\n", 2);
+    return nl;
+}
+
+static void metric_head(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+char *report_metrics(const struct lifecycle *lc, struct report_now now)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f == NULL)
+        return NULL;
+    metric_head(f, "podvisor_build_info", "gauge", "podvisor's version; always 1.");
+    fprintf(f, "podvisor_build_info{version=\"%s\"} 1\n", PODVISOR_VERSION);
+    metric_head(f, "podvisor_ready", "gauge", "1 while /readyz answers 200, else 0.");
+    fprintf(f, "podvisor_ready %d\n", lifecycle_ready(lc));
+    metric_head(f, "podvisor_live", "gauge", "1 while /livez answers 200, else 0.");
+    fprintf(f, "podvisor_live %d\n", lifecycle_live(lc));
+    metric_head(f, "podvisor_state", "gauge", "The lifecycle state: 1 for the current one.");
+    for (int s = 0; s < LC_N_STATES; s++)
+        fprintf(f, "podvisor_state{state=\"%s\"} %d\n", lifecycle_state_name((enum lc_state)s),
+                lc->state == (enum lc_state)s);
+    metric_head(f, "podvisor_child_restarts_total", "counter",
+                "Times podvisor started the child again.");
+    fprintf(f, "podvisor_child_restarts_total %u\n", lc->restarts);
+    metric_head(f, "podvisor_signals_forwarded_total", "counter",
+                "Signals sent on to the child, by the signal sent (after --rewrite).");
+    char name[16];
+    for (int s = 1; s < OPTIONS_NSIG; s++)
+        if (lc->forwarded[s])
+            fprintf(f, "podvisor_signals_forwarded_total{signal=\"%s\"} %llu\n",
+                    signal_name(s, name, sizeof name), (unsigned long long)lc->forwarded[s]);
+    metric_head(f, "podvisor_drain_seconds", "gauge",
+                "Seconds from SIGTERM to now, or to the child's exit; 0 before any SIGTERM.");
+    fprintf(f, "podvisor_drain_seconds %.3f\n", lifecycle_drain_seconds(lc, now.mono_ms));
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
