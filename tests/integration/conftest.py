@@ -150,3 +150,27 @@ def podvisor_factory():
     yield start
     for p in started:
         p.kill()
+
+
+def free_port():
+    """A loopback port nobody listens on right now."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def procs_with_argv(*argv):
+    """Pids whose command line is exactly argv (pgrep -f would also match any
+    process that merely mentions it, such as the shell that started it)."""
+    want = "\0".join(argv) + "\0"
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline") as f:
+                    if f.read() == want:
+                        found.append(int(d))
+            except OSError:
+                pass
+    return found

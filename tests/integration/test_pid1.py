@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from conftest import (PODVISOR, Podvisor, base_env, children_of, helper, proc_state, run,
-                      wait_for)
+from conftest import (PODVISOR, Podvisor, base_env, children_of, free_port, helper, proc_state,
+                      run, wait_for)
 
 MODES = [pytest.param(True, id="pid1"), pytest.param(False, id="not-pid1")]
 
@@ -180,10 +180,18 @@ def test_child_starts_clean(pid1, podvisor_factory):
         for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
 
-    pv = podvisor_factory(["--", "sleep", "30"], pid1=pid1, pass_fds=(extra_r, extra_w),
-                          preexec_fn=dirty_parent)
+    # the probe server is on, with a connection open: none of its fds may leak
+    port = free_port()
+    pv = podvisor_factory(["--probe-listen", f"127.0.0.1:{port}", "--", "sleep", "30"],
+                          pid1=pid1, pass_fds=(extra_r, extra_w), preexec_fn=dirty_parent)
+    import socket
+    conn = wait_for(lambda: _try_connect(port), what="probe server")
     child = pv.child_pid()
     wait_for(lambda: os.readlink(f"/proc/{child}/exe").endswith("sleep"), what="exec")
+    # Read the app's settled state: asleep in its nanosleep, past the libc
+    # start-up code that runs right after exec.
+    wait_for(lambda: proc_state(child) == "S", what="the app to be asleep")
+    time.sleep(0.05)
     with open(f"/proc/{child}/status") as f:
         status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
     assert status["SigBlk"].strip() == "0000000000000000"
@@ -193,6 +201,15 @@ def test_child_starts_clean(pid1, podvisor_factory):
     assert os.getpgid(child) == child
     os.close(extra_r)
     os.close(extra_w)
+    conn.close()
+
+
+def _try_connect(port):
+    import socket
+    try:
+        return socket.create_connection(("127.0.0.1", port), timeout=1)
+    except OSError:
+        return None
 
 
 def daemon_script(marker, trap):

@@ -1,0 +1,220 @@
+"""The probe server: every endpoint, method and status code, the /status
+JSON shape, the /metrics text format, start-up errors and flood limits."""
+import json
+import re
+import socket
+import time
+
+import pytest
+
+from conftest import free_port, run
+from kubelet import Pod, http_probe
+
+METRIC_LINE = re.compile(
+    r'^(?:# (?:HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+|'
+    r'[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"'
+    r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*\})? -?[0-9.eE+]+)$')
+
+
+@pytest.fixture
+def pod():
+    port = free_port()
+    p = Pod(["sleep", "60"], port, ["--prestop-delay", "10s"])
+    p.wait_ready()
+    yield p
+    p.kill()
+
+
+def raw(port, request, timeout=2.0):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+
+
+@pytest.mark.parametrize("path,status,ctype,body", [
+    ("/livez", 200, "text/plain; charset=utf-8", "ok\n"),
+    ("/healthz", 200, "text/plain; charset=utf-8", "ok\n"),
+    ("/readyz", 200, "text/plain; charset=utf-8", "ok\n"),
+    ("/readyz?verbose", 200, "text/plain; charset=utf-8",
+     "[+]child ok\n[+]ready-checks ok\n[+]shutdown ok\nreadyz check passed\n"),
+    ("/startupz", 200, "text/plain; charset=utf-8", "ok\n"),
+    ("/nope", 404, "text/plain; charset=utf-8", "not found\n"),
+    ("/livez/x", 404, "text/plain; charset=utf-8", "not found\n"),
+])
+def test_get_and_head(pod, path, status, ctype, body):
+    import http.client
+    for method in ("GET", "HEAD"):
+        c = http.client.HTTPConnection("127.0.0.1", pod.probe_port, timeout=2)
+        c.request(method, path)
+        r = c.getresponse()
+        got = r.read().decode()
+        assert r.status == status, (method, path)
+        assert r.getheader("Content-Type") == ctype
+        assert r.getheader("Cache-Control") == "no-store"
+        assert r.getheader("Content-Length") == str(len(body))
+        assert got == (body if method == "GET" else "")
+        c.close()
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_other_methods_get_405_with_allow(pod, method):
+    # a body is sent but never read: the answer comes anyway
+    resp = raw(pod.probe_port, f"{method} /readyz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+               f"Connection: close\r\n\r\nhello".encode())
+    head = resp.split(b"\r\n\r\n")[0].decode()
+    assert head.startswith("HTTP/1.1 405"), head
+    assert "\r\nAllow: GET, HEAD" in head
+
+
+def test_readyz_verbose_while_draining(pod):
+    import signal
+    pod.pv.signal(signal.SIGTERM)
+    r = pod.probe("/readyz?verbose")
+    assert r.status == 503
+    lines = r.body.splitlines()
+    assert lines[0] == "[+]child ok"
+    assert lines[1] == "[+]ready-checks ok"
+    assert re.match(r"^\[-\]shutdown failed: draining since SIGTERM \d+\.\ds ago$", lines[2])
+    assert lines[3] == "readyz check failed"
+    # a kubelet probe counts 503 as failure
+    assert not r.ok
+    s = json.loads(pod.probe("/status").body)
+    assert s["state"] == "draining" and s["ready"] is False and s["live"] is True
+    assert s["drain"]["active"] is True
+
+
+def test_status_json_shape(pod):
+    r = pod.probe("/status")
+    assert r.status == 200
+    s = json.loads(r.body)
+    assert s["state"] == "ready"
+    assert s["ready"] is True and s["live"] is True and s["started"] is True
+    assert re.match(r"^\d+\.\d+\.\d+", s["version"])
+    child = s["child"]
+    assert isinstance(child["pid"], int) and child["pid"] > 0
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", child["started_at"])
+    assert child["restarts"] == 0
+    assert child["last_exit"] is None
+    assert set(s["config"]) == {"hash", "last_change", "reloads", "last_refused_change"}
+    assert s["checks"] == []
+    assert s["drain"] == {"active": False, "seconds": 0.0}
+
+
+def test_metrics_parse_line_by_line(pod):
+    import signal
+    pod.pv.signal(signal.SIGWINCH)  # forwarded (sleep ignores it): a labelled sample
+    time.sleep(0.1)
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", pod.probe_port, timeout=2)
+    c.request("GET", "/metrics")
+    r = c.getresponse()
+    text = r.read().decode()
+    assert r.getheader("Content-Type") == "text/plain; version=0.0.4; charset=utf-8"
+    assert text.endswith("\n")
+    declared = {}
+    samples = {}
+    for line in text.splitlines():
+        assert METRIC_LINE.match(line), f"not Prometheus text format: {line!r}"
+        if line.startswith("# TYPE "):
+            _, _, name, typ = line.split(" ")
+            assert typ in ("gauge", "counter")
+            declared[name] = typ
+        elif line.startswith("# HELP "):
+            continue
+        else:
+            name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+            assert name in declared, f"{name} has no TYPE line before it"
+            samples[line.rsplit(" ", 1)[0]] = float(line.rsplit(" ", 1)[1])
+    for required in ("podvisor_ready", "podvisor_child_restarts_total", "podvisor_drain_seconds",
+                     "podvisor_state", "podvisor_signals_forwarded_total",
+                     "podvisor_build_info"):
+        assert required in declared, required
+    for name, typ in declared.items():
+        assert name.endswith("_total") == (typ == "counter"), name
+
+
+def test_metrics_counts_forwarded_signals():
+    port = free_port()
+    pod = Pod(["sh", "-c", "trap : USR2 HUP; while :; do sleep 0.05; done"], port)
+    try:
+        pod.wait_ready()
+        import signal
+        # one at a time: standard signals sent faster than they are read
+        # coalesce in the kernel, before podvisor could count them
+        for _ in range(3):
+            pod.pv.signal(signal.SIGUSR2)
+            time.sleep(0.1)
+        pod.pv.signal(signal.SIGHUP)
+        time.sleep(0.2)
+        m = pod.probe("/metrics").body
+        assert 'podvisor_signals_forwarded_total{signal="USR2"} 3' in m
+        assert 'podvisor_signals_forwarded_total{signal="HUP"} 1' in m
+    finally:
+        pod.kill()
+
+
+def test_unbindable_address_is_exit_2_before_the_child(tmp_path):
+    made = tmp_path / "made"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = run(["--probe-listen", f"127.0.0.1:{port}", "--", "touch", str(made)])
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert f"127.0.0.1:{port}" in lines[0] and "Address already in use" in lines[0]
+    assert not made.exists()
+    r = run(["--probe-listen", "nonexistent.invalid:80", "--", "touch", str(made)])
+    assert r.returncode == 2 and "nonexistent.invalid" in r.stderr
+    assert not made.exists()
+
+
+def test_all_addresses_form_answers_on_v4_and_v6():
+    port = free_port()
+    pod = Pod(["sleep", "30"], port)
+    pod.pv.kill()
+    from conftest import Podvisor
+    pv = Podvisor(["--probe-listen", f":{port}", "--", "sleep", "30"])
+    try:
+        end = time.monotonic() + 5
+        while not http_probe(port, "/livez").ok and time.monotonic() < end:
+            time.sleep(0.02)
+        assert http_probe(port, "/livez", host="127.0.0.1").ok
+        if socket.has_ipv6:
+            assert http_probe(port, "/livez", host="::1").ok
+    finally:
+        pv.kill()
+
+
+def test_probe_answered_promptly_under_a_flood_of_idle_connections(pod):
+    idle = []
+    try:
+        for i in range(400):
+            s = socket.create_connection(("127.0.0.1", pod.probe_port), timeout=2)
+            if i % 2:
+                s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")   # headers never finished
+            idle.append(s)
+        time.sleep(0.2)
+        for _ in range(5):
+            r = pod.probe("/readyz", timeout=1.0)
+            assert r.ok, r
+            assert r.elapsed < 0.5, f"probe took {r.elapsed:.3f}s"
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_oversized_headers_are_refused(pod):
+    big = b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 64000 + b"\r\n\r\n"
+    try:
+        resp = raw(pod.probe_port, big)
+    except (ConnectionResetError, BrokenPipeError):
+        resp = b""
+    assert not resp.startswith(b"HTTP/1.1 200"), resp[:100]
+    assert pod.probe("/readyz").ok   # and the server is still fine
