@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,15 @@ static void close_fds_except(int keep)
             close(fd);
 }
 
+/* The kernel's own struct sigaction (x86-64, arm64 and the generic ABI);
+ * all zero is SIG_DFL with no flags and an empty mask. */
+struct kernel_sigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
 /* Runs in the forked child: async-signal-safe calls only. */
 static __attribute__((noreturn)) void child_after_fork(struct exec_plan *p, int errfd,
                                                          int take_terminal)
@@ -129,6 +139,12 @@ static __attribute__((noreturn)) void child_after_fork(struct exec_plan *p, int 
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             sigaction(sig, &dfl, NULL);
+    /* glibc's sigaction refuses its two internal signals (32, 33), so an
+     * ignored one would survive; seen under make, which leaves 32 ignored.
+     * The raw syscall resets them. */
+    struct kernel_sigaction kdfl = {0};
+    for (int sig = 32; sig < SIGRTMIN; sig++)
+        syscall(SYS_rt_sigaction, sig, &kdfl, NULL, sizeof(uint64_t));
     setpgid(0, 0);
     /* Still with every signal blocked, so the SIGTTOU that tcsetpgrp raises
      * for a background process cannot stop us here. */
