@@ -19,9 +19,16 @@ ifeq ($(SAN),1)
   HARDEN  := -fPIE
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libmicrohttpd and libcurl are dlopen()ed when first needed (src/lazylib.h):
+# only jansson is linked. Their sonames come from the installed libraries.
+PKG_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null) -ldl
+soname     = $(shell readelf -d $(shell pkg-config --variable=libdir $(1))/$(2) 2>/dev/null | \
+               sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+MHD_SONAME  := $(call soname,libmicrohttpd,libmicrohttpd.so)
+CURL_SONAME := $(call soname,libcurl,libcurl.so)
 CFLAGS    += $(CSTD) $(WARN) $(OPT) $(HARDEN) -Isrc $(PKG_CFLAGS) \
-             -DPODVISOR_VERSION='"$(VERSION)"'
+             -DPODVISOR_VERSION='"$(VERSION)"' -DMHD_SONAME='"$(MHD_SONAME)"' \
+             -DLIBCURL_SONAME='"$(CURL_SONAME)"'
 LDFLAGS   += -pie -Wl,-z,relro,-z,now $(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined)
 comma     := ,
 LDLIBS    += $(PKG_LIBS)
@@ -85,7 +92,8 @@ demo: deps
 	@sh docs/demo.sh $(abspath $(BUILD)/podvisor) $(abspath $(BUILD)/helpers)
 
 bench: $(BUILD)/podvisor helpers
-	@sh bench/pid1.sh $(abspath $(BUILD)/podvisor) $(abspath $(BUILD)/helpers)
+	@$(PYTHON) bench/pid1.py $(abspath $(BUILD)/podvisor) $(abspath $(BUILD)/helpers)
+	@$(PYTHON) bench/probe.py $(abspath $(BUILD)/podvisor)
 
 clean:
 	rm -rf build

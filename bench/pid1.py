@@ -103,7 +103,10 @@ def term_latency(prefix):
         os.close(w)
         buf = b""
         while b"ready" not in buf:
-            buf += os.read(r, 64)
+            chunk = os.read(r, 64)
+            if not chunk:
+                sys.exit(f"bench: {' '.join(prefix)} sigecho exited before it was ready")
+            buf += chunk
         time.sleep(0.02)
         t0 = time.perf_counter_ns()
         os.kill(p.pid, signal.SIGTERM)

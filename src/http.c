@@ -12,6 +12,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "lazylib.h"
 #include "log.h"
 #include "net.h"
 #include "report.h"
@@ -23,6 +24,18 @@
 #define CONN_LIMIT_MAX 1000
 #define CONN_TIMEOUT_S 10
 #define CONN_MEMORY (16 * 1024)
+
+/* libmicrohttpd is loaded when the server starts (see lazylib.h). */
+#define MHD_FUNCS(X)                                                                        \
+    X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_run) X(MHD_get_timeout)                     \
+    X(MHD_get_daemon_info) X(MHD_create_response_from_buffer) X(MHD_add_response_header)    \
+    X(MHD_queue_response) X(MHD_destroy_response) X(MHD_get_connection_values)
+static struct {
+    MHD_FUNCS(LAZYLIB_SLOT)
+} mhd;
+static const char *const mhd_names[] = {MHD_FUNCS(LAZYLIB_NAME)};
+#define N_MHD_FUNCS (sizeof mhd_names / sizeof mhd_names[0])
+_Static_assert(sizeof mhd == N_MHD_FUNCS * sizeof(void *), "one pointer per function");
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -65,17 +78,17 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, cha
     if (body == NULL)
         return MHD_NO; /* out of memory: MHD closes the connection */
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+        mhd.MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    mhd.MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    mhd.MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-    enum MHD_Result ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
+        mhd.MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    enum MHD_Result ret = mhd.MHD_queue_response(conn, status, r);
+    mhd.MHD_destroy_response(r);
     return ret;
 }
 
@@ -107,7 +120,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         status = report_livez(lc, &body);
     } else if (strcmp(url, "/readyz") == 0) {
         int verbose = 0;
-        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, has_key, &verbose);
+        mhd.MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, has_key, &verbose);
         status = report_readyz(lc, verbose, now(), &body);
     } else if (strcmp(url, "/startupz") == 0) {
         status = report_startupz(lc, &body);
@@ -128,7 +141,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void rearm(struct http_server *srv)
 {
     MHD_UNSIGNED_LONG_LONG ms;
-    if (MHD_get_timeout(srv->daemon, &ms) == MHD_YES)
+    if (mhd.MHD_get_timeout(srv->daemon, &ms) == MHD_YES)
         loop_timer_arm(&srv->timer, (int64_t)ms);
     else
         loop_timer_disarm(&srv->timer);
@@ -137,7 +150,7 @@ static void rearm(struct http_server *srv)
 static void on_ready(void *ctx, uint32_t events)
 {
     struct http_server *srv = ctx;
-    if (MHD_run(srv->daemon) != MHD_YES)
+    if (mhd.MHD_run(srv->daemon) != MHD_YES)
         log_warn("http: processing requests failed");
     rearm(srv);
 }
@@ -164,11 +177,13 @@ struct http_server *http_start(const struct listen_addr *addr, struct loop *loop
     srv->loop = loop;
     srv->lc = lc;
     srv->timer.watch.fd = -1;
+    if (lazylib_load(MHD_SONAME, mhd_names, (void **)&mhd, N_MHD_FUNCS, err, errlen) < 0)
+        goto fail;
     int fd = net_listen(addr, 128, err, errlen);
     if (fd < 0)
         goto fail;
     net_local_name(fd, srv->address, sizeof srv->address);
-    srv->daemon = MHD_start_daemon(
+    srv->daemon = mhd.MHD_start_daemon(
         MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
@@ -179,7 +194,7 @@ struct http_server *http_start(const struct listen_addr *addr, struct loop *loop
         snprintf(err, errlen, "cannot start the HTTP server on %s", srv->address);
         goto fail;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *info = mhd.MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     int rc;
     if (info == NULL || (rc = loop_add(loop, &srv->watch, info->epoll_fd, EPOLLIN, on_ready,
                                        srv)) < 0 ||
@@ -201,10 +216,10 @@ void http_stop(struct http_server *srv)
         return;
     if (srv->daemon) {
         const union MHD_DaemonInfo *info =
-            MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+            mhd.MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
         if (info && srv->watch.cb)
             loop_del(srv->loop, &srv->watch);
-        MHD_stop_daemon(srv->daemon);
+        mhd.MHD_stop_daemon(srv->daemon);
     }
     loop_timer_close(srv->loop, &srv->timer);
     free(srv);

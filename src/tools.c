@@ -1,6 +1,9 @@
 /* tools: see tools.h. */
 #include "tools.h"
 
+/* curl_easy_setopt and _getinfo are macros under its gcc type checks;
+ * they are called through pointers here. */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +18,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lazylib.h"
 #include "loop.h"
 #include "parse.h"
+
+/* libcurl is loaded only by `podvisor probe` (see lazylib.h). */
+#define CURL_FUNCS(X)                                                                       \
+    X(curl_global_init) X(curl_global_cleanup) X(curl_easy_init) X(curl_easy_setopt)         \
+    X(curl_easy_perform) X(curl_easy_getinfo) X(curl_easy_cleanup) X(curl_easy_strerror)    \
+    X(curl_slist_append) X(curl_slist_free_all)
+static struct {
+    CURL_FUNCS(LAZYLIB_SLOT)
+} curl;
+static const char *const curl_names[] = {CURL_FUNCS(LAZYLIB_NAME)};
+#define N_CURL_FUNCS (sizeof curl_names / sizeof curl_names[0])
+_Static_assert(sizeof curl == N_CURL_FUNCS * sizeof(void *), "one pointer per function");
 
 static const char PROBE_USAGE[] =
     "usage: podvisor probe [--timeout D] [--header 'K: V']... TARGET\n"
@@ -42,43 +58,43 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 static int probe_http(const char *url, int64_t timeout_ms, struct curl_slist *headers)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (curl.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "podvisor probe: cannot initialise libcurl\n");
         return 1;
     }
     int result = 1;
     char errbuf[CURL_ERROR_SIZE] = "";
-    CURL *h = curl_easy_init();
+    CURL *h = curl.curl_easy_init();
     if (h == NULL) {
         fprintf(stderr, "podvisor probe: cannot initialise libcurl\n");
         goto out;
     }
     /* The kubelet's rules (KUBERNETES.md): 200-399 is success, so redirects
      * are not followed (a 3xx already counts); no keep-alive; Accept: any. */
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "podvisor-probe/" PODVISOR_VERSION);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    CURLcode rc = curl_easy_perform(h);
+    curl.curl_easy_setopt(h, CURLOPT_URL, url);
+    curl.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl.curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+    curl.curl_easy_setopt(h, CURLOPT_USERAGENT, "podvisor-probe/" PODVISOR_VERSION);
+    curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    CURLcode rc = curl.curl_easy_perform(h);
     if (rc != CURLE_OK) {
-        fprintf(stderr, "podvisor probe: %s: %s\n", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        fprintf(stderr, "podvisor probe: %s: %s\n", url, errbuf[0] ? errbuf : curl.curl_easy_strerror(rc));
         goto out;
     }
     long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status < 400)
         result = 0;
     else
         fprintf(stderr, "podvisor probe: %s: HTTP status %ld\n", url, status);
 out:
-    curl_easy_cleanup(h);
-    curl_global_cleanup();
+    curl.curl_easy_cleanup(h);
+    curl.curl_global_cleanup();
     return result;
 }
 
@@ -145,6 +161,12 @@ static int probe_tcp(const char *target, const char *hostport, int64_t timeout_m
 
 int tools_probe_main(int argc, char **argv)
 {
+    char err[256];
+    if (lazylib_load(LIBCURL_SONAME, curl_names, (void **)&curl, N_CURL_FUNCS, err,
+                     sizeof err) < 0) {
+        fprintf(stderr, "podvisor probe: %s\n", err);
+        return 1;
+    }
     int64_t timeout_ms = 1000; /* the kubelet's default timeoutSeconds */
     struct curl_slist *headers = NULL;
     const char *target = NULL;
@@ -175,7 +197,7 @@ int tools_probe_main(int argc, char **argv)
                     result = usage_error("--header: \"%s\" is not 'Name: value'", v);
                     goto out;
                 }
-                struct curl_slist *l = curl_slist_append(headers, v);
+                struct curl_slist *l = curl.curl_slist_append(headers, v);
                 if (l == NULL) {
                     result = 1;
                     goto out;
@@ -201,7 +223,7 @@ int tools_probe_main(int argc, char **argv)
     else
         result = usage_error("\"%s\" is not a TARGET (http://, https:// or tcp://)", target);
 out:
-    curl_slist_free_all(headers);
+    curl.curl_slist_free_all(headers);
     return result;
 }
 
