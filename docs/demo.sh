@@ -33,3 +33,18 @@ ns "$PV" --probe-listen off -- sh -c '( setsid sh -c "trap \"echo daemon: got SI
 say "6. bad input: one clear line, exit 2, no child started"
 "$PV" --prestop-delay 5x -- true
 echo "podvisor exited with $?"
+
+say "7. the graceful stop, as a pod deletion: readiness fails at once, the app serves on for the delay"
+PORT=18099
+"$PV" --probe-listen 127.0.0.1:$PORT --prestop-delay 2s -- sh -c 'trap "echo app: got SIGTERM, stopping; exit 0" TERM; while :; do sleep 0.1; done' &
+PVPID=$!
+sleep 0.5
+printf 'before:  /readyz -> '; curl -s "http://127.0.0.1:$PORT/readyz"
+echo "-> kill -TERM podvisor"; kill -TERM "$PVPID"; sleep 0.2
+printf 'after:   /readyz -> '; curl -s "http://127.0.0.1:$PORT/readyz?verbose" | tr '\n' ' '; echo
+printf '         /livez  -> '; curl -s "http://127.0.0.1:$PORT/livez"
+printf '         podvisor probe http://127.0.0.1:%s/readyz -> ' "$PORT"
+"$PV" probe "http://127.0.0.1:$PORT/readyz" 2>&1
+curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^podvisor_(ready|drain_seconds|state\{state="draining"\})'
+wait "$PVPID"
+echo "podvisor exited with $? after the 2s delay"
