@@ -141,9 +141,9 @@ static void on_stop_timer(void *ctx, uint32_t events)
 }
 
 /* The TERM wait is over: SIGKILL whatever is left, and wait for it. SIGKILL
- * cannot be ignored, so blocking here is bounded; podvisor's children that
- * die hand their own children to podvisor (PID 1 or subreaper), hence the
- * repeat until none is left. */
+ * cannot be ignored, so blocking here is bounded. As PID 1 one kill(-1)
+ * reaches everything; a subreaper signals its own children, and those that
+ * die hand theirs to podvisor, hence the repeat until none is left. */
 static void on_cleanup_timer(void *ctx, uint32_t events)
 {
     struct supervisor *sv = ctx;
@@ -153,7 +153,9 @@ static void on_cleanup_timer(void *ctx, uint32_t events)
         pid_t pid;
         while ((pid = waitpid(-1, NULL, 0)) > 0 || (pid < 0 && errno == EINTR))
             ;
-        if (child_signal_all_remaining(0) == 0)
+        /* As PID 1, what kill(-1, 0) still finds is not ours to wait for
+         * (kubectl exec processes); the kernel ends them with podvisor. */
+        if (getpid() == 1 || child_signal_all_remaining(0) == 0)
             break;
     }
     if (killed)
