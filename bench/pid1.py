@@ -37,7 +37,11 @@ WRAPPERS = {
 if os.path.exists(args.podvisor) and "--probe-listen" in subprocess.run(
         [args.podvisor, "--help"], capture_output=True, text=True).stdout:
     # the probe server as it ships (on :8099 by default; here a spare port)
-    WRAPPERS["podvisor+probe"] = [args.podvisor, "--probe-listen", "127.0.0.1:18099",
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        spare = s.getsockname()[1]
+    WRAPPERS["podvisor+probe"] = [args.podvisor, "--probe-listen", f"127.0.0.1:{spare}",
                                   "--log-level", "error", "--"]
 WRAPPERS = {k: v for k, v in WRAPPERS.items() if shutil.which(v[0]) or os.path.exists(v[0])}
 DEVNULL = os.open(os.devnull, os.O_RDWR)

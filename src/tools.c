@@ -56,15 +56,31 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
     return size * nmemb; /* the body does not matter, only the status */
 }
 
-static int probe_http(const char *url, int64_t timeout_ms, struct curl_slist *headers)
+static int probe_http(const char *url, int64_t timeout_ms, char *const *header_args, int nheaders)
 {
+    char err[256];
+    if (lazylib_load(LIBCURL_SONAME, curl_names, (void **)&curl, N_CURL_FUNCS, err,
+                     sizeof err) < 0) {
+        fprintf(stderr, "podvisor probe: %s\n", err);
+        return 1;
+    }
     if (curl.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "podvisor probe: cannot initialise libcurl\n");
         return 1;
     }
     int result = 1;
+    CURL *h = NULL;
+    struct curl_slist *headers = NULL;
+    for (int i = 0; i < nheaders; i++) {
+        struct curl_slist *l = curl.curl_slist_append(headers, header_args[i]);
+        if (l == NULL) {
+            fprintf(stderr, "podvisor probe: out of memory\n");
+            goto out;
+        }
+        headers = l;
+    }
     char errbuf[CURL_ERROR_SIZE] = "";
-    CURL *h = curl.curl_easy_init();
+    h = curl.curl_easy_init();
     if (h == NULL) {
         fprintf(stderr, "podvisor probe: cannot initialise libcurl\n");
         goto out;
@@ -94,6 +110,7 @@ static int probe_http(const char *url, int64_t timeout_ms, struct curl_slist *he
         fprintf(stderr, "podvisor probe: %s: HTTP status %ld\n", url, status);
 out:
     curl.curl_easy_cleanup(h);
+    curl.curl_slist_free_all(headers);
     curl.curl_global_cleanup();
     return result;
 }
@@ -161,14 +178,9 @@ static int probe_tcp(const char *target, const char *hostport, int64_t timeout_m
 
 int tools_probe_main(int argc, char **argv)
 {
-    char err[256];
-    if (lazylib_load(LIBCURL_SONAME, curl_names, (void **)&curl, N_CURL_FUNCS, err,
-                     sizeof err) < 0) {
-        fprintf(stderr, "podvisor probe: %s\n", err);
-        return 1;
-    }
     int64_t timeout_ms = 1000; /* the kubelet's default timeoutSeconds */
-    struct curl_slist *headers = NULL;
+    char *headers[argc > 0 ? argc : 1]; /* --header values, in order */
+    int nheaders = 0;
     const char *target = NULL;
     int result = 2;
     for (int i = 1; i < argc; i++) {
@@ -197,12 +209,7 @@ int tools_probe_main(int argc, char **argv)
                     result = usage_error("--header: \"%s\" is not 'Name: value'", v);
                     goto out;
                 }
-                struct curl_slist *l = curl.curl_slist_append(headers, v);
-                if (l == NULL) {
-                    result = 1;
-                    goto out;
-                }
-                headers = l;
+                headers[nheaders++] = argv[i];
             }
         } else if (a[0] == '-' && a[1] != '\0') {
             result = usage_error("unknown option \"%s\"", a);
@@ -217,13 +224,12 @@ int tools_probe_main(int argc, char **argv)
     if (target == NULL)
         result = usage_error("no TARGET given");
     else if (strncmp(target, "http://", 7) == 0 || strncmp(target, "https://", 8) == 0)
-        result = probe_http(target, timeout_ms, headers);
+        result = probe_http(target, timeout_ms, headers, nheaders);
     else if (strncmp(target, "tcp://", 6) == 0)
         result = probe_tcp(target, target + 6, timeout_ms);
     else
         result = usage_error("\"%s\" is not a TARGET (http://, https:// or tcp://)", target);
 out:
-    curl.curl_slist_free_all(headers);
     return result;
 }
 

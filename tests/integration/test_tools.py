@@ -114,3 +114,42 @@ def test_subcommands_only_as_first_argument():
     r = subprocess.run([PODVISOR, "--probe-listen", "off", "--log-level", "error", "--",
                         "sleep", "0.1"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0
+
+
+def _libdir_file(soname_prefix):
+    import glob
+    hits = sorted(glob.glob(f"/usr/lib/*/{soname_prefix}*") + glob.glob(f"/usr/lib/{soname_prefix}*"))
+    real = [h for h in hits if not h.endswith(".so")]
+    return real[0] if real else None
+
+
+def _without(lib, *cmd):
+    """Runs cmd in a private mount namespace where lib is an empty file."""
+    return subprocess.run(["unshare", "--mount", "sh", "-c",
+                           f'mount --bind /dev/null "{lib}" && exec "$@"', "sh", *cmd],
+                          capture_output=True, text=True, timeout=20)
+
+
+def test_without_libcurl_tcp_probes_work_and_http_probes_say_why(server):
+    lib = _libdir_file("libcurl.so.")
+    if lib is None:
+        pytest.skip("libcurl not found")
+    r = _without(lib, PODVISOR, "probe", f"tcp://127.0.0.1:{server}")
+    assert r.returncode == 0, r.stderr
+    r = _without(lib, PODVISOR, "probe", f"http://127.0.0.1:{server}/ok")
+    assert r.returncode == 1
+    assert r.stderr.startswith("podvisor probe: cannot load libcurl")
+
+
+def test_without_libmicrohttpd_the_probe_server_is_a_start_up_error(tmp_path):
+    from conftest import free_port
+    lib = _libdir_file("libmicrohttpd.so.")
+    if lib is None:
+        pytest.skip("libmicrohttpd not found")
+    made = tmp_path / "made"
+    r = _without(lib, PODVISOR, "--probe-listen", f"127.0.0.1:{free_port()}", "--", "touch",
+                 str(made))
+    assert r.returncode == 2
+    assert "cannot load libmicrohttpd" in r.stderr and not made.exists()
+    r = _without(lib, PODVISOR, "--probe-listen", "off", "--", "true")
+    assert r.returncode == 0, r.stderr   # podvisor itself does not need it
