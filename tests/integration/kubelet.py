@@ -62,11 +62,11 @@ class ProbeLoop(threading.Thread):
         self.healthy = False
         self.history = []          # (monotonic time, ProbeResult)
         self.transitions = []      # (monotonic time, healthy)
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._fails = self._oks = 0
 
     def run(self):
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             r = http_probe(self.port, self.path, self.timeout)
             now = time.monotonic()
             self.history.append((now, r))
@@ -80,11 +80,12 @@ class ProbeLoop(threading.Thread):
                 if self.healthy and self._fails >= self.failure_threshold:
                     self.healthy = False
                     self.transitions.append((now, False))
-            self._stop.wait(self.period)
+            self._halt.wait(self.period)
 
     def stop(self):
-        self._stop.set()
-        self.join(timeout=5)
+        self._halt.set()
+        if self.is_alive():
+            self.join(timeout=5)
 
 
 class Endpoints:
@@ -114,12 +115,12 @@ class LoadGenerator:
         self.failed = 0
         self.errors = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._threads = [threading.Thread(target=self._work, daemon=True)
                          for _ in range(workers)]
 
     def _work(self):
-        while not self._stop.is_set() and self.endpoints.serving():
+        while not self._halt.is_set() and self.endpoints.serving():
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
             try:
                 conn.request("GET", self.path, headers={"Connection": "close"})
@@ -144,7 +145,7 @@ class LoadGenerator:
             t.start()
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
         for t in self._threads:
             t.join(timeout=10)
 

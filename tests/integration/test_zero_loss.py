@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import free_port
-from kubelet import Endpoints, LoadGenerator, Pod
+from kubelet import Endpoints, LoadGenerator, Pod, ProbeLoop
 
 APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "graceful_app.py")
 PY = "/usr/bin/python3"
@@ -75,20 +75,37 @@ def delete_under_load(tmp_path, make_app, delay, lag):
     command, extra = make_app(tmp_path, app_port)
     pod = Pod(command, probe_port,
               ["--prestop-delay", f"{int(delay * 1000)}ms", "--grace-period", "10s", *extra])
+    # the kubelet's own probes, at a short period so the test stays quick
+    readiness = ProbeLoop(probe_port, "/readyz", period=0.1, failure_threshold=3)
+    liveness = ProbeLoop(probe_port, "/livez", period=0.1, failure_threshold=3)
     try:
         pod.wait_ready()
         wait_serving(app_port)
+        readiness.start()
+        liveness.start()
         endpoints = Endpoints(lag)
         load = LoadGenerator(app_port, endpoints, workers=4)
         load.start()
         time.sleep(1.0)                       # steady traffic before the deletion
         before = load.ok
+        assert readiness.healthy and liveness.healthy
         d = pod.delete(grace=10, endpoints=endpoints)
         load.stop()
+        readiness.stop()
+        liveness.stop()
         assert not d.sigkilled
         assert load.ok > before > 20, "the load generator did not run"
+        if delay > 0.5:
+            # The kubelet saw the pod go unready during the delay (three failed
+            # probes), while the app was still running, and never saw it dead.
+            went_unready = [t for t, ok in readiness.transitions if not ok]
+            assert went_unready and d.t_term <= went_unready[0] < d.t_term + 0.5
+            live_until_exit = [ok for t, ok in liveness.transitions if t < d.t_term + delay]
+            assert False not in live_until_exit
         return load, d
     finally:
+        readiness.stop()
+        liveness.stop()
         pod.kill()
 
 
