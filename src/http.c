@@ -29,7 +29,8 @@
 #define MHD_FUNCS(X)                                                                        \
     X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_run) X(MHD_get_timeout)                     \
     X(MHD_get_daemon_info) X(MHD_create_response_from_buffer) X(MHD_add_response_header)    \
-    X(MHD_queue_response) X(MHD_destroy_response) X(MHD_get_connection_values)
+    X(MHD_queue_response) X(MHD_destroy_response) X(MHD_get_connection_values)              \
+    X(MHD_lookup_connection_value)
 static struct {
     MHD_FUNCS(LAZYLIB_SLOT)
 } mhd;
@@ -101,17 +102,35 @@ static struct report_now now(void)
 
 static const char TEXT[] = "text/plain; charset=utf-8";
 
-/* Answers on the first call for every request: GET and HEAD carry no body,
- * and for anything else the answer (405) does not depend on the body, which
- * is never read. */
+static int announces_body(struct MHD_Connection *conn)
+{
+    const char *len = mhd.MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return (len != NULL && strcmp(len, "0") != 0) ||
+           mhd.MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                           MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+/* MHD calls this first with the headers. A GET or HEAD without a body is
+ * answered on the next call, once MHD knows the request is complete, so the
+ * connection can stay alive. A request that announces a body is answered at
+ * once and its body never read (MHD then closes the connection): the answer
+ * never depends on it (405 for other methods). */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **req_cls)
 {
+    static int headers_seen;
     struct http_server *srv = cls;
     const struct lifecycle *lc = srv->lc;
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+    int get_or_head =
+        strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (get_or_head && *req_cls == NULL && !announces_body(conn)) {
+        *req_cls = &headers_seen;
+        return MHD_YES;
+    }
+    if (!get_or_head)
         return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                        strdup("method not allowed: use GET or HEAD\n"), TEXT);
     char *body = NULL;

@@ -218,3 +218,26 @@ def test_oversized_headers_are_refused(pod):
         resp = b""
     assert not resp.startswith(b"HTTP/1.1 200"), resp[:100]
     assert pod.probe("/readyz").ok   # and the server is still fine
+
+
+def test_keep_alive_for_get(pod):
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", pod.probe_port, timeout=2)
+    for path in ("/livez", "/readyz", "/metrics", "/status"):
+        c.request("GET", path)
+        r = c.getresponse()
+        r.read()
+        assert r.status == 200
+        assert (r.getheader("Connection") or "").lower() != "close"
+    sock = c.sock
+    c.request("HEAD", "/livez")
+    c.getresponse().read()
+    assert c.sock is sock, "the connection was not kept alive"
+    c.close()
+
+
+def test_get_with_a_body_is_answered_without_reading_it(pod):
+    resp = raw(pod.probe_port, b"GET /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
+               b"only a little of the body")
+    assert resp.startswith(b"HTTP/1.1 200"), resp[:80]
+    assert resp.endswith(b"ok\n")
