@@ -52,12 +52,17 @@ try:
     after = status(pv.pid, *names)
     wakeups = sum(after[n] - before[n] for n in names) / args.idle_seconds
 
-    out = subprocess.run(["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s",
-                          "--latency", f"http://127.0.0.1:{port}/readyz"],
-                         capture_output=True, text=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.M))
-    errors = re.search(r"Socket errors:.*|Non-2xx.*", out)
+    def wrk(*extra):
+        out = subprocess.run(["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s",
+                              "--latency", *extra, f"http://127.0.0.1:{port}/readyz"],
+                             capture_output=True, text=True).stdout
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        lat = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.M))
+        errors = re.search(r"Socket errors:.*|Non-2xx.*", out)
+        return rps, lat, errors.group(0) if errors else "none"
+
+    runs = {"keep-alive": wrk(),
+            "new connection each (as the kubelet)": wrk("-H", "Connection: close")}
     rss_after = status(pv.pid, "VmRSS")["VmRSS"]
 finally:
     pv.kill()
@@ -65,9 +70,11 @@ finally:
 
 print(f"# podvisor probe server on 127.0.0.1, wrk -t1 -c{args.connections} -d{args.seconds}s "
       f"/readyz; idle window {args.idle_seconds:.0f}s")
-print(f"requests/s           {rps:,.0f}")
-print(f"latency p50/p90/p99  {lat.get('50')} / {lat.get('90')} / {lat.get('99')}")
-print(f"errors               {errors.group(0) if errors else 'none'}")
+for name, (rps, lat, errors) in runs.items():
+    print(f"{name}:")
+    print(f"  requests/s           {rps:,.0f}")
+    print(f"  latency p50/p90/p99  {lat.get('50')} / {lat.get('90')} / {lat.get('99')}")
+    print(f"  errors               {errors}")
 print(f"RSS idle             {rss_idle} KiB")
 print(f"RSS after the load   {rss_after} KiB")
 print(f"idle wakeups/s       {wakeups:.2f}")
