@@ -39,7 +39,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all clean test unit unit-asan unit-valgrind integration demo deps bench helpers
+.PHONY: all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
 
@@ -82,7 +82,15 @@ integration: $(BUILD)/podvisor helpers
 	PODVISOR=$(abspath $(BUILD)/podvisor) HELPERS=$(abspath $(BUILD)/helpers) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
-test: all unit unit-asan unit-valgrind integration
+# The integration suite again, against podvisor built with clang under
+# ASan+UBSan (leak checks on): real requests, signals and children exercise
+# paths the unit tests cannot. A sanitizer report fails podvisor's exit code.
+integration-asan: helpers
+	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 CC=clang build/asan/podvisor
+	ASAN_OPTIONS=detect_leaks=1 PODVISOR=$(abspath build/asan/podvisor) \
+	  HELPERS=$(abspath $(BUILD)/helpers) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+test: all unit unit-asan unit-valgrind integration integration-asan
 
 deps:
 	@sh tests/deps.sh
