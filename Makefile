@@ -39,7 +39,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
+.PHONY: fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
 
@@ -102,6 +102,20 @@ demo: deps
 bench: $(BUILD)/podvisor helpers
 	@$(PYTHON) bench/pid1.py $(abspath $(BUILD)/podvisor) $(abspath $(BUILD)/helpers)
 	@$(PYTHON) bench/probe.py $(abspath $(BUILD)/podvisor)
+
+# libFuzzer targets (clang) for the parsers and the JSON config path. Not
+# part of `make test`: run `make fuzz FUZZ_SECONDS=300` for a longer hunt.
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS := $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined -Isrc $(PKG_CFLAGS) \
+               -DPODVISOR_VERSION='"$(VERSION)"'
+build/fuzz/%: tests/fuzz/%.c src/parse.c src/options.c src/log.c $(wildcard src/*.h)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< src/parse.c src/options.c src/log.c $(PKG_LIBS)
+
+fuzz: build/fuzz/fuzz_parse build/fuzz/fuzz_config
+	@set -e; for t in parse config; do mkdir -p build/fuzz/corpus-$$t; \
+	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	    build/fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>&1 | tail -3; done
 
 clean:
 	rm -rf build

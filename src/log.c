@@ -93,6 +93,11 @@ void log_write(enum log_level level, int err, const char *fmt, ...)
         free(line);
         json_decref(obj);
     } else {
+        /* One log line per call, whatever the message quotes (a command
+         * name, a path): control bytes become '?'. JSON escapes them. */
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
         char line[2200];
         int ll = snprintf(line, sizeof line, "podvisor: %s: %s\n", log_level_name(level), msg);
         if (ll > 0)

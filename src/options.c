@@ -191,6 +191,11 @@ static int fail(struct parse_state *st, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(st->err, st->errlen, fmt, ap);
     va_end(ap);
+    /* Errors quote what the user wrote; a newline or other control byte in
+     * it must not break the promise of one line. */
+    for (char *p = st->err; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     return -1;
 }
 

@@ -190,7 +190,9 @@ const char *parse_listen_addr(const char *s, struct listen_addr *out)
         if (close == NULL || close[1] != ':' || close == s + 1)
             return hint;
         size_t hl = (size_t)(close - s - 1);
-        if (hl >= sizeof out->host)
+        /* Brackets hold an IPv6 literal: it has a colon and no bracket. */
+        if (hl >= sizeof out->host || memchr(s + 1, ':', hl) == NULL ||
+            memchr(s + 1, '[', hl) != NULL)
             return hint;
         memcpy(out->host, s + 1, hl);
         port = close + 2;
@@ -199,7 +201,8 @@ const char *parse_listen_addr(const char *s, struct listen_addr *out)
         if (colon == NULL)
             return hint;
         size_t hl = (size_t)(colon - s);
-        if (hl >= sizeof out->host || memchr(s, ':', hl) != NULL)
+        if (hl >= sizeof out->host || memchr(s, ':', hl) != NULL || memchr(s, '[', hl) != NULL ||
+            memchr(s, ']', hl) != NULL)
             return hint; /* a bare IPv6 address needs brackets */
         memcpy(out->host, s, hl);
         out->any = hl == 0;

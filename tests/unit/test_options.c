@@ -226,11 +226,13 @@ static void config_file_errors(void **state)
         {"{\"grace-period\": true}", "must be a string"},
         {"{\"grace-period\": {}}", "wrong type"},
         {"{\"a\": 1, \"a\": 2}", "duplicate"},
+        {"{\"probe-list\\n\": \"off\"}", "\"probe-list?\" is not an option"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_config(cases[i].json);
         snprintf(flag, sizeof flag, "--config=%s", config_path);
         assert_int_equal(parse(flag, "app"), OPTIONS_ERROR);
+        assert_null(strchr(err, '\n'));
         if (strstr(err, cases[i].message_part) == NULL)
             fail_msg("%s: got \"%s\"", cases[i].json, err);
     }

@@ -147,7 +147,8 @@ static void listen_addrs(void **state)
     assert_null(parse_listen_addr("off", &a));
     assert_true(a.off);
     static const char *const bad[] = {"", "8099", ":", ":x", ":65536", "::1:80", "[::1]",
-                                      "[]:80", "host:-1", "[::1]80"};
+                                      "[]:80", "host:-1", "[::1]80", "[[2]:80", "[2]:80",
+                                      "a]:80", "a[:80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (parse_listen_addr(bad[i], &a) == NULL)
             fail_msg("\"%s\" accepted", bad[i]);
