@@ -31,12 +31,7 @@
     X(MHD_get_daemon_info) X(MHD_create_response_from_buffer) X(MHD_add_response_header)    \
     X(MHD_queue_response) X(MHD_destroy_response) X(MHD_get_connection_values)              \
     X(MHD_lookup_connection_value)
-static struct {
-    MHD_FUNCS(LAZYLIB_SLOT)
-} mhd;
-static const char *const mhd_names[] = {MHD_FUNCS(LAZYLIB_NAME)};
-#define N_MHD_FUNCS (sizeof mhd_names / sizeof mhd_names[0])
-_Static_assert(sizeof mhd == N_MHD_FUNCS * sizeof(void *), "one pointer per function");
+LAZYLIB_DEFINE(mhd, MHD_FUNCS);
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -196,7 +191,7 @@ struct http_server *http_start(const struct listen_addr *addr, struct loop *loop
     srv->loop = loop;
     srv->lc = lc;
     srv->timer.watch.fd = -1;
-    if (lazylib_load(MHD_SONAME, mhd_names, (void **)&mhd, N_MHD_FUNCS, err, errlen) < 0)
+    if (LAZYLIB_LOAD(mhd, MHD_SONAME, err, errlen) < 0)
         goto fail;
     int fd = net_listen(addr, 128, err, errlen);
     if (fd < 0)

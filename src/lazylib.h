@@ -7,11 +7,10 @@
  * A user lists its functions once with an X-macro and gets a struct of
  * correctly typed pointers (the library's own header gives the types):
  *
- *   #define MY_FUNCS(X) X(curl_easy_init) X(curl_easy_cleanup)
- *   static struct { MY_FUNCS(LAZYLIB_SLOT) } api;
- *   static const char *const names[] = { MY_FUNCS(LAZYLIB_NAME) };
- *   lazylib_load(LIBCURL_SONAME, names, (void **)&api, N, err, sizeof err);
- *   api.curl_easy_init();
+ *   #define CURL_FUNCS(X) X(curl_easy_init) X(curl_easy_cleanup)
+ *   LAZYLIB_DEFINE(curl, CURL_FUNCS);
+ *   if (LAZYLIB_LOAD(curl, LIBCURL_SONAME, err, sizeof err) < 0) ...
+ *   curl.curl_easy_init();
  */
 #ifndef PODVISOR_LAZYLIB_H
 #define PODVISOR_LAZYLIB_H
@@ -20,6 +19,20 @@
 
 #define LAZYLIB_SLOT(f) __typeof__(f) *f;
 #define LAZYLIB_NAME(f) #f,
+
+/* Defines `api` (the pointers) and `api_names`; the assert holds while every
+ * member is one pointer, which lazylib_load relies on. */
+#define LAZYLIB_DEFINE(api, FUNCS)                                                           \
+    static struct {                                                                         \
+        FUNCS(LAZYLIB_SLOT)                                                                 \
+    } api;                                                                                  \
+    static const char *const api##_names[] = {FUNCS(LAZYLIB_NAME)};                         \
+    _Static_assert(sizeof api == sizeof api##_names / sizeof api##_names[0] * sizeof(void *), \
+                   "one pointer per function")
+
+#define LAZYLIB_LOAD(api, soname, err, errlen)                                               \
+    lazylib_load((soname), api##_names, (void **)&api,                                      \
+                 sizeof api##_names / sizeof api##_names[0], (err), (errlen))
 
 /** Opens soname once (later calls return at once) and fills slots[i] with
  * the address of names[i]. Returns 0, or -1 with the reason in err. */

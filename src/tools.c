@@ -27,12 +27,7 @@
     X(curl_global_init) X(curl_global_cleanup) X(curl_easy_init) X(curl_easy_setopt)         \
     X(curl_easy_perform) X(curl_easy_getinfo) X(curl_easy_cleanup) X(curl_easy_strerror)    \
     X(curl_slist_append) X(curl_slist_free_all)
-static struct {
-    CURL_FUNCS(LAZYLIB_SLOT)
-} curl;
-static const char *const curl_names[] = {CURL_FUNCS(LAZYLIB_NAME)};
-#define N_CURL_FUNCS (sizeof curl_names / sizeof curl_names[0])
-_Static_assert(sizeof curl == N_CURL_FUNCS * sizeof(void *), "one pointer per function");
+LAZYLIB_DEFINE(curl, CURL_FUNCS);
 
 static const char PROBE_USAGE[] =
     "usage: podvisor probe [--timeout D] [--header 'K: V']... TARGET\n"
@@ -59,8 +54,7 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
 static int probe_http(const char *url, int64_t timeout_ms, char *const *header_args, int nheaders)
 {
     char err[256];
-    if (lazylib_load(LIBCURL_SONAME, curl_names, (void **)&curl, N_CURL_FUNCS, err,
-                     sizeof err) < 0) {
+    if (LAZYLIB_LOAD(curl, LIBCURL_SONAME, err, sizeof err) < 0) {
         fprintf(stderr, "podvisor probe: %s\n", err);
         return 1;
     }
