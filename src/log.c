@@ -23,6 +23,13 @@ void log_setup(enum log_level level, enum log_format format)
 
 int log_enabled(enum log_level level) { return level <= current_level; }
 
+void log_one_line(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 const char *log_level_name(enum log_level level)
 {
     return (unsigned)level < 4 ? level_names[level] : "?";
@@ -93,11 +100,7 @@ void log_write(enum log_level level, int err, const char *fmt, ...)
         free(line);
         json_decref(obj);
     } else {
-        /* One log line per call, whatever the message quotes (a command
-         * name, a path): control bytes become '?'. JSON escapes them. */
-        for (char *p = msg; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                *p = '?';
+        log_one_line(msg); /* JSON escapes control bytes itself */
         char line[2200];
         int ll = snprintf(line, sizeof line, "podvisor: %s: %s\n", log_level_name(level), msg);
         if (ll > 0)

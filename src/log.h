@@ -19,6 +19,10 @@ int log_enabled(enum log_level level);
 void log_write(enum log_level level, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/** Replaces control bytes in s with '?', so that a message quoting user
+ * input (a command name, a config key) stays one line. */
+void log_one_line(char *s);
+
 /** Parses "error", "warn", "info" or "debug"; -1 when unknown. */
 int log_level_parse(const char *s);
 const char *log_level_name(enum log_level level);

@@ -191,11 +191,8 @@ static int fail(struct parse_state *st, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(st->err, st->errlen, fmt, ap);
     va_end(ap);
-    /* Errors quote what the user wrote; a newline or other control byte in
-     * it must not break the promise of one line. */
-    for (char *p = st->err; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
+    /* Errors quote what the user wrote: still one line. */
+    log_one_line(st->err);
     return -1;
 }
 
