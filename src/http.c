@@ -228,13 +228,10 @@ void http_stop(struct http_server *srv)
 {
     if (srv == NULL)
         return;
-    if (srv->daemon) {
-        const union MHD_DaemonInfo *info =
-            mhd.MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-        if (info && srv->watch.cb)
-            loop_del(srv->loop, &srv->watch);
+    if (srv->watch.cb) /* set once the daemon's epoll fd joined the loop */
+        loop_del(srv->loop, &srv->watch);
+    if (srv->daemon)
         mhd.MHD_stop_daemon(srv->daemon);
-    }
     loop_timer_close(srv->loop, &srv->timer);
     free(srv);
 }

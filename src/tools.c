@@ -176,18 +176,15 @@ int tools_probe_main(int argc, char **argv)
     char *headers[argc > 0 ? argc : 1]; /* --header values, in order */
     int nheaders = 0;
     const char *target = NULL;
-    int result = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(PROBE_USAGE, stdout);
-            result = 0;
-            goto out;
+            return 0;
         }
         if (strcmp(a, "--timeout") == 0 || strcmp(a, "--header") == 0) {
             if (i + 1 >= argc) {
-                result = usage_error("%s needs a value", a);
-                goto out;
+                return usage_error("%s needs a value", a);
             }
             const char *v = argv[++i];
             if (strcmp(a, "--timeout") == 0) {
@@ -195,36 +192,30 @@ int tools_probe_main(int argc, char **argv)
                 if (why != NULL || timeout_ms == 0) {
                     fprintf(stderr, "podvisor probe: --timeout: \"%s\" %s\n", v,
                             why ? why : "must be more than 0");
-                    goto out;
+                    return 2;
                 }
             } else {
                 const char *colon = strchr(v, ':');
                 if (colon == NULL || colon == v) {
-                    result = usage_error("--header: \"%s\" is not 'Name: value'", v);
-                    goto out;
+                    return usage_error("--header: \"%s\" is not 'Name: value'", v);
                 }
                 headers[nheaders++] = argv[i];
             }
         } else if (a[0] == '-' && a[1] != '\0') {
-            result = usage_error("unknown option \"%s\"", a);
-            goto out;
+            return usage_error("unknown option \"%s\"", a);
         } else if (target != NULL) {
-            result = usage_error("one TARGET only, got \"%s\" too", a);
-            goto out;
+            return usage_error("one TARGET only, got \"%s\" too", a);
         } else {
             target = a;
         }
     }
     if (target == NULL)
-        result = usage_error("no TARGET given");
-    else if (strncmp(target, "http://", 7) == 0 || strncmp(target, "https://", 8) == 0)
-        result = probe_http(target, timeout_ms, headers, nheaders);
-    else if (strncmp(target, "tcp://", 6) == 0)
-        result = probe_tcp(target, target + 6, timeout_ms);
-    else
-        result = usage_error("\"%s\" is not a TARGET (http://, https:// or tcp://)", target);
-out:
-    return result;
+        return usage_error("no TARGET given");
+    if (strncmp(target, "http://", 7) == 0 || strncmp(target, "https://", 8) == 0)
+        return probe_http(target, timeout_ms, headers, nheaders);
+    if (strncmp(target, "tcp://", 6) == 0)
+        return probe_tcp(target, target + 6, timeout_ms);
+    return usage_error("\"%s\" is not a TARGET (http://, https:// or tcp://)", target);
 }
 
 int tools_sleep_main(int argc, char **argv)

@@ -12,7 +12,7 @@ from conftest import free_port, helper, procs_with_argv, run, wait_for
 from kubelet import Pod, http_probe
 
 
-def test_readiness_fails_within_50ms_liveness_stays(podvisor_factory):
+def test_readiness_fails_within_50ms_liveness_stays():
     port = free_port()
     pod = Pod(["sleep", "60"], port, ["--prestop-delay", "3s"])
     try:

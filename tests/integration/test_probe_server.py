@@ -177,8 +177,6 @@ def test_unbindable_address_is_exit_2_before_the_child(tmp_path):
 
 def test_all_addresses_form_answers_on_v4_and_v6():
     port = free_port()
-    pod = Pod(["sleep", "30"], port)
-    pod.pv.kill()
     from conftest import Podvisor
     pv = Podvisor(["--probe-listen", f":{port}", "--", "sleep", "30"])
     try:
