@@ -27,7 +27,7 @@ soname     = $(shell readelf -d $(shell pkg-config --variable=libdir $(1))/$(2) 
 MHD_SONAME  := $(call soname,libmicrohttpd,libmicrohttpd.so)
 CURL_SONAME := $(call soname,libcurl,libcurl.so)
 CFLAGS    += $(CSTD) $(WARN) $(OPT) $(HARDEN) -Isrc $(PKG_CFLAGS) \
-             -DPODVISOR_VERSION='"$(VERSION)"' -DMHD_SONAME='"$(MHD_SONAME)"' \
+             $(if $(filter 1,$(SAN)),-DPODVISOR_SANITIZER=1) -DPODVISOR_VERSION='"$(VERSION)"' -DMHD_SONAME='"$(MHD_SONAME)"' \
              -DLIBCURL_SONAME='"$(CURL_SONAME)"'
 LDFLAGS   += -pie -Wl,-z,relro,-z,now $(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined)
 comma     := ,

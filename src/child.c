@@ -10,23 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "parse.h"
+
 extern char **environ;
 
-/* Everything the forked child needs, prepared before fork: between fork and
- * exec only async-signal-safe calls are allowed (the parent may hold locks
- * in malloc or stdio), so the PATH search and all allocation happen here. */
-struct exec_plan {
-    char **paths;     /* candidate files, in PATH order */
-    size_t npaths;
-    char **sh_argv;   /* "/bin/sh", <path>, argv[1..]: execvp's ENOEXEC fallback */
-    char *const *argv;
-};
-
-static void plan_free(struct exec_plan *p)
+void child_plan_free(struct child_exec_plan *p)
 {
     for (size_t i = 0; i < p->npaths; i++)
         free(p->paths[i]);
@@ -34,7 +27,7 @@ static void plan_free(struct exec_plan *p)
     free(p->sh_argv);
 }
 
-static int plan_build(struct exec_plan *p, char *const *argv)
+int child_plan_build(struct child_exec_plan *p, char *const *argv)
 {
     memset(p, 0, sizeof *p);
     p->argv = argv;
@@ -82,7 +75,7 @@ static int plan_build(struct exec_plan *p, char *const *argv)
 }
 
 /* execvp's search, from the prepared plan. Returns the errno to report. */
-static int exec_plan_run(struct exec_plan *p)
+static int exec_plan_run(struct child_exec_plan *p)
 {
     int seen_eacces = 0, last = ENOENT;
     for (size_t i = 0; i < p->npaths; i++) {
@@ -103,19 +96,63 @@ static int exec_plan_run(struct exec_plan *p)
     return seen_eacces ? EACCES : last;
 }
 
-static void close_fds_except(int keep)
+/* Without close_range (kernels before 5.9): the fds listed in
+ * /proc/self/fd, read with the raw getdents64 syscall into a stack buffer
+ * (opendir would allocate: not async-signal-safe). A pass that closes
+ * something starts over, since closing while listing may skip entries. */
+static int close_listed_fds(int keep)
 {
-    /* close_range(2) is a plain syscall and so async-signal-safe; older
-     * kernels lack it, then every fd up to the limit is closed one by one. */
-    if ((keep == 3 || syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0) &&
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return -1;
+    for (int again = 1; again;) {
+        again = 0;
+        if (lseek(dir, 0, SEEK_SET) < 0)
+            break;
+        char buf[4096] __attribute__((aligned(8)));
+        long n;
+        while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+            for (long off = 0; off < n;) {
+                /* struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name */
+                unsigned short reclen;
+                memcpy(&reclen, buf + off + 16, sizeof reclen);
+                const char *name = buf + off + 19;
+                off += reclen;
+                int fd = 0, digits = 0;
+                for (; *name >= '0' && *name <= '9' && fd < INT_MAX / 10; name++, digits++)
+                    fd = fd * 10 + (*name - '0');
+                if (digits == 0 || *name != '\0' || fd < 3 || fd == keep || fd == dir)
+                    continue;
+                close(fd);
+                again = 1;
+            }
+        }
+        if (n < 0)
+            break;
+    }
+    close(dir);
+    return 0;
+}
+
+int child_close_other_fds(int keep, int use_close_range)
+{
+    /* close_range(2) is a plain syscall and so async-signal-safe. */
+    if (use_close_range &&
+        (keep == 3 || syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0) &&
         syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0)
-        return;
-    long max = sysconf(_SC_OPEN_MAX);
-    if (max < 0 || max > 65536)
-        max = 65536;
-    for (int fd = 3; fd < max; fd++)
+        return 0;
+    if (close_listed_fds(keep) == 0)
+        return 0;
+    /* No /proc either: every fd up to the limit, one by one. */
+    struct rlimit rl;
+    long max = 1L << 20;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)max)
+        max = (long)rl.rlim_cur;
+    for (long fd = 3; fd < max; fd++)
         if (fd != keep)
-            close(fd);
+            close((int)fd);
+    return 0;
 }
 
 /* The kernel's own struct sigaction (x86-64, arm64 and the generic ABI);
@@ -128,7 +165,7 @@ struct kernel_sigaction {
 };
 
 /* Runs in the forked child: async-signal-safe calls only. */
-static __attribute__((noreturn)) void child_after_fork(struct exec_plan *p, int errfd,
+static __attribute__((noreturn)) void child_after_fork(struct child_exec_plan *p, int errfd,
                                                          int take_terminal)
 {
     struct sigaction dfl;
@@ -150,7 +187,7 @@ static __attribute__((noreturn)) void child_after_fork(struct exec_plan *p, int 
      * for a background process cannot stop us here. */
     if (take_terminal)
         tcsetpgrp(STDIN_FILENO, getpid());
-    close_fds_except(errfd);
+    child_close_other_fds(errfd, 1);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -160,20 +197,17 @@ static __attribute__((noreturn)) void child_after_fork(struct exec_plan *p, int 
     _exit(127);
 }
 
-enum child_spawn_error child_spawn(char *const *argv, pid_t *pid_out, int *err)
+int child_spawn(char *const *argv, pid_t *pid_out, int *exec_fd)
 {
-    struct exec_plan plan;
+    struct child_exec_plan plan;
     int pipefd[2] = {-1, -1};
-    enum child_spawn_error result = CHILD_SPAWN_SYSTEM;
-    *err = 0;
-
-    int rc = plan_build(&plan, argv);
-    if (rc < 0) {
-        *err = -rc;
+    int rc = child_plan_build(&plan, argv);
+    if (rc < 0)
         goto out;
-    }
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        *err = errno;
+    /* Non-blocking: the caller watches the read end in its event loop
+     * instead of waiting for the exec here. */
+    if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
+        rc = -errno;
         goto out;
     }
     /* Take the terminal's foreground only when podvisor has it: a podvisor
@@ -182,7 +216,7 @@ enum child_spawn_error child_spawn(char *const *argv, pid_t *pid_out, int *err)
 
     pid_t pid = fork();
     if (pid < 0) {
-        *err = errno;
+        rc = -errno;
         goto out;
     }
     if (pid == 0) {
@@ -193,32 +227,39 @@ enum child_spawn_error child_spawn(char *const *argv, pid_t *pid_out, int *err)
      * whichever of the two runs first; failure (EACCES once the child has
      * exec'd) means the child's own setpgid already did it. */
     (void)setpgid(pid, pid);
-    close(pipefd[1]);
-    pipefd[1] = -1;
-
-    int child_errno = 0;
-    ssize_t n;
-    do
-        n = read(pipefd[0], &child_errno, sizeof child_errno);
-    while (n < 0 && errno == EINTR);
-    if (n == sizeof child_errno) {
-        /* exec failed: the child wrote its errno and _exit()s; reap it here
-         * so the caller never sees this pid. */
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        *err = child_errno;
-        result = CHILD_SPAWN_EXEC;
-        goto out;
-    }
-    *pid_out = pid; /* EOF: the close-on-exec pipe closed, exec succeeded */
-    result = CHILD_SPAWN_OK;
+    *pid_out = pid;
+    *exec_fd = pipefd[0];
+    pipefd[0] = -1;
+    rc = 0;
 out:
     if (pipefd[0] >= 0)
         close(pipefd[0]);
     if (pipefd[1] >= 0)
         close(pipefd[1]);
-    plan_free(&plan);
-    return result;
+    child_plan_free(&plan);
+    return rc;
+}
+
+enum child_exec_result child_exec_result(int fd, int *err)
+{
+    int child_errno = 0;
+    ssize_t n;
+    *err = 0;
+    do
+        n = read(fd, &child_errno, sizeof child_errno);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return CHILD_EXEC_OK; /* EOF: the close-on-exec pipe closed at exec */
+    if (n == sizeof child_errno) {
+        *err = child_errno;
+        return CHILD_EXEC_FAILED;
+    }
+    if (n < 0 && errno == EAGAIN)
+        return CHILD_EXEC_PENDING;
+    /* A short read or a read error: whether the exec worked is unknown, and
+     * unknown is not success. */
+    *err = n < 0 ? errno : EIO;
+    return CHILD_EXEC_LOST;
 }
 
 int child_exec_error_code(int err) { return err == ENOENT || err == ENOTDIR ? 127 : 126; }
@@ -229,9 +270,10 @@ int child_signal(pid_t pid, int sig, int group)
         return -ESRCH;
     if (group) {
         int rc = kill(-pid, sig) < 0 ? -errno : 0;
-        /* A child that left its group (setsid in an app that daemonizes) is
-         * signalled directly too, but never twice: a second delivery would
-         * be a second signal to a handler that already ran. */
+        /* The child starts as its group's leader, and a group leader cannot
+         * setsid; but it may have moved to another group with setpgid.
+         * Then it is signalled directly too, but never twice: a second
+         * delivery would be a second signal to a handler that already ran. */
         if (getpgid(pid) == pid || (kill(pid, sig) < 0 && rc < 0))
             return rc;
         return 0;
@@ -239,8 +281,7 @@ int child_signal(pid_t pid, int sig, int group)
     return kill(pid, sig) < 0 ? -errno : 0;
 }
 
-int child_reap(void (*on_reaped)(void *ctx, const struct child_reaped *r),
-               void (*on_stopped)(void *ctx, const struct child_reaped *r), void *ctx)
+int child_reap(void (*on_status)(void *ctx, pid_t pid, int status), void *ctx)
 {
     for (;;) {
         int status;
@@ -252,11 +293,7 @@ int child_reap(void (*on_reaped)(void *ctx, const struct child_reaped *r),
                 continue;
             return errno == ECHILD ? 0 : -errno;
         }
-        struct child_reaped r = {.pid = pid, .status = status};
-        if (WIFEXITED(status) || WIFSIGNALED(status))
-            on_reaped(ctx, &r);
-        else if (on_stopped)
-            on_stopped(ctx, &r);
+        on_status(ctx, pid, status);
     }
 }
 
@@ -314,4 +351,16 @@ int child_status_code(int status)
     if (WIFSIGNALED(status))
         return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
+}
+
+int child_exit_signaled(int status) { return WIFSIGNALED(status) ? WTERMSIG(status) : 0; }
+
+const char *child_exit_describe(int status, char *buf, size_t len)
+{
+    char name[16];
+    if (WIFSIGNALED(status))
+        snprintf(buf, len, "killed by SIG%s", signal_name(WTERMSIG(status), name, sizeof name));
+    else
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+    return buf;
 }

@@ -1,22 +1,51 @@
 /* child: spawns, signals and reaps processes. Owns fork/exec (PATH search,
  * exec-errno pipe, signal mask and dispositions reset, process group,
- * terminal foreground, fd hygiene) and the kill/reap mechanics podvisor needs
- * as PID 1 or as a subreaper. Knows nothing of HTTP, config or lifecycle. */
+ * terminal foreground, fd hygiene), the kill/reap mechanics podvisor needs
+ * as PID 1 or as a subreaper, and the decoding of wait statuses. Knows
+ * nothing of HTTP, config or lifecycle. */
 #ifndef PODVISOR_CHILD_H
 #define PODVISOR_CHILD_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
-/* Where the spawn failed: before exec (podvisor's fault, exit 1) or at exec
- * (the command's fault: 126 or 127). */
-enum child_spawn_error { CHILD_SPAWN_OK = 0, CHILD_SPAWN_SYSTEM, CHILD_SPAWN_EXEC };
+/* Everything the forked child needs, prepared before fork: between fork and
+ * exec only async-signal-safe calls are allowed (the parent may hold locks
+ * in malloc or stdio), so the PATH search and all allocation happen here. */
+struct child_exec_plan {
+    char **paths;     /* candidate files, in PATH order (execvp's search) */
+    size_t npaths;
+    char **sh_argv;   /* "/bin/sh", <path>, argv[1..]: execvp's ENOEXEC fallback */
+    char *const *argv;
+};
 
-/** Starts argv[0] (searched in PATH like execvp) as a new process-group
+/** Builds the plan for argv (argv[0] searched in PATH unless it has a
+ * '/'). Returns 0 or -ENOMEM; child_plan_free is safe after either. */
+int child_plan_build(struct child_exec_plan *p, char *const *argv);
+void child_plan_free(struct child_exec_plan *p);
+
+/** Closes every fd from 3 up but `keep`: with close_range(2) when
+ * use_close_range and the kernel has it, else those /proc/self/fd lists,
+ * else one by one up to the fd limit. Async-signal-safe. Returns 0. */
+int child_close_other_fds(int keep, int use_close_range);
+
+/** Forks argv[0] (searched in PATH like execvp) as a new process-group
  * leader with an empty signal mask, default dispositions, only fds 0, 1, 2,
- * and the terminal's foreground when podvisor holds it. Waits only until the
- * exec has succeeded or failed. On failure sets *err to the errno and
- * returns the kind of failure; the failed child is already reaped. */
-enum child_spawn_error child_spawn(char *const *argv, pid_t *pid, int *err);
+ * and the terminal's foreground when podvisor holds it. Does not wait for
+ * the exec: *exec_fd is the non-blocking, close-on-exec read end of a pipe
+ * that child_exec_result reads once it is readable. Returns 0, or -errno
+ * when no process could be made. */
+int child_spawn(char *const *argv, pid_t *pid, int *exec_fd);
+
+enum child_exec_result {
+    CHILD_EXEC_PENDING = 0, /* nothing to read yet */
+    CHILD_EXEC_OK,          /* EOF: the exec succeeded */
+    CHILD_EXEC_FAILED,      /* *err: the exec's errno; the child _exits */
+    CHILD_EXEC_LOST,        /* *err: a short or failed read; the outcome is unknown */
+};
+
+/** Reads the exec result from the pipe child_spawn returned. */
+enum child_exec_result child_exec_result(int exec_fd, int *err);
 
 /** The exit code for a failed exec: 127 when the command was not found,
  * 126 when it exists but cannot be executed. */
@@ -26,25 +55,22 @@ int child_exec_error_code(int err);
  * itself too, in case it left the group). Returns 0 or -errno. */
 int child_signal(pid_t pid, int sig, int group);
 
-/* What one reaped status was. */
-struct child_reaped {
-    pid_t pid;
-    int status;      /* as from waitpid */
-};
-
-/** Reaps without blocking; calls `on_reaped` for each process that exited
- * or was killed, and `on_stopped` (may be NULL) for processes that stopped
- * or continued. Returns 1 while podvisor still has children, 0 when it has
- * none left, -errno on failure. */
-int child_reap(void (*on_reaped)(void *ctx, const struct child_reaped *r),
-               void (*on_stopped)(void *ctx, const struct child_reaped *r), void *ctx);
+/** Reaps without blocking; calls on_status for each status waitpid reports
+ * (exited, killed, stopped, continued). Returns 1 while podvisor still has
+ * children, 0 when it has none left, -errno on failure. */
+int child_reap(void (*on_status)(void *ctx, pid_t pid, int status), void *ctx);
 
 /** Sends sig to every process podvisor should not leave behind: as PID 1,
  * everything in the PID namespace (kill(-1)); otherwise each of its own
  * children (adopted orphans included). Returns how many were signalled. */
 int child_signal_all_remaining(int sig);
 
+/* Wait statuses, decoded in one place. */
 /** 128+N for a signal death, the exit code otherwise. */
 int child_status_code(int status);
+/** The signal that killed the process, 0 when it exited. */
+int child_exit_signaled(int status);
+/** "exited with status N" or "killed by SIGNAME", into buf. */
+const char *child_exit_describe(int status, char *buf, size_t len);
 
 #endif

@@ -32,6 +32,8 @@
     X(MHD_queue_response) X(MHD_destroy_response) X(MHD_get_connection_values)              \
     X(MHD_lookup_connection_value)
 LAZYLIB_DEFINE(mhd, MHD_FUNCS);
+_Static_assert(sizeof MHD_SONAME > 1, "MHD_SONAME is empty: the Makefile could not find "
+                                      "libmicrohttpd's soname (is libmicrohttpd-dev installed?)");
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -156,18 +158,20 @@ static void rearm(struct http_server *srv)
 {
     MHD_UNSIGNED_LONG_LONG ms;
     if (mhd.MHD_get_timeout(srv->daemon, &ms) == MHD_YES)
-        loop_timer_arm(&srv->timer, (int64_t)ms);
+        loop_timer_arm(srv->loop, &srv->timer, (int64_t)ms);
     else
-        loop_timer_disarm(&srv->timer);
+        loop_timer_disarm(srv->loop, &srv->timer);
 }
 
-static void on_ready(void *ctx, uint32_t events)
+static void run_daemon(void *ctx)
 {
     struct http_server *srv = ctx;
     if (mhd.MHD_run(srv->daemon) != MHD_YES)
         log_warn("http: processing requests failed");
     rearm(srv);
 }
+
+static void on_ready(void *ctx, uint32_t events) { run_daemon(ctx); }
 
 static unsigned connection_limit(void)
 {
@@ -190,7 +194,8 @@ struct http_server *http_start(const struct listen_addr *addr, struct loop *loop
     }
     srv->loop = loop;
     srv->lc = lc;
-    srv->timer.watch.fd = -1;
+    srv->watch.fd = -1;
+    loop_timer_init(&srv->timer, run_daemon, srv);
     if (LAZYLIB_LOAD(mhd, MHD_SONAME, err, errlen) < 0)
         goto fail;
     int fd = net_listen(addr, 128, err, errlen);
@@ -210,10 +215,11 @@ struct http_server *http_start(const struct listen_addr *addr, struct loop *loop
     }
     const union MHD_DaemonInfo *info = mhd.MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     int rc;
-    if (info == NULL || (rc = loop_add(loop, &srv->watch, info->epoll_fd, EPOLLIN, on_ready,
-                                       srv)) < 0 ||
-        (rc = loop_timer_init(loop, &srv->timer, on_ready, srv)) < 0) {
-        snprintf(err, errlen, "cannot add the HTTP server to the event loop");
+    if (info == NULL ||
+        (rc = loop_add(loop, &srv->watch, info->epoll_fd, EPOLLIN, on_ready, srv)) < 0) {
+        snprintf(err, errlen, "cannot add the HTTP server to the event loop: %s",
+                 strerror(info == NULL ? EINVAL : -rc));
+        srv->watch.fd = -1;
         goto fail;
     }
     return srv;
@@ -228,10 +234,10 @@ void http_stop(struct http_server *srv)
 {
     if (srv == NULL)
         return;
-    if (srv->watch.cb) /* set once the daemon's epoll fd joined the loop */
+    if (srv->watch.fd >= 0) /* set once the daemon's epoll fd joined the loop */
         loop_del(srv->loop, &srv->watch);
     if (srv->daemon)
         mhd.MHD_stop_daemon(srv->daemon);
-    loop_timer_close(srv->loop, &srv->timer);
+    loop_timer_disarm(srv->loop, &srv->timer);
     free(srv);
 }

@@ -1,12 +1,16 @@
 /* lifecycle: the supervisor's one state machine. Pure: it takes an event
  * (with the time it happened) and returns the new state and the actions to
  * take; it does no I/O and reads no clock, so unit tests drive it directly.
- * Readiness, liveness and startup are functions of its state.
+ * It owns every piece of supervision state: the state, the table of
+ * children (by role), the clean-up after the main child is gone, and the
+ * readiness conditions that /readyz, /status and /metrics report.
  *
- *   starting --spawned--> running --ready--> ready        (running: checks pending)
+ *   starting --exec ok--> running --ready--> ready        (running: checks pending)
  *   running/ready --SIGTERM--> draining --delay / 2nd SIGTERM--> stopping
- *   stopping --stop timeout--> stopping (+ SIGKILL to the group)
- *   any --child exited--> exited
+ *   stopping --stop timeout--> stopping (+ SIGKILL to the child's group)
+ *   any --main child exited--> exited --nothing left--> (EXIT action)
+ * In exited, what the child left behind gets SIGTERM, then SIGKILL (again
+ * for whatever is re-parented to podvisor meanwhile), within a deadline.
  * (restarting joins with config reloads: between stopping and starting.) */
 #ifndef PODVISOR_LIFECYCLE_H
 #define PODVISOR_LIFECYCLE_H
@@ -19,39 +23,64 @@
 enum lc_state { LC_STARTING = 0, LC_RUNNING, LC_READY, LC_DRAINING, LC_STOPPING, LC_EXITED };
 #define LC_N_STATES 6
 
+/* Children by role. A role is a slot: the main child today; the next child
+ * of a start-first restart, exec checks and on-change commands join as
+ * further slots, each with its own events and actions. */
+enum lc_role { LC_MAIN = 0 };
+#define LC_MAX_CHILDREN 1
+
+/* Timers are named by the event they feed back when they fire: arming one
+ * is an action {LC_ACT_ARM_TIMER, .timer = LC_EV_..., .ms}, so a new timer
+ * is a new event type and nothing else. */
 enum lc_event_type {
-    LC_EV_SPAWNED,          /* pid: the child runs */
-    LC_EV_SIGNAL,           /* sig: podvisor received it */
-    LC_EV_CHILD_EXITED,     /* status: the main child's wait status */
-    LC_EV_PRESTOP_ELAPSED,
-    LC_EV_STOP_TIMEOUT,
+    LC_EV_START = 0,         /* podvisor is set up: start the main child */
+    LC_EV_FORKED,            /* child, pid: it exists; its exec is pending */
+    LC_EV_EXEC_OK,           /* child: the exec succeeded */
+    LC_EV_EXEC_FAILED,       /* child, code: 126/127, or 1 when its result was lost */
+    LC_EV_SPAWN_FAILED,      /* child: no process could be made (podvisor's failure) */
+    LC_EV_SIGNAL,            /* sig: podvisor received it */
+    LC_EV_CHILD_STOPPED,     /* child, sig: stopped by job control */
+    LC_EV_CHILD_CONTINUED,   /* child */
+    LC_EV_CHILD_EXITED,      /* child, status: its wait status */
+    LC_EV_REAPED,            /* left: after a reap pass, whether podvisor has children */
+    LC_EV_PRESTOP_ELAPSED,   /* timer */
+    LC_EV_STOP_TIMEOUT,      /* timer, child */
+    LC_EV_CLEANUP_TERM_ELAPSED, /* timer: leftovers had their chance to stop */
+    LC_EV_CLEANUP_DEADLINE,  /* timer: stop waiting for leftovers */
+    LC_N_EVENTS
 };
 
 struct lc_event {
     enum lc_event_type type;
     int64_t now_ms;         /* monotonic */
+    int child;              /* slot (enum lc_role) */
     pid_t pid;
     int sig;
     int status;
+    int code;
+    int left;
 };
 
-enum lc_timer { LC_TIMER_PRESTOP = 0, LC_TIMER_STOP, LC_N_TIMERS };
-
 enum lc_action_type {
-    LC_ACT_FORWARD,         /* sig to the child (or its group with -g) */
-    LC_ACT_STOP_CHILD,      /* the stop signal sig (to the group with -g) */
-    LC_ACT_KILL_GROUP,      /* SIGKILL the child's whole process group */
-    LC_ACT_ARM_TIMER,       /* timer, ms */
-    LC_ACT_CANCEL_TIMER,    /* timer */
-    LC_ACT_EXIT,            /* code: clean up what is left, then exit */
+    LC_ACT_SPAWN,            /* child: fork and exec its command */
+    LC_ACT_FORWARD,          /* child, sig (to its group with -g) */
+    LC_ACT_STOP_CHILD,       /* child, sig: the stop signal (to its group with -g) */
+    LC_ACT_KILL_GROUP,       /* child: SIGKILL its whole process group */
+    LC_ACT_SIGNAL_REMAINING, /* sig: every process podvisor must not leave behind */
+    LC_ACT_ARM_TIMER,        /* timer, ms, child (carried back by the event) */
+    LC_ACT_CANCEL_TIMER,     /* timer */
+    LC_ACT_EXIT,             /* code: nothing is left to do; podvisor exits with it */
 };
 
 struct lc_action {
     enum lc_action_type type;
+    int child;
+    pid_t pid;              /* the child's pid when the action was decided */
     int sig;
-    enum lc_timer timer;
+    enum lc_event_type timer;
     int64_t ms;
     int code;
+    const char *why;        /* static text worth a log line, or NULL */
 };
 
 #define LC_MAX_ACTIONS 8
@@ -69,20 +98,46 @@ struct lc_result {
     int ntransitions;
 };
 
+struct lc_child {
+    int in_use;             /* spawn asked for and not reaped yet */
+    pid_t pid;              /* 0 until forked */
+    int exec_pending;       /* forked; exec not confirmed */
+    int stopped_by;         /* job-control stop signal; 0 while running */
+    int exec_error_code;    /* 126/127 (or 1) when its exec failed */
+    int64_t started_ms;
+};
+
+/* The clean-up after the main child is gone (SPEC: nothing left behind). */
+enum lc_cleanup {
+    LC_CLEANUP_NONE = 0,    /* the main child runs */
+    LC_CLEANUP_REAPING,     /* it is gone: does anything remain? */
+    LC_CLEANUP_TERM,        /* leftovers got SIGTERM */
+    LC_CLEANUP_KILL,        /* leftovers got SIGKILL; re-sent to late orphans */
+    LC_CLEANUP_DONE,
+};
+
 struct lifecycle {
     const struct podvisor_config *cfg;
     enum lc_state state;
-    pid_t child_pid;
-    int64_t child_started_ms;
+    struct lc_child children[LC_MAX_CHILDREN];
+    enum lc_cleanup cleanup;
+    int64_t main_started_ms;      /* when the main child was last forked; 0: never */
     int ever_ready;               /* /startupz */
     unsigned restarts;
     int has_exited;
-    int last_exit_status;         /* wait status of the last child exit */
+    int last_exit_status;         /* wait status of the last main-child exit */
     int exit_code;                /* what podvisor exits with */
     int64_t drain_started_ms;     /* -1: no drain yet */
     int64_t drain_ended_ms;       /* -1: drain still running or none */
     uint64_t forwarded[OPTIONS_NSIG]; /* per signal actually forwarded as */
 };
+
+/* How long leftovers get between SIGTERM and SIGKILL, and then how long
+ * podvisor waits for the SIGKILLed ones to be reaped. Short, because the
+ * kubelet's grace period is already running out (KUBERNETES.md) and the
+ * default stop timeout leaves 2 s of it for exactly this. */
+#define LC_CLEANUP_TERM_MS 1000
+#define LC_CLEANUP_KILL_MS 3000
 
 void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg);
 
@@ -91,7 +146,25 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
 
 const char *lifecycle_state_name(enum lc_state s);
 
-/** /readyz: the child runs, is ready, and podvisor is not shutting down. */
+/** The slot whose child has this pid, or -1 (an orphan podvisor adopted). */
+int lifecycle_child_by_pid(const struct lifecycle *lc, pid_t pid);
+
+/** The main child's pid, 0 when there is none. */
+pid_t lifecycle_main_pid(const struct lifecycle *lc);
+
+/* One readiness condition, as /readyz?verbose shows it. */
+struct lc_condition {
+    const char *name;
+    int failed;
+    char why[96];
+};
+#define LC_N_CONDITIONS 3
+
+/** Readiness, decided here and only here: fills c (child, ready-checks,
+ * shutdown) and returns 1 when every condition passes. */
+int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
+                         struct lc_condition c[LC_N_CONDITIONS]);
+/** /readyz: every condition passes. */
 int lifecycle_ready(const struct lifecycle *lc);
 /** /livez: stays true while draining and stopping (KUBERNETES.md: liveness
  * is not acted on during termination, and a restart then would lose work). */

@@ -32,6 +32,14 @@ static int bind_listen(int family, const struct sockaddr *sa, socklen_t salen, i
     return fd;
 }
 
+/* Containers of one pod share its network namespace: two podvisors there
+ * both default to :8099. */
+static const char *in_use_hint(int e)
+{
+    return e == EADDRINUSE ? " (another podvisor in this pod? give each its own --probe-listen)"
+                           : "";
+}
+
 int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t errlen)
 {
     int e = 0;
@@ -55,7 +63,8 @@ int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t er
             if (fd >= 0)
                 return fd;
         }
-        snprintf(err, errlen, "cannot listen on port %d: %s", addr->port, strerror(e));
+        snprintf(err, errlen, "cannot listen on port %d: %s%s", addr->port, strerror(e),
+                 in_use_hint(e));
         return -1;
     }
     char port[8];
@@ -70,11 +79,13 @@ int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t er
         return -1;
     }
     int fd = -1;
+    char shown[300];
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
         fd = bind_listen(ai->ai_family, ai->ai_addr, ai->ai_addrlen, 1, backlog, &e);
     freeaddrinfo(res);
     if (fd < 0)
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", addr->host, addr->port, strerror(e));
+        snprintf(err, errlen, "cannot listen on %s: %s%s",
+                 listen_addr_format(addr, shown, sizeof shown), strerror(e), in_use_hint(e));
     return fd;
 }
 

@@ -3,7 +3,6 @@
 #include "options.h"
 
 #include <ctype.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -429,6 +428,227 @@ static void state_free(struct parse_state *st)
     json_decref(st->doc);
 }
 
+/* Options podvisor handles itself rather than through option_table. */
+enum special { SP_NONE = 0, SP_CONFIG, SP_HELP, SP_VERSION, SP_VERBOSE };
+static const struct {
+    const char *name;
+    int short_name;
+    int takes_value;
+    enum special sp;
+} specials[] = {
+    {"config", 'c', 1, SP_CONFIG},
+    {"help", 'h', 0, SP_HELP},
+    {"version", 'V', 0, SP_VERSION},
+    {"verbose", 'v', 0, SP_VERBOSE},
+};
+#define N_SPECIALS (sizeof specials / sizeof specials[0])
+
+/* One flag found on the command line: an option_table entry or a special. */
+struct flag {
+    size_t idx;        /* into option_table when sp == SP_NONE */
+    enum special sp;
+    int takes_value;
+};
+
+static int find_long(const char *name, size_t len, struct flag *f)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strlen(option_table[i].name) == len && strncmp(option_table[i].name, name, len) == 0) {
+            *f = (struct flag){i, SP_NONE, option_table[i].takes_value};
+            return 1;
+        }
+    for (size_t i = 0; i < N_SPECIALS; i++)
+        if (strlen(specials[i].name) == len && strncmp(specials[i].name, name, len) == 0) {
+            *f = (struct flag){0, specials[i].sp, specials[i].takes_value};
+            return 1;
+        }
+    return 0;
+}
+
+static int find_short(int c, struct flag *f)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (option_table[i].short_name == c) {
+            *f = (struct flag){i, SP_NONE, option_table[i].takes_value};
+            return 1;
+        }
+    for (size_t i = 0; i < N_SPECIALS; i++)
+        if (specials[i].short_name == c) {
+            *f = (struct flag){0, specials[i].sp, specials[i].takes_value};
+            return 1;
+        }
+    return 0;
+}
+
+/* Records one flag and its value. Returns OPTIONS_RUN to go on, or what
+ * parsing ends with. */
+static enum options_result take_flag(struct parse_state *st, const struct flag *f,
+                                     const char *value, int *verbose, const char **config)
+{
+    switch (f->sp) {
+    case SP_HELP:
+        return OPTIONS_HELP;
+    case SP_VERSION:
+        return OPTIONS_VERSION;
+    case SP_VERBOSE:
+        (*verbose)++;
+        return OPTIONS_RUN;
+    case SP_CONFIG:
+        *config = value;
+        return OPTIONS_RUN;
+    case SP_NONE:
+        break;
+    }
+    return add_value(st, SRC_FLAG, f->idx, f->takes_value ? value : "true") < 0 ? OPTIONS_ERROR
+                                                                                : OPTIONS_RUN;
+}
+
+/* The command line up to the command. Long options match by their full name
+ * only, as kubectl and Go's flag package do: getopt_long's abbreviations
+ * (`--pre` for --prestop-delay) would let a later option with the same
+ * prefix break a working pod spec. Options stop at the first argument that
+ * is not one, or after `--`: the app's own flags are never podvisor's. */
+static enum options_result parse_flags(struct parse_state *st, int argc, char **argv,
+                                       int *first_arg, int *verbose, const char **config)
+{
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0')
+            break;
+        struct flag f;
+        enum options_result r;
+        if (a[1] == '-') {
+            const char *name = a + 2, *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            if (!find_long(name, len, &f)) {
+                fail(st, "unknown option \"--%.*s\" (see podvisor --help)", (int)len, name);
+                return OPTIONS_ERROR;
+            }
+            const char *value = eq ? eq + 1 : NULL;
+            if (!f.takes_value && eq) {
+                fail(st, "--%.*s takes no value, got \"%s\" (it is a switch: give --%.*s alone)",
+                     (int)len, name, value, (int)len, name);
+                return OPTIONS_ERROR;
+            }
+            if (f.takes_value && value == NULL) {
+                if (i + 1 >= argc) {
+                    fail(st, "--%.*s needs a value (see podvisor --help)", (int)len, name);
+                    return OPTIONS_ERROR;
+                }
+                value = argv[++i];
+            }
+            if ((r = take_flag(st, &f, value, verbose, config)) != OPTIONS_RUN)
+                return r;
+            continue;
+        }
+        /* A cluster of short options: -gs, -vv, -e3, -e 3. */
+        for (const char *c = a + 1; *c; c++) {
+            if (!find_short((unsigned char)*c, &f)) {
+                if (c == a + 1)
+                    fail(st, "unknown option \"-%c\" (see podvisor --help)", *c);
+                else
+                    fail(st, "unknown option \"-%c\" in \"%s\" (see podvisor --help)", *c, a);
+                return OPTIONS_ERROR;
+            }
+            const char *value = NULL;
+            if (f.takes_value) {
+                if (c[1] != '\0') {
+                    value = c + 1;
+                } else if (i + 1 < argc) {
+                    value = argv[++i];
+                } else {
+                    fail(st, "-%c needs a value (see podvisor --help)", *c);
+                    return OPTIONS_ERROR;
+                }
+            }
+            if ((r = take_flag(st, &f, value, verbose, config)) != OPTIONS_RUN)
+                return r;
+            if (f.takes_value)
+                break;
+        }
+    }
+    *first_arg = i;
+    return OPTIONS_RUN;
+}
+
+/* Kubernetes injects service-link variables for every Service in the
+ * namespace: for a Service named podvisor (or podvisor-x) they start with
+ * PODVISOR_ too: ..._SERVICE_HOST, ..._SERVICE_PORT[_NAME], ..._PORT,
+ * ..._PORT_<N>_<PROTO>[_ADDR|_PORT|_PROTO]. Those pass silently. */
+static int is_service_link(const char *rest)
+{
+    size_t l = strlen(rest);
+    if (l >= 12 && strcmp(rest + l - 12, "SERVICE_HOST") == 0)
+        return 1;
+    if (strncmp(rest, "SERVICE_PORT", 12) == 0 || strstr(rest, "_SERVICE_PORT") != NULL)
+        return 1;
+    if (strcmp(rest, "PORT") == 0 || (l > 5 && strcmp(rest + l - 5, "_PORT") == 0))
+        return 1;
+    for (const char *p = rest; (p = strstr(p, "PORT_")) != NULL; p++) {
+        if (p != rest && p[-1] != '_')
+            continue;
+        const char *q = p + 5;
+        if (!isdigit((unsigned char)*q))
+            continue;
+        while (isdigit((unsigned char)*q))
+            q++;
+        if (strncmp(q, "_TCP", 4) != 0 && strncmp(q, "_UDP", 4) != 0 &&
+            strncmp(q, "_SCTP", 5) != 0)
+            continue;
+        q += q[1] == 'S' ? 5 : 4;
+        if (*q == '\0' || strcmp(q, "_ADDR") == 0 || strcmp(q, "_PORT") == 0 ||
+            strcmp(q, "_PROTO") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void add_warning(struct podvisor_config *cfg, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void add_warning(struct podvisor_config *cfg, const char *fmt, ...)
+{
+    if (cfg->nwarnings >= OPTIONS_MAX_WARNINGS) {
+        cfg->warnings_dropped++;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cfg->warnings[cfg->nwarnings], sizeof cfg->warnings[0], fmt, ap);
+    va_end(ap);
+    log_one_line(cfg->warnings[cfg->nwarnings++]);
+}
+
+/* A typo in a PODVISOR_* variable would silently leave the default in
+ * force: name it (but never fail: see is_service_link). */
+static void warn_unknown_env(struct podvisor_config *cfg, char *const *envp)
+{
+    for (; envp && *envp; envp++) {
+        const char *e = *envp, *eq = strchr(e, '=');
+        if (strncmp(e, "PODVISOR_", 9) != 0 || eq == NULL)
+            continue;
+        size_t nl = (size_t)(eq - e);
+        char name[128];
+        if (nl >= sizeof name)
+            nl = sizeof name - 1;
+        memcpy(name, e, nl);
+        name[nl] = '\0';
+        int known = strcmp(name, "PODVISOR_CONFIG") == 0;
+        for (size_t i = 0; i < N_OPTIONS && !known; i++) {
+            char env[64];
+            env_name(&option_table[i], env, sizeof env);
+            known = strcmp(env, name) == 0;
+        }
+        if (!known && !is_service_link(name + 9))
+            add_warning(cfg, "%s is not an option podvisor knows: ignored (see podvisor --help)",
+                        name);
+    }
+}
+
 enum options_result options_parse(struct podvisor_config *cfg, int argc, char **argv,
                                   char *const *envp, char *err, size_t errlen)
 {
@@ -439,77 +659,12 @@ enum options_result options_parse(struct podvisor_config *cfg, int argc, char **
     config_defaults(cfg);
     enum options_result result = OPTIONS_ERROR;
 
-    /* getopt's tables are built from option_table; val >= 256 marks a long-only
-     * option as 256 + its index. */
-    struct option longopts[N_OPTIONS + 5];
-    char shortopts[3 * N_OPTIONS + 16];
-    size_t so = 0, lo = 0;
-    shortopts[so++] = '+'; /* stop at the command: its own flags are not ours */
-    shortopts[so++] = ':'; /* report a missing value as ':' */
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const struct opt_def *d = &option_table[i];
-        longopts[lo++] = (struct option){d->name, d->takes_value ? required_argument : no_argument,
-                                         NULL, d->short_name ? d->short_name : 256 + (int)i};
-        if (d->short_name) {
-            shortopts[so++] = (char)d->short_name;
-            if (d->takes_value)
-                shortopts[so++] = ':';
-        }
-    }
-    longopts[lo++] = (struct option){"config", required_argument, NULL, 'c'};
-    longopts[lo++] = (struct option){"help", no_argument, NULL, 'h'};
-    longopts[lo++] = (struct option){"version", no_argument, NULL, 'V'};
-    longopts[lo++] = (struct option){"verbose", no_argument, NULL, 'v'};
-    longopts[lo] = (struct option){NULL, 0, NULL, 0};
-    memcpy(shortopts + so, "c:hVv", 6);
-
-    int verbose = 0;
+    int verbose = 0, first_arg = argc;
     const char *config_flag = NULL;
-    opterr = 0;
-    optind = 0; /* 0 fully reinitialises glibc's getopt (unit tests call us repeatedly) */
-    for (;;) {
-        int longidx = -1;
-        int c = getopt_long(argc, argv, shortopts, longopts, &longidx);
-        if (c == -1)
-            break;
-        if (c == 'h') {
-            result = OPTIONS_HELP;
-            goto out;
-        }
-        if (c == 'V') {
-            result = OPTIONS_VERSION;
-            goto out;
-        }
-        if (c == 'v') {
-            verbose++;
-            continue;
-        }
-        if (c == 'c') {
-            config_flag = optarg;
-            continue;
-        }
-        if (c == '?') {
-            if (optopt)
-                fail(&st, "unknown option \"-%c\" (see podvisor --help)", optopt);
-            else
-                fail(&st, "unknown option \"%s\" (see podvisor --help)", argv[optind - 1]);
-            goto out;
-        }
-        if (c == ':') {
-            fail(&st, "%s needs a value (see podvisor --help)", argv[optind - 1]);
-            goto out;
-        }
-        size_t idx = c >= 256 ? (size_t)(c - 256) : N_OPTIONS;
-        for (size_t i = 0; c < 256 && i < N_OPTIONS; i++)
-            if (option_table[i].short_name == c)
-                idx = i;
-        if (idx >= N_OPTIONS) {
-            fail(&st, "internal error: option %d", c);
-            goto out;
-        }
-        if (add_value(&st, SRC_FLAG, idx, option_table[idx].takes_value ? optarg : "true") < 0)
-            goto out;
-    }
+    result = parse_flags(&st, argc, argv, &first_arg, &verbose, &config_flag);
+    if (result != OPTIONS_RUN)
+        goto out;
+    result = OPTIONS_ERROR;
 
     if (gather_env(&st, envp) < 0)
         goto out;
@@ -522,11 +677,12 @@ enum options_result options_parse(struct podvisor_config *cfg, int argc, char **
         cfg->log_level++;
     derive(cfg);
 
-    if (optind >= argc) {
+    warn_unknown_env(cfg, envp);
+    if (first_arg >= argc) {
         fail(&st, "no command given (usage: podvisor [OPTIONS] -- COMMAND [ARG...])");
         goto out;
     }
-    cfg->command = argv + optind;
+    cfg->command = argv + first_arg;
     result = OPTIONS_RUN;
 out:
     state_free(&st);
@@ -574,14 +730,23 @@ void options_help(char *buf, size_t len)
 
 int options_budget_warning(const struct podvisor_config *cfg, char *buf, size_t len)
 {
-    if (cfg->prestop_delay_ms + cfg->stop_timeout_ms <= cfg->grace_ms)
-        return 0;
-    snprintf(buf, len,
-             "--prestop-delay %lldms + --stop-timeout %lldms exceed --grace-period %lldms: the "
-             "kubelet would SIGKILL the container before podvisor finishes its drain",
-             (long long)cfg->prestop_delay_ms, (long long)cfg->stop_timeout_ms,
-             (long long)cfg->grace_ms);
-    return 1;
+    int exceeds = cfg->prestop_delay_ms + cfg->stop_timeout_ms > cfg->grace_ms;
+    int short_stop = cfg->stop_signal != 0 && cfg->stop_timeout_ms < OPTIONS_STOP_FLOOR_MS;
+    if (exceeds)
+        snprintf(buf, len,
+                 "--prestop-delay %lldms + --stop-timeout %lldms exceed --grace-period %lldms: "
+                 "the kubelet would SIGKILL the container before podvisor finishes its drain",
+                 (long long)cfg->prestop_delay_ms, (long long)cfg->stop_timeout_ms,
+                 (long long)cfg->grace_ms);
+    else if (short_stop)
+        snprintf(buf, len,
+                 "--stop-timeout is %lldms%s: the app gets its stop signal and SIGKILL almost "
+                 "back to back (less than %dms to stop); raise --grace-period or lower "
+                 "--prestop-delay",
+                 (long long)cfg->stop_timeout_ms,
+                 cfg->stop_timeout_given ? "" : " (--grace-period - --prestop-delay - 2s)",
+                 OPTIONS_STOP_FLOOR_MS);
+    return exceeds || short_stop;
 }
 
 int options_remap_exit(const struct podvisor_config *cfg, int code)

@@ -14,6 +14,10 @@
 #include "parse.h"
 
 #define OPTIONS_NSIG 65 /* signals 1..64 */
+#define OPTIONS_MAX_WARNINGS 8
+/* Less time than this between the stop signal and SIGKILL is worth a warning:
+ * few apps close their listeners and finish requests faster. */
+#define OPTIONS_STOP_FLOOR_MS 1000
 
 struct podvisor_config {
     enum log_format log_format;
@@ -32,6 +36,11 @@ struct podvisor_config {
     int stop_timeout_given;
     struct listen_addr probe_listen;
     char *const *command;   /* points into argv; NULL-terminated */
+    /* Not errors, but worth a line once logging is set up (an unknown
+     * PODVISOR_* variable). */
+    char warnings[OPTIONS_MAX_WARNINGS][192];
+    int nwarnings;
+    int warnings_dropped;
 };
 
 enum options_result {
@@ -49,8 +58,10 @@ enum options_result options_parse(struct podvisor_config *cfg, int argc, char **
 /** Writes the --help text into buf. */
 void options_help(char *buf, size_t len);
 
-/** When prestop delay + stop timeout cannot fit in the grace period, writes
- * a one-line warning into buf and returns 1; returns 0 otherwise. */
+/** When prestop delay + stop timeout cannot fit in the grace period, or the
+ * app would get less than OPTIONS_STOP_FLOOR_MS between its stop signal and
+ * SIGKILL, writes a one-line warning into buf and returns 1; returns 0
+ * otherwise. */
 int options_budget_warning(const struct podvisor_config *cfg, char *buf, size_t len);
 
 /** Applies -e: the exit code podvisor reports for a child status code. */

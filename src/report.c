@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 
+#include "child.h"
 #include "parse.h"
 
 static char *text(const char *s) { return strdup(s); }
@@ -34,59 +34,11 @@ int report_startupz(const struct lifecycle *lc, char **body)
     return 503;
 }
 
-/* One readiness condition: its name, and why it fails (NULL: it passes). */
-struct condition {
-    const char *name;
-    char why[96];
-    int failed;
-};
-
-static void describe_exit(int status, char *buf, size_t len)
-{
-    char name[16];
-    if (WIFSIGNALED(status))
-        snprintf(buf, len, "exited: killed by SIG%s",
-                 signal_name(WTERMSIG(status), name, sizeof name));
-    else
-        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
-}
-
-static int conditions(const struct lifecycle *lc, struct report_now now, struct condition c[3])
-{
-    memset(c, 0, 3 * sizeof c[0]);
-    c[0].name = "child";
-    c[1].name = "ready-checks";
-    c[2].name = "shutdown";
-    switch (lc->state) {
-    case LC_STARTING:
-        c[0].failed = 1;
-        snprintf(c[0].why, sizeof c[0].why, "not started yet");
-        break;
-    case LC_EXITED:
-        c[0].failed = 1;
-        describe_exit(lc->last_exit_status, c[0].why, sizeof c[0].why);
-        break;
-    case LC_RUNNING:
-        c[1].failed = 1;
-        snprintf(c[1].why, sizeof c[1].why, "pending");
-        break;
-    default:
-        break;
-    }
-    if (lc->state == LC_DRAINING || lc->state == LC_STOPPING) {
-        c[2].failed = 1;
-        snprintf(c[2].why, sizeof c[2].why, "%s since SIGTERM %.1fs ago",
-                 lc->state == LC_DRAINING ? "draining" : "stopping",
-                 lifecycle_drain_seconds(lc, now.mono_ms));
-    }
-    return 3;
-}
-
 int report_readyz(const struct lifecycle *lc, int verbose, struct report_now now, char **body)
 {
-    struct condition c[3];
-    int n = conditions(lc, now, c);
-    int ready = lifecycle_ready(lc);
+    struct lc_condition c[LC_N_CONDITIONS];
+    int n = LC_N_CONDITIONS;
+    int ready = lifecycle_conditions(lc, now.mono_ms, c);
     char buf[512];
     size_t o = 0;
     if (!verbose) {
@@ -124,25 +76,30 @@ static json_t *rfc3339(int64_t wall_ms)
 static json_t *exit_json(int status)
 {
     char name[16];
-    if (WIFSIGNALED(status))
+    int sig = child_exit_signaled(status);
+    if (sig)
         return json_pack("{s:s, s:s, s:i}", "how", "signal", "signal",
-                         signal_name(WTERMSIG(status), name, sizeof name), "exit_code",
-                         128 + WTERMSIG(status));
+                         signal_name(sig, name, sizeof name), "exit_code",
+                         child_status_code(status));
     return json_pack("{s:s, s:n, s:i}", "how", "exit", "signal", "exit_code",
-                     WEXITSTATUS(status));
+                     child_status_code(status));
 }
 
 char *report_status(const struct lifecycle *lc, struct report_now now)
 {
+    pid_t pid = lifecycle_main_pid(lc);
+    int stopped_by = pid > 0 ? lc->children[LC_MAIN].stopped_by : 0;
+    char name[16];
     json_t *child = json_pack(
-        "{s:o, s:o, s:I, s:o}", "pid", lc->child_pid > 0 ? json_integer(lc->child_pid) : json_null(),
+        "{s:o, s:o, s:o, s:I, s:o}", "pid", pid > 0 ? json_integer(pid) : json_null(),
         "started_at",
-        lc->child_started_ms > 0 ? rfc3339(now.wall_ms - (now.mono_ms - lc->child_started_ms))
-                                 : json_null(),
+        lc->main_started_ms > 0 ? rfc3339(now.wall_ms - (now.mono_ms - lc->main_started_ms))
+                                : json_null(),
+        "stopped_by",
+        stopped_by ? json_string(signal_name(stopped_by, name, sizeof name)) : json_null(),
         "restarts", (json_int_t)lc->restarts, "last_exit",
         lc->has_exited ? exit_json(lc->last_exit_status) : json_null());
     json_t *signals = json_object();
-    char name[16];
     for (int s = 1; s < OPTIONS_NSIG && signals; s++)
         if (lc->forwarded[s])
             json_object_set_new(signals, signal_name(s, name, sizeof name),

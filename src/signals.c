@@ -5,25 +5,34 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-/* Signals the kernel raises for a fault in podvisor itself. Blocking them
- * would not stop the fault (the kernel kills the process anyway when they
- * are blocked) but would hide the reason; leaving them unblocked keeps a
- * podvisor crash an ordinary, visible crash. */
 static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
+
+static int is_fault_signal(int sig)
+{
+    for (size_t i = 0; i < sizeof fault_signals / sizeof fault_signals[0]; i++)
+        if (sig == fault_signals[i])
+            return 1;
+    return 0;
+}
 
 int signals_open(void)
 {
     sigset_t all;
     sigfillset(&all);
-    for (size_t i = 0; i < sizeof fault_signals / sizeof fault_signals[0]; i++)
-        sigdelset(&all, fault_signals[i]);
+#ifdef PODVISOR_SANITIZER
+    /* ASan reports faults from its own SEGV/BUS/FPE handlers, which a
+     * blocked signal would bypass (the kernel resets it to the default). */
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+#endif
     if (sigprocmask(SIG_SETMASK, &all, NULL) < 0)
         return -errno;
     int fd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
     return fd < 0 ? -errno : fd;
 }
 
-int signals_read(int fd, pid_t *sender, int *code)
+int signals_read(int fd, struct signals_info *out)
 {
     struct signalfd_siginfo si;
     ssize_t n;
@@ -34,17 +43,27 @@ int signals_read(int fd, pid_t *sender, int *code)
         return errno == EAGAIN ? 0 : -errno;
     if (n != sizeof si)
         return -EIO;
-    *sender = (pid_t)si.ssi_pid;
-    *code = si.ssi_code;
-    return (int)si.ssi_signo;
+    out->sig = (int)si.ssi_signo;
+    out->sender = (pid_t)si.ssi_pid;
+    out->code = si.ssi_code;
+    return 1;
 }
 
-int signals_forwardable(int sig)
+static int sent_by_a_process(int code)
 {
+    return code == SI_USER || code == SI_QUEUE || code == SI_TKILL;
+}
+
+int signals_forwardable(const struct signals_info *si, pid_t self)
+{
+    int sig = si->sig;
     if (sig == SIGCHLD || sig == SIGKILL || sig == SIGSTOP || sig < 1 || sig > SIGRTMAX)
         return 0;
-    for (size_t i = 0; i < sizeof fault_signals / sizeof fault_signals[0]; i++)
-        if (sig == fault_signals[i])
-            return 0;
+    if (si->sender == self && (si->code == SI_USER || si->code == SI_TKILL))
+        return 0;
+    /* dumb-init forwards these too (its proxies_signals test): `kill -SEGV`
+     * or `docker kill -s SEGV` is a message for the app. */
+    if (is_fault_signal(sig) && !sent_by_a_process(si->code))
+        return 0;
     return 1;
 }

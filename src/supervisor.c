@@ -1,6 +1,7 @@
 /* supervisor: see supervisor.h. */
 #include "supervisor.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -16,211 +17,269 @@
 #include "loop.h"
 #include "signals.h"
 
-/* After the main child is gone, how long the processes left behind get
- * between SIGTERM and SIGKILL. Short, because the kubelet's grace period is
- * already running out (KUBERNETES.md) and the default stop timeout leaves
- * 2 s of it for exactly this. */
-#define CLEANUP_TERM_WAIT_MS 1000
+/* Signals read per wake-up: a storm of queued real-time signals must not
+ * keep probes and timers waiting (the rest are read on the next turns). */
+#define SIGNAL_BATCH 64
+
+/* Events fed while an earlier one's actions are being carried out wait
+ * here, so that each event's actions run in order and to the end. */
+#define EVENT_QUEUE 16
+
+struct supervisor;
+
+/* A lifecycle timer: named by the event it feeds (see lifecycle.h). */
+struct sv_timer {
+    struct loop_timer timer;
+    struct supervisor *sv;
+    enum lc_event_type event;
+    int child;
+};
+
+/* The I/O side of one child slot: its exec-result pipe while it execs. */
+struct sv_child {
+    int exec_fd;
+    struct loop_watch exec_watch;
+    struct supervisor *sv;
+    int slot;
+};
 
 struct supervisor {
     const struct podvisor_config *cfg;
     struct loop loop;
     struct loop_watch signal_watch;
     int signal_fd;
-    struct loop_timer timers[LC_N_TIMERS];
-    struct loop_timer cleanup_timer;
+    struct sv_timer timers[LC_N_EVENTS];
+    struct sv_child children[LC_MAX_CHILDREN];
     struct lifecycle lc;
     struct http_server *http; /* NULL with --probe-listen off */
-    int child_stopped;   /* the main child is stopped (TSTP, TTIN, TTOU, STOP) */
-    int cleaning_up;     /* main child gone: killing what is left */
+    struct lc_event queue[EVENT_QUEUE];
+    int queued, feeding;
+    pid_t self;
 };
 
 static void apply(struct supervisor *sv, const struct lc_result *res);
 
 static void feed(struct supervisor *sv, struct lc_event ev)
 {
-    struct lc_result res;
     ev.now_ms = loop_now_ms();
-    lifecycle_step(&sv->lc, &ev, &res);
-    apply(sv, &res);
-}
-
-static void finish(struct supervisor *sv)
-{
-    loop_stop(&sv->loop);
-}
-
-static void on_reaped(void *ctx, const struct child_reaped *r)
-{
-    struct supervisor *sv = ctx;
-    char name[16];
-    if (r->pid == sv->lc.child_pid) {
-        if (WIFSIGNALED(r->status))
-            log_info("child %d was killed by SIG%s", (int)r->pid,
-                     signal_name(WTERMSIG(r->status), name, sizeof name));
-        else
-            log_info("child %d exited with status %d", (int)r->pid, WEXITSTATUS(r->status));
-        feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .status = r->status});
+    assert(sv->queued < EVENT_QUEUE);
+    if (sv->queued >= EVENT_QUEUE) {
+        log_error("internal error: event queue full, event %d lost", (int)ev.type);
         return;
     }
-    if (sv->cfg->warn_on_reap) {
-        if (WIFSIGNALED(r->status))
-            log_warn("reaped zombie %d (killed by SIG%s)", (int)r->pid,
-                     signal_name(WTERMSIG(r->status), name, sizeof name));
-        else
-            log_warn("reaped zombie %d (exit status %d)", (int)r->pid, WEXITSTATUS(r->status));
+    sv->queue[sv->queued++] = ev;
+    if (sv->feeding)
+        return; /* the outer feed takes it next */
+    sv->feeding = 1;
+    for (int i = 0; i < sv->queued; i++) {
+        struct lc_result res;
+        lifecycle_step(&sv->lc, &sv->queue[i], &res);
+        apply(sv, &res);
+    }
+    sv->queued = 0;
+    sv->feeding = 0;
+}
+
+static void on_timer(void *ctx)
+{
+    struct sv_timer *t = ctx;
+    feed(t->sv, (struct lc_event){.type = t->event, .child = t->child});
+}
+
+static void close_exec_pipe(struct sv_child *c)
+{
+    if (c->exec_fd < 0)
+        return;
+    loop_del(&c->sv->loop, &c->exec_watch);
+    close(c->exec_fd);
+    c->exec_fd = -1;
+}
+
+/* Turns the exec result of a child slot into its event. Returns 0 while
+ * the result is still pending. */
+static int take_exec_result(struct sv_child *c)
+{
+    struct supervisor *sv = c->sv;
+    int err;
+    enum child_exec_result r = child_exec_result(c->exec_fd, &err);
+    if (r == CHILD_EXEC_PENDING)
+        return 0;
+    close_exec_pipe(c);
+    const char *cmd = sv->cfg->command[0];
+    pid_t pid = sv->lc.children[c->slot].pid;
+    switch (r) {
+    case CHILD_EXEC_OK:
+        log_info("started child %d: %s", (int)pid, cmd);
+        feed(sv, (struct lc_event){.type = LC_EV_EXEC_OK, .child = c->slot});
+        break;
+    case CHILD_EXEC_FAILED: {
+        int code = child_exec_error_code(err);
+        log_error("cannot run \"%s\": %s%s", cmd, strerror(err),
+                  code == 127 && *cmd && !strchr(cmd, '/') ? " (searched PATH)" : "");
+        feed(sv, (struct lc_event){.type = LC_EV_EXEC_FAILED, .child = c->slot, .code = code});
+        break;
+    }
+    default:
+        log_errno(LOG_ERROR, err, "child %d: reading its exec result", (int)pid);
+        feed(sv, (struct lc_event){.type = LC_EV_EXEC_FAILED, .child = c->slot, .code = 1});
+        break;
+    }
+    return 1;
+}
+
+static void on_exec_pipe(void *ctx, uint32_t events)
+{
+    take_exec_result(ctx);
+}
+
+static void spawn(struct supervisor *sv, int slot)
+{
+    struct sv_child *c = &sv->children[slot];
+    pid_t pid;
+    int fd;
+    int rc = child_spawn(sv->cfg->command, &pid, &fd);
+    if (rc < 0) {
+        log_errno(LOG_ERROR, -rc, "starting \"%s\"", sv->cfg->command[0]);
+        feed(sv, (struct lc_event){.type = LC_EV_SPAWN_FAILED, .child = slot});
+        return;
+    }
+    c->exec_fd = fd;
+    feed(sv, (struct lc_event){.type = LC_EV_FORKED, .child = slot, .pid = pid});
+    rc = loop_add(&sv->loop, &c->exec_watch, fd, EPOLLIN, on_exec_pipe, c);
+    if (rc < 0) {
+        /* Without the watch the result is read when the child is reaped. */
+        log_errno(LOG_WARN, -rc, "watching the exec of child %d", (int)pid);
     }
 }
 
-static void on_stopped(void *ctx, const struct child_reaped *r)
+static void on_status(void *ctx, pid_t pid, int status)
 {
     struct supervisor *sv = ctx;
-    if (r->pid != sv->lc.child_pid)
+    char name[16], how[64];
+    int slot = lifecycle_child_by_pid(&sv->lc, pid);
+    if (slot < 0) {
+        if (sv->cfg->warn_on_reap && (WIFEXITED(status) || WIFSIGNALED(status)))
+            log_warn("reaped zombie %d (%s)", (int)pid,
+                     child_exit_describe(status, how, sizeof how));
         return;
-    char name[16];
-    if (WIFSTOPPED(r->status)) {
-        sv->child_stopped = 1;
-        log_warn("child %d stopped by SIG%s; it resumes on SIGCONT", (int)r->pid,
-                 signal_name(WSTOPSIG(r->status), name, sizeof name));
-    } else if (WIFCONTINUED(r->status)) {
-        sv->child_stopped = 0;
-        log_info("child %d continued", (int)r->pid);
     }
+    if (WIFSTOPPED(status)) {
+        log_warn("child %d stopped by SIG%s; it resumes on SIGCONT", (int)pid,
+                 signal_name(WSTOPSIG(status), name, sizeof name));
+        feed(sv, (struct lc_event){.type = LC_EV_CHILD_STOPPED, .child = slot,
+                                   .sig = WSTOPSIG(status)});
+        return;
+    }
+    if (WIFCONTINUED(status)) {
+        log_info("child %d continued", (int)pid);
+        feed(sv, (struct lc_event){.type = LC_EV_CHILD_CONTINUED, .child = slot});
+        return;
+    }
+    /* Its exec result comes first, so that the exit of a child whose exec
+     * failed is never taken for the app's own: a dead child's pipe has
+     * its errno or EOF already. */
+    struct sv_child *c = &sv->children[slot];
+    if (c->exec_fd >= 0 && !take_exec_result(c)) {
+        close_exec_pipe(c);
+        feed(sv, (struct lc_event){.type = LC_EV_EXEC_FAILED, .child = slot, .code = 1});
+    }
+    if (sv->lc.children[slot].exec_error_code == 0)
+        log_info("child %d %s", (int)pid, child_exit_describe(status, how, sizeof how));
+    feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status});
 }
 
 static void reap(struct supervisor *sv)
 {
-    int rc = child_reap(on_reaped, on_stopped, sv);
-    if (rc < 0)
+    int rc = child_reap(on_status, sv);
+    if (rc < 0) {
         log_errno(LOG_ERROR, -rc, "waitpid");
-    /* During the clean-up, no child left means nothing is left to wait for. */
-    if (sv->cleaning_up && rc == 0)
-        finish(sv);
+        return;
+    }
+    feed(sv, (struct lc_event){.type = LC_EV_REAPED, .left = rc});
 }
 
 static void on_signal_fd(void *ctx, uint32_t events)
 {
     struct supervisor *sv = ctx;
-    for (;;) {
-        pid_t sender;
-        int code;
-        int sig = signals_read(sv->signal_fd, &sender, &code);
-        if (sig == 0)
+    for (int i = 0; i < SIGNAL_BATCH; i++) {
+        struct signals_info si;
+        int rc = signals_read(sv->signal_fd, &si);
+        if (rc == 0)
             return;
-        if (sig < 0) {
-            log_errno(LOG_ERROR, -sig, "reading signals");
+        if (rc < 0) {
+            log_errno(LOG_ERROR, -rc, "reading signals");
             return;
         }
-        if (sig == SIGCHLD) {
+        if (si.sig == SIGCHLD) {
             reap(sv);
             continue;
         }
         char name[16];
-        signal_name(sig, name, sizeof name);
-        /* A signal podvisor raised on itself (SIGPIPE from a write to a
-         * closed stderr) is podvisor's business, not the child's. */
-        if (sender == getpid() && code == SI_USER) {
-            log_debug("ignoring SIG%s raised by podvisor itself", name);
+        signal_name(si.sig, name, sizeof name);
+        if (!signals_forwardable(&si, sv->self)) {
+            log_debug("not forwarding SIG%s from pid %d (code %d)", name, (int)si.sender,
+                      si.code);
             continue;
         }
-        if (!signals_forwardable(sig))
-            continue;
-        log_debug("received SIG%s from pid %d", name, (int)sender);
-        feed(sv, (struct lc_event){.type = LC_EV_SIGNAL, .sig = sig});
+        log_debug("received SIG%s from pid %d", name, (int)si.sender);
+        feed(sv, (struct lc_event){.type = LC_EV_SIGNAL, .sig = si.sig});
     }
 }
 
-static void on_prestop_timer(void *ctx, uint32_t events)
+static int carry_out(struct supervisor *sv, const struct lc_action *a)
 {
-    feed(ctx, (struct lc_event){.type = LC_EV_PRESTOP_ELAPSED});
-}
-
-static void on_stop_timer(void *ctx, uint32_t events)
-{
-    feed(ctx, (struct lc_event){.type = LC_EV_STOP_TIMEOUT});
-}
-
-/* The TERM wait is over: SIGKILL whatever is left, and wait for it. SIGKILL
- * cannot be ignored, so blocking here is bounded. As PID 1 one kill(-1)
- * reaches everything; a subreaper signals its own children, and those that
- * die hand theirs to podvisor, hence the repeat until none is left. */
-static void on_cleanup_timer(void *ctx, uint32_t events)
-{
-    struct supervisor *sv = ctx;
-    int killed = 0;
-    for (int round = 0; round < 100; round++) {
-        killed += child_signal_all_remaining(SIGKILL);
-        pid_t pid;
-        while ((pid = waitpid(-1, NULL, 0)) > 0 || (pid < 0 && errno == EINTR))
-            ;
-        /* As PID 1, what kill(-1, 0) still finds is not ours to wait for
-         * (kubectl exec processes); the kernel ends them with podvisor. */
-        if (getpid() == 1 || child_signal_all_remaining(0) == 0)
-            break;
+    char name[16];
+    struct sv_timer *t;
+    switch (a->type) {
+    case LC_ACT_SPAWN:
+        spawn(sv, a->child);
+        return 0;
+    case LC_ACT_FORWARD:
+        log_debug("forwarding SIG%s to child %d", signal_name(a->sig, name, sizeof name),
+                  (int)a->pid);
+        return child_signal(a->pid, a->sig, sv->cfg->process_group);
+    case LC_ACT_STOP_CHILD:
+        log_info("sending stop signal SIG%s to child %d", signal_name(a->sig, name, sizeof name),
+                 (int)a->pid);
+        return child_signal(a->pid, a->sig, sv->cfg->process_group);
+    case LC_ACT_KILL_GROUP:
+        if (sv->lc.state == LC_STOPPING)
+            log_warn("child %d still running after --stop-timeout %lldms: SIGKILL to its "
+                     "process group",
+                     (int)a->pid, (long long)sv->cfg->stop_timeout_ms);
+        return child_signal(a->pid, SIGKILL, 1);
+    case LC_ACT_SIGNAL_REMAINING:
+        if (a->why)
+            log_at(a->sig == SIGKILL ? LOG_WARN : LOG_INFO, 0, "%s", a->why);
+        child_signal_all_remaining(a->sig);
+        return 0;
+    case LC_ACT_ARM_TIMER:
+        t = &sv->timers[a->timer];
+        t->child = a->child;
+        return loop_timer_arm(&sv->loop, &t->timer, a->ms);
+    case LC_ACT_CANCEL_TIMER:
+        return loop_timer_disarm(&sv->loop, &sv->timers[a->timer].timer);
+    case LC_ACT_EXIT:
+        if (a->why)
+            log_warn("%s", a->why);
+        loop_stop(&sv->loop);
+        return 0;
     }
-    if (killed)
-        log_warn("processes left behind did not exit on SIGTERM: killed them");
-    finish(sv);
-}
-
-static void begin_cleanup(struct supervisor *sv)
-{
-    sv->cleaning_up = 1;
-    /* With no child left there is nobody to stop: every process podvisor
-     * must not leave behind is a descendant, and a descendant whose parent
-     * died is re-parented to podvisor (PID 1 or subreaper). This also spares
-     * the common case a scan of /proc. */
-    if (child_reap(on_reaped, NULL, sv) == 0) {
-        finish(sv);
-        return;
-    }
-    child_signal_all_remaining(SIGTERM);
-    log_info("stopping the processes the child left behind (SIGTERM, SIGKILL after %dms)",
-             CLEANUP_TERM_WAIT_MS);
-    if (loop_timer_arm(&sv->cleanup_timer, CLEANUP_TERM_WAIT_MS) < 0)
-        on_cleanup_timer(sv, 0);
+    return 0;
 }
 
 static void apply(struct supervisor *sv, const struct lc_result *res)
 {
-    char name[16];
-    for (int i = 0; i < res->ntransitions; i++)
-        log_info("%s -> %s (%s)", lifecycle_state_name(res->transitions[i].from),
-                 lifecycle_state_name(res->transitions[i].to), res->transitions[i].why);
+    for (int i = 0; i < res->ntransitions; i++) {
+        const struct lc_transition *tr = &res->transitions[i];
+        /* A child that never ran has had its error line already. */
+        enum log_level level =
+            tr->from == LC_STARTING && tr->to == LC_EXITED ? LOG_DEBUG : LOG_INFO;
+        log_at(level, 0, "%s -> %s (%s)", lifecycle_state_name(tr->from),
+               lifecycle_state_name(tr->to), tr->why);
+    }
     for (int i = 0; i < res->nactions; i++) {
-        const struct lc_action *a = &res->actions[i];
-        pid_t child = sv->lc.child_pid;
-        int rc = 0;
-        switch (a->type) {
-        case LC_ACT_FORWARD:
-            log_debug("forwarding SIG%s to child %d", signal_name(a->sig, name, sizeof name),
-                      (int)child);
-            rc = child_signal(child, a->sig, sv->cfg->process_group);
-            break;
-        case LC_ACT_STOP_CHILD:
-            log_info("sending stop signal SIG%s to child %d",
-                     signal_name(a->sig, name, sizeof name), (int)child);
-            rc = child_signal(child, a->sig, sv->cfg->process_group);
-            /* A stopped child would never act on the stop signal. */
-            if (rc == 0 && sv->child_stopped)
-                child_signal(child, SIGCONT, sv->cfg->process_group);
-            break;
-        case LC_ACT_KILL_GROUP:
-            log_warn("child %d still running after --stop-timeout %lldms: SIGKILL to its "
-                     "process group",
-                     (int)child, (long long)sv->cfg->stop_timeout_ms);
-            rc = child_signal(child, SIGKILL, 1);
-            break;
-        case LC_ACT_ARM_TIMER:
-            rc = loop_timer_arm(&sv->timers[a->timer], a->ms);
-            break;
-        case LC_ACT_CANCEL_TIMER:
-            rc = loop_timer_disarm(&sv->timers[a->timer]);
-            break;
-        case LC_ACT_EXIT:
-            begin_cleanup(sv);
-            break;
-        }
+        int rc = carry_out(sv, &res->actions[i]);
         /* ESRCH: the child died between its exit and our reaping it; its
          * exit event is already on its way. */
         if (rc < 0 && rc != -ESRCH)
@@ -235,7 +294,7 @@ static int setup(struct supervisor *sv)
 {
     int rc = loop_init(&sv->loop);
     if (rc < 0) {
-        log_errno(LOG_ERROR, -rc, "epoll_create1");
+        log_errno(LOG_ERROR, -rc, "setting up the event loop");
         return -1;
     }
     sv->signal_fd = signals_open();
@@ -243,18 +302,14 @@ static int setup(struct supervisor *sv)
         log_errno(LOG_ERROR, -sv->signal_fd, "setting up the signalfd");
         return -1;
     }
-    if ((rc = loop_add(&sv->loop, &sv->signal_watch, sv->signal_fd, EPOLLIN, on_signal_fd,
-                       sv)) < 0 ||
-        (rc = loop_timer_init(&sv->loop, &sv->timers[LC_TIMER_PRESTOP], on_prestop_timer,
-                              sv)) < 0 ||
-        (rc = loop_timer_init(&sv->loop, &sv->timers[LC_TIMER_STOP], on_stop_timer, sv)) < 0 ||
-        (rc = loop_timer_init(&sv->loop, &sv->cleanup_timer, on_cleanup_timer, sv)) < 0) {
+    rc = loop_add(&sv->loop, &sv->signal_watch, sv->signal_fd, EPOLLIN, on_signal_fd, sv);
+    if (rc < 0) {
         log_errno(LOG_ERROR, -rc, "setting up the event loop");
         return -1;
     }
     /* Orphans are re-parented to the nearest subreaper: without this, a
      * podvisor that is not PID 1 could neither reap nor clean them up. */
-    if (getpid() != 1 || sv->cfg->subreaper) {
+    if (sv->self != 1 || sv->cfg->subreaper) {
         if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
             log_errno(LOG_ERROR, errno, "becoming a child subreaper");
             return -1;
@@ -281,11 +336,12 @@ static int setup(struct supervisor *sv)
 static void teardown(struct supervisor *sv)
 {
     http_stop(sv->http);
-    for (int i = 0; i < LC_N_TIMERS; i++)
-        loop_timer_close(&sv->loop, &sv->timers[i]);
-    loop_timer_close(&sv->loop, &sv->cleanup_timer);
-    if (sv->signal_fd >= 0)
+    for (int i = 0; i < LC_MAX_CHILDREN; i++)
+        close_exec_pipe(&sv->children[i]);
+    if (sv->signal_fd >= 0) {
+        loop_del(&sv->loop, &sv->signal_watch);
         close(sv->signal_fd);
+    }
     loop_close(&sv->loop);
 }
 
@@ -295,10 +351,15 @@ int supervisor_run(const struct podvisor_config *cfg)
     memset(&sv, 0, sizeof sv);
     sv.cfg = cfg;
     sv.signal_fd = -1;
-    sv.loop.epfd = -1;
-    for (int i = 0; i < LC_N_TIMERS; i++)
-        sv.timers[i].watch.fd = -1;
-    sv.cleanup_timer.watch.fd = -1;
+    sv.loop.epfd = sv.loop.timer_fd = -1;
+    sv.self = getpid();
+    for (int e = 0; e < LC_N_EVENTS; e++) {
+        sv.timers[e].sv = &sv;
+        sv.timers[e].event = (enum lc_event_type)e;
+        loop_timer_init(&sv.timers[e].timer, on_timer, &sv.timers[e]);
+    }
+    for (int i = 0; i < LC_MAX_CHILDREN; i++)
+        sv.children[i] = (struct sv_child){.exec_fd = -1, .sv = &sv, .slot = i};
     lifecycle_init(&sv.lc, cfg);
     int code = 1;
 
@@ -310,24 +371,7 @@ int supervisor_run(const struct podvisor_config *cfg)
     char warning[256];
     if (options_budget_warning(cfg, warning, sizeof warning))
         log_warn("%s", warning);
-
-    pid_t pid;
-    int err;
-    switch (child_spawn(cfg->command, &pid, &err)) {
-    case CHILD_SPAWN_OK:
-        break;
-    case CHILD_SPAWN_EXEC:
-        code = child_exec_error_code(err);
-        log_error("cannot run \"%s\": %s%s", cfg->command[0], strerror(err),
-                  code == 127 && !strchr(cfg->command[0], '/') ? " (searched PATH)" : "");
-        goto out;
-    case CHILD_SPAWN_SYSTEM:
-        log_errno(LOG_ERROR, err, "starting \"%s\"", cfg->command[0]);
-        goto out;
-    }
-    log_info("started child %d: %s", (int)pid, cfg->command[0]);
-    feed(&sv, (struct lc_event){.type = LC_EV_SPAWNED, .pid = pid});
-
+    feed(&sv, (struct lc_event){.type = LC_EV_START});
     rc = loop_run(&sv.loop);
     if (rc < 0) {
         log_errno(LOG_ERROR, -rc, "epoll_wait");

@@ -28,6 +28,8 @@
     X(curl_easy_perform) X(curl_easy_getinfo) X(curl_easy_cleanup) X(curl_easy_strerror)    \
     X(curl_slist_append) X(curl_slist_free_all)
 LAZYLIB_DEFINE(curl, CURL_FUNCS);
+_Static_assert(sizeof LIBCURL_SONAME > 1, "LIBCURL_SONAME is empty: the Makefile could not "
+                                         "find libcurl's soname (is libcurl4-openssl-dev installed?)");
 
 static const char PROBE_USAGE[] =
     "usage: podvisor probe [--timeout D] [--header 'K: V']... TARGET\n"

@@ -78,5 +78,9 @@ int main(int argc, char **argv)
         break;
     }
     log_setup(cfg.log_level, cfg.log_format);
+    for (int i = 0; i < cfg.nwarnings; i++)
+        log_warn("%s", cfg.warnings[i]);
+    if (cfg.warnings_dropped)
+        log_warn("%d more warnings about the configuration not shown", cfg.warnings_dropped);
     exit(supervisor_run(&cfg));
 }

@@ -23,6 +23,14 @@ static void feed(enum lc_event_type type, int64_t t, int arg)
     lifecycle_step(&lc, &ev, &res);
 }
 
+/* The main child forked (pid) at t and exec'd. */
+static void spawned(int64_t t, int pid)
+{
+    feed(LC_EV_START, t, 0);
+    feed(LC_EV_FORKED, t, pid);
+    feed(LC_EV_EXEC_OK, t, 0);
+}
+
 static void setup_lc(int64_t delay)
 {
     memset(&cfg, 0, sizeof cfg);
@@ -52,7 +60,7 @@ static void probes_through_the_lifecycle(void **state)
     check(report_livez(&lc, &b), 503, "not live: the child has not started\n");
     check(report_readyz(&lc, 0, NOW, &b), 503, "not ready: child not started yet\n");
     check(report_startupz(&lc, &b), 503, "not started: the child has not been ready yet\n");
-    feed(LC_EV_SPAWNED, 1000, 7);
+    spawned(1000, 7);
     check(report_livez(&lc, &b), 200, "ok\n");
     check(report_readyz(&lc, 0, NOW, &b), 200, "ok\n");
     check(report_readyz(&lc, 1, NOW, &b), 200,
@@ -80,7 +88,7 @@ static void probes_through_the_lifecycle(void **state)
 static void status_json(void **state)
 {
     setup_lc(0);
-    feed(LC_EV_SPAWNED, 4000, 42);
+    spawned(4000, 42);
     feed(LC_EV_SIGNAL, 5000, SIGUSR1);
     char *s = report_status(&lc, NOW);
     assert_non_null(s);
@@ -126,7 +134,7 @@ static void status_json(void **state)
 static void metrics_format(void **state)
 {
     setup_lc(0);
-    feed(LC_EV_SPAWNED, 4000, 42);
+    spawned(4000, 42);
     feed(LC_EV_SIGNAL, 5000, SIGHUP);
     feed(LC_EV_SIGNAL, 5000, SIGHUP);
     feed(LC_EV_SIGNAL, 6000, SIGTERM); /* sends the stop signal: counted */
