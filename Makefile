@@ -52,8 +52,13 @@ $(BUILD)/obj/main.o: cmd/podvisor/main.c $(wildcard src/*.h) | $(BUILD)/obj
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# Failure injection: a unit test may wrap libc calls (-Wl,--wrap=NAME) to
+# make them fail on demand; its __wrap_NAME calls __real_NAME otherwise.
+WRAP_test_loop  := -Wl,--wrap=epoll_ctl -Wl,--wrap=close
+WRAP_test_child := -Wl,--wrap=fork
+
 $(BUILD)/tests/%: tests/unit/%.c $(OBJS) $(wildcard src/*.h) | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(OBJS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) $(WRAP_$*) -o $@ $< $(OBJS) $(LDLIBS) -lcmocka
 
 $(BUILD)/helpers/%: tests/helpers/%.c | $(BUILD)/helpers
 	$(CC) $(CSTD) $(WARN) -O2 -o $@ $<
@@ -87,7 +92,7 @@ integration: $(BUILD)/podvisor helpers
 # paths the unit tests cannot. A sanitizer report fails podvisor's exit code.
 integration-asan: helpers
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 CC=clang build/asan/podvisor
-	ASAN_OPTIONS=detect_leaks=1 PODVISOR=$(abspath build/asan/podvisor) \
+	ASAN_OPTIONS=detect_leaks=1 PODVISOR_SANITIZER_BUILD=1 PODVISOR=$(abspath build/asan/podvisor) \
 	  HELPERS=$(abspath $(BUILD)/helpers) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 test: all unit unit-asan unit-valgrind integration integration-asan

@@ -98,14 +98,16 @@ static int exec_plan_run(struct child_exec_plan *p)
 
 /* Without close_range (kernels before 5.9): the fds listed in
  * /proc/self/fd, read with the raw getdents64 syscall into a stack buffer
- * (opendir would allocate: not async-signal-safe). A pass that closes
- * something starts over, since closing while listing may skip entries. */
+ * (opendir would allocate: not async-signal-safe). Closing while listing
+ * may skip entries, hence the passes. */
 static int close_listed_fds(int keep)
 {
     int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
         return -1;
-    for (int again = 1; again;) {
+    /* A pass that closed something starts over; an fd whose close fails
+     * (valgrind keeps a few of its own) must not make that endless. */
+    for (int again = 1, pass = 0; again && pass < 16; pass++) {
         again = 0;
         if (lseek(dir, 0, SEEK_SET) < 0)
             break;
@@ -123,8 +125,8 @@ static int close_listed_fds(int keep)
                     fd = fd * 10 + (*name - '0');
                 if (digits == 0 || *name != '\0' || fd < 3 || fd == keep || fd == dir)
                     continue;
-                close(fd);
-                again = 1;
+                if (close(fd) == 0)
+                    again = 1;
             }
         }
         if (n < 0)

@@ -18,6 +18,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 PODVISOR = os.environ.get("PODVISOR", os.path.abspath("build/podvisor"))
 HELPERS = os.environ.get("HELPERS", os.path.abspath("build/helpers"))
+# Set by `make integration-asan`: podvisor was built with ASan+UBSan.
+SANITIZER = os.environ.get("PODVISOR_SANITIZER_BUILD") == "1"
+
+# Every process a test starts through base_env() carries this mark in its
+# environment, so that anything left running after a test can be found
+# (and the test fails): tests must clean up their whole process tree.
+RUN_MARK = f"PVTEST_RUN={os.getpid()}-{int(time.time())}"
 
 
 def helper(name):
@@ -29,6 +36,9 @@ def base_env(**extra):
     # The probe server is tested on its own ports; elsewhere it stays off so
     # parallel or repeated runs never fight over :8099.
     env.setdefault("PODVISOR_PROBE_LISTEN", "off")
+    env.pop("PODVISOR_SANITIZER_BUILD", None)  # the test run's, not podvisor's
+    key, value = RUN_MARK.split("=", 1)
+    env[key] = value
     for k, v in extra.items():
         if v is None:
             env.pop(k, None)
@@ -37,18 +47,33 @@ def base_env(**extra):
     return env
 
 
+# pid1 is True (PID 1 of a new PID namespace), False (an ordinary process,
+# then a subreaper), or PROBE_ON: PID 1 with the probe server at its
+# default, :8099, in a network namespace of its own so that runs never
+# fight over the port. (The pod's default configuration.)
+PROBE_ON = "probe-on"
+
+
 def podvisor_cmd(args, pid1):
     cmd = [PODVISOR] + list(args)
     if pid1:
         # --kill-child: if the test dies, the namespace dies with it.
-        cmd = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] + cmd
+        cmd = (["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] +
+               (["--net"] if pid1 == PROBE_ON else []) + cmd)
     return cmd
+
+
+def podvisor_env(env, pid1):
+    env = dict(env or base_env())
+    if pid1 == PROBE_ON:
+        env.pop("PODVISOR_PROBE_LISTEN", None)
+    return env
 
 
 def run(args, pid1=True, timeout=60, env=None, **kw):
     """Runs podvisor to completion; returns CompletedProcess (text)."""
     return subprocess.run(podvisor_cmd(args, pid1), capture_output=True, text=True,
-                          timeout=timeout, env=env or base_env(), **kw)
+                          timeout=timeout, env=podvisor_env(env, pid1), **kw)
 
 
 def children_of(pid):
@@ -90,10 +115,16 @@ class Podvisor:
                  stderr=subprocess.PIPE, **kw):
         self.pid1 = pid1
         self.proc = subprocess.Popen(podvisor_cmd(args, pid1), stdout=stdout, stderr=stderr,
-                                     text=True, env=env or base_env(), bufsize=1, **kw)
+                                     text=True, env=podvisor_env(env, pid1), bufsize=1, **kw)
         self.lines = queue.Queue()
+        self.err_lines = queue.Queue()
+        self._err = []
+        self._err_pump = None
         if self.proc.stdout is not None:
             threading.Thread(target=self._pump, daemon=True).start()
+        if self.proc.stderr is not None:
+            self._err_pump = threading.Thread(target=self._pump_err, daemon=True)
+            self._err_pump.start()
         if pid1:
             # podvisor is unshare's only child; its pid here is the host pid.
             self.pid = wait_for(lambda: (children_of(self.proc.pid) or [None])[0],
@@ -112,6 +143,25 @@ class Podvisor:
             self.lines.put(line.rstrip("\n"))
         self.lines.put(None)
 
+    def _pump_err(self):
+        for line in self.proc.stderr:
+            self._err.append(line)
+            self.err_lines.put(line.rstrip("\n"))
+        self.err_lines.put(None)
+
+    def probe_port(self, timeout=10.0):
+        """The port of `--probe-listen HOST:0`, from podvisor's log line."""
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.err_lines.get(timeout=max(0.01, end - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError("no 'probe server listening' line") from None
+            if line is None:
+                raise AssertionError("stderr closed before the probe server listened")
+            if "probe server listening on" in line:
+                return int(line.rsplit(":", 1)[1])
+
     def readline(self, timeout=10.0):
         """One stdout line, or AssertionError after timeout."""
         try:
@@ -125,17 +175,71 @@ class Podvisor:
 
     def wait(self, timeout=30):
         rc = self.proc.wait(timeout=timeout)
-        self.stderr = self.proc.stderr.read() if self.proc.stderr else ""
+        if self._err_pump is not None:
+            self._err_pump.join(timeout=10)
+        self.stderr = "".join(self._err)
         return rc
 
     def kill(self):
+        """Ends podvisor and everything under it. As PID 1 its namespace
+        dies with it; otherwise its tree is collected first, or the app
+        would live on, re-parented, after podvisor's SIGKILL."""
         if self.proc.poll() is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            tree = [] if self.pid1 else descendants(self.pid)
+            for pid in [self.pid] + tree:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             self.proc.kill()
         self.proc.wait(timeout=10)
+
+
+def descendants(pid):
+    """Every process below pid, depth first."""
+    out = []
+    for kid in children_of(pid):
+        out.append(kid)
+        out.extend(descendants(kid))
+    return out
+
+
+def marked_processes():
+    """Live processes (not zombies) that carry this run's mark."""
+    found = {}
+    want = RUN_MARK.encode()
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{d}/environ", "rb") as f:
+                if want not in f.read().split(b"\0"):
+                    continue
+            if proc_state(int(d)) == "Z":
+                continue
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                found[int(d)] = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, IndexError):
+            pass
+    return found
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind():
+    """Fails a test that leaves any process it started still running."""
+    yield
+    left = marked_processes()
+    end = time.monotonic() + 3
+    while left and time.monotonic() < end:  # still on their way out
+        time.sleep(0.05)
+        left = marked_processes()
+    if left:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        pytest.fail(f"left running after the test: {left}")
 
 
 @pytest.fixture

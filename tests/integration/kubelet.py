@@ -204,7 +204,7 @@ class Pod:
             os.kill(self.pv.pid, signal.SIGKILL)
             d.exit_code = self.pv.proc.wait(timeout=10)
         d.t_exit = time.monotonic()
-        self.stderr = self.pv.proc.stderr.read() if self.pv.proc.stderr else ""
+        self.stderr = self.pv.wait(timeout=10) is not None and self.pv.stderr
         return d
 
     def kill(self):

@@ -11,10 +11,13 @@ import time
 
 import pytest
 
-from conftest import (PODVISOR, Podvisor, base_env, children_of, free_port, helper, proc_state,
-                      run, wait_for)
+from conftest import (PODVISOR, PROBE_ON, Podvisor, base_env, children_of, descendants, free_port, helper,
+                      proc_state, run, wait_for)
 
 MODES = [pytest.param(True, id="pid1"), pytest.param(False, id="not-pid1")]
+# The representative part of the suite also runs in the default
+# configuration: PID 1 with the probe server on (:8099).
+MODES_AND_PROBE = MODES + [pytest.param(PROBE_ON, id="pid1-probe-on")]
 
 
 @pytest.mark.parametrize("pid1", MODES)
@@ -25,7 +28,7 @@ def test_every_exit_code_is_passed_through(pid1):
         assert r.returncode == code, (code, r.stderr)
 
 
-@pytest.mark.parametrize("pid1", MODES)
+@pytest.mark.parametrize("pid1", MODES_AND_PROBE)
 def test_remap_exit(pid1):
     args = ["-e", "3", "--remap-exit", "143", "--"]
     assert run(args + ["sh", "-c", "exit 3"], pid1=pid1).returncode == 0
@@ -40,7 +43,7 @@ DEADLY = [s for s in range(1, 32)
                        signal.SIGTTIN, signal.SIGTTOU, signal.SIGURG, signal.SIGWINCH)]
 
 
-@pytest.mark.parametrize("pid1", MODES)
+@pytest.mark.parametrize("pid1", MODES_AND_PROBE)
 def test_signal_death_gives_128_plus_n(pid1):
     for sig in DEADLY:
         r = run(["--log-level", "error", "--", helper("selfkill"), str(sig)], pid1=pid1)
@@ -62,7 +65,7 @@ def expect_echo(pv, tag, sig):
     assert line == f"{tag} {sig}", f"sent {sig}, child printed {line!r}"
 
 
-@pytest.mark.parametrize("pid1", MODES)
+@pytest.mark.parametrize("pid1", MODES_AND_PROBE)
 def test_every_forwardable_signal_reaches_the_child(podvisor_factory, pid1):
     pv = podvisor_factory(["--", helper("sigecho"), "c"], pid1=pid1)
     assert pv.readline() == "c ready"
@@ -103,7 +106,7 @@ def test_process_group_from_tini_env(podvisor_factory):
     assert {pv.readline(), pv.readline()} == {"bg 12", "main 12"}
 
 
-@pytest.mark.parametrize("pid1", MODES)
+@pytest.mark.parametrize("pid1", MODES_AND_PROBE)
 def test_rewrite(podvisor_factory, pid1):
     pv = podvisor_factory(["--rewrite", "USR1:USR2", "--rewrite", "HUP:0", "--rewrite",
                            "TERM:INT", "--", helper("sigecho"), "c"], pid1=pid1)
@@ -253,7 +256,7 @@ def test_daemon_that_ignores_term_is_killed_when_not_pid1():
     assert "did not exit on SIGTERM" in r.stderr
 
 
-@pytest.mark.parametrize("pid1", MODES)
+@pytest.mark.parametrize("pid1", MODES_AND_PROBE)
 def test_sigterm_reaches_child_and_exit_is_143(pid1, podvisor_factory):
     pv = podvisor_factory(["--", "sleep", "60"], pid1=pid1)
     child = pv.child_pid()
@@ -262,7 +265,7 @@ def test_sigterm_reaches_child_and_exit_is_143(pid1, podvisor_factory):
     assert pv.wait() == 143
 
 
-@pytest.mark.parametrize("pid1", MODES)
+@pytest.mark.parametrize("pid1", MODES_AND_PROBE)
 def test_job_control_signals_never_leave_anything_stuck(pid1, podvisor_factory):
     # TSTP/TTIN/TTOU are forwarded: the app stops, podvisor itself never does,
     # CONT resumes the app, and a stop request still ends a stopped app.
@@ -300,7 +303,8 @@ def test_pdeathsig(tmp_path):
         else:
             time.sleep(0.5)
             assert os.path.exists(f"/proc/{pid}")
-            os.kill(pid, signal.SIGKILL)
+            for p in [pid] + descendants(pid):  # its app too, not only podvisor
+                os.kill(p, signal.SIGKILL)
 
 
 def test_usage_errors_exit_2_before_any_child(tmp_path):

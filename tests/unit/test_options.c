@@ -177,6 +177,88 @@ static void budget(void **state)
     assert_int_equal(options_budget_warning(&cfg, buf, sizeof buf), 1);
 }
 
+/* The app must get some time between its stop signal and SIGKILL. */
+static void budget_floor(void **state)
+{
+    char buf[256];
+    assert_int_equal(parse("--grace-period", "3s", "--prestop-delay", "1500ms", "app"),
+                     OPTIONS_RUN);
+    assert_int_equal(cfg.stop_timeout_ms, 0);
+    assert_int_equal(options_budget_warning(&cfg, buf, sizeof buf), 1);
+    assert_non_null(strstr(buf, "back to back"));
+    assert_non_null(strstr(buf, "--grace-period - --prestop-delay - 2s")); /* derived */
+    assert_int_equal(parse("--stop-timeout", "999ms", "app"), OPTIONS_RUN);
+    assert_int_equal(options_budget_warning(&cfg, buf, sizeof buf), 1);
+    assert_null(strstr(buf, "--grace-period - ")); /* given, not derived */
+    assert_int_equal(parse("--stop-timeout", "1s", "app"), OPTIONS_RUN);
+    assert_int_equal(options_budget_warning(&cfg, buf, sizeof buf), 0);
+    /* --rewrite TERM:0: no stop signal, nothing to be short of */
+    assert_int_equal(parse("--rewrite", "TERM:0", "--grace-period", "2s", "app"), OPTIONS_RUN);
+    assert_int_equal(options_budget_warning(&cfg, buf, sizeof buf), 0);
+}
+
+/* Long options by full name only; a switch with a value names the option;
+ * short clusters and --name=value. */
+static void command_line_forms(void **state)
+{
+    assert_int_equal(parse("--pre", "5s", "app"), OPTIONS_ERROR);
+    assert_string_equal(err, "unknown option \"--pre\" (see podvisor --help)");
+    assert_int_equal(parse("--prestop=5s", "app"), OPTIONS_ERROR);
+    assert_string_equal(err, "unknown option \"--prestop\" (see podvisor --help)");
+    assert_int_equal(parse("--subreaper=1", "app"), OPTIONS_ERROR);
+    assert_non_null(strstr(err, "--subreaper takes no value, got \"1\""));
+    assert_int_equal(parse("--help=x", "app"), OPTIONS_ERROR);
+    assert_int_equal(parse("--prestop-delay", NULL), OPTIONS_ERROR);
+    assert_string_equal(err, "--prestop-delay needs a value (see podvisor --help)");
+    assert_int_equal(parse("-e", NULL), OPTIONS_ERROR);
+    assert_string_equal(err, "-e needs a value (see podvisor --help)");
+    assert_int_equal(parse("-gx", "app"), OPTIONS_ERROR);
+    assert_string_equal(err, "unknown option \"-x\" in \"-gx\" (see podvisor --help)");
+
+    assert_int_equal(parse("-gswe3", "-e", "4", "--prestop-delay=2s", "-vv", "app", "-g"),
+                     OPTIONS_RUN);
+    assert_true(cfg.process_group && cfg.subreaper && cfg.warn_on_reap);
+    assert_true(cfg.remap_exit[3] && cfg.remap_exit[4]);
+    assert_int_equal(cfg.prestop_delay_ms, 2000);
+    assert_int_equal(cfg.log_level, LOG_DEBUG);
+    assert_string_equal(cfg.command[0], "app");
+    assert_string_equal(cfg.command[1], "-g"); /* the app's own flags are never ours */
+    assert_int_equal(parse("-", "x"), OPTIONS_RUN); /* "-" is a command, not an option */
+    assert_string_equal(cfg.command[0], "-");
+    assert_int_equal(parse("--", "--help"), OPTIONS_RUN);
+    assert_string_equal(cfg.command[0], "--help");
+    assert_int_equal(parse("-h"), OPTIONS_HELP);
+    assert_int_equal(parse("--version"), OPTIONS_VERSION);
+    assert_int_equal(parse("--prestop-delay=", "app"), OPTIONS_ERROR); /* empty: not a duration */
+}
+
+/* An unknown PODVISOR_* variable is a warning, never an error; Kubernetes'
+ * service-link variables (a Service named podvisor) are not even that. */
+static void unknown_environment_is_warned(void **state)
+{
+    char *const env[] = {"PODVISOR_PRESTOP_DELAYY=5s",
+                         "PODVISOR_SERVICE_HOST=10.0.0.1",
+                         "PODVISOR_SERVICE_PORT=8099",
+                         "PODVISOR_SERVICE_PORT_PROBES=8099",
+                         "PODVISOR_PORT=tcp://10.0.0.1:8099",
+                         "PODVISOR_PORT_8099_TCP=tcp://10.0.0.1:8099",
+                         "PODVISOR_PORT_8099_TCP_ADDR=10.0.0.1",
+                         "PODVISOR_PORT_8099_TCP_PORT=8099",
+                         "PODVISOR_PORT_8099_SCTP_PROTO=sctp",
+                         "PODVISOR_ADMIN_SERVICE_HOST=10.0.0.2",
+                         "PODVISOR_ADMIN_PORT_80_UDP_ADDR=10.0.0.2",
+                         "PODVISOR_CONFIG=",
+                         "PODVISOR_LOG_LEVEL=warn",
+                         "PODVISOR_PORT_X_TCP=oops",
+                         NULL};
+    assert_int_equal(parse_env(env, "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(cfg.log_level, LOG_WARN);
+    assert_int_equal(cfg.nwarnings, 2);
+    assert_string_equal(cfg.warnings[0], "PODVISOR_PRESTOP_DELAYY is not an option podvisor "
+                                         "knows: ignored (see podvisor --help)");
+    assert_non_null(strstr(cfg.warnings[1], "PODVISOR_PORT_X_TCP "));
+}
+
 struct bad_case {
     const char *args[4];
     const char *message;
@@ -269,6 +351,9 @@ int main(void)
         cmocka_unit_test(switches_and_tini_env),
         cmocka_unit_test(verbose_raises_level),
         cmocka_unit_test(budget),
+        cmocka_unit_test(budget_floor),
+        cmocka_unit_test(command_line_forms),
+        cmocka_unit_test(unknown_environment_is_warned),
         cmocka_unit_test(errors_name_option_and_problem),
         cmocka_unit_test(config_file_errors),
         cmocka_unit_test(help_and_version),

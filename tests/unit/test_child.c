@@ -1,0 +1,201 @@
+/* Unit tests for src/child.c: the exec plan (execvp's search, prepared
+ * before fork), the fd closer's fallback, the exec-result pipe, and a fork
+ * failure injected with -Wl,--wrap=fork. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "child.h"
+
+pid_t __real_fork(void);
+pid_t __wrap_fork(void);
+static int fail_fork;
+
+pid_t __wrap_fork(void)
+{
+    if (fail_fork) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return __real_fork();
+}
+
+static void plan_follows_path_like_execvp(void **state)
+{
+    char *argv[] = {"app", "--flag", NULL};
+    setenv("PATH", "/nonexistent:/usr/bin::/bin", 1);
+    struct child_exec_plan p;
+    assert_int_equal(child_plan_build(&p, argv), 0);
+    assert_int_equal(p.npaths, 4);
+    assert_string_equal(p.paths[0], "/nonexistent/app");
+    assert_string_equal(p.paths[1], "/usr/bin/app");
+    assert_string_equal(p.paths[2], "app"); /* an empty element: the current directory */
+    assert_string_equal(p.paths[3], "/bin/app");
+    /* execvp's fallback for a file without #!: /bin/sh FILE ARGS */
+    assert_string_equal(p.sh_argv[0], "/bin/sh");
+    assert_null(p.sh_argv[1]); /* the file, filled in by the child */
+    assert_string_equal(p.sh_argv[2], "--flag");
+    assert_null(p.sh_argv[3]);
+    child_plan_free(&p);
+
+    char *with_slash[] = {"./bin/app", NULL};
+    assert_int_equal(child_plan_build(&p, with_slash), 0);
+    assert_int_equal(p.npaths, 1);
+    assert_string_equal(p.paths[0], "./bin/app"); /* no search */
+    child_plan_free(&p);
+
+    char *empty[] = {"", NULL};
+    assert_int_equal(child_plan_build(&p, empty), 0);
+    assert_int_equal(p.npaths, 1); /* never searched: execve("") fails ENOENT */
+    child_plan_free(&p);
+
+    unsetenv("PATH");
+    assert_int_equal(child_plan_build(&p, argv), 0);
+    assert_int_equal(p.npaths, 2); /* glibc's default: /bin:/usr/bin */
+    assert_string_equal(p.paths[0], "/bin/app");
+    child_plan_free(&p);
+}
+
+/* Without close_range, the closer reads /proc/self/fd: fds far above 65536
+ * (runtimes set nofile limits of a million) are closed too. */
+static void fallback_closes_fds_above_65536(void **state)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = {1 << 17, 1 << 17};
+        int high = 70000;
+        /* Without the privilege (or under valgrind, which keeps the top fds)
+         * a lower high fd still shows the listing at work. */
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || dup2(1, high) < 0)
+            high = 900;
+        if (dup2(1, high) < 0 || dup2(1, 7) < 0 || dup2(1, 12) < 0)
+            _exit(10);
+        child_close_other_fds(7, 0);
+        if (fcntl(high, F_GETFD) != -1 || errno != EBADF)
+            _exit(11);
+        if (fcntl(12, F_GETFD) != -1)
+            _exit(12);
+        if (fcntl(7, F_GETFD) < 0 || fcntl(2, F_GETFD) < 0)
+            _exit(13); /* kept: `keep` and 0..2 */
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void exec_result_pipe(void **state)
+{
+    int fds[2], err = -1;
+    assert_int_equal(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    assert_int_equal(child_exec_result(fds[0], &err), CHILD_EXEC_PENDING);
+    int e = EACCES;
+    assert_int_equal(write(fds[1], &e, sizeof e), sizeof e);
+    assert_int_equal(child_exec_result(fds[0], &err), CHILD_EXEC_FAILED);
+    assert_int_equal(err, EACCES);
+    close(fds[1]);
+    assert_int_equal(child_exec_result(fds[0], &err), CHILD_EXEC_OK); /* EOF */
+    close(fds[0]);
+    /* a short read is not success: the outcome is unknown */
+    assert_int_equal(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    assert_int_equal(write(fds[1], "ab", 2), 2);
+    close(fds[1]);
+    assert_int_equal(child_exec_result(fds[0], &err), CHILD_EXEC_LOST);
+    assert_int_equal(err, EIO);
+    close(fds[0]);
+    /* ... nor is a failed read */
+    assert_int_equal(child_exec_result(-1, &err), CHILD_EXEC_LOST);
+    assert_int_equal(err, EBADF);
+}
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
+}
+
+static enum child_exec_result wait_exec(int fd, int *err)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    return child_exec_result(fd, err);
+}
+
+static void spawn_reports_the_exec_through_the_pipe(void **state)
+{
+    setenv("PATH", "/usr/bin:/bin", 1);
+    char *ok[] = {"true", NULL};
+    pid_t pid;
+    int fd, err, status;
+    assert_int_equal(child_spawn(ok, &pid, &fd), 0);
+    assert_int_equal(wait_exec(fd, &err), CHILD_EXEC_OK);
+    close(fd);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(child_status_code(status), 0);
+
+    char *missing[] = {"no-such-command-podvisor", NULL};
+    assert_int_equal(child_spawn(missing, &pid, &fd), 0);
+    assert_int_equal(wait_exec(fd, &err), CHILD_EXEC_FAILED);
+    assert_int_equal(err, ENOENT);
+    assert_int_equal(child_exec_error_code(err), 127);
+    close(fd);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
+static void fork_failure_is_an_error_not_a_leak(void **state)
+{
+    char *argv[] = {"true", NULL};
+    pid_t pid = 0;
+    int fd = -1;
+    int before = count_fds();
+    fail_fork = 1;
+    int rc = child_spawn(argv, &pid, &fd);
+    fail_fork = 0;
+    assert_int_equal(rc, -EAGAIN);
+    assert_int_equal(fd, -1);
+    assert_int_equal(count_fds(), before); /* the exec pipe was closed */
+}
+
+static void wait_statuses_decoded_once(void **state)
+{
+    char buf[64];
+    assert_int_equal(child_status_code(3 << 8), 3);
+    assert_int_equal(child_status_code(9), 137);
+    assert_int_equal(child_status_code(11 | 0x80), 139); /* core dumped */
+    assert_int_equal(child_exit_signaled(3 << 8), 0);
+    assert_int_equal(child_exit_signaled(15), 15);
+    assert_string_equal(child_exit_describe(3 << 8, buf, sizeof buf), "exited with status 3");
+    assert_string_equal(child_exit_describe(15, buf, sizeof buf), "killed by SIGTERM");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(plan_follows_path_like_execvp),
+        cmocka_unit_test(fallback_closes_fds_above_65536),
+        cmocka_unit_test(exec_result_pipe),
+        cmocka_unit_test(spawn_reports_the_exec_through_the_pipe),
+        cmocka_unit_test(fork_failure_is_an_error_not_a_leak),
+        cmocka_unit_test(wait_statuses_decoded_once),
+    };
+    return cmocka_run_group_tests_name("child", tests, NULL, NULL);
+}
