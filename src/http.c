@@ -18,10 +18,16 @@
 #include "report.h"
 
 /* Limits that keep a flood of connections from starving the kubelet's probe
- * (KUBERNETES.md: a probe times out after 1 s by default). Idle connections
- * are dropped after CONN_TIMEOUT_S; headers larger than CONN_MEMORY are
- * answered 431 without being read further. */
+ * (KUBERNETES.md: a probe times out after 1 s by default, and the probe
+ * port is reachable from the whole cluster). One client address holds at
+ * most PER_IP_LIMIT connections, so one noisy or hostile peer cannot take
+ * the slots the kubelet (from the node's address) needs. A connection gets
+ * HEADER_TIMEOUT_S of silence before its headers are complete, then
+ * CONN_TIMEOUT_S idle between keep-alive requests; headers larger than
+ * CONN_MEMORY are answered 431 without being read further. */
 #define CONN_LIMIT_MAX 1000
+#define PER_IP_LIMIT 16
+#define HEADER_TIMEOUT_S 3
 #define CONN_TIMEOUT_S 10
 #define CONN_MEMORY (16 * 1024)
 
@@ -30,7 +36,7 @@
     X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_run) X(MHD_get_timeout)                     \
     X(MHD_get_daemon_info) X(MHD_create_response_from_buffer) X(MHD_add_response_header)    \
     X(MHD_queue_response) X(MHD_destroy_response) X(MHD_get_connection_values)              \
-    X(MHD_lookup_connection_value)
+    X(MHD_lookup_connection_value) X(MHD_set_connection_option)
 LAZYLIB_DEFINE(mhd, MHD_FUNCS);
 _Static_assert(sizeof MHD_SONAME > 1, "MHD_SONAME is empty: the Makefile could not find "
                                       "libmicrohttpd's soname (is libmicrohttpd-dev installed?)");
@@ -41,6 +47,7 @@ struct http_server {
     struct loop_watch watch;
     struct loop_timer timer;
     const struct lifecycle *lc;
+    int rerun;          /* a connection closed during the last run */
     char address[80];
 };
 
@@ -123,6 +130,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const struct lifecycle *lc = srv->lc;
     int get_or_head =
         strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (*req_cls == NULL) /* complete headers: the short header timeout is over */
+        mhd.MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                      (unsigned)CONN_TIMEOUT_S);
     if (get_or_head && *req_cls == NULL && !announces_body(conn)) {
         *req_cls = &headers_seen;
         return MHD_YES;
@@ -166,12 +176,31 @@ static void rearm(struct http_server *srv)
 static void run_daemon(void *ctx)
 {
     struct http_server *srv = ctx;
+    srv->rerun = 0;
     if (mhd.MHD_run(srv->daemon) != MHD_YES)
         log_warn("http: processing requests failed");
-    rearm(srv);
+    if (srv->rerun)
+        loop_timer_arm(srv->loop, &srv->timer, 0);
+    else
+        rearm(srv);
 }
 
 static void on_ready(void *ctx, uint32_t events) { run_daemon(ctx); }
+
+/* A new connection gets the short header timeout. A closed one may have
+ * freed the slot that kept libmicrohttpd's listening socket out of its
+ * epoll set (at the connection limit); MHD puts it back only on a later
+ * run, so one is scheduled at once rather than on the next timeout. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        mhd.MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                      (unsigned)HEADER_TIMEOUT_S);
+    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+        srv->rerun = 1;
+}
 
 static unsigned connection_limit(void)
 {
@@ -184,33 +213,56 @@ static unsigned connection_limit(void)
     return CONN_LIMIT_MAX;
 }
 
-struct http_server *http_start(const struct listen_addr *addr, struct loop *loop,
-                               const struct lifecycle *lc, char *err, size_t errlen)
+/* Whether a failure to listen is the configuration's (an address that
+ * cannot be used here: exit 2, usage) or the machine's (no fds, no memory:
+ * exit 1, podvisor failed). */
+static int address_fault(int e)
 {
+    return e == EADDRINUSE || e == EADDRNOTAVAIL || e == EACCES || e == EAFNOSUPPORT ||
+           e == EINVAL;
+}
+
+struct http_server *http_start(const struct listen_addr *addr, struct loop *loop,
+                               const struct lifecycle *lc, char *err, size_t errlen,
+                               int *config_fault)
+{
+    *config_fault = 0;
     struct http_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "%s", strerror(ENOMEM));
         return NULL;
     }
     srv->loop = loop;
     srv->lc = lc;
     srv->watch.fd = -1;
     loop_timer_init(&srv->timer, run_daemon, srv);
-    if (LAZYLIB_LOAD(mhd, MHD_SONAME, err, errlen) < 0)
+    /* An image without libmicrohttpd cannot serve probes: a deployment
+     * error, like an address that cannot be bound. */
+    int loaded = LAZYLIB_LOAD(mhd, MHD_SONAME, err, errlen);
+    if (loaded < 0) {
+        *config_fault = loaded == -1;
         goto fail;
+    }
     int fd = net_listen(addr, 128, err, errlen);
-    if (fd < 0)
+    if (fd < 0) {
+        *config_fault = address_fault(-fd);
         goto fail;
+    }
     net_local_name(fd, srv->address, sizeof srv->address);
+    errno = 0;
     srv->daemon = mhd.MHD_start_daemon(
         MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HEADER_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_log, NULL, MHD_OPTION_END);
     if (srv->daemon == NULL) {
+        int e = errno ? errno : ENOMEM;
         close(fd);
-        snprintf(err, errlen, "cannot start the HTTP server on %s", srv->address);
+        snprintf(err, errlen, "cannot start the HTTP server on %s: %s", srv->address,
+                 strerror(e));
         goto fail;
     }
     const union MHD_DaemonInfo *info = mhd.MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);

@@ -14,9 +14,12 @@
 struct http_server;
 
 /** Binds addr and joins the loop. Returns NULL with a one-line reason in
- * err when the address cannot be used. */
+ * err on failure; *config_fault is then 1 when the configuration is at
+ * fault (an address that cannot be used, no libmicrohttpd in the image)
+ * and 0 when the machine is (no fds, no memory). */
 struct http_server *http_start(const struct listen_addr *addr, struct loop *loop,
-                               const struct lifecycle *lc, char *err, size_t errlen);
+                               const struct lifecycle *lc, char *err, size_t errlen,
+                               int *config_fault);
 
 /** The bound address, "HOST:PORT", for the log. */
 const char *http_address(const struct http_server *srv);

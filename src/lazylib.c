@@ -2,6 +2,9 @@
 #include "lazylib.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +18,13 @@ int lazylib_load(const char *soname, const char *const *names, void **slots, siz
     void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
         snprintf(err, errlen, "cannot load %s: %s", soname, dlerror());
+        /* dlopen's errno is that of its last path tried, not the cause:
+         * whether fds ran out is asked directly. Out of fds is the
+         * machine's failure, not a missing library. */
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return errno == EMFILE || errno == ENFILE ? -2 : -1;
+        close(fd);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {

@@ -35,7 +35,9 @@
                  sizeof api##_names / sizeof api##_names[0], (err), (errlen))
 
 /** Opens soname once (later calls return at once) and fills slots[i] with
- * the address of names[i]. Returns 0, or -1 with the reason in err. */
+ * the address of names[i]. Returns 0, or with the reason in err: -1 when
+ * the library or a symbol is missing, -2 when the machine ran out of fds
+ * loading it. */
 int lazylib_load(const char *soname, const char *const *names, void **slots, size_t n,
                  char *err, size_t errlen);
 

@@ -27,6 +27,9 @@ int loop_init(struct loop *l)
 {
     memset(l, 0, sizeof *l);
     l->timer_fd = -1;
+    /* Running from the start: a loop_stop before loop_run (an action taken
+     * while setting up) must hold, or loop_run would wait forever. */
+    l->running = 1;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0)
         return -errno;
@@ -180,7 +183,6 @@ static void on_timer_fd(void *ctx, uint32_t events)
 int loop_run(struct loop *l)
 {
     struct epoll_event events[LOOP_BATCH];
-    l->running = 1;
     while (l->running) {
         int n = epoll_wait(l->epfd, events, LOOP_BATCH, -1);
         if (n < 0) {

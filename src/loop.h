@@ -66,8 +66,8 @@ int loop_timer_arm(struct loop *l, struct loop_timer *t, int64_t ms);
 /** Disarms t; a disarmed timer never fires. Returns 0 or -errno. */
 int loop_timer_disarm(struct loop *l, struct loop_timer *t);
 
-/** Dispatches events until loop_stop is called. Returns 0 or -errno when
- * epoll_wait itself fails. */
+/** Dispatches events until loop_stop is called (at once when it was called
+ * before). Returns 0 or -errno when epoll_wait itself fails. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 

@@ -65,7 +65,7 @@ int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t er
         }
         snprintf(err, errlen, "cannot listen on port %d: %s%s", addr->port, strerror(e),
                  in_use_hint(e));
-        return -1;
+        return -e;
     }
     char port[8];
     snprintf(port, sizeof port, "%d", addr->port);
@@ -75,17 +75,20 @@ int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t er
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     int gai = getaddrinfo(addr->host, port, &hints, &res);
     if (gai != 0) {
-        snprintf(err, errlen, "cannot resolve \"%s\": %s", addr->host, gai_strerror(gai));
-        return -1;
+        snprintf(err, errlen, "cannot resolve \"%s\": %s", addr->host,
+                 gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+        return gai == EAI_SYSTEM || gai == EAI_MEMORY ? -(errno ? errno : ENOMEM) : -EADDRNOTAVAIL;
     }
     int fd = -1;
     char shown[300];
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
         fd = bind_listen(ai->ai_family, ai->ai_addr, ai->ai_addrlen, 1, backlog, &e);
     freeaddrinfo(res);
-    if (fd < 0)
+    if (fd < 0) {
         snprintf(err, errlen, "cannot listen on %s: %s%s",
                  listen_addr_format(addr, shown, sizeof shown), strerror(e), in_use_hint(e));
+        return -e;
+    }
     return fd;
 }
 

@@ -10,7 +10,8 @@
 
 /** Binds and listens. ":PORT" binds [::] dual stack, falling back to
  * 0.0.0.0 where IPv6 is not available; a host is resolved numerically first,
- * then as a name. Returns the fd, or -1 with a reason in err. */
+ * then as a name. Returns the fd, or -errno with a reason in err (a name
+ * that does not resolve is -EADDRNOTAVAIL). */
 int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t errlen);
 
 /** Writes the socket's local address as "HOST:PORT" ("[V6]:PORT"). */

@@ -322,11 +322,13 @@ static int setup(struct supervisor *sv)
     }
     if (!sv->cfg->probe_listen.off) {
         char err[256], addr[300];
-        sv->http = http_start(&sv->cfg->probe_listen, &sv->loop, &sv->lc, err, sizeof err);
+        int config_fault;
+        sv->http = http_start(&sv->cfg->probe_listen, &sv->loop, &sv->lc, err, sizeof err,
+                              &config_fault);
         if (sv->http == NULL) {
             log_error("--probe-listen %s: %s",
                       listen_addr_format(&sv->cfg->probe_listen, addr, sizeof addr), err);
-            return -2;
+            return config_fault ? -2 : -1;
         }
         log_info("probe server listening on %s", http_address(sv->http));
     }

@@ -31,10 +31,12 @@ class ProbeResult:
         return f"ProbeResult(ok={self.ok}, status={self.status}, error={self.error!r})"
 
 
-def http_probe(port, path, timeout=1.0, host="127.0.0.1", method="GET"):
-    """One probe as the kubelet sends it."""
+def http_probe(port, path, timeout=1.0, host="127.0.0.1", method="GET", source=None):
+    """One probe as the kubelet sends it (from `source`, a local address
+    such as 127.0.0.2, standing for the node's address)."""
     t0 = time.monotonic()
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
     try:
         conn.request(method, path, headers={"User-Agent": KUBE_UA, "Accept": "*/*",
                                             "Connection": "close"})
@@ -166,8 +168,8 @@ class Pod:
         self.pv = Podvisor(["--probe-listen", f"127.0.0.1:{probe_port}", *podvisor_args, "--",
                             *command], pid1=True, env=env, **popen)
 
-    def probe(self, path, timeout=1.0):
-        return http_probe(self.probe_port, path, timeout)
+    def probe(self, path, timeout=1.0, source=None):
+        return http_probe(self.probe_port, path, timeout, source=source)
 
     def wait_ready(self, timeout=15.0, path="/readyz"):
         end = time.monotonic() + timeout

@@ -191,21 +191,124 @@ def test_all_addresses_form_answers_on_v4_and_v6():
 
 
 def test_probe_answered_promptly_under_a_flood_of_idle_connections(pod):
+    # 1,100 idle connections from one address (more than the server's
+    # connection limit), half with headers never finished, the kubelet's
+    # probe from another address (the node's): it is never locked out.
     idle = []
     try:
-        for i in range(400):
-            s = socket.create_connection(("127.0.0.1", pod.probe_port), timeout=2)
-            if i % 2:
-                s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")   # headers never finished
+        for i in range(1100):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(2)
+            try:
+                s.connect(("127.0.0.1", pod.probe_port))
+                if i % 2:
+                    s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")  # never finished
+            except OSError:
+                pass  # refused or reset once this address holds its share
             idle.append(s)
         time.sleep(0.2)
         for _ in range(5):
-            r = pod.probe("/readyz", timeout=1.0)
+            r = pod.probe("/readyz", timeout=1.0, source="127.0.0.2")
             assert r.ok, r
             assert r.elapsed < 0.5, f"probe took {r.elapsed:.3f}s"
     finally:
         for s in idle:
             s.close()
+
+
+def test_unfinished_headers_get_a_short_time(pod):
+    # A client that never finishes its headers is dropped after a few
+    # seconds of silence (the keep-alive idle timeout is 10 s).
+    with socket.create_connection(("127.0.0.1", pod.probe_port), timeout=15) as s:
+        s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.monotonic()
+        try:
+            data = s.recv(100)
+        except ConnectionResetError:
+            data = b""
+        took = time.monotonic() - t0
+    assert data == b""
+    assert 1.5 < took < 7, f"dropped after {took:.1f}s"
+
+
+def _fill(port, n, net="127.0.1"):
+    """n idle connections, 16 per source address (the per-address limit)."""
+    conns = []
+    for i in range(n):
+        s = socket.socket()
+        s.bind((f"{net}.{1 + i // 16}", 0))
+        s.connect(("127.0.0.1", port))
+        conns.append(s)
+    return conns
+
+
+def test_a_freed_slot_is_usable_at_once():
+    # At the connection limit libmicrohttpd takes its listening socket out
+    # of its epoll set; podvisor runs it again as soon as a connection
+    # closes, so the next client does not wait in the backlog.
+    import resource
+    port = free_port()
+    # nofile 160: podvisor's connection limit is 160 - 64 = 96
+    p = Pod(["sleep", "60"], port, preexec_fn=lambda: resource.setrlimit(
+        resource.RLIMIT_NOFILE, (160, 160)))
+    try:
+        p.wait_ready()
+        conns = _fill(port, 96)
+        time.sleep(0.3)
+        late = socket.create_connection(("127.0.0.1", port), timeout=5)  # waits in the backlog
+        late.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        time.sleep(0.3)
+        for s in conns:
+            s.close()
+        t0 = time.monotonic()
+        data = late.recv(100)
+        late.close()
+        assert data.startswith(b"HTTP/1.1 200"), data
+        assert time.monotonic() - t0 < 1.0, "the freed slots were not used at once"
+        r = p.probe("/livez", source="127.0.0.2")
+        assert r.ok and r.elapsed < 0.5, r
+    finally:
+        p.kill()
+
+
+def test_a_signal_storm_does_not_starve_probes(tmp_path):
+    # Real-time signals queue, one per send: a sender that outpaces podvisor
+    # keeps its signalfd readable for as long as it sends. Probes and timers
+    # must still get their turn.
+    import subprocess
+    from conftest import HELPERS, base_env
+    port = free_port()
+    p = Pod(["sh", "-c", "trap '' 40; while :; do sleep 1; done"], port)
+    try:
+        p.wait_ready()
+        storm = subprocess.Popen([f"{HELPERS}/sigstorm", str(p.pv.pid), "40", "3000"],
+                                 stdout=subprocess.PIPE, text=True, env=base_env())
+        time.sleep(0.5)
+        slow = []
+        for _ in range(10):
+            r = p.probe("/livez", timeout=1.0)
+            if not r.ok or r.elapsed > 0.5:
+                slow.append(r)
+            time.sleep(0.1)
+        sent = int(storm.communicate(timeout=10)[0])
+        assert sent > 10000, "the storm was too small to prove anything"
+        assert not slow, slow
+    finally:
+        p.kill()
+
+
+def test_out_of_fds_at_start_is_exit_1_not_2():
+    # Not a usage error: the machine could not give podvisor what it needs.
+    import subprocess
+    from conftest import PODVISOR, base_env
+    for nofile in (6, 7, 8):
+        r = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c",
+                            f"ulimit -n {nofile}; exec {PODVISOR} --probe-listen "
+                            f"127.0.0.1:0 -- true"], capture_output=True, text=True,
+                           env=base_env(), timeout=10)
+        assert r.returncode == 1, (nofile, r.stderr)
+        assert "Too many open files" in r.stderr, r.stderr
 
 
 def test_oversized_headers_are_refused(pod):
