@@ -6,6 +6,9 @@
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "lazylib.h"
+#include "log.h"
 #include "loop.h"
 #include "parse.h"
 
@@ -26,15 +30,24 @@
 #define CURL_FUNCS(X)                                                                       \
     X(curl_global_init) X(curl_global_cleanup) X(curl_easy_init) X(curl_easy_setopt)         \
     X(curl_easy_perform) X(curl_easy_getinfo) X(curl_easy_cleanup) X(curl_easy_strerror)    \
-    X(curl_slist_append) X(curl_slist_free_all)
+    X(curl_slist_append) X(curl_slist_free_all) X(curl_url) X(curl_url_set) X(curl_url_get) \
+    X(curl_url_cleanup) X(curl_free)
 LAZYLIB_DEFINE(curl, CURL_FUNCS);
 _Static_assert(sizeof LIBCURL_SONAME > 1, "LIBCURL_SONAME is empty: the Makefile could not "
                                          "find libcurl's soname (is libcurl4-openssl-dev installed?)");
 
+/* The kubelet's prober (KUBERNETES.md): it reads at most 10 KiB of a body,
+ * follows at most 10 redirects, and only to the same host. */
+#define PROBE_BODY_MAX (10 * 1024)
+#define PROBE_MAX_REDIRECTS 10
+
 static const char PROBE_USAGE[] =
-    "usage: podvisor probe [--timeout D] [--header 'K: V']... TARGET\n"
+    "usage: podvisor probe [--timeout D] [--header 'K: V']... [--verify-tls] [--] TARGET\n"
     "  TARGET: http://HOST:PORT/PATH, https://..., or tcp://HOST:PORT\n"
-    "  exit 0 healthy (HTTP 200-399, or TCP connect), 1 not healthy, 2 usage\n";
+    "  as the kubelet probes: healthy on HTTP 200-399 or a TCP connect; no proxy; redirects\n"
+    "  followed to the same host only (another host counts as success); at most 10 KiB of\n"
+    "  the body read; certificates not verified unless --verify-tls\n"
+    "  exit 0 healthy, 1 not healthy, 2 usage\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
@@ -44,16 +57,77 @@ static int usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    log_one_line(msg);
     fprintf(stderr, "podvisor probe: %s (see podvisor probe --help)\n", msg);
     return 2;
 }
 
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
+/* The whole probe, name resolution and curl's clean-up included, ends
+ * within --timeout: neither getaddrinfo nor the join of curl's resolver
+ * thread can be bounded otherwise. The message is made before arming,
+ * so that the handler only writes and exits (async-signal-safe). */
+static char timeout_line[600];
+
+static void on_probe_timeout(int sig)
 {
-    return size * nmemb; /* the body does not matter, only the status */
+    ssize_t unused = write(STDERR_FILENO, timeout_line, strlen(timeout_line));
+    (void)unused;
+    _exit(1);
 }
 
-static int probe_http(const char *url, int64_t timeout_ms, char *const *header_args, int nheaders)
+static int arm_watchdog(const char *target, int64_t timeout_ms)
+{
+    snprintf(timeout_line, sizeof timeout_line, "podvisor probe: %s: timed out after %lldms\n",
+             target, (long long)timeout_ms);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_probe_timeout;
+    sigemptyset(&sa.sa_mask);
+    struct itimerval it;
+    memset(&it, 0, sizeof it);
+    it.it_value.tv_sec = (time_t)(timeout_ms / 1000);
+    it.it_value.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
+    if (sigaction(SIGALRM, &sa, NULL) < 0 || setitimer(ITIMER_REAL, &it, NULL) < 0) {
+        fprintf(stderr, "podvisor probe: arming the timeout: %s\n", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+struct body_cap {
+    size_t seen;
+};
+
+static size_t read_at_most(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct body_cap *cap = userdata;
+    cap->seen += size * nmemb;
+    /* Past the cap the transfer is ended here (a write error to curl);
+     * the status decides, as in the kubelet. */
+    return cap->seen > PROBE_BODY_MAX ? 0 : size * nmemb;
+}
+
+/* The host part of url (lower case), into buf; 0, or -1 when unparsable. */
+static int url_host(const char *url, char *buf, size_t len)
+{
+    CURLU *u = curl.curl_url();
+    char *host = NULL;
+    int rc = -1;
+    if (u != NULL && curl.curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl.curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        snprintf(buf, len, "%s", host);
+        for (char *c = buf; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        rc = 0;
+    }
+    curl.curl_free(host);
+    curl.curl_url_cleanup(u);
+    return rc;
+}
+
+static int probe_http(const char *target, int64_t timeout_ms, char *const *header_args,
+                      int nheaders, int verify_tls)
 {
     char err[256];
     if (LAZYLIB_LOAD(curl, LIBCURL_SONAME, err, sizeof err) < 0) {
@@ -67,6 +141,13 @@ static int probe_http(const char *url, int64_t timeout_ms, char *const *header_a
     int result = 1;
     CURL *h = NULL;
     struct curl_slist *headers = NULL;
+    char *url = strdup(target);
+    char first_host[256];
+    if (url == NULL || url_host(target, first_host, sizeof first_host) < 0) {
+        fprintf(stderr, "podvisor probe: %s: %s\n", target,
+                url ? "not a URL curl can parse" : strerror(ENOMEM));
+        goto out;
+    }
     for (int i = 0; i < nheaders; i++) {
         struct curl_slist *l = curl.curl_slist_append(headers, header_args[i]);
         if (l == NULL) {
@@ -75,39 +156,80 @@ static int probe_http(const char *url, int64_t timeout_ms, char *const *header_a
         }
         headers = l;
     }
-    char errbuf[CURL_ERROR_SIZE] = "";
-    h = curl.curl_easy_init();
-    if (h == NULL) {
-        fprintf(stderr, "podvisor probe: cannot initialise libcurl\n");
-        goto out;
+    int64_t deadline = loop_now_ms() + timeout_ms;
+    for (int redirects = 0;; redirects++) {
+        char errbuf[CURL_ERROR_SIZE] = "";
+        struct body_cap cap = {0};
+        curl.curl_easy_cleanup(h);
+        h = curl.curl_easy_init();
+        if (h == NULL) {
+            fprintf(stderr, "podvisor probe: cannot initialise libcurl\n");
+            goto out;
+        }
+        int64_t left = deadline - loop_now_ms();
+        /* The kubelet's rules (KUBERNETES.md): no proxy ever (a proxy
+         * cannot reach the pod's loopback, and would answer for a dead
+         * app); no keep-alive; certificates not verified (an in-pod
+         * endpoint has none for 127.0.0.1) unless asked for. */
+        curl.curl_easy_setopt(h, CURLOPT_URL, url);
+        curl.curl_easy_setopt(h, CURLOPT_PROXY, "");
+        curl.curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+        curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, verify_tls ? 1L : 0L);
+        curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, verify_tls ? 2L : 0L);
+        curl.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(left > 1 ? left : 1));
+        curl.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+        curl.curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+        curl.curl_easy_setopt(h, CURLOPT_USERAGENT, "podvisor-probe/" PODVISOR_VERSION);
+        curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+        curl.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, read_at_most);
+        curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, &cap);
+        curl.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+        curl.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        CURLcode rc = curl.curl_easy_perform(h);
+        if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && cap.seen > PROBE_BODY_MAX)) {
+            fprintf(stderr, "podvisor probe: %s: %s\n", url,
+                    errbuf[0] ? errbuf : curl.curl_easy_strerror(rc));
+            goto out;
+        }
+        long status = 0;
+        char *location = NULL;
+        curl.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        curl.curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location);
+        if (status >= 300 && status < 400 && location != NULL) {
+            char host[256];
+            if (url_host(location, host, sizeof host) < 0 || strcmp(host, first_host) != 0) {
+                /* The kubelet stops at a redirect to another host and
+                 * takes the 3xx as it is (with a ProbeWarning event). */
+                fprintf(stderr, "podvisor probe: warning: %s redirects to another host (%s): "
+                                "not followed, HTTP status %ld counts as success\n",
+                        url, location, status);
+                result = 0;
+                goto out;
+            }
+            if (redirects + 1 >= PROBE_MAX_REDIRECTS) {
+                fprintf(stderr, "podvisor probe: %s: stopped after %d redirects\n", target,
+                        PROBE_MAX_REDIRECTS);
+                goto out;
+            }
+            char *next = strdup(location);
+            if (next == NULL)
+                goto out;
+            free(url);
+            url = next;
+            continue;
+        }
+        if (status >= 200 && status < 400)
+            result = 0;
+        else
+            fprintf(stderr, "podvisor probe: %s: HTTP status %ld\n", url, status);
+        break;
     }
-    /* The kubelet's rules (KUBERNETES.md): 200-399 is success, so redirects
-     * are not followed (a 3xx already counts); no keep-alive; Accept: any. */
-    curl.curl_easy_setopt(h, CURLOPT_URL, url);
-    curl.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl.curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-    curl.curl_easy_setopt(h, CURLOPT_USERAGENT, "podvisor-probe/" PODVISOR_VERSION);
-    curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    curl.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    CURLcode rc = curl.curl_easy_perform(h);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "podvisor probe: %s: %s\n", url, errbuf[0] ? errbuf : curl.curl_easy_strerror(rc));
-        goto out;
-    }
-    long status = 0;
-    curl.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 200 && status < 400)
-        result = 0;
-    else
-        fprintf(stderr, "podvisor probe: %s: HTTP status %ld\n", url, status);
 out:
     curl.curl_easy_cleanup(h);
     curl.curl_slist_free_all(headers);
     curl.curl_global_cleanup();
+    free(url);
     return result;
 }
 
@@ -156,7 +278,9 @@ static int probe_tcp(const char *target, const char *hostport, int64_t timeout_m
         } else {
             struct pollfd p = {.fd = fd, .events = POLLOUT};
             int64_t left = deadline - loop_now_ms();
-            int n = left > 0 ? poll(&p, 1, (int)left) : 0;
+            /* poll takes an int: a longer --timeout waits in steps (the
+             * watchdog ends the probe at the deadline anyway). */
+            int n = left > 0 ? poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left) : 0;
             int soerr = 0;
             socklen_t sl = sizeof soerr;
             if (n == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
@@ -172,38 +296,46 @@ static int probe_tcp(const char *target, const char *hostport, int64_t timeout_m
     return result;
 }
 
+/* CR or LF in a header would let a value inject headers of its own. */
+static int valid_header(const char *v)
+{
+    const char *colon = strchr(v, ':');
+    return colon != NULL && colon != v && strpbrk(v, "\r\n") == NULL;
+}
+
 int tools_probe_main(int argc, char **argv)
 {
     int64_t timeout_ms = 1000; /* the kubelet's default timeoutSeconds */
     char *headers[argc > 0 ? argc : 1]; /* --header values, in order */
-    int nheaders = 0;
+    int nheaders = 0, verify_tls = 0, options_done = 0;
     const char *target = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        if (!options_done && strcmp(a, "--") == 0) {
+            options_done = 1;
+            continue;
+        }
+        if (!options_done && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
             fputs(PROBE_USAGE, stdout);
             return 0;
         }
-        if (strcmp(a, "--timeout") == 0 || strcmp(a, "--header") == 0) {
-            if (i + 1 >= argc) {
+        if (!options_done && strcmp(a, "--verify-tls") == 0) {
+            verify_tls = 1;
+        } else if (!options_done && (strcmp(a, "--timeout") == 0 || strcmp(a, "--header") == 0)) {
+            if (i + 1 >= argc)
                 return usage_error("%s needs a value", a);
-            }
             const char *v = argv[++i];
             if (strcmp(a, "--timeout") == 0) {
                 const char *why = parse_duration(v, &timeout_ms);
-                if (why != NULL || timeout_ms == 0) {
-                    fprintf(stderr, "podvisor probe: --timeout: \"%s\" %s\n", v,
-                            why ? why : "must be more than 0");
-                    return 2;
-                }
+                if (why != NULL || timeout_ms == 0)
+                    return usage_error("--timeout: \"%s\" %s", v,
+                                       why ? why : "must be more than 0");
             } else {
-                const char *colon = strchr(v, ':');
-                if (colon == NULL || colon == v) {
-                    return usage_error("--header: \"%s\" is not 'Name: value'", v);
-                }
+                if (!valid_header(v))
+                    return usage_error("--header: \"%s\" is not 'Name: value' on one line", v);
                 headers[nheaders++] = argv[i];
             }
-        } else if (a[0] == '-' && a[1] != '\0') {
+        } else if (!options_done && a[0] == '-' && a[1] != '\0') {
             return usage_error("unknown option \"%s\"", a);
         } else if (target != NULL) {
             return usage_error("one TARGET only, got \"%s\" too", a);
@@ -213,11 +345,14 @@ int tools_probe_main(int argc, char **argv)
     }
     if (target == NULL)
         return usage_error("no TARGET given");
-    if (strncmp(target, "http://", 7) == 0 || strncmp(target, "https://", 8) == 0)
-        return probe_http(target, timeout_ms, headers, nheaders);
-    if (strncmp(target, "tcp://", 6) == 0)
-        return probe_tcp(target, target + 6, timeout_ms);
-    return usage_error("\"%s\" is not a TARGET (http://, https:// or tcp://)", target);
+    int http = strncmp(target, "http://", 7) == 0 || strncmp(target, "https://", 8) == 0;
+    if (!http && strncmp(target, "tcp://", 6) != 0)
+        return usage_error("\"%s\" is not a TARGET (http://, https:// or tcp://)", target);
+    if (arm_watchdog(target, timeout_ms) < 0)
+        return 1;
+    if (http)
+        return probe_http(target, timeout_ms, headers, nheaders, verify_tls);
+    return probe_tcp(target, target + 6, timeout_ms);
 }
 
 int tools_sleep_main(int argc, char **argv)

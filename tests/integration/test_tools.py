@@ -13,16 +13,44 @@ from conftest import PODVISOR
 
 class Recorder(BaseHTTPRequestHandler):
     seen = []
+    endless_sent = 0
 
     def do_GET(self):
         Recorder.seen.append(dict(self.headers))
+        port = self.server.server_address[1]
         if self.path == "/slow":
             time.sleep(3)
-        status = {"/ok": 200, "/redirect": 302, "/fail": 503, "/slow": 200,
-                  "/notfound": 404}.get(self.path, 500)
+        if self.path == "/endless":
+            # a 200 whose body never ends: the status decides, after 10 KiB
+            self.send_response(200)
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"x" * 65536)
+                    Recorder.endless_sent += 65536
+            except OSError:
+                return
+        if self.path == "/stall":
+            # a 200 whose body stops coming: the kubelet fails it at its timeout
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"x" * 10)
+            self.wfile.flush()
+            time.sleep(3)
+            return
+        redirects = {
+            "/redirect": f"http://127.0.0.1:{port}/ok",          # same host: followed
+            "/redirect-twice": f"http://127.0.0.1:{port}/redirect",
+            "/redirect-loop": f"http://127.0.0.1:{port}/redirect-loop",
+            "/redirect-other": "http://other-host.invalid:1/x",   # not followed: success
+            "/redirect-dead": "http://127.0.0.1:1/x",             # same host, followed: refused
+        }
+        status = {"/ok": 200, "/fail": 503, "/slow": 200, "/notfound": 404}.get(
+            self.path, 302 if self.path in redirects else 500)
         self.send_response(status)
         if status == 302:
-            self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+            self.send_header("Location", redirects[self.path])
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -45,13 +73,144 @@ def probe(*args, timeout=10):
                           timeout=timeout)
 
 
-@pytest.mark.parametrize("path,code", [("/ok", 0), ("/redirect", 0), ("/fail", 1),
-                                       ("/notfound", 1), ("/other", 1)])
+@pytest.mark.parametrize("path,code", [("/ok", 0), ("/fail", 1), ("/notfound", 1),
+                                       ("/other", 1)])
 def test_http_status_decides(server, path, code):
     r = probe(f"http://127.0.0.1:{server}{path}")
     assert r.returncode == code, r.stderr
     if code:
         assert "HTTP status" in r.stderr and path in r.stderr
+
+
+# KUBERNETES.md: the kubelet follows redirects to the same host (at most
+# 10); a redirect to another host ends the probe as success, with a warning.
+@pytest.mark.parametrize("path,code,says", [
+    ("/redirect", 0, None), ("/redirect-twice", 0, None),
+    ("/redirect-loop", 1, "stopped after 10 redirects"),
+    ("/redirect-other", 0, "redirects to another host"),
+    ("/redirect-dead", 1, "127.0.0.1:1")])
+def test_redirects_as_the_kubelet(server, path, code, says):
+    r = probe(f"http://127.0.0.1:{server}{path}")
+    assert r.returncode == code, r.stderr
+    if says:
+        assert says in r.stderr, r.stderr
+
+
+def test_body_is_read_up_to_10_kib(server):
+    Recorder.endless_sent = 0
+    t0 = time.monotonic()
+    r = probe("--timeout", "5s", f"http://127.0.0.1:{server}/endless")
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 < 2
+    time.sleep(0.2)
+    assert Recorder.endless_sent < 16 * 1024 * 1024, "the probe kept downloading"
+    r = probe("--timeout", "500ms", f"http://127.0.0.1:{server}/stall")
+    assert r.returncode == 1, r.stderr   # as the kubelet: an error reading the body
+
+
+@pytest.fixture(scope="module")
+def proxy():
+    """A 'proxy' that answers 200 to anything: a probe sent to it would pass."""
+    class Yes(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_CONNECT = do_GET
+
+        def log_message(self, *a):
+            pass
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Yes)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+
+
+def test_proxies_are_never_used(proxy):
+    import os
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        env = dict(os.environ, **{var: proxy})
+        for target in (f"http://127.0.0.1:{dead}/", f"http://localhost:{dead}/",
+                       f"https://127.0.0.1:{dead}/"):
+            r = subprocess.run([PODVISOR, "probe", target], capture_output=True, text=True,
+                               env=env, timeout=10)
+            assert r.returncode == 1, (var, target, "a dead app passed through the proxy")
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    import ssl
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=some-other-name", "-keyout", str(d / "key.pem"),
+                    "-out", str(d / "cert.pem")], check=True, capture_output=True)
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    srv.daemon_threads = True
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(d / "cert.pem"), str(d / "key.pem"))
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv.server_address[1]
+    srv.shutdown()
+
+
+def test_https_certificates_are_not_verified_unless_asked(tls_server):
+    # The kubelet does not verify: an in-pod endpoint has no certificate
+    # valid for 127.0.0.1 (this one is self-signed, for another name).
+    r = probe(f"https://127.0.0.1:{tls_server}/ok")
+    assert r.returncode == 0, r.stderr
+    r = probe("--verify-tls", f"https://127.0.0.1:{tls_server}/ok")
+    assert r.returncode == 1 and "certificate" in r.stderr.lower(), r.stderr
+
+
+def _with_dead_dns(*cmd):
+    """Runs cmd where every DNS query goes to a server that never answers."""
+    import tempfile
+    dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dns.bind(("127.0.0.77", 53))
+    try:
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as conf:
+            conf.write("nameserver 127.0.0.77\noptions timeout:5 attempts:3\n")
+            conf.flush()
+            t0 = time.monotonic()
+            r = subprocess.run(["unshare", "--mount", "sh", "-c",
+                                f'mount --bind "{conf.name}" /etc/resolv.conf && exec "$@"',
+                                "sh", *cmd], capture_output=True, text=True, timeout=40)
+            return r, time.monotonic() - t0
+    finally:
+        dns.close()
+
+
+@pytest.mark.parametrize("target", ["tcp://never-answers.example:80",
+                                    "http://never-answers.example/"])
+def test_timeout_bounds_name_resolution(target):
+    r, took = _with_dead_dns(PODVISOR, "probe", "--timeout", "500ms", target)
+    assert r.returncode == 1, r.stderr
+    assert took < 3, f"took {took:.1f}s: resolution was not bounded"
+    assert "timed out after 500ms" in r.stderr, r.stderr
+
+
+def test_long_timeouts_do_not_overflow(server):
+    t0 = time.monotonic()
+    assert probe("--timeout", "600h", f"http://127.0.0.1:{server}/ok").returncode == 0
+    assert probe("--timeout", "600h", f"tcp://127.0.0.1:{server}").returncode == 0
+    assert time.monotonic() - t0 < 5
+
+
+def test_double_dash_and_header_injection(server):
+    assert probe("--", f"http://127.0.0.1:{server}/ok").returncode == 0
+    for bad in ("X-A: 1\r\nX-Injected: 2", "X-A: 1\nX-B: 2", "X-A: 1\r"):
+        r = probe("--header", bad, f"http://127.0.0.1:{server}/ok")
+        assert r.returncode == 2, bad
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+
 
 
 def test_user_agent_and_headers(server):
