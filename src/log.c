@@ -30,6 +30,51 @@ void log_one_line(char *s)
             *s = '?';
 }
 
+/* The length of the valid UTF-8 sequence at s (1-4), or 0 when s does not
+ * start one (overlong forms, surrogates and values past U+10FFFF count as
+ * invalid, as jansson decides). */
+static size_t utf8_seq(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
+    if (n == 0 || s[0] > 0xf4 || s[0] == 0xc0 || s[0] == 0xc1)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    unsigned cp = s[0] & (0x7f >> n);
+    for (size_t i = 1; i < n; i++)
+        cp = cp << 6 | (s[i] & 0x3f);
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+void log_valid_utf8(const char *in, char *out, size_t outlen)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t o = 0;
+    while (*s && outlen > 0) {
+        size_t n = utf8_seq(s);
+        const char *put = (const char *)s;
+        size_t len = n;
+        if (n == 0) {
+            put = "\xef\xbf\xbd"; /* U+FFFD for each byte that is not UTF-8 */
+            len = 3;
+            n = 1;
+        }
+        if (o + len >= outlen)
+            break; /* never cut inside a character */
+        memcpy(out + o, put, len);
+        o += len;
+        s += n;
+    }
+    if (outlen > 0)
+        out[o] = '\0';
+}
+
 const char *log_level_name(enum log_level level)
 {
     return (unsigned)level < 4 ? level_names[level] : "?";
@@ -77,25 +122,26 @@ void log_write(enum log_level level, int err, const char *fmt, ...)
     if (current_format == LOG_JSON) {
         struct timeval tv;
         struct tm tm;
-        char ts[40];
+        char ts[40], clean[sizeof msg * 3];
         gettimeofday(&tv, NULL);
         gmtime_r(&tv.tv_sec, &tm);
         size_t tl = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(ts + tl, sizeof ts - tl, ".%03ldZ", (long)(tv.tv_usec / 1000));
+        /* jansson refuses strings that are not UTF-8, and the line would
+         * vanish (a failed exec of a non-UTF-8 command name said nothing). */
+        log_valid_utf8(msg, clean, sizeof clean);
         json_t *obj = json_pack("{s:s, s:s, s:s, s:i}", "ts", ts, "level",
-                                log_level_name(level), "msg", msg, "pid", (int)getpid());
+                                log_level_name(level), "msg", clean, "pid", (int)getpid());
         char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-        if (line) {
-            size_t ll = strlen(line);
-            char buf[4096];
-            if (ll + 1 < sizeof buf) {
-                memcpy(buf, line, ll);
-                buf[ll] = '\n';
-                emit(buf, ll + 1);
-            } else {
-                emit(line, ll);
-                emit("\n", 1);
-            }
+        size_t ll = line ? strlen(line) : 0;
+        char *nl = line ? realloc(line, ll + 2) : NULL;
+        if (nl != NULL) {
+            nl[ll] = '\n'; /* one write per line, however long */
+            emit(nl, ll + 1);
+            line = nl;
+        } else {
+            static const char oom[] = "{\"level\":\"error\",\"msg\":\"out of memory\"}\n";
+            emit(oom, sizeof oom - 1);
         }
         free(line);
         json_decref(obj);

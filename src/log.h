@@ -4,6 +4,8 @@
 #ifndef PODVISOR_LOG_H
 #define PODVISOR_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 enum log_format { LOG_TEXT = 0, LOG_JSON };
 
@@ -22,6 +24,10 @@ void log_write(enum log_level level, int err, const char *fmt, ...)
 /** Replaces control bytes in s with '?', so that a message quoting user
  * input (a command name, a config key) stays one line. */
 void log_one_line(char *s);
+
+/** Copies in to out (outlen bytes, NUL included), each byte that is not
+ * part of valid UTF-8 replaced by U+FFFD, never cutting a character. */
+void log_valid_utf8(const char *in, char *out, size_t outlen);
 
 /** Parses "error", "warn", "info" or "debug"; -1 when unknown. */
 int log_level_parse(const char *s);

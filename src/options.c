@@ -3,12 +3,16 @@
 #include "options.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef const char *(*apply_fn)(void *field, const char *value);
 
@@ -49,21 +53,68 @@ static const char *apply_duration(void *field, const char *v)
     return parse_duration(v, (int64_t *)field);
 }
 
+/* One rule for every signal value (SPEC: never accept what can never take
+ * effect). podvisor can receive, and so forward or act on, every signal but
+ * KILL and STOP (no process can catch them), CHLD (which reports podvisor's
+ * own children) and those the C library reserves between 31 and SIGRTMIN
+ * (glibc 32-33, musl 32-34), which never reach it. */
+static const char *not_receivable(int sig)
+{
+    if (sig == SIGKILL || sig == SIGSTOP)
+        return "can never reach podvisor (KILL and STOP cannot be caught)";
+    if (sig == SIGCHLD)
+        return "is podvisor's own (it reports podvisor's children)";
+    if (sig > 31 && sig < SIGRTMIN)
+        return "is reserved by the C library";
+    return NULL;
+}
+
+/* What podvisor sends the app: anything but CHLD (it would confuse the
+ * app's own reaping) and the reserved signals. */
+static const char *not_sendable(int sig)
+{
+    if (sig == SIGCHLD)
+        return "would confuse the app's own reaping of its children";
+    if (sig > 31 && sig < SIGRTMIN)
+        return "is reserved by the C library";
+    return NULL;
+}
+
+/* The stop signal must also give the app the chance to stop gracefully:
+ * KILL leaves it none (that is what the stop timeout is for), STOP would
+ * freeze it. The same rule holds for TO of --rewrite TERM:TO, which
+ * becomes the stop signal. */
+static const char *not_a_stop_signal(int sig)
+{
+    if (sig == SIGKILL || sig == SIGSTOP)
+        return "cannot be the stop signal (the app cannot catch KILL or STOP)";
+    return not_sendable(sig);
+}
+
 static const char *apply_signal(void *field, const char *v)
 {
     int sig;
     const char *why = parse_signal(v, &sig);
+    if (why == NULL)
+        why = not_a_stop_signal(sig);
     if (why)
         return why;
-    if (sig == SIGKILL || sig == SIGSTOP)
-        return "cannot be used here (KILL and STOP cannot be caught)";
     *(int *)field = sig;
     return NULL;
 }
 
+/* podvisor receives the parent-death signal itself: STOP would stop it,
+ * KILL would kill it and orphan the app, CHLD would do nothing. */
 static const char *apply_pdeathsig(void *field, const char *v)
 {
-    return parse_signal(v, (int *)field);
+    int sig;
+    const char *why = parse_signal(v, &sig);
+    if (why == NULL)
+        why = not_receivable(sig);
+    if (why)
+        return why;
+    *(int *)field = sig;
+    return NULL;
 }
 
 static const char *apply_log_format(void *field, const char *v)
@@ -113,11 +164,13 @@ static const char *apply_rewrite(void *field, const char *v)
         return "has no valid FROM signal (try TERM, SIGTERM or 15)";
     if (parse_signal_or_zero(colon + 1, &to) != NULL)
         return "has no valid TO signal (a signal, or 0 to drop)";
-    if (from == SIGKILL || from == SIGSTOP || from == SIGCHLD)
-        return "rewrites a signal podvisor never forwards (KILL, STOP, CHLD)";
-    /* KILL and STOP stay allowed as targets: a deliberate user choice. */
-    if (to == SIGCHLD)
-        return "rewrites to CHLD, which would confuse the child's own reaping";
+    const char *why = not_receivable(from);
+    if (why)
+        return from == SIGCHLD ? "rewrites CHLD, which podvisor never forwards" : why;
+    /* KILL and STOP stay allowed as targets (dumb-init rewrites TSTP to
+     * STOP), except for TERM, whose target becomes the stop signal. */
+    if (to != 0 && (why = from == SIGTERM ? not_a_stop_signal(to) : not_sendable(to)))
+        return why;
     ((int *)field)[from] = to;
     return NULL;
 }
@@ -171,6 +224,12 @@ struct gathered {
     size_t n, cap;
     const char **vals;
 };
+
+/* A quoted value is shown up to QUOTE_MAX bytes: the reason after it must
+ * survive in the one error line (a 3 KiB value used to push it out). */
+#define QUOTE_MAX 120
+#define QUOTED(v) (int)(strlen(v) > QUOTE_MAX ? QUOTE_MAX : strlen(v)), (v), \
+                  (strlen(v) > QUOTE_MAX ? "..." : "")
 
 struct parse_state {
     struct gathered got[N_SOURCES][N_OPTIONS];
@@ -270,22 +329,31 @@ static int gather_env(struct parse_state *st, char *const *envp)
         if (copy == NULL)
             return fail(st, "out of memory");
         st->got[SRC_ENV][i].present = 1;
-        char *save = NULL, *pending = NULL;
-        for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+        /* Split by hand: strtok would fold "TERM::QUIT" into "TERM:QUIT". */
+        char *pending = NULL;
+        for (char *tok = copy, *end;; tok = end + 1) {
+            end = strchrnul(tok, ':');
+            int last = *end == '\0';
+            *end = '\0';
+            if (*tok == '\0')
+                return fail(st, "%s: \"%.*s%s\" has an empty item (items are separated by one "
+                                ":)", name, QUOTED(v));
             if (!d->env_pairs) {
                 if (add_value(st, SRC_ENV, i, tok) < 0)
                     return -1;
             } else if (pending == NULL) {
                 pending = tok;
             } else {
-                tok[-1] = ':'; /* strtok cut "FROM:TO" in two; rejoin it */
+                tok[-1] = ':'; /* the split cut "FROM:TO" in two; rejoin it */
                 if (add_value(st, SRC_ENV, i, pending) < 0)
                     return -1;
                 pending = NULL;
             }
+            if (last)
+                break;
         }
         if (pending)
-            return fail(st, "%s: \"%s\" is not a list of FROM:TO pairs", name, v);
+            return fail(st, "%s: \"%.*s%s\" is not a list of FROM:TO pairs", name, QUOTED(v));
     }
     return 0;
 }
@@ -327,7 +395,27 @@ static int json_scalar(struct parse_state *st, const struct opt_def *d, json_t *
 static int gather_file(struct parse_state *st)
 {
     json_error_t jerr;
-    st->doc = json_load_file(st->config_path, JSON_REJECT_DUPLICATES, &jerr);
+    /* Non-blocking, and a regular file only: a FIFO would block start-up
+     * forever, and a directory read as JSON gives a baffling syntax error. */
+    int fd = open(st->config_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return fail(st, "--config %s: %s", st->config_path, strerror(errno));
+    struct stat sb;
+    const char *why = NULL;
+    if (fstat(fd, &sb) < 0)
+        why = strerror(errno);
+    else if (S_ISDIR(sb.st_mode))
+        why = "is a directory, not a JSON file";
+    else if (S_ISFIFO(sb.st_mode))
+        why = "is a FIFO, not a JSON file";
+    else if (!S_ISREG(sb.st_mode))
+        why = "is not a regular file";
+    if (why != NULL) {
+        close(fd);
+        return fail(st, "--config %s: %s", st->config_path, why);
+    }
+    st->doc = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+    close(fd);
     if (st->doc == NULL) {
         if (jerr.line > 0)
             return fail(st, "--config %s: line %d: %s", st->config_path, jerr.line, jerr.text);
@@ -390,13 +478,15 @@ static int apply_all(struct parse_state *st, struct podvisor_config *cfg)
             if (why == NULL)
                 continue;
             char env[64];
+            const char *v = g->vals[k];
             if (src == SRC_FLAG)
-                return fail(st, "--%s: \"%s\" %s", d->name, g->vals[k], why);
+                return fail(st, "--%s: \"%.*s%s\" %s", d->name, QUOTED(v), why);
             if (src == SRC_ENV) {
                 env_name(d, env, sizeof env);
-                return fail(st, "%s: \"%s\" %s", env, g->vals[k], why);
+                return fail(st, "%s: \"%.*s%s\" %s", env, QUOTED(v), why);
             }
-            return fail(st, "%s: \"%s\": \"%s\" %s", st->config_path, d->name, g->vals[k], why);
+            return fail(st, "%s: \"%s\": \"%.*s%s\" %s", st->config_path, d->name, QUOTED(v),
+                        why);
         }
         if (d->given_offset >= 0)
             *(int *)((char *)cfg + d->given_offset) = 1;
@@ -649,6 +739,25 @@ static void warn_unknown_env(struct podvisor_config *cfg, char *const *envp)
     }
 }
 
+/* The error line itself honours --log-format json when that much is known
+ * (flag, environment or file, in that order), so that a log pipeline that
+ * expects JSON is not handed a text line. */
+static void error_log_format(struct parse_state *st, struct podvisor_config *cfg,
+                             char *const *envp)
+{
+    size_t idx;
+    if (find_option("log-format", &idx) == NULL)
+        return;
+    for (enum source src = SRC_FLAG; src < N_SOURCES; src++) {
+        struct gathered *g = &st->got[src][idx];
+        if (g->n > 0 && apply_log_format(&cfg->log_format, g->vals[g->n - 1]) == NULL)
+            return;
+    }
+    const char *v = env_lookup(envp, "PODVISOR_LOG_FORMAT");
+    if (v != NULL)
+        apply_log_format(&cfg->log_format, v);
+}
+
 enum options_result options_parse(struct podvisor_config *cfg, int argc, char **argv,
                                   char *const *envp, char *err, size_t errlen)
 {
@@ -668,6 +777,11 @@ enum options_result options_parse(struct podvisor_config *cfg, int argc, char **
 
     if (gather_env(&st, envp) < 0)
         goto out;
+    if (config_flag != NULL && *config_flag == '\0') {
+        fail(&st, "--config: the path is empty (give a JSON file, or leave --config out)");
+        goto out;
+    }
+    /* PODVISOR_CONFIG="" counts as unset: templated manifests render it so. */
     st.config_path = config_flag ? config_flag : env_lookup(envp, "PODVISOR_CONFIG");
     if (st.config_path && *st.config_path && gather_file(&st) < 0)
         goto out;
@@ -685,6 +799,8 @@ enum options_result options_parse(struct podvisor_config *cfg, int argc, char **
     cfg->command = argv + first_arg;
     result = OPTIONS_RUN;
 out:
+    if (result == OPTIONS_ERROR)
+        error_log_format(&st, cfg, envp);
     state_free(&st);
     return result;
 }

@@ -151,7 +151,9 @@ const char *parse_signal_or_zero(const char *s, int *sig)
 
 const char *parse_int_range(const char *s, long min, long max, long *out)
 {
-    if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+    /* Digits only (a '-' first where negatives are allowed): strtol would
+     * also take "+1", " 1", which made "RTMIN++1" and ":+1" parse. */
+    if (s == NULL || !(isdigit((unsigned char)*s) || (*s == '-' && min < 0)))
         return "is not a whole number";
     char *end;
     errno = 0;

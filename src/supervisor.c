@@ -52,6 +52,8 @@ struct supervisor {
     struct sv_child children[LC_MAX_CHILDREN];
     struct lifecycle lc;
     struct http_server *http; /* NULL with --probe-listen off */
+    pid_t parent_at_start;
+    int parent_died;          /* before --pdeathsig was armed */
     struct lc_event queue[EVENT_QUEUE];
     int queued, feeding;
     pid_t self;
@@ -114,7 +116,9 @@ static int take_exec_result(struct sv_child *c)
         break;
     case CHILD_EXEC_FAILED: {
         int code = child_exec_error_code(err);
-        log_error("cannot run \"%s\": %s%s", cmd, strerror(err),
+        /* The command shown is cut, never the reason after it. */
+        log_error("cannot run \"%.*s%s\": %s%s", strlen(cmd) > 256 ? 256 : (int)strlen(cmd),
+                  cmd, strlen(cmd) > 256 ? "..." : "", strerror(err),
                   code == 127 && *cmd && !strchr(cmd, '/') ? " (searched PATH)" : "");
         feed(sv, (struct lc_event){.type = LC_EV_EXEC_FAILED, .child = c->slot, .code = code});
         break;
@@ -316,9 +320,14 @@ static int setup(struct supervisor *sv)
         }
         log_debug("running as a child subreaper");
     }
-    if (sv->cfg->pdeathsig && prctl(PR_SET_PDEATHSIG, sv->cfg->pdeathsig) < 0) {
-        log_errno(LOG_ERROR, errno, "--pdeathsig");
-        return -1;
+    if (sv->cfg->pdeathsig) {
+        if (prctl(PR_SET_PDEATHSIG, sv->cfg->pdeathsig) < 0) {
+            log_errno(LOG_ERROR, errno, "--pdeathsig");
+            return -1;
+        }
+        /* prctl(2): a parent that died before the call never sends the
+         * signal; a new parent since start-up says it did. */
+        sv->parent_died = getppid() != sv->parent_at_start;
     }
     if (!sv->cfg->probe_listen.off) {
         char err[256], addr[300];
@@ -347,7 +356,7 @@ static void teardown(struct supervisor *sv)
     loop_close(&sv->loop);
 }
 
-int supervisor_run(const struct podvisor_config *cfg)
+int supervisor_run(const struct podvisor_config *cfg, pid_t parent_at_start)
 {
     struct supervisor sv;
     memset(&sv, 0, sizeof sv);
@@ -355,6 +364,7 @@ int supervisor_run(const struct podvisor_config *cfg)
     sv.signal_fd = -1;
     sv.loop.epfd = sv.loop.timer_fd = -1;
     sv.self = getpid();
+    sv.parent_at_start = parent_at_start;
     for (int e = 0; e < LC_N_EVENTS; e++) {
         sv.timers[e].sv = &sv;
         sv.timers[e].event = (enum lc_event_type)e;
@@ -374,6 +384,12 @@ int supervisor_run(const struct podvisor_config *cfg)
     if (options_budget_warning(cfg, warning, sizeof warning))
         log_warn("%s", warning);
     feed(&sv, (struct lc_event){.type = LC_EV_START});
+    if (sv.parent_died) {
+        char name[16];
+        log_info("parent %d died before --pdeathsig was armed: acting on SIG%s now",
+                 (int)parent_at_start, signal_name(cfg->pdeathsig, name, sizeof name));
+        feed(&sv, (struct lc_event){.type = LC_EV_SIGNAL, .sig = cfg->pdeathsig});
+    }
     rc = loop_run(&sv.loop);
     if (rc < 0) {
         log_errno(LOG_ERROR, -rc, "epoll_wait");

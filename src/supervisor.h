@@ -5,12 +5,16 @@
 #ifndef PODVISOR_SUPERVISOR_H
 #define PODVISOR_SUPERVISOR_H
 
+#include <sys/types.h>
+
 #include "options.h"
 
 /** Runs cfg->command under supervision until it exits and everything left
  * is cleaned up. Returns podvisor's exit code (the child's status, 126/127
  * when it cannot run, 2 for a start-up configuration error, 1 when podvisor
- * itself fails). */
-int supervisor_run(const struct podvisor_config *cfg);
+ * itself fails). parent_at_start is getppid() as early as main could ask:
+ * a different parent once --pdeathsig is armed means the first one died
+ * before it was. */
+int supervisor_run(const struct podvisor_config *cfg, pid_t parent_at_start);
 
 #endif

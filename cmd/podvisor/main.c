@@ -48,6 +48,7 @@ static int print_version(void)
 
 int main(int argc, char **argv)
 {
+    pid_t parent = getppid(); /* first: see supervisor_run */
     if (ensure_std_fds() < 0)
         return 1;
     if (argc >= 2) {
@@ -72,7 +73,12 @@ int main(int argc, char **argv)
     case OPTIONS_VERSION:
         return print_version();
     case OPTIONS_ERROR:
-        fprintf(stderr, "podvisor: %s\n", err);
+        if (cfg.log_format == LOG_JSON) {
+            log_setup(LOG_ERROR, LOG_JSON);
+            log_error("%s", err);
+        } else {
+            fprintf(stderr, "podvisor: %s\n", err);
+        }
         return 2;
     case OPTIONS_RUN:
         break;
@@ -82,5 +88,5 @@ int main(int argc, char **argv)
         log_warn("%s", cfg.warnings[i]);
     if (cfg.warnings_dropped)
         log_warn("%d more warnings about the configuration not shown", cfg.warnings_dropped);
-    exit(supervisor_run(&cfg));
+    exit(supervisor_run(&cfg, parent));
 }
