@@ -113,12 +113,14 @@ bench: $(BUILD)/podvisor helpers
 FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS := $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined -Isrc $(PKG_CFLAGS) \
                -DPODVISOR_VERSION='"$(VERSION)"'
-build/fuzz/%: tests/fuzz/%.c src/parse.c src/options.c src/log.c $(wildcard src/*.h)
+FUZZ_SRCS := src/parse.c src/options.c src/log.c
+FUZZ_SRCS_fuzz_http := src/report.c src/lifecycle.c src/child.c
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_SRCS) $(wildcard src/*.c) $(wildcard src/*.h)
 	@mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< src/parse.c src/options.c src/log.c $(PKG_LIBS)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) $(FUZZ_SRCS_$*) $(PKG_LIBS)
 
-fuzz: build/fuzz/fuzz_parse build/fuzz/fuzz_config
-	@set -e; for t in parse config; do mkdir -p build/fuzz/corpus-$$t; \
+fuzz: build/fuzz/fuzz_parse build/fuzz/fuzz_config build/fuzz/fuzz_http
+	@set -e; for t in parse config http; do mkdir -p build/fuzz/corpus-$$t tests/fuzz/corpus/$$t; \
 	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
 	    build/fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>&1 | tail -3; done
 

@@ -104,8 +104,6 @@ static struct report_now now(void)
     return (struct report_now){loop_now_ms(), (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000};
 }
 
-static const char TEXT[] = "text/plain; charset=utf-8";
-
 static int announces_body(struct MHD_Connection *conn)
 {
     const char *len = mhd.MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -127,7 +125,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     static int headers_seen;
     struct http_server *srv = cls;
-    const struct lifecycle *lc = srv->lc;
     int get_or_head =
         strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (*req_cls == NULL) /* complete headers: the short header timeout is over */
@@ -137,28 +134,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *req_cls = &headers_seen;
         return MHD_YES;
     }
-    if (!get_or_head)
-        return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                       strdup("method not allowed: use GET or HEAD\n"), TEXT);
-    char *body = NULL;
-    int status;
-    if (strcmp(url, "/livez") == 0 || strcmp(url, "/healthz") == 0) {
-        status = report_livez(lc, &body);
-    } else if (strcmp(url, "/readyz") == 0) {
-        int verbose = 0;
+    int verbose = 0;
+    if (strcmp(url, "/readyz") == 0)
         mhd.MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, has_key, &verbose);
-        status = report_readyz(lc, verbose, now(), &body);
-    } else if (strcmp(url, "/startupz") == 0) {
-        status = report_startupz(lc, &body);
-    } else if (strcmp(url, "/status") == 0) {
-        return respond(conn, MHD_HTTP_OK, report_status(lc, now()), "application/json");
-    } else if (strcmp(url, "/metrics") == 0) {
-        return respond(conn, MHD_HTTP_OK, report_metrics(lc, now()),
-                       "text/plain; version=0.0.4; charset=utf-8");
-    } else {
-        return respond(conn, MHD_HTTP_NOT_FOUND, strdup("not found\n"), TEXT);
-    }
-    return respond(conn, (unsigned)status, body, TEXT);
+    struct report_answer a;
+    report_route(srv->lc, method, url, verbose, now(), &a);
+    return respond(conn, a.status, a.body, a.content_type);
 }
 
 /* After every run, MHD says when it next needs to run even without socket

@@ -169,3 +169,33 @@ char *report_metrics(const struct lifecycle *lc, struct report_now now)
     }
     return buf;
 }
+
+static const char TEXT[] = "text/plain; charset=utf-8";
+
+void report_route(const struct lifecycle *lc, const char *method, const char *path,
+                  int verbose, struct report_now now, struct report_answer *out)
+{
+    out->content_type = TEXT;
+    out->body = NULL;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        out->status = 405;
+        out->body = text("method not allowed: use GET or HEAD\n");
+    } else if (strcmp(path, "/livez") == 0 || strcmp(path, "/healthz") == 0) {
+        out->status = (unsigned)report_livez(lc, &out->body);
+    } else if (strcmp(path, "/readyz") == 0) {
+        out->status = (unsigned)report_readyz(lc, verbose, now, &out->body);
+    } else if (strcmp(path, "/startupz") == 0) {
+        out->status = (unsigned)report_startupz(lc, &out->body);
+    } else if (strcmp(path, "/status") == 0) {
+        out->status = 200;
+        out->body = report_status(lc, now);
+        out->content_type = "application/json";
+    } else if (strcmp(path, "/metrics") == 0) {
+        out->status = 200;
+        out->body = report_metrics(lc, now);
+        out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    } else {
+        out->status = 404;
+        out->body = text("not found\n");
+    }
+}
