@@ -41,15 +41,27 @@ LAZYLIB_DEFINE(mhd, MHD_FUNCS);
 _Static_assert(sizeof MHD_SONAME > 1, "MHD_SONAME is empty: the Makefile could not find "
                                       "libmicrohttpd's soname (is libmicrohttpd-dev installed?)");
 
+/* A listener that dies (destroyed with `ss -K`, say) is re-created after
+ * RETRY_FIRST_MS, doubling up to RETRY_MAX_MS: the kubelet keeps probing. */
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS 30000
+
 struct http_server {
-    struct MHD_Daemon *daemon;
+    struct MHD_Daemon *daemon;  /* NULL while the listener is being re-created */
+    int listen_fd;              /* owned by the daemon */
     struct loop *loop;
     struct loop_watch watch;
     struct loop_timer timer;
+    struct loop_timer retry;
+    int64_t retry_ms;
+    struct listen_addr addr;
     const struct lifecycle *lc;
     int rerun;          /* a connection closed during the last run */
     char address[80];
 };
+
+static void close_daemon(struct http_server *srv);
+static int open_daemon(struct http_server *srv, char *err, size_t errlen, int *config_fault);
 
 /* The format comes from libmicrohttpd itself, with its own arguments. */
 #pragma GCC diagnostic push
@@ -154,12 +166,50 @@ static void rearm(struct http_server *srv)
         loop_timer_disarm(srv->loop, &srv->timer);
 }
 
+/* A listening socket that failed stays readable (EPOLLERR) in MHD's epoll
+ * set forever, and MHD cannot accept from it: podvisor would spin at 100 %
+ * CPU with a dead probe server and no word of it. */
+static int listener_alive(int fd)
+{
+    int on = 0;
+    socklen_t len = sizeof on;
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
+}
+
+static void retry_listener(void *ctx)
+{
+    struct http_server *srv = ctx;
+    char err[256];
+    int config_fault;
+    if (open_daemon(srv, err, sizeof err, &config_fault) == 0) {
+        log_info("probe server listening again on %s", srv->address);
+        srv->retry_ms = RETRY_FIRST_MS;
+        return;
+    }
+    log_warn("probe server: %s; trying again in %llds", err, (long long)srv->retry_ms / 1000);
+    loop_timer_arm(srv->loop, &srv->retry, srv->retry_ms);
+    srv->retry_ms = srv->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : srv->retry_ms * 2;
+}
+
 static void run_daemon(void *ctx)
 {
     struct http_server *srv = ctx;
+    if (srv->daemon == NULL)
+        return;
     srv->rerun = 0;
     if (mhd.MHD_run(srv->daemon) != MHD_YES)
         log_warn("http: processing requests failed");
+    if (!listener_alive(srv->listen_fd)) {
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        getsockopt(srv->listen_fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+        log_warn("probe server: the listening socket on %s failed (%s): re-creating it",
+                 srv->address, soerr ? strerror(soerr) : "no longer listening");
+        close_daemon(srv);
+        srv->retry_ms = RETRY_FIRST_MS;
+        retry_listener(srv);
+        return;
+    }
     if (srv->rerun)
         loop_timer_arm(srv->loop, &srv->timer, 0);
     else
@@ -203,31 +253,14 @@ static int address_fault(int e)
            e == EINVAL;
 }
 
-struct http_server *http_start(const struct listen_addr *addr, struct loop *loop,
-                               const struct lifecycle *lc, char *err, size_t errlen,
-                               int *config_fault)
+/* Binds the address and starts a daemon on it in the loop. */
+static int open_daemon(struct http_server *srv, char *err, size_t errlen, int *config_fault)
 {
     *config_fault = 0;
-    struct http_server *srv = calloc(1, sizeof *srv);
-    if (srv == NULL) {
-        snprintf(err, errlen, "%s", strerror(ENOMEM));
-        return NULL;
-    }
-    srv->loop = loop;
-    srv->lc = lc;
-    srv->watch.fd = -1;
-    loop_timer_init(&srv->timer, run_daemon, srv);
-    /* An image without libmicrohttpd cannot serve probes: a deployment
-     * error, like an address that cannot be bound. */
-    int loaded = LAZYLIB_LOAD(mhd, MHD_SONAME, err, errlen);
-    if (loaded < 0) {
-        *config_fault = loaded == -1;
-        goto fail;
-    }
-    int fd = net_listen(addr, 128, err, errlen);
+    int fd = net_listen(&srv->addr, 128, err, errlen);
     if (fd < 0) {
         *config_fault = address_fault(-fd);
-        goto fail;
+        return -1;
     }
     net_local_name(fd, srv->address, sizeof srv->address);
     errno = 0;
@@ -244,17 +277,60 @@ struct http_server *http_start(const struct listen_addr *addr, struct loop *loop
         close(fd);
         snprintf(err, errlen, "cannot start the HTTP server on %s: %s", srv->address,
                  strerror(e));
-        goto fail;
+        return -1;
     }
-    const union MHD_DaemonInfo *info = mhd.MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    int rc;
-    if (info == NULL ||
-        (rc = loop_add(loop, &srv->watch, info->epoll_fd, EPOLLIN, on_ready, srv)) < 0) {
-        snprintf(err, errlen, "cannot add the HTTP server to the event loop: %s",
-                 strerror(info == NULL ? EINVAL : -rc));
+    srv->listen_fd = fd;
+    const union MHD_DaemonInfo *info =
+        mhd.MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    int rc = info == NULL ? -EINVAL
+                          : loop_add(srv->loop, &srv->watch, info->epoll_fd, EPOLLIN, on_ready, srv);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot add the HTTP server to the event loop: %s", strerror(-rc));
         srv->watch.fd = -1;
+        close_daemon(srv);
+        return -1;
+    }
+    return 0;
+}
+
+static void close_daemon(struct http_server *srv)
+{
+    if (srv->watch.fd >= 0) /* set once the daemon's epoll fd joined the loop */
+        loop_del(srv->loop, &srv->watch);
+    srv->watch.fd = -1;
+    if (srv->daemon)
+        mhd.MHD_stop_daemon(srv->daemon); /* closes the listening socket too */
+    srv->daemon = NULL;
+    srv->listen_fd = -1;
+    loop_timer_disarm(srv->loop, &srv->timer);
+}
+
+struct http_server *http_start(const struct listen_addr *addr, struct loop *loop,
+                               const struct lifecycle *lc, char *err, size_t errlen,
+                               int *config_fault)
+{
+    *config_fault = 0;
+    struct http_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL) {
+        snprintf(err, errlen, "%s", strerror(ENOMEM));
+        return NULL;
+    }
+    srv->loop = loop;
+    srv->lc = lc;
+    srv->addr = *addr;
+    srv->watch.fd = -1;
+    srv->listen_fd = -1;
+    loop_timer_init(&srv->timer, run_daemon, srv);
+    loop_timer_init(&srv->retry, retry_listener, srv);
+    /* An image without libmicrohttpd cannot serve probes: a deployment
+     * error, like an address that cannot be bound. */
+    int loaded = LAZYLIB_LOAD(mhd, MHD_SONAME, err, errlen);
+    if (loaded < 0) {
+        *config_fault = loaded == -1;
         goto fail;
     }
+    if (open_daemon(srv, err, errlen, config_fault) < 0)
+        goto fail;
     return srv;
 fail:
     http_stop(srv);
@@ -267,10 +343,7 @@ void http_stop(struct http_server *srv)
 {
     if (srv == NULL)
         return;
-    if (srv->watch.fd >= 0) /* set once the daemon's epoll fd joined the loop */
-        loop_del(srv->loop, &srv->watch);
-    if (srv->daemon)
-        mhd.MHD_stop_daemon(srv->daemon);
-    loop_timer_disarm(srv->loop, &srv->timer);
+    close_daemon(srv);
+    loop_timer_disarm(srv->loop, &srv->retry);
     free(srv);
 }

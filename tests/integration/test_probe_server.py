@@ -1,6 +1,7 @@
 """The probe server: every endpoint, method and status code, the /status
 JSON shape, the /metrics text format, start-up errors and flood limits."""
 import json
+import os
 import re
 import socket
 import time
@@ -342,3 +343,33 @@ def test_get_with_a_body_is_answered_without_reading_it(pod):
                b"only a little of the body")
     assert resp.startswith(b"HTTP/1.1 200"), resp[:80]
     assert resp.endswith(b"ok\n")
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_destroyed_listener_is_recreated_without_spinning():
+    # `ss -K` destroys the listening socket: it stays readable (EPOLLERR) in
+    # libmicrohttpd's epoll set, which used to spin podvisor at 100 % CPU
+    # with a dead probe server and no log line.
+    import subprocess
+    port = free_port()
+    p = Pod(["sleep", "60"], port)
+    try:
+        p.wait_ready()
+        r = subprocess.run(["ss", "-K", "-t", "-l", f"sport = :{port}"], capture_output=True,
+                           text=True)
+        if r.returncode != 0 or str(port) not in r.stdout:
+            pytest.skip(f"ss -K cannot destroy sockets here: {r.stderr.strip()}")
+        cpu0 = _cpu_seconds(p.pv.pid)
+        time.sleep(1.0)
+        spent = _cpu_seconds(p.pv.pid) - cpu0
+        assert spent < 0.2, f"podvisor used {spent:.2f}s of CPU in 1s: spinning"
+        p.wait_ready(timeout=5)  # listening again
+        assert any("listening socket on" in l and "re-creating" in l for l in p.pv._err), \
+            "".join(p.pv._err)
+    finally:
+        p.kill()
