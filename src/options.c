@@ -91,30 +91,29 @@ static const char *not_a_stop_signal(int sig)
     return not_sendable(sig);
 }
 
-static const char *apply_signal(void *field, const char *v)
+/* A signal value, checked against the rule for where it goes. */
+static const char *apply_signal_by(void *field, const char *v, const char *(*rule)(int sig))
 {
     int sig;
     const char *why = parse_signal(v, &sig);
     if (why == NULL)
-        why = not_a_stop_signal(sig);
+        why = rule(sig);
     if (why)
         return why;
     *(int *)field = sig;
     return NULL;
 }
 
+static const char *apply_signal(void *field, const char *v)
+{
+    return apply_signal_by(field, v, not_a_stop_signal);
+}
+
 /* podvisor receives the parent-death signal itself: STOP would stop it,
  * KILL would kill it and orphan the app, CHLD would do nothing. */
 static const char *apply_pdeathsig(void *field, const char *v)
 {
-    int sig;
-    const char *why = parse_signal(v, &sig);
-    if (why == NULL)
-        why = not_receivable(sig);
-    if (why)
-        return why;
-    *(int *)field = sig;
-    return NULL;
+    return apply_signal_by(field, v, not_receivable);
 }
 
 static const char *apply_log_format(void *field, const char *v)
