@@ -17,6 +17,8 @@ const char *lifecycle_state_name(enum lc_state s)
     return (unsigned)s < LC_N_STATES ? state_names[s] : "unknown";
 }
 
+const char *lifecycle_role_name(enum lc_role r) { return r == LC_MAIN ? "main" : "unknown"; }
+
 void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg)
 {
     memset(lc, 0, sizeof *lc);
@@ -159,10 +161,12 @@ static void on_main_exited(struct lifecycle *lc, const struct lc_event *ev, stru
         exec_error ? exec_error : options_remap_exit(lc->cfg, child_status_code(ev->status));
     cancel(out, LC_EV_PRESTOP_ELAPSED);
     cancel(out, LC_EV_STOP_TIMEOUT);
-    move(lc, out, LC_EXITED,
-         exec_error                   ? "the child could not be executed"
-         : child_exit_signaled(ev->status) ? "child killed by a signal"
-                                      : "child exited");
+    const char *why = "child exited";
+    if (exec_error)
+        why = "the child could not be executed";
+    else if (child_exit_signaled(ev->status))
+        why = "child killed by a signal";
+    move(lc, out, LC_EXITED, why);
     /* Whether anything is left to clean up, the next LC_EV_REAPED says. */
     lc->cleanup = LC_CLEANUP_REAPING;
 }

@@ -145,6 +145,8 @@ void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg);
 void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out);
 
 const char *lifecycle_state_name(enum lc_state s);
+/** "main" (and the roles that join it). */
+const char *lifecycle_role_name(enum lc_role r);
 
 /** The slot whose child has this pid, or -1 (an orphan podvisor adopted). */
 int lifecycle_child_by_pid(const struct lifecycle *lc, pid_t pid);

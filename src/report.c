@@ -106,11 +106,25 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
                                 json_integer((json_int_t)lc->forwarded[s]));
     /* The config fields arrive with config watching; until then there is no
      * watched config, so they are null rather than absent: the shape stays. */
+    /* Every child podvisor runs now, by role (the main one today; the next
+     * child of a restart, checks and on-change commands join it). */
+    json_t *children = json_array();
+    for (int i = 0; i < LC_MAX_CHILDREN && children; i++) {
+        const struct lc_child *c = &lc->children[i];
+        if (!c->in_use || c->pid <= 0)
+            continue;
+        json_array_append_new(
+            children,
+            json_pack("{s:s, s:i, s:b, s:o}", "role", lifecycle_role_name((enum lc_role)i),
+                      "pid", (int)c->pid, "exec_pending", c->exec_pending, "stopped_by",
+                      c->stopped_by ? json_string(signal_name(c->stopped_by, name, sizeof name))
+                                    : json_null()));
+    }
     json_t *doc = json_pack(
-        "{s:s, s:b, s:b, s:b, s:s, s:o, s:{s:b, s:f}, s:o, s:{s:n, s:n, s:i, s:n}, s:[]}",
+        "{s:s, s:b, s:b, s:b, s:s, s:o, s:o, s:{s:b, s:f}, s:o, s:{s:n, s:n, s:i, s:n}, s:[]}",
         "state", lifecycle_state_name(lc->state), "ready", lifecycle_ready(lc), "live",
         lifecycle_live(lc), "started", lifecycle_started(lc), "version", PODVISOR_VERSION,
-        "child", child, "drain", "active",
+        "child", child, "children", children, "drain", "active",
         lc->state == LC_DRAINING || lc->state == LC_STOPPING, "seconds",
         lifecycle_drain_seconds(lc, now.mono_ms), "signals_forwarded", signals, "config",
         "hash", "last_change", "reloads", 0, "last_refused_change", "checks");

@@ -101,6 +101,8 @@ def test_status_json_shape(pod):
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", child["started_at"])
     assert child["restarts"] == 0
     assert child["last_exit"] is None
+    assert s["children"] == [{"role": "main", "pid": child["pid"], "exec_pending": False,
+                              "stopped_by": None}]
     assert set(s["config"]) == {"hash", "last_change", "reloads", "last_refused_change"}
     assert s["checks"] == []
     assert s["drain"] == {"active": False, "seconds": 0.0}

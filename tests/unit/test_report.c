@@ -107,6 +107,11 @@ static void status_json(void **state)
     assert_string_equal(json_string_value(json_object_get(child, "started_at")),
                         "2026-09-21T14:13:14.000Z");
     assert_int_equal(json_integer_value(json_object_get(child, "restarts")), 0);
+    json_t *children = json_object_get(doc, "children");
+    assert_int_equal(json_array_size(children), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(children, 0), "role")),
+                        "main");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(children, 0), "pid")), 42);
     assert_true(json_is_null(json_object_get(child, "last_exit")));
     json_t *cfgj = json_object_get(doc, "config");
     assert_true(json_is_object(cfgj));
