@@ -56,6 +56,7 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
 # make them fail on demand; its __wrap_NAME calls __real_NAME otherwise.
 WRAP_test_loop  := -Wl,--wrap=epoll_ctl -Wl,--wrap=close
 WRAP_test_child := -Wl,--wrap=fork
+WRAP_test_log   := -Wl,--wrap=write
 
 $(BUILD)/tests/%: tests/unit/%.c $(OBJS) $(wildcard src/*.h) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) $(WRAP_$*) -o $@ $< $(OBJS) $(LDLIBS) -lcmocka

@@ -24,16 +24,6 @@ def test_json_log_keeps_lines_that_are_not_utf8():
     assert msg.startswith('cannot run "/nonexistent/bad\ufffd\ufffdname"'), msg
 
 
-def test_json_log_line_is_one_write_however_long(tmp_path):
-    # strace would show it; the effect is that a long line is never split by
-    # another writer's line. Here: one long line parses whole.
-    name = "/nonexistent/" + "n" * 3000
-    r = run(["--log-format", "json", "--", name], pid1=False)
-    assert r.returncode == 127
-    (line,) = r.stderr.strip().splitlines()
-    assert "No such file or directory" in json.loads(line)["msg"]
-
-
 @pytest.mark.parametrize("args,env", [
     (["--log-format", "json", "--bogus"], {}),
     (["--log-format=json", "--prestop-delay", "5x"], {}),
