@@ -26,7 +26,7 @@
  * CONN_TIMEOUT_S idle between keep-alive requests; headers larger than
  * CONN_MEMORY are answered 431 without being read further. */
 #define CONN_LIMIT_MAX 1000
-#define PER_IP_LIMIT 16
+#define PER_IP_LIMIT 32
 #define HEADER_TIMEOUT_S 3
 #define CONN_TIMEOUT_S 10
 #define CONN_MEMORY (16 * 1024)

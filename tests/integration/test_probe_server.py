@@ -236,7 +236,7 @@ def test_unfinished_headers_get_a_short_time(pod):
 
 
 def _fill(port, n, net="127.0.1"):
-    """n idle connections, 16 per source address (the per-address limit)."""
+    """n idle connections, 16 per source address (under the per-address limit)."""
     conns = []
     for i in range(n):
         s = socket.socket()
