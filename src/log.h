@@ -5,6 +5,7 @@
 #define PODVISOR_LOG_H
 
 #include <stddef.h>
+#include <string.h>
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 enum log_format { LOG_TEXT = 0, LOG_JSON };
@@ -24,6 +25,11 @@ void log_write(enum log_level level, int err, const char *fmt, ...)
 /** Replaces control bytes in s with '?', so that a message quoting user
  * input (a command name, a config key) stays one line. */
 void log_one_line(char *s);
+
+/* Arguments for "%.*s%s": at most max bytes of s, then "..." when cut, so
+ * that a long quoted value never pushes the reason out of its line. */
+#define LOG_CUT(s, max) (int)(strlen(s) > (max) ? (size_t)(max) : strlen(s)), (s), \
+                        (strlen(s) > (max) ? "..." : "")
 
 /** Copies in to out (outlen bytes, NUL included), each byte that is not
  * part of valid UTF-8 replaced by U+FFFD, never cutting a character. */

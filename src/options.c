@@ -224,11 +224,9 @@ struct gathered {
     const char **vals;
 };
 
-/* A quoted value is shown up to QUOTE_MAX bytes: the reason after it must
+/* A quoted value is shown up to 120 bytes: the reason after it must
  * survive in the one error line (a 3 KiB value used to push it out). */
-#define QUOTE_MAX 120
-#define QUOTED(v) (int)(strlen(v) > QUOTE_MAX ? QUOTE_MAX : strlen(v)), (v), \
-                  (strlen(v) > QUOTE_MAX ? "..." : "")
+#define QUOTED(v) LOG_CUT(v, 120)
 
 struct parse_state {
     struct gathered got[N_SOURCES][N_OPTIONS];

@@ -117,8 +117,7 @@ static int take_exec_result(struct sv_child *c)
     case CHILD_EXEC_FAILED: {
         int code = child_exec_error_code(err);
         /* The command shown is cut, never the reason after it. */
-        log_error("cannot run \"%.*s%s\": %s%s", strlen(cmd) > 256 ? 256 : (int)strlen(cmd),
-                  cmd, strlen(cmd) > 256 ? "..." : "", strerror(err),
+        log_error("cannot run \"%.*s%s\": %s%s", LOG_CUT(cmd, 256), strerror(err),
                   code == 127 && *cmd && !strchr(cmd, '/') ? " (searched PATH)" : "");
         feed(sv, (struct lc_event){.type = LC_EV_EXEC_FAILED, .child = c->slot, .code = code});
         break;
