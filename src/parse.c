@@ -229,3 +229,65 @@ const char *listen_addr_format(const struct listen_addr *addr, char *buf, unsign
         snprintf(buf, size, "%s:%d", addr->host, addr->port);
     return buf;
 }
+
+const char *parse_command_words(const char *s, char ***argv_out)
+{
+    *argv_out = NULL;
+    size_t len = strlen(s);
+    /* Words never outgrow the input: len+1 bytes hold them all with their
+     * NULs, and there are at most len/2+1 of them. */
+    size_t maxwords = len / 2 + 2;
+    char **argv = malloc(maxwords * sizeof *argv + len + 1);
+    if (argv == NULL)
+        return "cannot be split: out of memory";
+    char *out = (char *)(argv + maxwords);
+    size_t n = 0;
+    const char *p = s;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n')
+            p++;
+        if (*p == '\0')
+            break;
+        argv[n++] = out;
+        while (*p && *p != ' ' && *p != '\t' && *p != '\n') {
+            if (*p == '\'') {
+                const char *end = strchr(p + 1, '\'');
+                if (end == NULL) {
+                    free(argv);
+                    return "has an unterminated ' quote";
+                }
+                memcpy(out, p + 1, (size_t)(end - p - 1));
+                out += end - p - 1;
+                p = end + 1;
+            } else if (*p == '"') {
+                for (p++; *p != '"'; p++) {
+                    if (*p == '\0') {
+                        free(argv);
+                        return "has an unterminated \" quote";
+                    }
+                    if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+                        p++;
+                    *out++ = *p;
+                }
+                p++;
+            } else if (*p == '\\') {
+                if (p[1] == '\0') {
+                    free(argv);
+                    return "ends with a lone backslash";
+                }
+                *out++ = p[1];
+                p += 2;
+            } else {
+                *out++ = *p++;
+            }
+        }
+        *out++ = '\0';
+    }
+    if (n == 0) {
+        free(argv);
+        return "is an empty command";
+    }
+    argv[n] = NULL;
+    *argv_out = argv;
+    return NULL;
+}

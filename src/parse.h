@@ -26,6 +26,15 @@ const char *parse_exit_code(const char *s, int *code);
 /** A whole number in [min, max]. */
 const char *parse_int_range(const char *s, long min, long max, long *out);
 
+/** Splits a command line into words the way a shell does for a simple
+ * command: blanks separate words, '…' keeps everything literally, "…" keeps
+ * everything but \" and \\, a backslash outside quotes escapes the next
+ * byte. No expansion ($, *, ~) and no operators: podvisor runs the words
+ * itself, so --validate and exec: work in images without a shell (wrap in
+ * sh -c '…' for pipes). On success *argv is one malloc'd block (free(*argv)
+ * frees it all), NULL-terminated, with at least one word. */
+const char *parse_command_words(const char *s, char ***argv);
+
 /** Writes "TERM" style name of sig into buf (RTMIN+N for real-time ones). */
 const char *signal_name(int sig, char *buf, unsigned size);
 

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -131,6 +132,53 @@ static void exit_codes(void **state)
             fail_msg("\"%s\" accepted", bad[i]);
 }
 
+/* Words as a shell splits a simple command, with no shell needed. */
+static void command_words(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *words[6];
+    } ok[] = {
+        {"nginx -t", {"nginx", "-t"}},
+        {"  nginx\t -s   reload \n", {"nginx", "-s", "reload"}},
+        {"nginx -t -c '/etc/my conf/nginx.conf'", {"nginx", "-t", "-c", "/etc/my conf/nginx.conf"}},
+        {"sh -c \"kill -HUP \\\"$(cat /run/pid)\\\"\"", {"sh", "-c", "kill -HUP \"$(cat /run/pid)\""}},
+        {"a\\ b c", {"a b", "c"}},
+        {"x '' y", {"x", "", "y"}},
+        {"pre'fix'\"ed\"", {"prefixed"}},
+        {"'$HOME' ~ *", {"$HOME", "~", "*"}},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char **argv;
+        const char *why = parse_command_words(ok[i].in, &argv);
+        if (why)
+            fail_msg("\"%s\" rejected: %s", ok[i].in, why);
+        size_t n = 0;
+        for (; ok[i].words[n]; n++) {
+            assert_non_null(argv[n]);
+            assert_string_equal(argv[n], ok[i].words[n]);
+        }
+        assert_null(argv[n]);
+        free(argv);
+    }
+    static const struct {
+        const char *in, *why;
+    } bad[] = {
+        {"", "is an empty command"},
+        {"   \t", "is an empty command"},
+        {"nginx -c 'x", "has an unterminated ' quote"},
+        {"echo \"x", "has an unterminated \" quote"},
+        {"echo x\\", "ends with a lone backslash"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char **argv = (char **)1;
+        const char *why = parse_command_words(bad[i].in, &argv);
+        assert_non_null(why);
+        assert_string_equal(why, bad[i].why);
+        assert_null(argv);
+    }
+}
+
 static void listen_addrs(void **state)
 {
     struct listen_addr a;
@@ -161,6 +209,7 @@ int main(void)
         cmocka_unit_test(duration_overflow), cmocka_unit_test(signal_valid),
         cmocka_unit_test(signal_invalid), cmocka_unit_test(signal_names),
         cmocka_unit_test(exit_codes), cmocka_unit_test(listen_addrs),
+        cmocka_unit_test(command_words),
     };
     return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
 }
