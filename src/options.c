@@ -179,6 +179,92 @@ static const char *apply_listen(void *field, const char *v)
     return parse_listen_addr(v, (struct listen_addr *)field);
 }
 
+static const char *apply_strlist(void *field, const char *v)
+{
+    struct strlist *l = field;
+    if (*v == '\0')
+        return "is empty (give a path)";
+    char **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
+    if (nv == NULL)
+        return "cannot be kept: out of memory";
+    l->v = nv;
+    if ((l->v[l->n] = strdup(v)) == NULL)
+        return "cannot be kept: out of memory";
+    l->n++;
+    return NULL;
+}
+
+static const char *apply_command(void *field, const char *v)
+{
+    struct cmdline *c = field;
+    char **words;
+    const char *why = parse_command_words(v, &words);
+    if (why)
+        return why;
+    char *text = strdup(v);
+    if (text == NULL) {
+        free(words);
+        return "cannot be kept: out of memory";
+    }
+    free(c->argv);
+    free(c->text);
+    c->argv = words;
+    c->text = text;
+    return NULL;
+}
+
+static const char *apply_on_change(void *field, const char *v)
+{
+    struct on_change *oc = field, next = {0};
+    const char *why = NULL;
+    if (strcmp(v, "restart") == 0) {
+        next.kind = ON_CHANGE_RESTART;
+    } else if (strcmp(v, "none") == 0) {
+        next.kind = ON_CHANGE_NONE;
+    } else if (strncmp(v, "signal:", 7) == 0) {
+        next.kind = ON_CHANGE_SIGNAL;
+        /* Sent to the app: the same rule as any signal podvisor sends. */
+        why = apply_signal_by(&next.sig, v + 7, not_sendable);
+        if (why == NULL && next.sig == SIGKILL)
+            why = "would kill the app, not reload it (use restart)";
+    } else if (strncmp(v, "exec:", 5) == 0) {
+        next.kind = ON_CHANGE_EXEC;
+        why = parse_command_words(v + 5, &next.argv);
+    } else if (strncmp(v, "webhook:", 8) == 0) {
+        next.kind = ON_CHANGE_WEBHOOK;
+        if (strncmp(v + 8, "http://", 7) != 0 && strncmp(v + 8, "https://", 8) != 0)
+            why = "has no http:// or https:// URL after webhook:";
+        else if ((next.url = strdup(v + 8)) == NULL)
+            why = "cannot be kept: out of memory";
+    } else {
+        why = "is not an action (restart, signal:SIG, exec:CMD, webhook:URL or none)";
+    }
+    if (why == NULL && (next.text = strdup(v)) == NULL)
+        why = "cannot be kept: out of memory";
+    if (why) {
+        free(next.argv);
+        free(next.url);
+        free(next.text);
+        return why;
+    }
+    free(oc->argv);
+    free(oc->url);
+    free(oc->text);
+    *oc = next;
+    return NULL;
+}
+
+static const char *apply_restart_policy(void *field, const char *v)
+{
+    static const char *const names[] = {"never", "on-failure", "always"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(v, names[i]) == 0) {
+            *(enum restart_policy *)field = (enum restart_policy)i;
+            return NULL;
+        }
+    return "is not a restart policy (never, on-failure or always)";
+}
+
 #define F(member) offsetof(struct podvisor_config, member)
 #define GIVEN(member) ((long)offsetof(struct podvisor_config, member))
 
@@ -210,6 +296,22 @@ static const struct opt_def option_table[] = {
      "from the stop signal to SIGKILL of the child's group (default: grace - delay - 2s)"},
     {"probe-listen", 0, 1, 0, 0, NULL, ":8099", apply_listen, F(probe_listen), -1, "ADDR",
      "probe server address (:PORT = every address), or off"},
+    {"watch", 0, 1, 1, 0, NULL, NULL, apply_strlist, F(watch), -1, "PATH",
+     "a file or directory (ConfigMap volume) whose content change triggers --on-change"},
+    {"on-change", 0, 1, 0, 0, NULL, "restart", apply_on_change, F(on_change), -1, "ACTION",
+     "restart, signal:SIG, exec:CMD, webhook:URL or none"},
+    {"validate", 0, 1, 0, 0, NULL, NULL, apply_command, F(validate), -1, "CMD",
+     "run before acting on a change; a non-zero exit refuses the change"},
+    {"debounce", 0, 1, 0, 0, NULL, "500ms", apply_duration, F(debounce_ms), -1, "D",
+     "quiet time after the last file event before acting"},
+    {"signal-process", 0, 1, 1, 0, NULL, NULL, apply_strlist, F(signal_process), -1, "NAME",
+     "sidecar mode: signal:SIG goes to the processes named NAME (top of each tree)"},
+    {"restart-policy", 0, 1, 0, 0, NULL, "never", apply_restart_policy, F(restart_policy), -1,
+     "POLICY", "never, on-failure or always: when the child exits by itself"},
+    {"backoff-initial", 0, 1, 0, 0, NULL, "1s", apply_duration, F(backoff_initial_ms), -1, "D",
+     "first restart delay for on-failure/always (doubles each time)"},
+    {"backoff-max", 0, 1, 0, 0, NULL, "30s", apply_duration, F(backoff_max_ms), -1, "D",
+     "longest restart delay; a run this long resets the backoff"},
 };
 #define N_OPTIONS (sizeof option_table / sizeof option_table[0])
 
@@ -755,6 +857,63 @@ static void error_log_format(struct parse_state *st, struct podvisor_config *cfg
         apply_log_format(&cfg->log_format, v);
 }
 
+/* Options that are each valid but make no sense together: refused with
+ * the way out, or warned about when they merely do nothing. */
+static int check_combinations(struct parse_state *st, struct podvisor_config *cfg)
+{
+    const struct on_change *oc = &cfg->on_change;
+    if (cfg->sidecar) {
+        if (oc->kind == ON_CHANGE_RESTART)
+            return fail(st, "--on-change restart needs a COMMAND to restart; in sidecar mode "
+                            "(--watch without a COMMAND) use signal:SIG with --signal-process, "
+                            "exec:CMD or webhook:URL");
+        if (oc->kind == ON_CHANGE_SIGNAL && cfg->signal_process.n == 0)
+            return fail(st, "--on-change %s in sidecar mode needs --signal-process NAME (the "
+                            "process to signal; the pod needs shareProcessNamespace: true)",
+                        oc->text);
+        if (cfg->restart_policy != RESTART_NEVER)
+            return fail(st, "--restart-policy needs a COMMAND; a sidecar has no child");
+    } else if (cfg->signal_process.n > 0) {
+        return fail(st, "--signal-process is for sidecar mode (--watch without a COMMAND); "
+                        "with a COMMAND, signal:SIG goes to the child");
+    }
+    if (cfg->signal_process.n > 0 && oc->kind != ON_CHANGE_SIGNAL)
+        add_warning(cfg, "--signal-process has no effect unless --on-change is signal:SIG");
+    if (cfg->watch.n == 0 && cfg->validate.argv != NULL)
+        add_warning(cfg, "--validate has no effect without --watch");
+    if (cfg->backoff_initial_ms <= 0)
+        return fail(st, "--backoff-initial must be more than 0 (try 1s)");
+    if (cfg->backoff_max_ms < cfg->backoff_initial_ms)
+        return fail(st, "--backoff-max %lldms is less than --backoff-initial %lldms",
+                    (long long)cfg->backoff_max_ms, (long long)cfg->backoff_initial_ms);
+    return 0;
+}
+
+void options_free(struct podvisor_config *cfg)
+{
+    struct strlist *lists[] = {&cfg->watch, &cfg->signal_process};
+    for (size_t l = 0; l < 2; l++) {
+        for (size_t i = 0; i < lists[l]->n; i++)
+            free(lists[l]->v[i]);
+        free(lists[l]->v);
+        lists[l]->v = NULL;
+        lists[l]->n = 0;
+    }
+    free(cfg->on_change.argv);
+    free(cfg->on_change.url);
+    free(cfg->on_change.text);
+    memset(&cfg->on_change, 0, sizeof cfg->on_change);
+    free(cfg->validate.argv);
+    free(cfg->validate.text);
+    memset(&cfg->validate, 0, sizeof cfg->validate);
+}
+
+const char *options_on_change_name(enum on_change_kind k)
+{
+    static const char *const names[] = {"restart", "signal", "exec", "webhook", "none"};
+    return (unsigned)k < 5 ? names[k] : "unknown";
+}
+
 enum options_result options_parse(struct podvisor_config *cfg, int argc, char **argv,
                                   char *const *envp, char *err, size_t errlen)
 {
@@ -789,11 +948,17 @@ enum options_result options_parse(struct podvisor_config *cfg, int argc, char **
     derive(cfg);
 
     warn_unknown_env(cfg, envp);
-    if (first_arg >= argc) {
-        fail(&st, "no command given (usage: podvisor [OPTIONS] -- COMMAND [ARG...])");
+    if (first_arg < argc)
+        cfg->command = argv + first_arg;
+    else if (cfg->watch.n > 0)
+        cfg->sidecar = 1;
+    else {
+        fail(&st, "no command given (usage: podvisor [OPTIONS] -- COMMAND [ARG...], or "
+                  "--watch PATH without a command for sidecar mode)");
         goto out;
     }
-    cfg->command = argv + first_arg;
+    if (check_combinations(&st, cfg) < 0)
+        goto out;
     result = OPTIONS_RUN;
 out:
     if (result == OPTIONS_ERROR)
@@ -812,6 +977,8 @@ void options_help(char *buf, size_t len)
             o += (size_t)n_;                                              \
     } while (0)
     PUT("usage: podvisor [OPTIONS] [--] COMMAND [ARG...]\n"
+        "       podvisor [OPTIONS] --watch PATH...   (sidecar mode: no COMMAND)\n"
+        "       podvisor hash PATH...\n"
         "       podvisor probe [--timeout D] [--header 'K: V'] TARGET\n"
         "       podvisor sleep DURATION\n"
         "       podvisor version | help\n\n"

@@ -19,6 +19,37 @@
  * few apps close their listeners and finish requests faster. */
 #define OPTIONS_STOP_FLOOR_MS 1000
 
+/* A list of strings given by a repeatable option; owned by the config. */
+struct strlist {
+    char **v;
+    size_t n;
+};
+
+/* What a config change (or a later admin /reload) does. */
+enum on_change_kind {
+    ON_CHANGE_RESTART = 0, /* graceful restart of the child */
+    ON_CHANGE_SIGNAL,      /* sig to the child (sidecar: to --signal-process) */
+    ON_CHANGE_EXEC,        /* run argv, log its exit status */
+    ON_CHANGE_WEBHOOK,     /* POST to url, retried until 2xx or the next change */
+    ON_CHANGE_NONE,        /* record the change only */
+};
+
+struct on_change {
+    enum on_change_kind kind;
+    int sig;
+    char **argv;            /* exec: one malloc'd block (parse_command_words) */
+    char *url;              /* webhook */
+    char *text;             /* as given, for logs and /status */
+};
+
+/* A command given as one string (--validate). */
+struct cmdline {
+    char **argv;            /* parse_command_words block */
+    char *text;             /* as given */
+};
+
+enum restart_policy { RESTART_NEVER = 0, RESTART_ON_FAILURE, RESTART_ALWAYS };
+
 struct podvisor_config {
     enum log_format log_format;
     enum log_level log_level;
@@ -35,7 +66,17 @@ struct podvisor_config {
     int64_t stop_timeout_ms;
     int stop_timeout_given;
     struct listen_addr probe_listen;
-    char *const *command;   /* points into argv; NULL-terminated */
+    char *const *command;   /* points into argv; NULL-terminated; NULL in sidecar mode */
+    /* Config changes (owned: options_free releases them). */
+    struct strlist watch;
+    struct on_change on_change;
+    struct cmdline validate;  /* argv NULL: none */
+    int64_t debounce_ms;
+    struct strlist signal_process;
+    int sidecar;            /* --watch and no COMMAND: no child */
+    enum restart_policy restart_policy;
+    int64_t backoff_initial_ms;
+    int64_t backoff_max_ms;
     /* Not errors, but worth a line once logging is set up (an unknown
      * PODVISOR_* variable). */
     char warnings[OPTIONS_MAX_WARNINGS][192];
@@ -51,9 +92,17 @@ enum options_result {
 };
 
 /** Parses argv (argv[0] is the program) with envp as the environment.
- * Allocates nothing that outlives the call; cfg->command points into argv. */
+ * cfg->command points into argv; options_free releases the rest (also
+ * after an error). */
 enum options_result options_parse(struct podvisor_config *cfg, int argc, char **argv,
                                   char *const *envp, char *err, size_t errlen);
+
+/** Frees what options_parse allocated (lists, parsed commands). Safe on a
+ * config options_parse failed on, and twice. */
+void options_free(struct podvisor_config *cfg);
+
+/** "restart", "signal", "exec", "webhook", "none". */
+const char *options_on_change_name(enum on_change_kind k);
 
 /** Writes the --help text into buf. */
 void options_help(char *buf, size_t len);

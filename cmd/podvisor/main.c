@@ -63,16 +63,21 @@ int main(int argc, char **argv)
             return tools_probe_main(argc - 1, argv + 1);
         if (strcmp(cmd, "sleep") == 0)
             return tools_sleep_main(argc - 1, argv + 1);
+        if (strcmp(cmd, "hash") == 0)
+            return tools_hash_main(argc - 1, argv + 1);
     }
 
     struct podvisor_config cfg;
     char err[512];
     switch (options_parse(&cfg, argc, argv, environ, err, sizeof err)) {
     case OPTIONS_HELP:
+        options_free(&cfg);
         return print_help(stdout);
     case OPTIONS_VERSION:
+        options_free(&cfg);
         return print_version();
     case OPTIONS_ERROR:
+        options_free(&cfg);
         if (cfg.log_format == LOG_JSON) {
             log_setup(LOG_ERROR, LOG_JSON);
             log_error("%s", err);
@@ -88,5 +93,7 @@ int main(int argc, char **argv)
         log_warn("%s", cfg.warnings[i]);
     if (cfg.warnings_dropped)
         log_warn("%d more warnings about the configuration not shown", cfg.warnings_dropped);
-    exit(supervisor_run(&cfg, parent));
+    int code = supervisor_run(&cfg, parent);
+    options_free(&cfg);
+    exit(code);
 }

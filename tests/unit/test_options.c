@@ -30,6 +30,7 @@ static enum options_result parse_env(char *const *env, ...)
     va_end(ap);
     argv[argc] = NULL;
     err[0] = '\0';
+    options_free(&cfg); /* the previous test's */
     return options_parse(&cfg, argc, argv, env, err, sizeof err);
 }
 
@@ -289,9 +290,21 @@ static void errors_name_option_and_problem(void **state)
         {{"--probe-listen", "8099", "app"}, "--probe-listen: \"8099\" is not a listen address (try :8099, 127.0.0.1:8099, [::1]:8099 or off)"},
         {{"--bogus", "app"}, "unknown option \"--bogus\" (see podvisor --help)"},
         {{"-x", "app"}, "unknown option \"-x\" (see podvisor --help)"},
-        {{"--watch", "/etc", "app"}, "unknown option \"--watch\" (see podvisor --help)"},
+        {{"--on-change", "reboot", "app"}, "--on-change: \"reboot\" is not an action (restart, signal:SIG, exec:CMD, webhook:URL or none)"},
+        {{"--on-change", "signal:KILL", "app"}, "--on-change: \"signal:KILL\" would kill the app, not reload it (use restart)"},
+        {{"--on-change", "signal:CHLD", "app"}, "--on-change: \"signal:CHLD\" would confuse the app's own reaping of its children"},
+        {{"--on-change", "exec: ", "app"}, "--on-change: \"exec: \" is an empty command"},
+        {{"--on-change", "webhook:localhost/x", "app"}, "--on-change: \"webhook:localhost/x\" has no http:// or https:// URL after webhook:"},
+        {{"--validate", "nginx -c 'x", "app"}, "--validate: \"nginx -c 'x\" has an unterminated ' quote"},
+        {{"--restart-policy", "sometimes", "app"}, "--restart-policy: \"sometimes\" is not a restart policy (never, on-failure or always)"},
+        {{"--watch", "", "app"}, "--watch: \"\" is empty (give a path)"},
+        {{"--watch", "/etc"}, "--on-change restart needs a COMMAND to restart; in sidecar mode (--watch without a COMMAND) use signal:SIG with --signal-process, exec:CMD or webhook:URL"},
+        {{"--watch", "/etc", "--on-change=signal:HUP"}, "--on-change signal:HUP in sidecar mode needs --signal-process NAME (the process to signal; the pod needs shareProcessNamespace: true)"},
+        {{"--signal-process", "nginx", "app"}, "--signal-process is for sidecar mode (--watch without a COMMAND); with a COMMAND, signal:SIG goes to the child"},
+        {{"--backoff-initial=2s", "--backoff-max=1s", "app"}, "--backoff-max 1000ms is less than --backoff-initial 2000ms"},
+        {{"--backoff-initial=0", "app"}, "--backoff-initial must be more than 0 (try 1s)"},
         {{"--prestop-delay"}, "--prestop-delay needs a value (see podvisor --help)"},
-        {{"-g"}, "no command given (usage: podvisor [OPTIONS] -- COMMAND [ARG...])"},
+        {{"-g"}, "no command given (usage: podvisor [OPTIONS] -- COMMAND [ARG...], or --watch PATH without a command for sidecar mode)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct bad_case *c = &cases[i];
@@ -351,6 +364,76 @@ static void help_and_version(void **state)
     assert_non_null(strstr(buf, "-e, --remap-exit CODE"));
 }
 
+static void config_change_options(void **state)
+{
+    assert_int_equal(parse("--watch", "/etc/app", "--watch=/etc/secret", "--on-change",
+                           "exec:nginx -s reload", "--validate", "nginx -t -c '/etc/my conf'",
+                           "--debounce", "1s", "--restart-policy", "on-failure", "app"),
+                     OPTIONS_RUN);
+    assert_int_equal(cfg.watch.n, 2);
+    assert_string_equal(cfg.watch.v[0], "/etc/app");
+    assert_string_equal(cfg.watch.v[1], "/etc/secret");
+    assert_int_equal(cfg.on_change.kind, ON_CHANGE_EXEC);
+    assert_string_equal(cfg.on_change.argv[0], "nginx");
+    assert_string_equal(cfg.on_change.argv[2], "reload");
+    assert_null(cfg.on_change.argv[3]);
+    assert_string_equal(cfg.validate.argv[3], "/etc/my conf");
+    assert_string_equal(cfg.validate.text, "nginx -t -c '/etc/my conf'");
+    assert_int_equal(cfg.debounce_ms, 1000);
+    assert_int_equal(cfg.restart_policy, RESTART_ON_FAILURE);
+    assert_int_equal(cfg.sidecar, 0);
+
+    /* Defaults. */
+    assert_int_equal(parse("app"), OPTIONS_RUN);
+    assert_int_equal(cfg.on_change.kind, ON_CHANGE_RESTART);
+    assert_int_equal(cfg.debounce_ms, 500);
+    assert_int_equal(cfg.restart_policy, RESTART_NEVER);
+    assert_int_equal(cfg.backoff_initial_ms, 1000);
+    assert_int_equal(cfg.backoff_max_ms, 30000);
+    assert_int_equal(cfg.watch.n, 0);
+
+    /* Sidecar: --watch and no command. */
+    assert_int_equal(parse("--watch", "/cfg", "--on-change", "signal:HUP", "--signal-process",
+                           "nginx"),
+                     OPTIONS_RUN);
+    assert_true(cfg.sidecar);
+    assert_null(cfg.command);
+    assert_int_equal(cfg.on_change.sig, SIGHUP);
+    assert_string_equal(cfg.signal_process.v[0], "nginx");
+    assert_int_equal(parse("--watch", "/cfg", "--on-change", "webhook:http://127.0.0.1:9533/-/reload"),
+                     OPTIONS_RUN);
+    assert_string_equal(cfg.on_change.url, "http://127.0.0.1:9533/-/reload");
+
+    /* Environment lists and the JSON file. */
+    char *env[] = {"PODVISOR_WATCH=/a:/b", "PODVISOR_ON_CHANGE=none", NULL};
+    assert_int_equal(parse_env(env, "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(cfg.watch.n, 2);
+    assert_string_equal(cfg.watch.v[1], "/b");
+    assert_int_equal(cfg.on_change.kind, ON_CHANGE_NONE);
+    write_config("{\"watch\": [\"/x\", \"/y\"], \"validate\": \"true\", "
+                 "\"on-change\": \"signal:USR2\"}");
+    char flag[80];
+    snprintf(flag, sizeof flag, "--config=%s", config_path);
+    assert_int_equal(parse(flag, "app"), OPTIONS_RUN);
+    assert_int_equal(cfg.watch.n, 2);
+    assert_string_equal(cfg.validate.argv[0], "true");
+    assert_int_equal(cfg.on_change.sig, SIGUSR2);
+    unlink(config_path);
+
+    /* Harmless but useless: warned. */
+    assert_int_equal(parse("--validate", "true", "app"), OPTIONS_RUN);
+    assert_int_equal(cfg.nwarnings, 1);
+    assert_string_equal(cfg.warnings[0], "--validate has no effect without --watch");
+    options_free(&cfg);
+    options_free(&cfg); /* twice is safe */
+}
+
+static int free_config(void **state)
+{
+    options_free(&cfg);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +451,7 @@ int main(void)
         cmocka_unit_test(errors_name_option_and_problem),
         cmocka_unit_test(config_file_errors),
         cmocka_unit_test(help_and_version),
+        cmocka_unit_test(config_change_options),
     };
-    return cmocka_run_group_tests_name("options", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("options", tests, NULL, free_config);
 }
