@@ -5,7 +5,7 @@ VERSION   ?= 0.2.0
 CC        ?= cc
 BUILD     ?= build
 PYTHON    ?= /usr/bin/python3
-PKGS      := libmicrohttpd jansson libcurl
+PKGS      := libmicrohttpd jansson libcurl nettle
 SAN       ?=
 
 CSTD      := -std=c11 -D_GNU_SOURCE
@@ -20,8 +20,9 @@ ifeq ($(SAN),1)
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libmicrohttpd and libcurl are dlopen()ed when first needed (src/lazylib.h):
-# only jansson is linked. Their sonames come from the installed libraries.
-PKG_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null) -ldl
+# only jansson and nettle (SHA-256 for --watch, small) are linked. Their
+# sonames come from the installed libraries.
+PKG_LIBS   := $(shell pkg-config --libs jansson nettle 2>/dev/null) -ldl
 soname     = $(shell readelf -d $(shell pkg-config --variable=libdir $(1))/$(2) 2>/dev/null | \
                sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 MHD_SONAME  := $(call soname,libmicrohttpd,libmicrohttpd.so)

@@ -95,6 +95,14 @@ int loop_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop
     return 0;
 }
 
+int loop_mod(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+    if (w->fd < 0 || (size_t)w->fd >= l->nfds || l->by_fd[w->fd] != w)
+        return -ENOENT;
+    struct epoll_event ev = {.events = events, .data.u64 = (uint64_t)w->gen << 32 | (uint32_t)w->fd};
+    return epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
+}
+
 int loop_del(struct loop *l, struct loop_watch *w)
 {
     if (w->fd < 0 || (size_t)w->fd >= l->nfds || l->by_fd[w->fd] != w)

@@ -54,6 +54,8 @@ void loop_close(struct loop *l);
 /** Registers fd for `events` (EPOLLIN...). Returns 0 or -errno. */
 int loop_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_cb cb,
              void *ctx);
+/** Changes the events a registration waits for. Returns 0 or -errno. */
+int loop_mod(struct loop *l, struct loop_watch *w, uint32_t events);
 /** Removes the registration; pending events for it are dropped. The fd is
  * the caller's to close. Returns 0 or -errno (the watch is gone either way). */
 int loop_del(struct loop *l, struct loop_watch *w);

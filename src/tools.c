@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "lazylib.h"
 #include "log.h"
 #include "loop.h"
@@ -380,5 +381,40 @@ int tools_sleep_main(int argc, char **argv)
     }
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL) == EINTR)
         ;
+    return 0;
+}
+
+/* The hash --watch keeps for the same paths, in the same order (/status
+ * shows it as config.hash): to check by hand what podvisor saw. A path that
+ * does not exist is an error here; --watch waits for it instead. */
+int tools_hash_main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fprintf(stderr, "usage: podvisor hash PATH...\n"
+                        "  prints the content hash --watch uses for these paths (sha256:<hex>)\n");
+        return argc < 2 ? 2 : 0;
+    }
+    int first = strcmp(argv[1], "--") == 0 ? 2 : 1;
+    if (first >= argc) {
+        fprintf(stderr, "usage: podvisor hash PATH...\n");
+        return 2;
+    }
+    size_t n = (size_t)(argc - first);
+    enum hash_found found[n];
+    char out[HASH_TEXT_LEN];
+    int rc = hash_paths(argv + first, n, out, found);
+    if (rc < 0) {
+        fprintf(stderr, "podvisor hash: %s\n", strerror(-rc));
+        return 1;
+    }
+    int missing = 0;
+    for (size_t i = 0; i < n; i++)
+        if (found[i] == HASH_MISSING) {
+            fprintf(stderr, "podvisor hash: %s: %s\n", argv[first + (int)i], strerror(ENOENT));
+            missing = 1;
+        }
+    if (missing)
+        return 1;
+    printf("%s\n", out);
     return 0;
 }

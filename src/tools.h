@@ -1,5 +1,6 @@
 /* tools: subcommands for images that have no tools of their own (distroless):
- * `podvisor probe` for exec probes and `podvisor sleep` for preStop hooks.
+ * `podvisor probe` for exec probes, `podvisor sleep` for preStop hooks and
+ * `podvisor hash` for the content hash --watch acts on.
  * Each takes its own argv (argv[0] is the subcommand) and returns the exit
  * code: 0 healthy / done, 1 not healthy, 2 usage. */
 #ifndef PODVISOR_TOOLS_H
@@ -7,5 +8,6 @@
 
 int tools_probe_main(int argc, char **argv);
 int tools_sleep_main(int argc, char **argv);
+int tools_hash_main(int argc, char **argv);
 
 #endif

@@ -4,7 +4,7 @@
 # quick. Used by `make demo`, `make deps` and .ci/run.
 set -eu
 PKGS="make gcc clang libclang-rt-14-dev pkg-config libmicrohttpd-dev libjansson-dev
-libcurl4-openssl-dev libcmocka-dev valgrind python3 python3-pytest util-linux procps
+nettle-dev libcurl4-openssl-dev libcmocka-dev valgrind python3 python3-pytest util-linux procps
 curl nginx wrk tini dumb-init catatonit openssl iproute2"
 missing=""
 for p in $PKGS; do

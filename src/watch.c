@@ -1,0 +1,309 @@
+/* watch: see watch.h. */
+#include "watch.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* How often to look again for a path (or its parent) that is not there:
+ * inotify cannot watch what does not exist yet. Slow enough to cost
+ * nothing, fast enough for a late volume mount. */
+#define RETRY_MS 1000
+
+/* Every watched directory gets the same mask: inotify keeps one watch per
+ * inode, and a directory may be one path's parent and another's self. */
+#define WATCH_MASK                                                                           \
+    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_MODIFY |     \
+     IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
+
+struct watched {
+    const char *path;
+    char *parent, *base;
+    int wd_self;        /* the path itself, when it is a directory */
+    int wd_parent;      /* its parent directory */
+    int ever_seen;      /* it existed at some point: its absence is a gap */
+    int gap_logged;
+    int add_error_logged;
+};
+
+struct watch {
+    struct loop *loop;
+    int fd;
+    struct loop_watch lw;
+    struct loop_timer debounce, retry;
+    int64_t debounce_ms;
+    int64_t last_event_ms;
+    struct watched *w;
+    size_t n;
+    char *const *paths;
+    char hash[HASH_TEXT_LEN];
+    watch_change_fn on_change;
+    void *ctx;
+};
+
+const char *watch_hash(const struct watch *w) { return w->hash; }
+
+static int add(struct watch *w, struct watched *p, const char *dir)
+{
+    int wd = inotify_add_watch(w->fd, dir, WATCH_MASK);
+    if (wd >= 0)
+        return wd;
+    if (errno != ENOENT && errno != ENOTDIR && !p->add_error_logged) {
+        /* ENOSPC: fs.inotify.max_user_watches is used up on the node. */
+        log_errno(LOG_WARN, errno, "--watch %s: watching %s (retrying every %ds)", p->path, dir,
+                  RETRY_MS / 1000);
+        p->add_error_logged = 1;
+    }
+    return -1;
+}
+
+/* Adds whatever watch is missing for p. Returns 1 when it is all in place. */
+static int set_up(struct watch *w, struct watched *p)
+{
+    if (p->wd_parent < 0)
+        p->wd_parent = add(w, p, p->parent);
+    struct stat sb;
+    int is_dir = stat(p->path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    if (is_dir) {
+        /* Re-added every time: after a replacement the path is a new
+         * inode, and inotify answers with its watch (a new or the same wd). */
+        p->wd_self = add(w, p, p->path);
+    } else {
+        p->wd_self = -1;
+    }
+    return p->wd_parent >= 0 && (!is_dir || p->wd_self >= 0);
+}
+
+static void set_up_all(struct watch *w)
+{
+    int complete = 1;
+    for (size_t i = 0; i < w->n; i++)
+        complete &= set_up(w, &w->w[i]);
+    if (!complete && !w->retry.armed)
+        loop_timer_arm(w->loop, &w->retry, RETRY_MS);
+}
+
+static void mark(struct watch *w)
+{
+    w->last_event_ms = loop_now_ms();
+    /* Re-armed only when idle: a burst of events costs a clock read each,
+     * not a timerfd update each (on_debounce waits out the rest). */
+    if (!w->debounce.armed)
+        loop_timer_arm(w->loop, &w->debounce, w->debounce_ms);
+}
+
+static void on_debounce(void *ctx)
+{
+    struct watch *w = ctx;
+    int64_t quiet = loop_now_ms() - w->last_event_ms;
+    if (quiet < w->debounce_ms) {
+        loop_timer_arm(w->loop, &w->debounce, w->debounce_ms - quiet);
+        return;
+    }
+    set_up_all(w);
+    enum hash_found found[w->n];
+    char hash[HASH_TEXT_LEN];
+    int rc = hash_paths(w->paths, w->n, hash, found);
+    if (rc < 0) {
+        log_errno(LOG_ERROR, -rc, "hashing the watched paths");
+        return;
+    }
+    int gap = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        struct watched *p = &w->w[i];
+        if (found[i] != HASH_MISSING) {
+            if (p->gap_logged)
+                log_info("--watch %s is back", p->path);
+            else if (!p->ever_seen)
+                log_info("--watch %s appeared", p->path);
+            p->ever_seen = 1;
+            p->gap_logged = 0;
+        } else if (p->ever_seen) {
+            /* A config that vanished is not a config to act on: wait for it
+             * (a delete and re-create is one change, or none). */
+            if (!p->gap_logged)
+                log_warn("--watch %s disappeared; waiting for it to come back before acting",
+                         p->path);
+            p->gap_logged = 1;
+            gap = 1;
+        }
+    }
+    if (gap || strcmp(hash, w->hash) == 0)
+        return;
+    memcpy(w->hash, hash, sizeof hash);
+    w->on_change(w->ctx, w->hash);
+}
+
+static void on_retry(void *ctx)
+{
+    struct watch *w = ctx;
+    set_up_all(w);
+    /* Whatever appeared meanwhile may hold content already. */
+    mark(w);
+}
+
+static int relevant(const struct watched *p, const struct inotify_event *ev)
+{
+    if (ev->wd == p->wd_self)
+        return 1;
+    if (ev->wd != p->wd_parent)
+        return 0;
+    if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
+        return 1;
+    /* In the parent only the path itself counts, and the AtomicWriter's
+     * entries (..data) when the path is one key of a ConfigMap volume. */
+    return ev->len > 0 && (strcmp(ev->name, p->base) == 0 || strncmp(ev->name, "..", 2) == 0);
+}
+
+static void on_events(void *ctx, uint32_t events)
+{
+    struct watch *w = ctx;
+    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+    for (;;) {
+        ssize_t len = read(w->fd, buf, sizeof buf);
+        if (len < 0 && errno == EINTR)
+            continue;
+        if (len < 0) {
+            if (errno != EAGAIN)
+                log_errno(LOG_ERROR, errno, "reading inotify events");
+            return;
+        }
+        int any = 0;
+        for (char *p = buf; p < buf + len;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            p += sizeof *ev + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                /* Events were lost: what changed is unknown, so look at all
+                 * of it again (the hash decides). */
+                log_warn("inotify queue overflowed: rescanning the watched paths");
+                any = 1;
+                continue;
+            }
+            for (size_t i = 0; i < w->n; i++) {
+                struct watched *q = &w->w[i];
+                if (!relevant(q, ev))
+                    continue;
+                any = 1;
+                /* The directory is gone (deleted, unmounted, renamed away):
+                 * its watch is dead; set_up re-adds it when it is back. */
+                if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+                    if (ev->wd == q->wd_self)
+                        q->wd_self = -1;
+                    if (ev->wd == q->wd_parent)
+                        q->wd_parent = -1;
+                }
+            }
+        }
+        if (any) {
+            mark(w);
+            for (size_t i = 0; i < w->n; i++)
+                if (w->w[i].wd_parent < 0 && !w->retry.armed)
+                    loop_timer_arm(w->loop, &w->retry, RETRY_MS);
+        }
+    }
+}
+
+static void warn_at_start(const struct watched *p)
+{
+    struct stat sb;
+    if (lstat(p->path, &sb) < 0) {
+        log_warn("--watch %s does not exist (yet): watching for it to appear", p->path);
+        return;
+    }
+    /* KUBERNETES.md: a ConfigMap key mounted whole is a symlink into
+     * ..data; a subPath mount is a plain file the kubelet never updates. */
+    if (S_ISREG(sb.st_mode))
+        log_warn("--watch %s is a plain file, not a symlink into a ConfigMap's ..data: if it "
+                 "is a subPath mount, Kubernetes never updates it (mount the ConfigMap as a "
+                 "directory and watch that)",
+                 p->path);
+}
+
+struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, struct loop *loop,
+                          watch_change_fn on_change, void *ctx, char *err, size_t errlen)
+{
+    struct watch *w = calloc(1, sizeof *w);
+    if (w == NULL || (w->w = calloc(paths->n, sizeof *w->w)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        free(w);
+        return NULL;
+    }
+    w->loop = loop;
+    w->n = paths->n;
+    w->paths = paths->v;
+    w->debounce_ms = debounce_ms;
+    w->on_change = on_change;
+    w->ctx = ctx;
+    loop_timer_init(&w->debounce, on_debounce, w);
+    loop_timer_init(&w->retry, on_retry, w);
+    w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (w->fd < 0) {
+        snprintf(err, errlen, "inotify: %s%s", strerror(errno),
+                 errno == EMFILE ? " (fs.inotify.max_user_instances is used up)" : "");
+        free(w->w);
+        free(w);
+        return NULL;
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        struct watched *p = &w->w[i];
+        p->path = paths->v[i];
+        p->wd_self = p->wd_parent = -1;
+        char *a = strdup(p->path), *b = strdup(p->path);
+        p->parent = a ? strdup(dirname(a)) : NULL;
+        p->base = b ? strdup(basename(b)) : NULL;
+        free(a);
+        free(b);
+        if (p->parent == NULL || p->base == NULL) {
+            snprintf(err, errlen, "out of memory");
+            watch_stop(w);
+            return NULL;
+        }
+        warn_at_start(p);
+    }
+    int rc = loop_add(loop, &w->lw, w->fd, EPOLLIN, on_events, w);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", strerror(-rc));
+        watch_stop(w);
+        return NULL;
+    }
+    /* Watches first, then the hash: a change between the two is then seen
+     * as an event, never lost. */
+    set_up_all(w);
+    enum hash_found found[w->n];
+    rc = hash_paths(w->paths, w->n, w->hash, found);
+    if (rc < 0) {
+        snprintf(err, errlen, "hashing: %s", strerror(-rc));
+        watch_stop(w);
+        return NULL;
+    }
+    for (size_t i = 0; i < w->n; i++)
+        w->w[i].ever_seen = found[i] != HASH_MISSING;
+    return w;
+}
+
+void watch_stop(struct watch *w)
+{
+    if (w == NULL)
+        return;
+    loop_timer_disarm(w->loop, &w->debounce);
+    loop_timer_disarm(w->loop, &w->retry);
+    if (w->fd >= 0) {
+        if (w->lw.cb)
+            loop_del(w->loop, &w->lw);
+        close(w->fd);
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        free(w->w[i].parent);
+        free(w->w[i].base);
+    }
+    free(w->w);
+    free(w);
+}

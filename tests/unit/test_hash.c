@@ -1,0 +1,130 @@
+/* Unit tests for src/hash.c: what changes the content hash, and what not. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "hash.h"
+
+static char dir[64];
+
+static void put(const char *rel, const char *content)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(content, f);
+    fclose(f);
+}
+
+static void hash_of(char *out)
+{
+    char *paths[] = {dir};
+    enum hash_found found[1];
+    assert_int_equal(hash_paths(paths, 1, out, found), 0);
+    assert_int_equal(found[0], HASH_DIR);
+    assert_int_equal(strncmp(out, "sha256:", 7), 0);
+    assert_int_equal(strlen(out), 71);
+}
+
+/* Runs a shell command with every %s standing for the test directory. */
+static void sh(const char *cmd)
+{
+    char buf[1024];
+    size_t o = 0;
+    for (const char *p = cmd; *p && o + sizeof dir < sizeof buf; p++) {
+        if (p[0] == '%' && p[1] == 's') {
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s", dir);
+            p++;
+        } else {
+            buf[o++] = *p;
+        }
+    }
+    buf[o] = '\0';
+    assert_int_equal(system(buf), 0);
+}
+
+static void content_decides(void **state)
+{
+    char a[HASH_TEXT_LEN], b[HASH_TEXT_LEN];
+    snprintf(dir, sizeof dir, "/tmp/podvisor-hash-%d", (int)getpid());
+    sh("rm -rf %s && mkdir -p %s");
+    put("k1", "one");
+    put("k2", "two");
+    hash_of(a);
+    /* A touch and a no-op rewrite: nothing. */
+    sh("touch %s/k1 && chmod 600 %s/k2");
+    put("k1", "one");
+    hash_of(b);
+    assert_string_equal(a, b);
+    /* A content change, a rename, a new file: each a change. */
+    put("k1", "uno");
+    hash_of(b);
+    assert_string_not_equal(a, b);
+    put("k1", "one");
+    hash_of(b);
+    assert_string_equal(a, b);
+    sh("mv %s/k2 %s/k3");
+    hash_of(b);
+    assert_string_not_equal(a, b);
+    sh("mv %s/k3 %s/k2");
+    /* A FIFO neither blocks nor breaks it. */
+    sh("mkfifo %s/pipe");
+    hash_of(b);
+    assert_string_not_equal(a, b);
+    sh("rm %s/pipe");
+    hash_of(b);
+    assert_string_equal(a, b);
+    sh("rm -rf %s");
+}
+
+static void atomic_writer_swap_of_equal_content_is_no_change(void **state)
+{
+    char a[HASH_TEXT_LEN], b[HASH_TEXT_LEN];
+    snprintf(dir, sizeof dir, "/tmp/podvisor-hash-cm-%d", (int)getpid());
+    sh("rm -rf %s && mkdir -p %s/..2026_01_01_00_00_00.1 && echo v1 > %s/..2026_01_01_00_00_00.1/key");
+    sh("cd %s && ln -s ..2026_01_01_00_00_00.1 ..data && ln -s ..data/key key");
+    hash_of(a);
+    /* The kubelet's swap with the same content: no change. */
+    sh("mkdir %s/..2026_01_01_00_00_01.2 && echo v1 > %s/..2026_01_01_00_00_01.2/key");
+    sh("cd %s && ln -s ..2026_01_01_00_00_01.2 ..data_tmp && mv -T ..data_tmp ..data && "
+       "rm -rf ..2026_01_01_00_00_00.1");
+    hash_of(b);
+    assert_string_equal(a, b);
+    /* ... and with new content: a change, seen through key -> ..data/key. */
+    sh("mkdir %s/..2026_01_01_00_00_02.3 && echo v2 > %s/..2026_01_01_00_00_02.3/key");
+    sh("cd %s && ln -s ..2026_01_01_00_00_02.3 ..data_tmp && mv -T ..data_tmp ..data");
+    hash_of(b);
+    assert_string_not_equal(a, b);
+    /* A file watched alone hashes as its content, wherever it is. */
+    char file[128], other[128], h1[HASH_TEXT_LEN], h2[HASH_TEXT_LEN];
+    snprintf(file, sizeof file, "%s/key", dir);
+    snprintf(other, sizeof other, "%s/copy", dir);
+    sh("cp %s/key %s/copy");
+    char *p1[] = {file}, *p2[] = {other};
+    assert_int_equal(hash_paths(p1, 1, h1, NULL), 0);
+    assert_int_equal(hash_paths(p2, 1, h2, NULL), 0);
+    assert_string_equal(h1, h2);
+    /* A missing path is hashed as missing, not an error. */
+    char *missing[] = {"/nonexistent/podvisor"};
+    enum hash_found found[1];
+    assert_int_equal(hash_paths(missing, 1, h1, found), 0);
+    assert_int_equal(found[0], HASH_MISSING);
+    sh("rm -rf %s");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(content_decides),
+        cmocka_unit_test(atomic_writer_swap_of_equal_content_is_no_change),
+    };
+    return cmocka_run_group_tests_name("hash", tests, NULL, NULL);
+}
