@@ -168,7 +168,7 @@ struct kernel_sigaction {
 
 /* Runs in the forked child: async-signal-safe calls only. */
 static __attribute__((noreturn)) void child_after_fork(struct child_exec_plan *p, int errfd,
-                                                         int take_terminal)
+                                                         int take_terminal, int output_fd)
 {
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
@@ -189,6 +189,10 @@ static __attribute__((noreturn)) void child_after_fork(struct child_exec_plan *p
      * for a background process cannot stop us here. */
     if (take_terminal)
         tcsetpgrp(STDIN_FILENO, getpid());
+    if (output_fd >= 0) {
+        dup2(output_fd, STDOUT_FILENO);
+        dup2(output_fd, STDERR_FILENO);
+    }
     child_close_other_fds(errfd, 1);
     sigset_t none;
     sigemptyset(&none);
@@ -199,8 +203,11 @@ static __attribute__((noreturn)) void child_after_fork(struct child_exec_plan *p
     _exit(127);
 }
 
-int child_spawn(char *const *argv, pid_t *pid_out, int *exec_fd)
+int child_spawn(char *const *argv, const struct child_spawn_opts *opts, pid_t *pid_out,
+                int *exec_fd)
 {
+    int output_fd = opts ? opts->output_fd : -1;
+    int helper = opts ? opts->helper : 0;
     struct child_exec_plan plan;
     int pipefd[2] = {-1, -1};
     int rc = child_plan_build(&plan, argv);
@@ -214,7 +221,8 @@ int child_spawn(char *const *argv, pid_t *pid_out, int *exec_fd)
     }
     /* Take the terminal's foreground only when podvisor has it: a podvisor
      * started in the background must not steal the terminal from a shell. */
-    int take_terminal = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+    int take_terminal =
+        !helper && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
 
     pid_t pid = fork();
     if (pid < 0) {
@@ -223,7 +231,7 @@ int child_spawn(char *const *argv, pid_t *pid_out, int *exec_fd)
     }
     if (pid == 0) {
         close(pipefd[0]);
-        child_after_fork(&plan, pipefd[1], take_terminal);
+        child_after_fork(&plan, pipefd[1], take_terminal, output_fd);
     }
     /* Also from the parent, so the group exists before we ever signal it,
      * whichever of the two runs first; failure (EACCES once the child has
@@ -265,6 +273,13 @@ enum child_exec_result child_exec_result(int fd, int *err)
 }
 
 int child_exec_error_code(int err) { return err == ENOENT || err == ENOTDIR ? 127 : 126; }
+
+int child_kill_group_only(pid_t pgid)
+{
+    if (pgid <= 1)
+        return -EINVAL;
+    return kill(-pgid, SIGKILL) < 0 ? -errno : 0;
+}
 
 int child_signal(pid_t pid, int sig, int group)
 {

@@ -29,13 +29,21 @@ void child_plan_free(struct child_exec_plan *p);
  * else one by one up to the fd limit. Async-signal-safe. Returns 0. */
 int child_close_other_fds(int keep, int use_close_range);
 
+/* How a child differs from the main one. */
+struct child_spawn_opts {
+    int output_fd;    /* >= 0: the child's stdout and stderr (a capture pipe) */
+    int helper;       /* a podvisor helper (--validate, exec:): never takes the terminal */
+};
+
 /** Forks argv[0] (searched in PATH like execvp) as a new process-group
  * leader with an empty signal mask, default dispositions, only fds 0, 1, 2,
- * and the terminal's foreground when podvisor holds it. Does not wait for
- * the exec: *exec_fd is the non-blocking, close-on-exec read end of a pipe
- * that child_exec_result reads once it is readable. Returns 0, or -errno
- * when no process could be made. */
-int child_spawn(char *const *argv, pid_t *pid, int *exec_fd);
+ * and the terminal's foreground when podvisor holds it (not for helpers).
+ * opts may be NULL (the main child). Does not wait for the exec: *exec_fd
+ * is the non-blocking, close-on-exec read end of a pipe that
+ * child_exec_result reads once it is readable. Returns 0, or -errno when no
+ * process could be made. */
+int child_spawn(char *const *argv, const struct child_spawn_opts *opts, pid_t *pid,
+                int *exec_fd);
 
 enum child_exec_result {
     CHILD_EXEC_PENDING = 0, /* nothing to read yet */
@@ -54,6 +62,12 @@ int child_exec_error_code(int err);
 /** Sends sig to pid, or to pid's process group when `group` (and to pid
  * itself too, in case it left the group). Returns 0 or -errno. */
 int child_signal(pid_t pid, int sig, int group);
+
+/** SIGKILLs the process group `pgid` only (what is left of a child that
+ * is gone: its pid is not signalled, it may belong to another process
+ * by now, but a group id is never reused while the group has members).
+ * Returns 0 or -errno (-ESRCH: the group is empty). */
+int child_kill_group_only(pid_t pgid);
 
 /** Reaps without blocking; calls on_status for each status waitpid reports
  * (exited, killed, stopped, continued). Returns 1 while podvisor still has

@@ -146,14 +146,14 @@ static void spawn_reports_the_exec_through_the_pipe(void **state)
     char *ok[] = {"true", NULL};
     pid_t pid;
     int fd, err, status;
-    assert_int_equal(child_spawn(ok, &pid, &fd), 0);
+    assert_int_equal(child_spawn(ok, NULL, &pid, &fd), 0);
     assert_int_equal(wait_exec(fd, &err), CHILD_EXEC_OK);
     close(fd);
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_int_equal(child_status_code(status), 0);
 
     char *missing[] = {"no-such-command-podvisor", NULL};
-    assert_int_equal(child_spawn(missing, &pid, &fd), 0);
+    assert_int_equal(child_spawn(missing, NULL, &pid, &fd), 0);
     assert_int_equal(wait_exec(fd, &err), CHILD_EXEC_FAILED);
     assert_int_equal(err, ENOENT);
     assert_int_equal(child_exec_error_code(err), 127);
@@ -168,7 +168,7 @@ static void fork_failure_is_an_error_not_a_leak(void **state)
     int fd = -1;
     int before = count_fds();
     fail_fork = 1;
-    int rc = child_spawn(argv, &pid, &fd);
+    int rc = child_spawn(argv, NULL, &pid, &fd);
     fail_fork = 0;
     assert_int_equal(rc, -EAGAIN);
     assert_int_equal(fd, -1);

@@ -1,0 +1,32 @@
+/* procs: finds the processes a sidecar signals (--signal-process NAME) in
+ * a shared PID namespace (shareProcessNamespace: true). A process matches
+ * when its executable's base name or its /proc/PID/comm is NAME; only the
+ * top of each matching tree is taken (nginx's master, not its workers,
+ * which are nginx too), and never podvisor or its own children (a
+ * `nginx -t` run by --validate is named nginx as well). */
+#ifndef PODVISOR_PROCS_H
+#define PODVISOR_PROCS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct proc_entry {
+    pid_t pid, ppid;
+    char comm[16];       /* /proc/PID/comm: at most 15 bytes */
+    char exe[64];        /* base name of /proc/PID/exe; "" when unreadable */
+};
+
+/** Whether e is named name (exe base name, or comm, which the kernel cuts
+ * to 15 bytes). */
+int procs_match(const struct proc_entry *e, const char *name);
+
+/** Picks from the n entries those matching any of names whose ancestors
+ * (within the table) do not match, skipping `self` and its descendants.
+ * Writes their indexes to out (room for n); returns how many. Pure. */
+size_t procs_select(const struct proc_entry *e, size_t n, char *const *names, size_t nnames,
+                    pid_t self, size_t *out);
+
+/** Reads /proc into a malloc'd table (*n entries). Returns 0 or -errno. */
+int procs_scan(struct proc_entry **table, size_t *n);
+
+#endif

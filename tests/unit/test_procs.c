@@ -1,0 +1,79 @@
+/* Unit tests for src/procs.c: which processes a sidecar signals. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "procs.h"
+
+static const struct proc_entry table[] = {
+    {1, 0, "pause", "pause"},
+    {10, 1, "nginx", "nginx"},          /* master */
+    {11, 10, "nginx", "nginx"},         /* workers: same name, not signalled */
+    {12, 10, "nginx", "nginx"},
+    {20, 1, "sh", "dash"},
+    {21, 20, "nginx", ""},              /* exe unreadable: comm decides */
+    {22, 21, "cache-loader", "nginx"},  /* renamed comm, same exe: under 21 */
+    {30, 1, "podvisor", "podvisor"},    /* self */
+    {31, 30, "nginx", "nginx"},         /* podvisor's own `nginx -t` */
+    {40, 1, "prometheus-conf", "prometheus-config-reloader"},
+};
+#define N (sizeof table / sizeof table[0])
+
+static size_t pick(const char *name, size_t *out)
+{
+    char *names[] = {(char *)name};
+    return procs_select(table, N, names, 1, 30, out);
+}
+
+static void top_of_each_tree_only(void **state)
+{
+    size_t out[N];
+    size_t k = pick("nginx", out);
+    assert_int_equal(k, 2);
+    assert_int_equal(table[out[0]].pid, 10);
+    assert_int_equal(table[out[1]].pid, 21);
+}
+
+static void names_match_exe_or_cut_comm(void **state)
+{
+    size_t out[N];
+    assert_int_equal(pick("dash", out), 1); /* the executable's name */
+    assert_int_equal(pick("sh", out), 1);   /* its comm */
+    /* comm is cut to 15 bytes by the kernel; the exe's name is whole. */
+    assert_int_equal(pick("prometheus-config-reloader", out), 1);
+    assert_int_equal(pick("prometheus-conf", out), 1);
+    assert_int_equal(pick("prometheus", out), 0);
+    assert_int_equal(pick("ngin", out), 0);
+    assert_int_equal(pick("podvisor", out), 0); /* never itself */
+}
+
+static void scan_finds_this_process(void **state)
+{
+    struct proc_entry *t;
+    size_t n;
+    assert_int_equal(procs_scan(&t, &n), 0);
+    int found = 0;
+    for (size_t i = 0; i < n; i++)
+        if (t[i].pid == getpid()) {
+            found = 1;
+            assert_int_equal(t[i].ppid, getppid());
+            assert_true(procs_match(&t[i], "test_procs"));
+        }
+    free(t);
+    assert_true(found);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(top_of_each_tree_only),
+        cmocka_unit_test(names_match_exe_or_cut_comm),
+        cmocka_unit_test(scan_finds_this_process),
+    };
+    return cmocka_run_group_tests_name("procs", tests, NULL, NULL);
+}
