@@ -9,15 +9,31 @@
 #include "child.h"
 #include "parse.h"
 
-static const char *const state_names[LC_N_STATES] = {"starting", "running", "ready",
-                                                      "draining", "stopping", "exited"};
+static const char *const state_names[LC_N_STATES] = {
+    "starting", "running", "ready", "draining", "stopping", "exited", "restarting"};
+static const char *const reason_names[LC_N_REASONS] = {"config", "crash", "admin"};
 
 const char *lifecycle_state_name(enum lc_state s)
 {
     return (unsigned)s < LC_N_STATES ? state_names[s] : "unknown";
 }
 
-const char *lifecycle_role_name(enum lc_role r) { return r == LC_MAIN ? "main" : "unknown"; }
+const char *lifecycle_reason_name(enum lc_reason r)
+{
+    return (unsigned)r < LC_N_REASONS ? reason_names[r] : "unknown";
+}
+
+const char *lifecycle_role_name(enum lc_role r)
+{
+    static const char *const names[LC_MAX_CHILDREN] = {"main", "validate", "action"};
+    return (unsigned)r < LC_MAX_CHILDREN ? names[r] : "unknown";
+}
+
+/* Copies an event's text (which lives only as long as the step). */
+static void copy_text(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src ? src : "");
+}
 
 void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg)
 {
@@ -92,21 +108,78 @@ static void begin_stopping(struct lifecycle *lc, struct lc_result *out, const ch
     arm(out, LC_EV_STOP_TIMEOUT, LC_MAIN, lc->cfg->stop_timeout_ms);
 }
 
+static void drain(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out,
+                  const char *why)
+{
+    /* KUBERNETES.md: endpoints learn of the deletion seconds after it
+     * starts, so readiness fails now and the app keeps serving for the
+     * prestop delay while traffic drains away. */
+    lc->drain_started_ms = ev->now_ms;
+    move(lc, out, LC_DRAINING, why);
+    if (lc->cfg->prestop_delay_ms > 0)
+        arm(out, LC_EV_PRESTOP_ELAPSED, LC_MAIN, lc->cfg->prestop_delay_ms);
+    else
+        begin_stopping(lc, out, "no prestop delay");
+}
+
+/* Ends podvisor with no main child to wait for: whatever is left (helpers,
+ * orphans) goes through the usual clean-up, which a reap pass starts. */
+static void exit_without_child(struct lifecycle *lc, const struct lc_event *ev,
+                               struct lc_result *out, int code, const char *why)
+{
+    for (int r = LC_VALIDATE; r < LC_MAX_CHILDREN; r++)
+        if (lc->children[r].in_use && lc->children[r].pid > 0)
+            act_on(lc, out, LC_ACT_KILL_GROUP, r, SIGKILL);
+    lc->exit_code = code;
+    if (lc->drain_started_ms >= 0 && lc->drain_ended_ms < 0)
+        lc->drain_ended_ms = ev->now_ms;
+    move(lc, out, LC_EXITED, why);
+    lc->cleanup = LC_CLEANUP_REAPING;
+    act(out, (struct lc_action){.type = LC_ACT_REAP});
+}
+
+/* SPEC: a SIGTERM during a restart wins: podvisor drains and exits as
+ * usual, from wherever the restart got to. */
+static void on_sigterm_restarting(struct lifecycle *lc, const struct lc_event *ev,
+                                  struct lc_result *out)
+{
+    enum lc_restart_phase phase = lc->restart_phase;
+    lc->restart_phase = LC_RS_NONE;
+    lc->drain_started_ms = ev->now_ms;
+    switch (phase) {
+    case LC_RS_DELAY:
+        /* Readiness is off already; the delay running goes on as the drain's. */
+        move(lc, out, LC_DRAINING, "SIGTERM during a restart");
+        break;
+    case LC_RS_STOPPING:
+        move(lc, out, LC_STOPPING, "SIGTERM during a restart");
+        break;
+    case LC_RS_BACKOFF:
+        cancel(out, LC_EV_BACKOFF_ELAPSED);
+        exit_without_child(lc, ev, out,
+                           options_remap_exit(lc->cfg, child_status_code(lc->last_exit_status)),
+                           "SIGTERM while waiting to restart the child");
+        break;
+    case LC_RS_STARTING:
+    case LC_RS_NONE:
+        drain(lc, ev, out, "SIGTERM");
+        break;
+    }
+}
+
 static void on_sigterm(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
+    if (lc->cfg->sidecar) {
+        /* A sidecar has nothing to drain: the app container does that. */
+        if (lc->state != LC_EXITED)
+            exit_without_child(lc, ev, out, 0, "SIGTERM: the sidecar stops");
+        return;
+    }
     switch (lc->state) {
     case LC_STARTING:
     case LC_RUNNING:
     case LC_READY:
-        /* KUBERNETES.md: endpoints learn of the deletion seconds after it
-         * starts, so readiness fails now and the app keeps serving for the
-         * prestop delay while traffic drains away. */
-        lc->drain_started_ms = ev->now_ms;
-        move(lc, out, LC_DRAINING, "SIGTERM");
-        if (lc->cfg->prestop_delay_ms > 0)
-            arm(out, LC_EV_PRESTOP_ELAPSED, LC_MAIN, lc->cfg->prestop_delay_ms);
-        else
-            begin_stopping(lc, out, "no prestop delay");
+        drain(lc, ev, out, "SIGTERM");
         break;
     case LC_DRAINING:
         cancel(out, LC_EV_PRESTOP_ELAPSED);
@@ -116,6 +189,9 @@ static void on_sigterm(struct lifecycle *lc, const struct lc_event *ev, struct l
         /* Asked again: repeat the stop signal; the deadline stays. */
         send_stop_signal(lc, out);
         break;
+    case LC_RESTARTING:
+        on_sigterm_restarting(lc, ev, out);
+        break;
     case LC_EXITED:
         break;
     }
@@ -123,7 +199,7 @@ static void on_sigterm(struct lifecycle *lc, const struct lc_event *ev, struct l
 
 static void on_signal(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
-    if (ev->sig == SIGTERM) {
+    if (ev->sig == SIGTERM || (lc->cfg->sidecar && ev->sig == SIGINT)) {
         on_sigterm(lc, ev, out);
         return;
     }
@@ -169,6 +245,307 @@ static void on_main_exited(struct lifecycle *lc, const struct lc_event *ev, stru
     move(lc, out, LC_EXITED, why);
     /* Whether anything is left to clean up, the next LC_EV_REAPED says. */
     lc->cleanup = LC_CLEANUP_REAPING;
+}
+
+/* --- restarts ------------------------------------------------------- */
+
+static void record_exit(struct lifecycle *lc, const struct lc_event *ev)
+{
+    memset(&lc->children[LC_MAIN], 0, sizeof lc->children[LC_MAIN]);
+    lc->has_exited = 1;
+    lc->last_exit_status = ev->status;
+}
+
+/* What the old child left in its own process group goes with it, so the
+ * new one does not find its port taken; nothing else in the pod is
+ * touched. The group's id is the old pid (child_spawn made it a leader). */
+static void kill_old_group(struct lc_result *out, pid_t old)
+{
+    act(out, (struct lc_action){.type = LC_ACT_KILL_OLD_GROUP, .child = LC_MAIN, .pid = old});
+}
+
+static void start_again(struct lifecycle *lc, struct lc_result *out)
+{
+    lc->restart_phase = LC_RS_STARTING;
+    lc->restarts++;
+    lc->restarts_by[lc->restart_reason]++;
+    lc->children[LC_MAIN].in_use = 1;
+    act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = LC_MAIN});
+}
+
+static void restart_stop(struct lifecycle *lc, struct lc_result *out)
+{
+    lc->restart_phase = LC_RS_STOPPING;
+    send_stop_signal(lc, out);
+    arm(out, LC_EV_STOP_TIMEOUT, LC_MAIN, lc->cfg->stop_timeout_ms);
+}
+
+/* The graceful restart: as a drain (readiness off, the prestop delay so
+ * endpoints stop sending, the stop signal, the stop timeout), but the
+ * command starts again at the end instead of podvisor exiting. */
+static void begin_restart(struct lifecycle *lc, struct lc_result *out, enum lc_reason reason)
+{
+    lc->restart_reason = reason;
+    move(lc, out, LC_RESTARTING,
+         reason == LC_REASON_CONFIG ? "config changed" : "restart requested");
+    lc->restart_phase = LC_RS_DELAY;
+    if (lc->cfg->prestop_delay_ms > 0)
+        arm(out, LC_EV_PRESTOP_ELAPSED, LC_MAIN, lc->cfg->prestop_delay_ms);
+    else
+        restart_stop(lc, out);
+}
+
+/* The stopped child is gone: start it again at once. */
+static void respawn_after_stop(struct lifecycle *lc, const struct lc_event *ev,
+                               struct lc_result *out)
+{
+    pid_t old = lc->children[LC_MAIN].pid;
+    record_exit(lc, ev);
+    cancel(out, LC_EV_PRESTOP_ELAPSED);
+    cancel(out, LC_EV_STOP_TIMEOUT);
+    kill_old_group(out, old);
+    start_again(lc, out);
+}
+
+static int policy_restarts(const struct lifecycle *lc, int status)
+{
+    switch (lc->cfg->restart_policy) {
+    case RESTART_ALWAYS:
+        return 1;
+    case RESTART_ON_FAILURE:
+        return options_remap_exit(lc->cfg, child_status_code(status)) != 0;
+    case RESTART_NEVER:
+        break;
+    }
+    return 0;
+}
+
+/* The child exited by itself and the policy restarts it: after a backoff
+ * that doubles with each crash in a row, reset by a run at least as long
+ * as --backoff-max (a child that ran that long was not crash-looping). */
+static void crash_restart(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+{
+    pid_t old = lc->children[LC_MAIN].pid;
+    int64_t ran = ev->now_ms - lc->children[LC_MAIN].started_ms;
+    record_exit(lc, ev);
+    kill_old_group(out, old);
+    if (ran >= lc->cfg->backoff_max_ms)
+        lc->backoff_step = 0;
+    int64_t delay = lc->cfg->backoff_initial_ms;
+    for (unsigned i = 0; i < lc->backoff_step && delay < lc->cfg->backoff_max_ms; i++)
+        delay *= 2;
+    if (delay > lc->cfg->backoff_max_ms)
+        delay = lc->cfg->backoff_max_ms;
+    lc->backoff_step++;
+    lc->restart_reason = LC_REASON_CRASH;
+    lc->restart_phase = LC_RS_BACKOFF;
+    lc->backoff_until_ms = ev->now_ms + delay;
+    move(lc, out, LC_RESTARTING, "child exited; --restart-policy restarts it");
+    arm(out, LC_EV_BACKOFF_ELAPSED, LC_MAIN, delay);
+}
+
+/* --- config changes ------------------------------------------------ */
+
+static void spawn_helper(struct lifecycle *lc, struct lc_result *out, enum lc_role role,
+                         enum lc_event_type timeout)
+{
+    memset(&lc->children[role], 0, sizeof lc->children[role]);
+    lc->children[role].in_use = 1;
+    act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = role});
+    arm(out, timeout, role, LC_HELPER_TIMEOUT_MS);
+}
+
+static void action_result(struct lifecycle *lc, const struct lc_event *ev, int ok,
+                          const char *result)
+{
+    lc->config.last_action.at_ms = ev->now_ms;
+    lc->config.last_action.ok = ok;
+    lc->config.last_action.pending = 0;
+    copy_text(lc->config.last_action.result, sizeof lc->config.last_action.result, result);
+    if (!ok)
+        lc->config.action_failures++;
+}
+
+static void action_pending(struct lifecycle *lc, const struct lc_event *ev, const char *what)
+{
+    lc->config.last_action.at_ms = ev->now_ms;
+    lc->config.last_action.ok = 0;
+    lc->config.last_action.pending = 1;
+    copy_text(lc->config.last_action.result, sizeof lc->config.last_action.result, what);
+}
+
+/* The main child is up and past its exec: it can take a signal or a
+ * restart. One still starting reads the config as it is now anyway. */
+static int main_settled(const struct lifecycle *lc)
+{
+    return (lc->state == LC_RUNNING || lc->state == LC_READY) && main_alive(lc) &&
+           !lc->children[LC_MAIN].exec_pending;
+}
+
+/* Carries out --on-change (for a config change, and later for an admin
+ * /reload: the trigger is separate from what is done). */
+static void perform_on_change(struct lifecycle *lc, const struct lc_event *ev,
+                              struct lc_result *out)
+{
+    const struct on_change *oc = &lc->cfg->on_change;
+    char name[16], text[96];
+    switch (oc->kind) {
+    case ON_CHANGE_RESTART:
+        if (main_settled(lc))
+            begin_restart(lc, out, LC_REASON_CONFIG);
+        else
+            action_result(lc, ev, 1, "restart: the child is (re)starting and reads it");
+        break;
+    case ON_CHANGE_SIGNAL:
+        lc->config.reloads++;
+        if (lc->cfg->sidecar) {
+            act(out, (struct lc_action){.type = LC_ACT_SIGNAL_PROCESSES, .sig = oc->sig});
+            snprintf(text, sizeof text, "signal %s: sending", signal_name(oc->sig, name, sizeof name));
+            action_pending(lc, ev, text);
+        } else if (main_settled(lc)) {
+            if (oc->sig < OPTIONS_NSIG)
+                lc->forwarded[oc->sig]++;
+            act_on(lc, out, LC_ACT_FORWARD, LC_MAIN, oc->sig);
+            snprintf(text, sizeof text, "SIG%s sent to child %d",
+                     signal_name(oc->sig, name, sizeof name), (int)lc->children[LC_MAIN].pid);
+            action_result(lc, ev, 1, text);
+        } else {
+            lc->config.reloads--;
+            action_result(lc, ev, 1, "signal: the child is (re)starting and reads it");
+        }
+        break;
+    case ON_CHANGE_EXEC:
+        lc->config.reloads++;
+        if (lc->children[LC_ACTION].in_use) {
+            lc->config.action_again = 1; /* coalesced: one more run after this one */
+        } else {
+            spawn_helper(lc, out, LC_ACTION, LC_EV_ACTION_TIMEOUT);
+            action_pending(lc, ev, "exec: running");
+        }
+        break;
+    case ON_CHANGE_WEBHOOK:
+        lc->config.reloads++;
+        act(out, (struct lc_action){.type = LC_ACT_WEBHOOK});
+        action_pending(lc, ev, "webhook: posting");
+        break;
+    case ON_CHANGE_NONE:
+        action_result(lc, ev, 1, "none: recorded");
+        break;
+    }
+}
+
+static void accept_change(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out,
+                          const char *hash)
+{
+    copy_text(lc->config.hash, sizeof lc->config.hash, hash);
+    lc->config.changed_ms = ev->now_ms;
+    perform_on_change(lc, ev, out);
+}
+
+static int accepting_changes(const struct lifecycle *lc)
+{
+    return lc->state != LC_DRAINING && lc->state != LC_STOPPING && lc->state != LC_EXITED;
+}
+
+static void start_validate(struct lifecycle *lc, struct lc_result *out)
+{
+    /* What is validated is the content as of now: pending may move on. */
+    copy_text(lc->config.validating, sizeof lc->config.validating, lc->config.pending);
+    spawn_helper(lc, out, LC_VALIDATE, LC_EV_VALIDATE_TIMEOUT);
+}
+
+static void on_config_changed(struct lifecycle *lc, const struct lc_event *ev,
+                              struct lc_result *out)
+{
+    lc->config.changes++;
+    copy_text(lc->config.pending, sizeof lc->config.pending, ev->text);
+    if (!accepting_changes(lc))
+        return;
+    if (lc->children[LC_VALIDATE].in_use) {
+        lc->config.validate_again = 1;
+        return;
+    }
+    /* Back to what the child runs with (a refused change reverted): there
+     * is nothing to do. */
+    if (strcmp(lc->config.pending, lc->config.hash) == 0)
+        return;
+    if (lc->cfg->validate.argv == NULL) {
+        accept_change(lc, ev, out, lc->config.pending);
+        return;
+    }
+    start_validate(lc, out);
+}
+
+static void on_validate_exited(struct lifecycle *lc, const struct lc_event *ev,
+                               struct lc_result *out)
+{
+    struct lc_child *c = &lc->children[LC_VALIDATE];
+    int timed_out = c->timed_out;
+    memset(c, 0, sizeof *c);
+    cancel(out, LC_EV_VALIDATE_TIMEOUT);
+    if (!accepting_changes(lc))
+        return;
+    if (!timed_out && ev->status == 0) {
+        accept_change(lc, ev, out, lc->config.validating);
+    } else {
+        lc->config.refused++;
+        lc->config.last_refused.at_ms = ev->now_ms;
+        copy_text(lc->config.last_refused.hash, sizeof lc->config.last_refused.hash,
+                  lc->config.validating);
+        lc->config.last_refused.status = ev->status;
+        lc->config.last_refused.timed_out = timed_out;
+        copy_text(lc->config.last_refused.output, sizeof lc->config.last_refused.output,
+                  ev->text);
+    }
+    if (lc->config.validate_again) {
+        lc->config.validate_again = 0;
+        start_validate(lc, out);
+    }
+}
+
+static void on_action_exited(struct lifecycle *lc, const struct lc_event *ev,
+                             struct lc_result *out)
+{
+    struct lc_child *c = &lc->children[LC_ACTION];
+    int timed_out = c->timed_out;
+    memset(c, 0, sizeof *c);
+    cancel(out, LC_EV_ACTION_TIMEOUT);
+    char how[64], text[160];
+    if (timed_out)
+        snprintf(text, sizeof text, "exec: killed after %ds", LC_HELPER_TIMEOUT_MS / 1000);
+    else
+        snprintf(text, sizeof text, "exec: %s", child_exit_describe(ev->status, how, sizeof how));
+    action_result(lc, ev, !timed_out && ev->status == 0, text);
+    if (lc->config.action_again && accepting_changes(lc)) {
+        lc->config.action_again = 0;
+        spawn_helper(lc, out, LC_ACTION, LC_EV_ACTION_TIMEOUT);
+        action_pending(lc, ev, "exec: running");
+    }
+}
+
+static void on_helper_timeout(struct lifecycle *lc, struct lc_result *out, enum lc_role role)
+{
+    struct lc_child *c = &lc->children[role];
+    if (!c->in_use || c->pid <= 0)
+        return;
+    c->timed_out = 1;
+    act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP, .child = role, .pid = c->pid,
+                                .why = role == LC_VALIDATE
+                                           ? "--validate ran too long: killed"
+                                           : "the exec: on-change command ran too long: killed"});
+}
+
+static void on_helper_spawn_failed(struct lifecycle *lc, const struct lc_event *ev,
+                                   struct lc_result *out)
+{
+    /* As if it had exited 127: refused, or a failed action. */
+    struct lc_event as_exit = *ev;
+    as_exit.status = 127 << 8;
+    as_exit.text = "could not be started";
+    if (ev->child == LC_VALIDATE)
+        on_validate_exited(lc, &as_exit, out);
+    else
+        on_action_exited(lc, &as_exit, out);
 }
 
 /* After each reap pass: with the main child gone, what is left of its
@@ -225,16 +602,72 @@ static int valid_child(const struct lc_event *ev)
     return ev->child >= 0 && ev->child < LC_MAX_CHILDREN;
 }
 
+static void on_exec_ok(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+{
+    struct lc_child *c = &lc->children[ev->child];
+    c->exec_pending = 0;
+    if (ev->child != LC_MAIN)
+        return;
+    if (lc->state == LC_STARTING) {
+        move(lc, out, LC_RUNNING, "child started");
+    } else if (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_STARTING) {
+        lc->restart_phase = LC_RS_NONE;
+        move(lc, out, LC_RUNNING, "child started again");
+    } else {
+        return;
+    }
+    /* Without ready checks a running child is a ready one. */
+    lc->ever_ready = 1;
+    move(lc, out, LC_READY, "no ready checks");
+}
+
+static void on_child_exited(struct lifecycle *lc, const struct lc_event *ev,
+                            struct lc_result *out)
+{
+    switch (ev->child) {
+    case LC_VALIDATE:
+        on_validate_exited(lc, ev, out);
+        return;
+    case LC_ACTION:
+        on_action_exited(lc, ev, out);
+        return;
+    default:
+        break;
+    }
+    const struct lc_child *c = &lc->children[LC_MAIN];
+    if (lc->state == LC_RESTARTING &&
+        (lc->restart_phase == LC_RS_DELAY || lc->restart_phase == LC_RS_STOPPING))
+        respawn_after_stop(lc, ev, out);
+    else if (!c->exec_error_code && (lc->state == LC_RUNNING || lc->state == LC_READY) &&
+             policy_restarts(lc, ev->status))
+        crash_restart(lc, ev, out);
+    else
+        on_main_exited(lc, ev, out);
+}
+
+static void on_start(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+{
+    if (lc->state != LC_STARTING || lc->children[LC_MAIN].in_use)
+        return;
+    copy_text(lc->config.hash, sizeof lc->config.hash, ev->text);
+    copy_text(lc->config.pending, sizeof lc->config.pending, ev->text);
+    if (lc->cfg->sidecar) {
+        move(lc, out, LC_RUNNING, "sidecar: watching");
+        lc->ever_ready = 1;
+        move(lc, out, LC_READY, "no child to wait for");
+        return;
+    }
+    lc->children[LC_MAIN].in_use = 1;
+    act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = LC_MAIN});
+}
+
 void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     memset(out, 0, sizeof *out);
     struct lc_child *c = valid_child(ev) ? &lc->children[ev->child] : NULL;
     switch (ev->type) {
     case LC_EV_START:
-        if (lc->state != LC_STARTING || lc->children[LC_MAIN].in_use)
-            break;
-        lc->children[LC_MAIN].in_use = 1;
-        act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = LC_MAIN});
+        on_start(lc, ev, out);
         break;
     case LC_EV_FORKED:
         if (c == NULL || !c->in_use || c->pid != 0)
@@ -246,15 +679,8 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
             lc->main_started_ms = ev->now_ms;
         break;
     case LC_EV_EXEC_OK:
-        if (c == NULL || !c->exec_pending)
-            break;
-        c->exec_pending = 0;
-        if (ev->child == LC_MAIN && lc->state == LC_STARTING) {
-            move(lc, out, LC_RUNNING, "child started");
-            /* Without ready checks a running child is a ready one. */
-            lc->ever_ready = 1;
-            move(lc, out, LC_READY, "no ready checks");
-        }
+        if (c != NULL && c->exec_pending)
+            on_exec_ok(lc, ev, out);
         break;
     case LC_EV_EXEC_FAILED:
         if (c == NULL || !c->exec_pending)
@@ -266,8 +692,12 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         act_on(lc, out, LC_ACT_KILL_GROUP, ev->child, SIGKILL);
         break;
     case LC_EV_SPAWN_FAILED:
-        if (c != NULL && c->in_use && c->pid == 0 && ev->child == LC_MAIN)
+        if (c == NULL || !c->in_use || c->pid != 0)
+            break;
+        if (ev->child == LC_MAIN)
             on_spawn_failed(lc, out);
+        else
+            on_helper_spawn_failed(lc, ev, out);
         break;
     case LC_EV_SIGNAL:
         on_signal(lc, ev, out);
@@ -281,8 +711,8 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
             c->stopped_by = 0;
         break;
     case LC_EV_CHILD_EXITED:
-        if (c != NULL && c->in_use && ev->child == LC_MAIN)
-            on_main_exited(lc, ev, out);
+        if (c != NULL && c->in_use)
+            on_child_exited(lc, ev, out);
         break;
     case LC_EV_REAPED:
         on_reaped(lc, ev, out);
@@ -290,9 +720,13 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
     case LC_EV_PRESTOP_ELAPSED:
         if (lc->state == LC_DRAINING)
             begin_stopping(lc, out, "prestop delay elapsed");
+        else if (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_DELAY)
+            restart_stop(lc, out);
         break;
     case LC_EV_STOP_TIMEOUT:
-        if (lc->state == LC_STOPPING && main_alive(lc))
+        if ((lc->state == LC_STOPPING ||
+             (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_STOPPING)) &&
+            main_alive(lc))
             act_on(lc, out, LC_ACT_KILL_GROUP, LC_MAIN, SIGKILL);
         break;
     case LC_EV_CLEANUP_TERM_ELAPSED:
@@ -300,6 +734,26 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         break;
     case LC_EV_CLEANUP_DEADLINE:
         on_cleanup_deadline(lc, out);
+        break;
+    case LC_EV_CONFIG_CHANGED:
+        on_config_changed(lc, ev, out);
+        break;
+    case LC_EV_RESTART:
+        if (main_settled(lc) && (unsigned)ev->code < LC_N_REASONS)
+            begin_restart(lc, out, (enum lc_reason)ev->code);
+        break;
+    case LC_EV_ACTION_RESULT:
+        action_result(lc, ev, ev->code, ev->text);
+        break;
+    case LC_EV_VALIDATE_TIMEOUT:
+        on_helper_timeout(lc, out, LC_VALIDATE);
+        break;
+    case LC_EV_ACTION_TIMEOUT:
+        on_helper_timeout(lc, out, LC_ACTION);
+        break;
+    case LC_EV_BACKOFF_ELAPSED:
+        if (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_BACKOFF)
+            start_again(lc, out);
         break;
     case LC_N_EVENTS:
         break;
@@ -346,6 +800,17 @@ int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
     case LC_RUNNING:
         c[1].failed = 1;
         snprintf(c[1].why, sizeof c[1].why, "pending");
+        break;
+    case LC_RESTARTING:
+        c[0].failed = 1;
+        if (lc->restart_phase == LC_RS_BACKOFF)
+            snprintf(c[0].why, sizeof c[0].why, "restarting (%s): next start in %.1fs",
+                     lifecycle_reason_name(lc->restart_reason),
+                     (double)(lc->backoff_until_ms > now_ms ? lc->backoff_until_ms - now_ms : 0) /
+                         1000.0);
+        else
+            snprintf(c[0].why, sizeof c[0].why, "restarting (%s)",
+                     lifecycle_reason_name(lc->restart_reason));
         break;
     default:
         break;

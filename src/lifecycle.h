@@ -11,7 +11,16 @@
  *   any --main child exited--> exited --nothing left--> (EXIT action)
  * In exited, what the child left behind gets SIGTERM, then SIGKILL (again
  * for whatever is re-parented to podvisor meanwhile), within a deadline.
- * (restarting joins with config reloads: between stopping and starting.) */
+ *
+ *   running/ready --restart (config, crash, admin)--> restarting
+ *   restarting: [prestop delay] -> stop signal -> [stop timeout, SIGKILL of
+ *   the old child's group] -> (crash: backoff) -> the command again
+ *   restarting --exec ok--> running; --SIGTERM--> draining/stopping/exited
+ *
+ * A config change goes through --validate (a child of its own role) before
+ * the --on-change action; a change during a restart is part of it (the new
+ * child reads the files as they are when it starts). Sidecar mode has no
+ * main child: it is ready once started and SIGTERM ends it with 0. */
 #ifndef PODVISOR_LIFECYCLE_H
 #define PODVISOR_LIFECYCLE_H
 
@@ -20,14 +29,32 @@
 
 #include "options.h"
 
-enum lc_state { LC_STARTING = 0, LC_RUNNING, LC_READY, LC_DRAINING, LC_STOPPING, LC_EXITED };
-#define LC_N_STATES 6
+enum lc_state { LC_STARTING = 0, LC_RUNNING, LC_READY, LC_DRAINING, LC_STOPPING, LC_EXITED,
+                LC_RESTARTING };
+#define LC_N_STATES 7
 
-/* Children by role. A role is a slot: the main child today; the next child
- * of a start-first restart, exec checks and on-change commands join as
- * further slots, each with its own events and actions. */
-enum lc_role { LC_MAIN = 0 };
-#define LC_MAX_CHILDREN 1
+/* Children by role. A role is a slot: the main child, the --validate
+ * command and the exec: on-change command; the next child of a start-first
+ * restart and exec checks join as further slots. */
+enum lc_role { LC_MAIN = 0, LC_VALIDATE, LC_ACTION };
+#define LC_MAX_CHILDREN 3
+
+/* Why the main child is started again (labelled in /status and /metrics). */
+enum lc_reason { LC_REASON_CONFIG = 0, LC_REASON_CRASH, LC_REASON_ADMIN };
+#define LC_N_REASONS 3
+
+/* Where a restart is (state LC_RESTARTING). */
+enum lc_restart_phase {
+    LC_RS_NONE = 0,
+    LC_RS_DELAY,            /* readiness off; the prestop delay runs */
+    LC_RS_STOPPING,         /* the stop signal went out; the stop timeout runs */
+    LC_RS_BACKOFF,          /* the child is gone; waiting before starting it again */
+    LC_RS_STARTING,         /* the command was started again; its exec is pending */
+};
+
+/* A helper (validate, exec:) that runs longer than this is killed; a
+ * validate that hangs would otherwise block every later change. */
+#define LC_HELPER_TIMEOUT_MS 30000
 
 /* Timers are named by the event they feed back when they fire: arming one
  * is an action {LC_ACT_ARM_TIMER, .timer = LC_EV_..., .ms}, so a new timer
@@ -47,6 +74,12 @@ enum lc_event_type {
     LC_EV_STOP_TIMEOUT,      /* timer, child */
     LC_EV_CLEANUP_TERM_ELAPSED, /* timer: leftovers had their chance to stop */
     LC_EV_CLEANUP_DEADLINE,  /* timer: stop waiting for leftovers */
+    LC_EV_CONFIG_CHANGED,    /* text: the new content hash (after the debounce) */
+    LC_EV_RESTART,           /* code: enum lc_reason; a graceful restart asked for */
+    LC_EV_ACTION_RESULT,     /* code: 1 ok, 0 failed; text: what happened (webhook) */
+    LC_EV_VALIDATE_TIMEOUT,  /* timer */
+    LC_EV_ACTION_TIMEOUT,    /* timer */
+    LC_EV_BACKOFF_ELAPSED,   /* timer: start the crashed child again */
     LC_N_EVENTS
 };
 
@@ -59,6 +92,7 @@ struct lc_event {
     int status;
     int code;
     int left;
+    const char *text;       /* copied by the lifecycle; valid during the step */
 };
 
 enum lc_action_type {
@@ -66,10 +100,14 @@ enum lc_action_type {
     LC_ACT_FORWARD,          /* child, sig (to its group with -g) */
     LC_ACT_STOP_CHILD,       /* child, sig: the stop signal (to its group with -g) */
     LC_ACT_KILL_GROUP,       /* child: SIGKILL its whole process group */
+    LC_ACT_KILL_OLD_GROUP,   /* pid: SIGKILL what is left in a reaped child's group */
     LC_ACT_SIGNAL_REMAINING, /* sig: every process podvisor must not leave behind */
     LC_ACT_ARM_TIMER,        /* timer, ms, child (carried back by the event) */
     LC_ACT_CANCEL_TIMER,     /* timer */
     LC_ACT_EXIT,             /* code: nothing is left to do; podvisor exits with it */
+    LC_ACT_WEBHOOK,          /* POST the change (replacing a retry in progress) */
+    LC_ACT_SIGNAL_PROCESSES, /* sig: sidecar mode, to the --signal-process processes */
+    LC_ACT_REAP,             /* reap now and report what is left (LC_EV_REAPED) */
 };
 
 struct lc_action {
@@ -103,6 +141,7 @@ struct lc_child {
     pid_t pid;              /* 0 until forked */
     int exec_pending;       /* forked; exec not confirmed */
     int stopped_by;         /* job-control stop signal; 0 while running */
+    int timed_out;          /* a helper killed for running too long */
     int exec_error_code;    /* 126/127 (or 1) when its exec failed */
     int64_t started_ms;
 };
@@ -130,6 +169,34 @@ struct lifecycle {
     int64_t drain_started_ms;     /* -1: no drain yet */
     int64_t drain_ended_ms;       /* -1: drain still running or none */
     uint64_t forwarded[OPTIONS_NSIG]; /* per signal actually forwarded as */
+    /* Restarts of the main child. */
+    enum lc_restart_phase restart_phase;
+    enum lc_reason restart_reason;
+    unsigned restarts_by[LC_N_REASONS];
+    unsigned backoff_step;        /* crash restarts in a row (reset after a stable run) */
+    int64_t backoff_until_ms;
+    /* Config changes. */
+    struct lc_config {
+        char hash[80];            /* what the running child was given ("" until a change) */
+        char pending[80];         /* the latest change seen */
+        char validating[80];      /* the change --validate is running for */
+        int64_t changed_ms;       /* when the last change was accepted; 0: never */
+        int validate_again;       /* another change came while validating */
+        int action_again;         /* another change came while exec: ran */
+        unsigned changes, reloads, refused, action_failures;
+        struct {
+            int64_t at_ms;        /* 0: none yet */
+            char hash[80];
+            int status;           /* validate's wait status */
+            int timed_out;
+            char output[512];
+        } last_refused;
+        struct {
+            int64_t at_ms;        /* 0: none yet */
+            int ok, pending;
+            char result[160];
+        } last_action;
+    } config;
 };
 
 /* How long leftovers get between SIGTERM and SIGKILL, and then how long
@@ -145,7 +212,9 @@ void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg);
 void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out);
 
 const char *lifecycle_state_name(enum lc_state s);
-/** "main" (and the roles that join it). */
+/** "config", "crash", "admin". */
+const char *lifecycle_reason_name(enum lc_reason r);
+/** "main", "validate", "action". */
 const char *lifecycle_role_name(enum lc_role r);
 
 /** The slot whose child has this pid, or -1 (an orphan podvisor adopted). */

@@ -85,6 +85,38 @@ static json_t *exit_json(int status)
                      child_status_code(status));
 }
 
+static json_t *at(int64_t mono_ms, struct report_now now)
+{
+    return mono_ms > 0 ? rfc3339(now.wall_ms - (now.mono_ms - mono_ms)) : json_null();
+}
+
+static json_t *str_or_null(const char *s) { return s && *s ? json_string(s) : json_null(); }
+
+/* The watched config: what the child runs with, and what happened to the
+ * last change (refused by --validate, acted on). */
+static json_t *config_json(const struct lifecycle *lc, struct report_now now)
+{
+    const struct lc_config *c = &lc->config;
+    json_t *refused = json_null();
+    if (c->last_refused.at_ms > 0)
+        refused = json_pack("{s:o, s:s, s:o, s:b, s:s}", "at", at(c->last_refused.at_ms, now),
+                            "hash", c->last_refused.hash, "validate",
+                            c->last_refused.timed_out ? json_null()
+                                                      : exit_json(c->last_refused.status),
+                            "timed_out", c->last_refused.timed_out, "output",
+                            c->last_refused.output);
+    json_t *action = json_null();
+    if (c->last_action.at_ms > 0)
+        action = json_pack("{s:o, s:s, s:b, s:b, s:s}", "at", at(c->last_action.at_ms, now),
+                           "on_change", options_on_change_name(lc->cfg->on_change.kind), "ok",
+                           c->last_action.ok, "pending", c->last_action.pending, "result",
+                           c->last_action.result);
+    return json_pack("{s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "hash", str_or_null(c->hash),
+                     "last_change", at(c->changed_ms, now), "changes", (json_int_t)c->changes,
+                     "reloads", (json_int_t)c->reloads, "refused", (json_int_t)c->refused,
+                     "last_refused_change", refused, "last_action", action);
+}
+
 char *report_status(const struct lifecycle *lc, struct report_now now)
 {
     pid_t pid = lifecycle_main_pid(lc);
@@ -99,13 +131,19 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
         stopped_by ? json_string(signal_name(stopped_by, name, sizeof name)) : json_null(),
         "restarts", (json_int_t)lc->restarts, "last_exit",
         lc->has_exited ? exit_json(lc->last_exit_status) : json_null());
+    json_t *by = json_object();
+    for (int r = 0; r < LC_N_REASONS && by && child; r++)
+        json_object_set_new(by, lifecycle_reason_name((enum lc_reason)r),
+                            json_integer((json_int_t)lc->restarts_by[r]));
+    if (child && by)
+        json_object_set_new(child, "restarts_by_reason", by);
+    else
+        json_decref(by);
     json_t *signals = json_object();
     for (int s = 1; s < OPTIONS_NSIG && signals; s++)
         if (lc->forwarded[s])
             json_object_set_new(signals, signal_name(s, name, sizeof name),
                                 json_integer((json_int_t)lc->forwarded[s]));
-    /* The config fields arrive with config watching; until then there is no
-     * watched config, so they are null rather than absent: the shape stays. */
     /* Every child podvisor runs now, by role (the main one today; the next
      * child of a restart, checks and on-change commands join it). */
     json_t *children = json_array();
@@ -121,13 +159,14 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
                                     : json_null()));
     }
     json_t *doc = json_pack(
-        "{s:s, s:b, s:b, s:b, s:s, s:o, s:o, s:{s:b, s:f}, s:o, s:{s:n, s:n, s:i, s:n}, s:[]}",
-        "state", lifecycle_state_name(lc->state), "ready", lifecycle_ready(lc), "live",
+        "{s:s, s:s, s:b, s:b, s:b, s:s, s:o, s:o, s:{s:b, s:f}, s:o, s:o, s:[]}",
+        "state", lifecycle_state_name(lc->state), "mode", lc->cfg->sidecar ? "sidecar" : "wrap",
+        "ready", lifecycle_ready(lc), "live",
         lifecycle_live(lc), "started", lifecycle_started(lc), "version", PODVISOR_VERSION,
         "child", child, "children", children, "drain", "active",
         lc->state == LC_DRAINING || lc->state == LC_STOPPING, "seconds",
         lifecycle_drain_seconds(lc, now.mono_ms), "signals_forwarded", signals, "config",
-        "hash", "last_change", "reloads", 0, "last_refused_change", "checks");
+        config_json(lc, now), "checks");
     char *out = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     json_decref(doc);
     if (out == NULL)
@@ -165,8 +204,23 @@ char *report_metrics(const struct lifecycle *lc, struct report_now now)
         fprintf(f, "podvisor_state{state=\"%s\"} %d\n", lifecycle_state_name((enum lc_state)s),
                 lc->state == (enum lc_state)s);
     metric_head(f, "podvisor_child_restarts_total", "counter",
-                "Times podvisor started the child again.");
-    fprintf(f, "podvisor_child_restarts_total %u\n", lc->restarts);
+                "Times podvisor started the child again, by reason.");
+    for (int r = 0; r < LC_N_REASONS; r++)
+        fprintf(f, "podvisor_child_restarts_total{reason=\"%s\"} %u\n",
+                lifecycle_reason_name((enum lc_reason)r), lc->restarts_by[r]);
+    const struct lc_config *c = &lc->config;
+    metric_head(f, "podvisor_config_changes_total", "counter",
+                "Content changes seen under --watch (after the debounce).");
+    fprintf(f, "podvisor_config_changes_total %u\n", c->changes);
+    metric_head(f, "podvisor_config_reloads_total", "counter",
+                "Changes acted on in place (signal, exec or webhook).");
+    fprintf(f, "podvisor_config_reloads_total %u\n", c->reloads);
+    metric_head(f, "podvisor_config_refused_total", "counter",
+                "Changes refused because --validate failed.");
+    fprintf(f, "podvisor_config_refused_total %u\n", c->refused);
+    metric_head(f, "podvisor_config_action_failures_total", "counter",
+                "On-change actions that failed (exec non-zero, webhook attempt, no process).");
+    fprintf(f, "podvisor_config_action_failures_total %u\n", c->action_failures);
     metric_head(f, "podvisor_signals_forwarded_total", "counter",
                 "Signals sent on to the child, by the signal sent (after --rewrite).");
     char name[16];

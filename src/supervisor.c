@@ -10,16 +10,32 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "child.h"
 #include "http.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "loop.h"
+#include "procs.h"
 #include "signals.h"
+#include "watch.h"
+#include "webhook.h"
 
 /* Signals read per wake-up: a storm of queued real-time signals must not
  * keep probes and timers waiting (the rest are read on the next turns). */
 #define SIGNAL_BATCH 64
+
+/* How much of --validate's output is kept for the log line and /status:
+ * the first bytes say what is wrong; the rest is read and dropped. */
+#define CAPTURE_MAX 2048
+
+/* Sidecar mode: how often to look again for a --signal-process that is
+ * not visible (yet). */
+#define PROCESS_RETRY_MS 5000
 
 /* Events fed while an earlier one's actions are being carried out wait
  * here, so that each event's actions run in order and to the end. */
@@ -35,10 +51,15 @@ struct sv_timer {
     int child;
 };
 
-/* The I/O side of one child slot: its exec-result pipe while it execs. */
+/* The I/O side of one child slot: its exec-result pipe while it execs,
+ * and for --validate the pipe its output is captured from. */
 struct sv_child {
     int exec_fd;
     struct loop_watch exec_watch;
+    int out_fd;
+    struct loop_watch out_watch;
+    char out[CAPTURE_MAX];
+    size_t out_len;
     struct supervisor *sv;
     int slot;
 };
@@ -52,6 +73,10 @@ struct supervisor {
     struct sv_child children[LC_MAX_CHILDREN];
     struct lifecycle lc;
     struct http_server *http; /* NULL with --probe-listen off */
+    struct watch *watch;      /* NULL without --watch */
+    struct webhook *webhook;  /* NULL unless --on-change webhook: */
+    struct loop_timer process_retry;
+    int process_warned;       /* sidecar: said that no --signal-process is visible */
     pid_t parent_at_start;
     int parent_died;          /* before --pdeathsig was armed */
     struct lc_event queue[EVENT_QUEUE];
@@ -97,6 +122,18 @@ static void close_exec_pipe(struct sv_child *c)
     c->exec_fd = -1;
 }
 
+static char *const *slot_argv(const struct supervisor *sv, int slot)
+{
+    switch (slot) {
+    case LC_VALIDATE:
+        return sv->cfg->validate.argv;
+    case LC_ACTION:
+        return sv->cfg->on_change.argv;
+    default:
+        return sv->cfg->command;
+    }
+}
+
 /* Turns the exec result of a child slot into its event. Returns 0 while
  * the result is still pending. */
 static int take_exec_result(struct sv_child *c)
@@ -107,11 +144,14 @@ static int take_exec_result(struct sv_child *c)
     if (r == CHILD_EXEC_PENDING)
         return 0;
     close_exec_pipe(c);
-    const char *cmd = sv->cfg->command[0];
+    const char *cmd = slot_argv(sv, c->slot)[0];
     pid_t pid = sv->lc.children[c->slot].pid;
     switch (r) {
     case CHILD_EXEC_OK:
-        log_info("started child %d: %s", (int)pid, cmd);
+        if (c->slot == LC_MAIN)
+            log_info("started child %d: %s", (int)pid, cmd);
+        else
+            log_debug("started %s %d: %s", lifecycle_role_name(c->slot), (int)pid, cmd);
         feed(sv, (struct lc_event){.type = LC_EV_EXEC_OK, .child = c->slot});
         break;
     case CHILD_EXEC_FAILED: {
@@ -135,16 +175,66 @@ static void on_exec_pipe(void *ctx, uint32_t events)
     take_exec_result(ctx);
 }
 
+static void close_capture(struct sv_child *c)
+{
+    if (c->out_fd < 0)
+        return;
+    loop_del(&c->sv->loop, &c->out_watch);
+    close(c->out_fd);
+    c->out_fd = -1;
+}
+
+/* Reads what the helper wrote; keeps the first CAPTURE_MAX-1 bytes. */
+static void drain_capture(struct sv_child *c)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(c->out_fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                close_capture(c); /* EOF: every writer is gone */
+            return;
+        }
+        size_t room = sizeof c->out - 1 - c->out_len;
+        size_t take = (size_t)n < room ? (size_t)n : room;
+        memcpy(c->out + c->out_len, buf, take);
+        c->out_len += take;
+        c->out[c->out_len] = '\0';
+    }
+}
+
+static void on_capture(void *ctx, uint32_t events) { drain_capture(ctx); }
+
 static void spawn(struct supervisor *sv, int slot)
 {
     struct sv_child *c = &sv->children[slot];
+    char *const *argv = slot_argv(sv, slot);
+    struct child_spawn_opts opts = {.output_fd = -1, .helper = slot != LC_MAIN};
+    int capture[2] = {-1, -1};
+    c->out_len = 0;
+    c->out[0] = '\0';
+    if (slot == LC_VALIDATE && pipe2(capture, O_CLOEXEC | O_NONBLOCK) == 0)
+        opts.output_fd = capture[1];
     pid_t pid;
     int fd;
-    int rc = child_spawn(sv->cfg->command, &pid, &fd);
+    int rc = child_spawn(argv, &opts, &pid, &fd);
+    if (capture[1] >= 0)
+        close(capture[1]);
     if (rc < 0) {
-        log_errno(LOG_ERROR, -rc, "starting \"%s\"", sv->cfg->command[0]);
+        if (capture[0] >= 0)
+            close(capture[0]);
+        log_errno(LOG_ERROR, -rc, "starting \"%s\"", argv[0]);
         feed(sv, (struct lc_event){.type = LC_EV_SPAWN_FAILED, .child = slot});
         return;
+    }
+    if (capture[0] >= 0) {
+        c->out_fd = capture[0];
+        if (loop_add(&sv->loop, &c->out_watch, c->out_fd, EPOLLIN, on_capture, c) < 0) {
+            close(c->out_fd);
+            c->out_fd = -1;
+        }
     }
     c->exec_fd = fd;
     feed(sv, (struct lc_event){.type = LC_EV_FORKED, .child = slot, .pid = pid});
@@ -153,6 +243,51 @@ static void spawn(struct supervisor *sv, int slot)
         /* Without the watch the result is read when the child is reaped. */
         log_errno(LOG_WARN, -rc, "watching the exec of child %d", (int)pid);
     }
+}
+
+/* The validate output as one log line: lines joined by " | ". */
+static void one_line_output(const char *in, char *out, size_t len)
+{
+    size_t o = 0;
+    for (const char *p = in; *p && o + 4 < len; p++) {
+        if (*p == '\n') {
+            if (p[1] != '\0' && o > 0)
+                o += (size_t)snprintf(out + o, len - o, " | ");
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+    log_one_line(out);
+}
+
+static void helper_exited(struct supervisor *sv, int slot, int status)
+{
+    struct sv_child *c = &sv->children[slot];
+    char how[64];
+    child_exit_describe(status, how, sizeof how);
+    if (slot == LC_ACTION) {
+        log_at(status == 0 ? LOG_INFO : LOG_WARN, 0, "on-change \"%.*s%s\" %s",
+               LOG_CUT(sv->cfg->on_change.text, 200), how);
+        feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status});
+        return;
+    }
+    if (c->out_fd >= 0)
+        drain_capture(c);
+    close_capture(c);
+    char text[CAPTURE_MAX + 256];
+    one_line_output(c->out, text, sizeof text);
+    const struct lc_config *cf = &sv->lc.config;
+    if (status == 0 && !sv->lc.children[slot].timed_out)
+        log_info("--validate passed for %s", cf->validating);
+    else
+        log_warn("config change refused (%s): --validate \"%.*s%s\" %s%s%s%s", cf->validating,
+                 LOG_CUT(sv->cfg->validate.text, 200),
+                 sv->lc.children[slot].timed_out ? "ran too long and was killed" : how,
+                 text[0] ? ": " : "", text,
+                 "; the running child is kept");
+    feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status,
+                               .text = c->out});
 }
 
 static void on_status(void *ctx, pid_t pid, int status)
@@ -185,6 +320,10 @@ static void on_status(void *ctx, pid_t pid, int status)
     if (c->exec_fd >= 0 && !take_exec_result(c)) {
         close_exec_pipe(c);
         feed(sv, (struct lc_event){.type = LC_EV_EXEC_FAILED, .child = slot, .code = 1});
+    }
+    if (slot != LC_MAIN) {
+        helper_exited(sv, slot, status);
+        return;
     }
     if (sv->lc.children[slot].exec_error_code == 0)
         log_info("child %d %s", (int)pid, child_exit_describe(status, how, sizeof how));
@@ -229,6 +368,129 @@ static void on_signal_fd(void *ctx, uint32_t events)
     }
 }
 
+/* What a webhook receives: the change, so it can tell stale from new. */
+static void post_webhook(struct supervisor *sv)
+{
+    json_t *paths = json_array();
+    for (size_t i = 0; i < sv->cfg->watch.n && paths; i++)
+        json_array_append_new(paths, json_string(sv->cfg->watch.v[i]));
+    json_t *doc = json_pack("{s:s, s:s, s:o}", "event", "config-changed", "hash",
+                            sv->lc.config.hash, "paths", paths ? paths : json_array());
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (body == NULL) {
+        feed(sv, (struct lc_event){.type = LC_EV_ACTION_RESULT, .code = 0,
+                                   .text = "webhook: out of memory"});
+        return;
+    }
+    webhook_post(sv->webhook, body);
+    free(body);
+}
+
+static void on_webhook_result(void *ctx, int ok, const char *result)
+{
+    struct supervisor *sv = ctx;
+    char text[192];
+    snprintf(text, sizeof text, "webhook: %s", result);
+    feed(sv, (struct lc_event){.type = LC_EV_ACTION_RESULT, .code = ok, .text = text});
+}
+
+/* Finds the --signal-process processes now. Returns how many, with their
+ * pids in pids (room for max) and -errno when /proc cannot be read. */
+static int find_processes(struct supervisor *sv, pid_t *pids, size_t max)
+{
+    struct proc_entry *table;
+    size_t n;
+    int rc = procs_scan(&table, &n);
+    if (rc < 0)
+        return rc;
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    if (idx == NULL) {
+        free(table);
+        return -ENOMEM;
+    }
+    size_t k = procs_select(table, n, sv->cfg->signal_process.v, sv->cfg->signal_process.n,
+                            sv->self, idx);
+    size_t found = 0;
+    for (size_t i = 0; i < k && found < max; i++)
+        pids[found++] = table[idx[i]].pid;
+    free(idx);
+    free(table);
+    return (int)found;
+}
+
+static void no_process_hint(const struct supervisor *sv, char *buf, size_t len)
+{
+    snprintf(buf, len, "no process named %s%s is visible: the pod needs "
+                       "shareProcessNamespace: true, and the app container must be running",
+             sv->cfg->signal_process.v[0], sv->cfg->signal_process.n > 1 ? " (or the others)" : "");
+}
+
+/* Sidecar mode: signal:SIG to the top of each --signal-process tree. It
+ * never guesses: nothing visible is a failed action, said as such. */
+static void signal_processes(struct supervisor *sv, int sig)
+{
+    pid_t pids[64];
+    char name[16], text[192];
+    int n = find_processes(sv, pids, 64);
+    if (n <= 0) {
+        if (n < 0)
+            snprintf(text, sizeof text, "signal: reading /proc: %s", strerror(-n));
+        else
+            no_process_hint(sv, text, sizeof text);
+        log_error("on-change %s: %s", sv->cfg->on_change.text, text);
+        feed(sv, (struct lc_event){.type = LC_EV_ACTION_RESULT, .code = 0, .text = text});
+        return;
+    }
+    size_t o = (size_t)snprintf(text, sizeof text, "SIG%s sent to",
+                                signal_name(sig, name, sizeof name));
+    int sent = 0;
+    for (int i = 0; i < n; i++) {
+        if (kill(pids[i], sig) < 0) {
+            log_errno(LOG_WARN, errno, "sending SIG%s to %d", name, (int)pids[i]);
+            continue;
+        }
+        sent++;
+        if (o < sizeof text)
+            o += (size_t)snprintf(text + o, sizeof text - o, " %d", (int)pids[i]);
+    }
+    log_info("on-change: %s", sent ? text : "no process could be signalled");
+    feed(sv, (struct lc_event){.type = LC_EV_ACTION_RESULT, .code = sent > 0,
+                               .text = sent ? text : "signal: no process could be signalled"});
+}
+
+/* Sidecar mode start-up: say at once whether the process to signal is
+ * visible, and keep looking until it is. */
+static void on_process_retry(void *ctx)
+{
+    struct supervisor *sv = ctx;
+    pid_t pids[8];
+    int n = find_processes(sv, pids, 8);
+    if (n > 0) {
+        log_info("--signal-process %s: found (pid %d)", sv->cfg->signal_process.v[0],
+                 (int)pids[0]);
+        return;
+    }
+    if (!sv->process_warned) {
+        char hint[192];
+        no_process_hint(sv, hint, sizeof hint);
+        log_warn("--signal-process: %s (looking again every %ds)", hint,
+                 PROCESS_RETRY_MS / 1000);
+        sv->process_warned = 1;
+    }
+    loop_timer_arm(&sv->loop, &sv->process_retry, PROCESS_RETRY_MS);
+}
+
+static void on_config_change(void *ctx, const char *hash)
+{
+    struct supervisor *sv = ctx;
+    if (sv->lc.state == LC_DRAINING || sv->lc.state == LC_STOPPING || sv->lc.state == LC_EXITED)
+        log_info("config changed (%s) while stopping: not acted on", hash);
+    else
+        log_info("config changed: %s", hash);
+    feed(sv, (struct lc_event){.type = LC_EV_CONFIG_CHANGED, .text = hash});
+}
+
 static int carry_out(struct supervisor *sv, const struct lc_action *a)
 {
     char name[16];
@@ -245,8 +507,25 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
         log_info("sending stop signal SIG%s to child %d", signal_name(a->sig, name, sizeof name),
                  (int)a->pid);
         return child_signal(a->pid, a->sig, sv->cfg->process_group);
+    case LC_ACT_KILL_OLD_GROUP: {
+        int rc = child_kill_group_only(a->pid);
+        if (rc == 0)
+            log_info("killed what child %d left in its process group", (int)a->pid);
+        return rc == -ESRCH ? 0 : rc;
+    }
+    case LC_ACT_WEBHOOK:
+        post_webhook(sv);
+        return 0;
+    case LC_ACT_SIGNAL_PROCESSES:
+        signal_processes(sv, a->sig);
+        return 0;
+    case LC_ACT_REAP:
+        reap(sv);
+        return 0;
     case LC_ACT_KILL_GROUP:
-        if (sv->lc.state == LC_STOPPING)
+        if (a->why)
+            log_warn("%s", a->why);
+        if (sv->lc.state == LC_STOPPING || (sv->lc.state == LC_RESTARTING && a->child == LC_MAIN))
             log_warn("child %d still running after --stop-timeout %lldms: SIGKILL to its "
                      "process group",
                      (int)a->pid, (long long)sv->cfg->stop_timeout_ms);
@@ -328,6 +607,26 @@ static int setup(struct supervisor *sv)
          * signal; a new parent since start-up says it did. */
         sv->parent_died = getppid() != sv->parent_at_start;
     }
+    if (sv->cfg->watch.n > 0) {
+        char err[256];
+        sv->watch = watch_start(&sv->cfg->watch, sv->cfg->debounce_ms, &sv->loop,
+                                on_config_change, sv, err, sizeof err);
+        if (sv->watch == NULL) {
+            log_error("--watch: %s", err);
+            return -1;
+        }
+        log_info("watching %zu path%s (%s, --on-change %s)", sv->cfg->watch.n,
+                 sv->cfg->watch.n == 1 ? "" : "s", watch_hash(sv->watch), sv->cfg->on_change.text);
+    }
+    if (sv->cfg->on_change.kind == ON_CHANGE_WEBHOOK) {
+        sv->webhook = webhook_new(sv->cfg->on_change.url, &sv->loop, on_webhook_result, sv);
+        if (sv->webhook == NULL) {
+            log_error("--on-change webhook: out of memory");
+            return -1;
+        }
+    }
+    if (sv->cfg->sidecar && sv->cfg->signal_process.n > 0)
+        on_process_retry(sv);
     if (!sv->cfg->probe_listen.off) {
         char err[256], addr[300];
         int config_fault;
@@ -346,8 +645,13 @@ static int setup(struct supervisor *sv)
 static void teardown(struct supervisor *sv)
 {
     http_stop(sv->http);
-    for (int i = 0; i < LC_MAX_CHILDREN; i++)
+    watch_stop(sv->watch);
+    webhook_free(sv->webhook);
+    loop_timer_disarm(&sv->loop, &sv->process_retry);
+    for (int i = 0; i < LC_MAX_CHILDREN; i++) {
         close_exec_pipe(&sv->children[i]);
+        close_capture(&sv->children[i]);
+    }
     if (sv->signal_fd >= 0) {
         loop_del(&sv->loop, &sv->signal_watch);
         close(sv->signal_fd);
@@ -370,7 +674,8 @@ int supervisor_run(const struct podvisor_config *cfg, pid_t parent_at_start)
         loop_timer_init(&sv.timers[e].timer, on_timer, &sv.timers[e]);
     }
     for (int i = 0; i < LC_MAX_CHILDREN; i++)
-        sv.children[i] = (struct sv_child){.exec_fd = -1, .sv = &sv, .slot = i};
+        sv.children[i] = (struct sv_child){.exec_fd = -1, .out_fd = -1, .sv = &sv, .slot = i};
+    loop_timer_init(&sv.process_retry, on_process_retry, &sv);
     lifecycle_init(&sv.lc, cfg);
     int code = 1;
 
@@ -382,7 +687,8 @@ int supervisor_run(const struct podvisor_config *cfg, pid_t parent_at_start)
     char warning[256];
     if (options_budget_warning(cfg, warning, sizeof warning))
         log_warn("%s", warning);
-    feed(&sv, (struct lc_event){.type = LC_EV_START});
+    feed(&sv, (struct lc_event){.type = LC_EV_START,
+                                .text = sv.watch ? watch_hash(sv.watch) : NULL});
     if (sv.parent_died) {
         char name[16];
         log_info("parent %d died before --pdeathsig was armed: acting on SIG%s now",

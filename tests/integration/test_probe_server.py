@@ -103,7 +103,11 @@ def test_status_json_shape(pod):
     assert child["last_exit"] is None
     assert s["children"] == [{"role": "main", "pid": child["pid"], "exec_pending": False,
                               "stopped_by": None}]
-    assert set(s["config"]) == {"hash", "last_change", "reloads", "last_refused_change"}
+    assert set(s["config"]) == {"hash", "last_change", "changes", "reloads", "refused",
+                                "last_refused_change", "last_action"}
+    assert s["config"]["hash"] is None  # nothing watched
+    assert s["mode"] == "wrap"
+    assert child["restarts_by_reason"] == {"config": 0, "crash": 0, "admin": 0}
     assert s["checks"] == []
     assert s["drain"] == {"active": False, "seconds": 0.0}
 

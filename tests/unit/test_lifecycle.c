@@ -341,6 +341,329 @@ static void stopped_child_is_not_ready(void **state)
     assert_int_equal(res.actions[a + 1].sig, SIGCONT);
 }
 
+/* An event for another child slot, or with text. */
+static void step_ev(struct lc_event ev)
+{
+    lifecycle_step(&lc, &ev, &res);
+}
+
+static void changed(int64_t now, const char *hash)
+{
+    step_ev((struct lc_event){.type = LC_EV_CONFIG_CHANGED, .now_ms = now, .text = hash});
+}
+
+static int armed(enum lc_event_type timer, int64_t ms)
+{
+    for (int i = 0; i < res.nactions; i++)
+        if (res.actions[i].type == LC_ACT_ARM_TIMER && res.actions[i].timer == timer)
+            return res.actions[i].ms == ms;
+    return 0;
+}
+
+static void config_change_restarts_gracefully(void **state)
+{
+    setup_cfg(2000, 5000, SIGTERM);
+    step_ev((struct lc_event){.type = LC_EV_START, .now_ms = 1000, .text = "h1"});
+    step(LC_EV_FORKED, 1000, 42);
+    step(LC_EV_EXEC_OK, 1000, 0);
+    assert_string_equal(lc.config.hash, "h1");
+    changed(5000, "h2");
+    assert_int_equal(lc.state, LC_RESTARTING);
+    assert_true(armed(LC_EV_PRESTOP_ELAPSED, 2000));
+    assert_int_equal(find(LC_ACT_STOP_CHILD), -1); /* endpoints first */
+    struct lc_condition c[LC_N_CONDITIONS];
+    assert_false(lifecycle_conditions(&lc, 5000, c));
+    assert_string_equal(c[0].why, "restarting (config)");
+    assert_true(lifecycle_live(&lc)); /* a restart on purpose is not a death */
+    step(LC_EV_PRESTOP_ELAPSED, 7000, 0);
+    int i = find(LC_ACT_STOP_CHILD);
+    assert_true(i >= 0);
+    assert_int_equal(res.actions[i].pid, 42);
+    assert_true(armed(LC_EV_STOP_TIMEOUT, 5000));
+    step(LC_EV_STOP_TIMEOUT, 12000, 0);
+    assert_true(find(LC_ACT_KILL_GROUP) >= 0);
+    step(LC_EV_CHILD_EXITED, 12001, SIGKILL);
+    i = find(LC_ACT_KILL_OLD_GROUP); /* only the old child's group */
+    assert_true(i >= 0);
+    assert_int_equal(res.actions[i].pid, 42);
+    i = find(LC_ACT_SPAWN);
+    assert_true(i >= 0);
+    assert_int_equal(res.actions[i].child, LC_MAIN);
+    assert_int_equal(lc.restarts_by[LC_REASON_CONFIG], 1);
+    assert_int_equal(lc.state, LC_RESTARTING);
+    step(LC_EV_FORKED, 12002, 43);
+    step(LC_EV_EXEC_OK, 12003, 0);
+    assert_int_equal(lc.state, LC_READY);
+    assert_true(lifecycle_ready(&lc));
+    assert_string_equal(lc.config.hash, "h2");
+    assert_int_equal(lc.config.changes, 1);
+    /* The same content again (a no-op rewrite the hash saw through) does nothing. */
+    changed(13000, "h2");
+    assert_int_equal(res.nactions, 0);
+    assert_int_equal(lc.state, LC_READY);
+}
+
+static void changes_during_a_restart_coalesce(void **state)
+{
+    setup_cfg(2000, 5000, SIGTERM);
+    start();
+    changed(2000, "h2");
+    changed(2500, "h3"); /* the new child reads h3 anyway */
+    assert_int_equal(res.nactions, 0);
+    step(LC_EV_PRESTOP_ELAPSED, 4000, 0);
+    changed(4100, "h4");
+    assert_int_equal(res.nactions, 0);
+    step(LC_EV_CHILD_EXITED, 4200, SIGTERM);
+    step(LC_EV_FORKED, 4200, 43);
+    step(LC_EV_EXEC_OK, 4200, 0);
+    assert_int_equal(lc.restarts, 1);
+    assert_int_equal(lc.config.changes, 3);
+}
+
+static void sigterm_during_a_restart_wins(void **state)
+{
+    /* In the prestop delay: it becomes the drain's delay. */
+    setup_cfg(2000, 5000, SIGTERM);
+    start();
+    changed(2000, "h2");
+    step(LC_EV_SIGNAL, 3000, SIGTERM);
+    assert_int_equal(lc.state, LC_DRAINING);
+    step(LC_EV_PRESTOP_ELAPSED, 4000, 0);
+    assert_int_equal(lc.state, LC_STOPPING);
+    step(LC_EV_CHILD_EXITED, 4100, SIGTERM);
+    assert_int_equal(lc.state, LC_EXITED);
+    assert_int_equal(find(LC_ACT_SPAWN), -1);
+    assert_int_equal(lc.exit_code, 128 + SIGTERM);
+
+    /* After the stop signal: stopping, the deadline running stays. */
+    setup_cfg(0, 5000, SIGTERM);
+    start();
+    changed(2000, "h2");
+    assert_true(find(LC_ACT_STOP_CHILD) >= 0);
+    step(LC_EV_SIGNAL, 2100, SIGTERM);
+    assert_int_equal(lc.state, LC_STOPPING);
+    step(LC_EV_CHILD_EXITED, 2200, SIGTERM);
+    assert_int_equal(lc.state, LC_EXITED);
+    assert_int_equal(find(LC_ACT_SPAWN), -1);
+}
+
+static char *validate_argv[] = {"nginx", "-t", NULL};
+
+static void validate_refuses_and_keeps_the_child(void **state)
+{
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.validate.argv = validate_argv;
+    start();
+    changed(2000, "h2");
+    int i = find(LC_ACT_SPAWN);
+    assert_true(i >= 0);
+    assert_int_equal(res.actions[i].child, LC_VALIDATE);
+    assert_true(armed(LC_EV_VALIDATE_TIMEOUT, LC_HELPER_TIMEOUT_MS));
+    assert_int_equal(lc.state, LC_READY); /* serving while validating */
+    step_ev((struct lc_event){.type = LC_EV_FORKED, .now_ms = 2000, .child = LC_VALIDATE, .pid = 50});
+    assert_int_equal(lifecycle_child_by_pid(&lc, 50), LC_VALIDATE);
+    changed(2100, "h3"); /* waits for the running validate */
+    assert_int_equal(res.nactions, 0);
+    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED, .now_ms = 2200, .child = LC_VALIDATE,
+                              .status = 1 << 8, .text = "nginx: [emerg] unknown directive"});
+    assert_int_equal(lc.state, LC_READY);
+    assert_int_equal(lc.config.refused, 1);
+    assert_string_equal(lc.config.last_refused.hash, "h2");
+    assert_string_equal(lc.config.last_refused.output, "nginx: [emerg] unknown directive");
+    assert_string_equal(lc.config.hash, ""); /* still what the child started with */
+    i = find(LC_ACT_SPAWN); /* h3 is tried next */
+    assert_true(i >= 0);
+    assert_int_equal(res.actions[i].child, LC_VALIDATE);
+    assert_string_equal(lc.config.validating, "h3");
+    step_ev((struct lc_event){.type = LC_EV_FORKED, .now_ms = 2300, .child = LC_VALIDATE, .pid = 51});
+    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED, .now_ms = 2400, .child = LC_VALIDATE,
+                              .status = 0, .text = "syntax is ok"});
+    assert_int_equal(lc.state, LC_RESTARTING);
+    assert_string_equal(lc.config.hash, "h3");
+
+    /* A validate that hangs is killed, and counts as a refusal. */
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.validate.argv = validate_argv;
+    start();
+    changed(2000, "h2");
+    step_ev((struct lc_event){.type = LC_EV_FORKED, .now_ms = 2000, .child = LC_VALIDATE, .pid = 50});
+    step_ev((struct lc_event){.type = LC_EV_VALIDATE_TIMEOUT, .now_ms = 32000, .child = LC_VALIDATE});
+    i = find(LC_ACT_KILL_GROUP);
+    assert_true(i >= 0);
+    assert_int_equal(res.actions[i].pid, 50);
+    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED, .now_ms = 32001, .child = LC_VALIDATE,
+                              .status = SIGKILL});
+    assert_int_equal(lc.config.refused, 1);
+    assert_true(lc.config.last_refused.timed_out);
+    assert_int_equal(lc.state, LC_READY);
+}
+
+static char *exec_argv[] = {"nginx", "-s", "reload", NULL};
+
+static void reload_actions(void **state)
+{
+    /* signal: to the child; no restart. */
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.on_change.kind = ON_CHANGE_SIGNAL;
+    cfg.on_change.sig = SIGHUP;
+    start();
+    changed(2000, "h2");
+    int i = find(LC_ACT_FORWARD);
+    assert_true(i >= 0);
+    assert_int_equal(res.actions[i].sig, SIGHUP);
+    assert_int_equal(res.actions[i].pid, 42);
+    assert_int_equal(lc.state, LC_READY);
+    assert_int_equal(lc.config.reloads, 1);
+    assert_true(lc.config.last_action.ok);
+
+    /* exec: one run at a time; changes meanwhile make one more run. */
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.on_change.kind = ON_CHANGE_EXEC;
+    cfg.on_change.argv = exec_argv;
+    start();
+    changed(2000, "h2");
+    i = find(LC_ACT_SPAWN);
+    assert_int_equal(res.actions[i].child, LC_ACTION);
+    step_ev((struct lc_event){.type = LC_EV_FORKED, .now_ms = 2000, .child = LC_ACTION, .pid = 60});
+    changed(2100, "h3");
+    changed(2200, "h4");
+    assert_int_equal(find(LC_ACT_SPAWN), -1);
+    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED, .now_ms = 2300, .child = LC_ACTION,
+                              .status = 1 << 8});
+    assert_int_equal(lc.config.action_failures, 1);
+    assert_true(lc.config.last_action.pending); /* the next run started */
+    assert_string_equal(lc.config.last_action.result, "exec: running");
+    i = find(LC_ACT_SPAWN);
+    assert_true(i >= 0);
+    assert_int_equal(res.actions[i].child, LC_ACTION);
+    step_ev((struct lc_event){.type = LC_EV_FORKED, .now_ms = 2300, .child = LC_ACTION, .pid = 61});
+    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED, .now_ms = 2400, .child = LC_ACTION,
+                              .status = 0});
+    assert_true(lc.config.last_action.ok);
+    assert_string_equal(lc.config.last_action.result, "exec: exited with status 0");
+    assert_int_equal(find(LC_ACT_SPAWN), -1);
+
+    /* webhook: an action; the result comes back as an event. */
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.on_change.kind = ON_CHANGE_WEBHOOK;
+    start();
+    changed(2000, "h2");
+    assert_true(find(LC_ACT_WEBHOOK) >= 0);
+    assert_true(lc.config.last_action.pending);
+    step_ev((struct lc_event){.type = LC_EV_ACTION_RESULT, .now_ms = 2100, .code = 0,
+                              .text = "webhook: HTTP 500; retrying in 1.0s"});
+    assert_false(lc.config.last_action.ok);
+    step_ev((struct lc_event){.type = LC_EV_ACTION_RESULT, .now_ms = 3100, .code = 1,
+                              .text = "webhook: HTTP 200"});
+    assert_true(lc.config.last_action.ok);
+    assert_int_equal(lc.state, LC_READY);
+
+    /* none: only recorded. */
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.on_change.kind = ON_CHANGE_NONE;
+    start();
+    changed(2000, "h2");
+    assert_int_equal(res.nactions, 0);
+    assert_string_equal(lc.config.hash, "h2");
+}
+
+static void crash_restarts_with_backoff(void **state)
+{
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.restart_policy = RESTART_ON_FAILURE;
+    cfg.backoff_initial_ms = 1000;
+    cfg.backoff_max_ms = 4000;
+    start(); /* at 1000 */
+    int64_t t = 2000;
+    static const int64_t delays[] = {1000, 2000, 4000, 4000};
+    for (int k = 0; k < 4; k++) {
+        step(LC_EV_CHILD_EXITED, t, 1 << 8);
+        assert_int_equal(lc.state, LC_RESTARTING);
+        assert_true(lifecycle_live(&lc));
+        assert_false(lifecycle_ready(&lc));
+        assert_true(find(LC_ACT_KILL_OLD_GROUP) >= 0);
+        if (!armed(LC_EV_BACKOFF_ELAPSED, delays[k]))
+            fail_msg("crash %d: backoff is not %lld ms", k, (long long)delays[k]);
+        t += delays[k];
+        step(LC_EV_BACKOFF_ELAPSED, t, 0);
+        assert_true(find(LC_ACT_SPAWN) >= 0);
+        step(LC_EV_FORKED, t, 100 + k);
+        step(LC_EV_EXEC_OK, t, 0);
+        assert_int_equal(lc.state, LC_READY);
+        t += 100; /* a short run */
+    }
+    assert_int_equal(lc.restarts_by[LC_REASON_CRASH], 4);
+    /* A stable run (>= --backoff-max) resets the backoff. */
+    t += 5000;
+    step(LC_EV_CHILD_EXITED, t, SIGSEGV);
+    assert_true(armed(LC_EV_BACKOFF_ELAPSED, 1000));
+    struct lc_condition c[LC_N_CONDITIONS];
+    lifecycle_conditions(&lc, t + 400, c);
+    assert_string_equal(c[0].why, "restarting (crash): next start in 0.6s");
+    /* SIGTERM while waiting: nothing to drain; exit with the last status. */
+    step(LC_EV_SIGNAL, t + 500, SIGTERM);
+    assert_int_equal(lc.state, LC_EXITED);
+    assert_true(find(LC_ACT_REAP) >= 0);
+    assert_int_equal(lc.exit_code, 128 + SIGSEGV);
+    step(LC_EV_REAPED, t + 501, 0);
+    assert_true(find(LC_ACT_EXIT) >= 0);
+
+    /* on-failure: a clean exit is the end. */
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.restart_policy = RESTART_ON_FAILURE;
+    cfg.backoff_initial_ms = 1000;
+    cfg.backoff_max_ms = 4000;
+    start();
+    step(LC_EV_CHILD_EXITED, 2000, 0);
+    assert_int_equal(lc.state, LC_EXITED);
+    /* always: even a clean exit restarts; an exec failure never does. */
+    cfg.restart_policy = RESTART_ALWAYS;
+    lifecycle_init(&lc, &cfg);
+    start();
+    step(LC_EV_CHILD_EXITED, 2000, 0);
+    assert_int_equal(lc.state, LC_RESTARTING);
+    step(LC_EV_BACKOFF_ELAPSED, 3000, 0);
+    step(LC_EV_FORKED, 3000, 77);
+    step(LC_EV_EXEC_FAILED, 3000, 127);
+    step(LC_EV_CHILD_EXITED, 3000, 127 << 8);
+    assert_int_equal(lc.state, LC_EXITED);
+    assert_int_equal(lc.exit_code, 127);
+}
+
+static void admin_restart_is_an_event(void **state)
+{
+    setup_cfg(0, 5000, SIGTERM);
+    start();
+    step_ev((struct lc_event){.type = LC_EV_RESTART, .now_ms = 2000, .code = LC_REASON_ADMIN});
+    assert_int_equal(lc.state, LC_RESTARTING);
+    step(LC_EV_CHILD_EXITED, 2100, SIGTERM);
+    assert_int_equal(lc.restarts_by[LC_REASON_ADMIN], 1);
+}
+
+static void sidecar_has_no_child(void **state)
+{
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.sidecar = 1;
+    cfg.on_change.kind = ON_CHANGE_SIGNAL;
+    cfg.on_change.sig = SIGHUP;
+    step_ev((struct lc_event){.type = LC_EV_START, .now_ms = 1000, .text = "h1"});
+    assert_int_equal(find(LC_ACT_SPAWN), -1);
+    assert_int_equal(lc.state, LC_READY);
+    assert_true(lifecycle_ready(&lc));
+    changed(2000, "h2");
+    int i = find(LC_ACT_SIGNAL_PROCESSES);
+    assert_true(i >= 0);
+    assert_int_equal(res.actions[i].sig, SIGHUP);
+    step(LC_EV_SIGNAL, 3000, SIGTERM);
+    assert_int_equal(lc.state, LC_EXITED);
+    assert_int_equal(lc.exit_code, 0);
+    assert_true(find(LC_ACT_REAP) >= 0);
+    step(LC_EV_REAPED, 3001, 0);
+    i = find(LC_ACT_EXIT);
+    assert_true(i >= 0);
+    assert_int_equal(res.actions[i].code, 0);
+}
+
 static void state_names(void **state)
 {
     assert_string_equal(lifecycle_state_name(LC_DRAINING), "draining");
@@ -365,6 +688,14 @@ int main(void)
         cmocka_unit_test(reaped_orphans_change_nothing_while_running),
         cmocka_unit_test(exec_failure_exits_126_or_127),
         cmocka_unit_test(stopped_child_is_not_ready),
+        cmocka_unit_test(config_change_restarts_gracefully),
+        cmocka_unit_test(changes_during_a_restart_coalesce),
+        cmocka_unit_test(sigterm_during_a_restart_wins),
+        cmocka_unit_test(validate_refuses_and_keeps_the_child),
+        cmocka_unit_test(reload_actions),
+        cmocka_unit_test(crash_restarts_with_backoff),
+        cmocka_unit_test(admin_restart_is_an_event),
+        cmocka_unit_test(sidecar_has_no_child),
     };
     return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
 }

@@ -181,7 +181,9 @@ static void metrics_format(void **state)
     assert_non_null(strstr(m, "\npodvisor_signals_forwarded_total{signal=\"HUP\"} 2\n"));
     assert_non_null(strstr(m, "\npodvisor_signals_forwarded_total{signal=\"TERM\"} 1\n"));
     assert_non_null(strstr(m, "\npodvisor_drain_seconds 4.000\n"));
-    assert_non_null(strstr(m, "\npodvisor_child_restarts_total 0\n"));
+    assert_non_null(strstr(m, "\npodvisor_child_restarts_total{reason=\"config\"} 0\n"));
+    assert_non_null(strstr(m, "\npodvisor_child_restarts_total{reason=\"crash\"} 0\n"));
+    assert_non_null(strstr(m, "\npodvisor_config_refused_total 0\n"));
     assert_non_null(strstr(m, "podvisor_build_info{version=\"" PODVISOR_VERSION "\"} 1\n"));
     free(m);
 }

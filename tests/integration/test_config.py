@@ -1,0 +1,545 @@
+"""Config changes (--watch, --validate, --on-change, --restart-policy) and
+sidecar mode, against ConfigMap volumes updated exactly as the kubelet's
+AtomicWriter does (atomic_writer.py, KUBERNETES.md)."""
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from atomic_writer import ConfigMapVolume
+from conftest import (PODVISOR, SANITIZER, Podvisor, base_env, wait_for)
+from kubelet import http_probe
+
+# Scheduling slack for timings that are otherwise exact (the debounce);
+# sanitizer builds run several times slower.
+SLACK = 0.3 if SANITIZER else 0.1
+
+
+@pytest.fixture
+def cm(tmp_path):
+    vol = ConfigMapVolume(tmp_path / "config")
+    vol.update({"key": "v1"})
+    return vol
+
+
+def app_printing(vol, extra=""):
+    """A child that prints its config on start (and on HUP)."""
+    key = os.path.join(vol.path, "key")
+    return ["sh", "-c",
+            f"trap 'echo HUP $(cat {key})' HUP; {extra} echo start $(cat {key}); "
+            "while :; do sleep 0.05; done"]
+
+
+def status(port):
+    r = http_probe(port, "/status")
+    assert r.status == 200
+    return json.loads(r.body)
+
+
+def metric(port, name):
+    body = http_probe(port, "/metrics").body
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no {name} in /metrics")
+
+
+def start(vol, *args, cmd=None, pid1=True):
+    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", vol.path, *args, "--"] +
+                  (cmd or app_printing(vol)), pid1=pid1)
+    port = pv.probe_port()
+    return pv, port
+
+
+def lines_until(pv, want, timeout=10.0):
+    """stdout lines up to and including the first that starts with want."""
+    got = []
+    end = time.monotonic() + timeout
+    while True:
+        line = pv.readline(timeout=max(0.01, end - time.monotonic()))
+        got.append(line)
+        if line.startswith(want):
+            return got
+
+
+def err_line(pv, text, timeout=10.0):
+    """Waits for a stderr line containing text; returns (line, when)."""
+    end = time.monotonic() + timeout
+    while True:
+        line = pv.err_lines.get(timeout=max(0.01, end - time.monotonic()))
+        if line is None:
+            raise AssertionError(f"stderr closed before {text!r}")
+        if text in line:
+            return line, time.monotonic()
+
+
+def stop(pv):
+    pv.signal(signal.SIGTERM)
+    return pv.wait(timeout=30)
+
+
+def quiet_stdout(pv, seconds):
+    """Asserts nothing is printed for that long."""
+    try:
+        line = pv.readline(timeout=seconds)
+    except AssertionError:
+        return
+    raise AssertionError(f"unexpected output {line!r}")
+
+
+def test_atomic_update_restarts_the_child_once(cm):
+    pv, port = start(cm, "--debounce", "200ms")
+    try:
+        assert pv.readline() == "start v1"
+        first = pv.child_pid()
+        t0 = time.monotonic()
+        cm.update({"key": "v2"})
+        _, t_stop = err_line(pv, "sending stop signal SIGTERM")
+        assert 0.2 <= t_stop - t0 <= 0.2 + SLACK, t_stop - t0
+        assert pv.readline() == "start v2"
+        quiet_stdout(pv, 0.6)  # once, not once per inotify event
+        assert pv.child_pid() != first
+        s = status(port)
+        assert s["child"]["restarts_by_reason"]["config"] == 1
+        want = subprocess.run([PODVISOR, "hash", cm.path], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        assert s["config"]["hash"] == want
+        assert s["config"]["changes"] == 1
+        assert metric(port, 'podvisor_child_restarts_total{reason="config"}') == 1
+    finally:
+        assert stop(pv) == 128 + signal.SIGTERM
+
+
+def test_noop_update_and_touch_do_nothing(cm):
+    pv, port = start(cm, "--debounce", "100ms")
+    try:
+        assert pv.readline() == "start v1"
+        cm.update({"key": "v1"})  # same content, new ..data
+        os.utime(os.path.join(cm.path, "key"))
+        target = os.path.realpath(os.path.join(cm.path, "key"))
+        with open(target, "w") as f:
+            f.write("v1")  # a rewrite of the same bytes
+        quiet_stdout(pv, 0.8)
+        assert status(port)["config"]["changes"] == 0
+    finally:
+        stop(pv)
+
+
+def test_a_burst_of_1000_updates_is_at_most_two_restarts(cm):
+    pv, port = start(cm)  # the default 500ms debounce
+    try:
+        assert pv.readline() == "start v1"
+        t0 = time.monotonic()
+        for i in range(1000):
+            cm.update({"key": f"v{i + 2}"})
+        burst = time.monotonic() - t0
+        assert burst < 4, f"the writer itself took {burst:.1f}s"
+        got = lines_until(pv, "start v1001", timeout=10)
+        quiet_stdout(pv, 1.0)
+        starts = [line for line in got if line.startswith("start")]
+        assert 1 <= len(starts) <= 2, got
+        assert status(port)["child"]["restarts_by_reason"]["config"] == len(starts)
+    finally:
+        stop(pv)
+
+
+def test_readiness_during_a_restart(cm):
+    pv, port = start(cm, "--debounce", "50ms", "--prestop-delay", "1s")
+    try:
+        assert pv.readline() == "start v1"
+        cm.update({"key": "v2"})
+        err_line(pv, "ready -> restarting (config changed)")
+        r = http_probe(port, "/readyz")
+        assert r.status == 503 and "restarting" in r.body, r
+        assert http_probe(port, "/livez").status == 200
+        assert status(port)["state"] == "restarting"
+        assert pv.readline(timeout=5) == "start v2"
+        wait_for(lambda: http_probe(port, "/readyz").status == 200, what="ready again")
+        assert http_probe(port, "/livez").status == 200
+    finally:
+        stop(pv)
+
+
+def test_sigterm_during_a_restart_wins(cm):
+    pv, port = start(cm, "--debounce", "50ms", "--prestop-delay", "2s")
+    try:
+        assert pv.readline() == "start v1"
+        cm.update({"key": "v2"})
+        err_line(pv, "ready -> restarting")
+        pv.signal(signal.SIGTERM)
+        err_line(pv, "restarting -> draining (SIGTERM during a restart)")
+        pv.signal(signal.SIGTERM)  # the second one cuts the delay short, as ever
+        assert pv.wait(timeout=10) == 128 + signal.SIGTERM
+        assert "start v2" not in "\n".join(iter_lines(pv))
+    finally:
+        pv.kill()
+
+
+def iter_lines(pv):
+    out = []
+    while True:
+        try:
+            line = pv.lines.get(timeout=0.5)
+        except Exception:
+            return out
+        if line is None:
+            return out
+        out.append(line)
+
+
+def test_on_change_signal_reloads_in_place(cm):
+    pv, port = start(cm, "--debounce", "50ms", "--on-change", "signal:HUP")
+    try:
+        assert pv.readline() == "start v1"
+        child = pv.child_pid()
+        cm.update({"key": "v2"})
+        assert pv.readline(timeout=5) == "HUP v2"
+        assert pv.child_pid() == child
+        s = status(port)
+        assert s["config"]["reloads"] == 1 and s["child"]["restarts"] == 0
+        assert s["config"]["last_action"]["ok"] is True
+        assert metric(port, "podvisor_config_reloads_total") == 1
+    finally:
+        stop(pv)
+
+
+def test_on_change_exec_runs_the_command(cm, tmp_path):
+    out = tmp_path / "exec-out"
+    key = os.path.join(cm.path, "key")
+    pv, port = start(cm, "--debounce", "50ms", "--on-change",
+                     f"exec:sh -c 'cat {key} > {out}; echo ran'")
+    try:
+        assert pv.readline() == "start v1"
+        child = pv.child_pid()
+        cm.update({"key": "v2"})
+        assert pv.readline(timeout=5) == "ran"  # its output passes through
+        wait_for(lambda: out.exists() and out.read_text() == "v2", what="the exec to run")
+        err_line(pv, "exited with status 0")
+        wait_for(lambda: status(port)["config"]["last_action"]["ok"], what="the result")
+        assert status(port)["config"]["last_action"]["result"] == "exec: exited with status 0"
+        assert pv.child_pid() == child
+    finally:
+        stop(pv)
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        srv = self.server
+        srv.posts.append((time.monotonic(), self.path, json.loads(body)))
+        code = srv.codes.pop(0) if srv.codes else 200
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def hook():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    srv.posts, srv.codes = [], []
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_on_change_webhook_is_retried_after_a_500(cm, hook):
+    hook.codes = [500]
+    url = f"http://127.0.0.1:{hook.server_address[1]}/-/reload"
+    pv, port = start(cm, "--debounce", "50ms", "--on-change", f"webhook:{url}")
+    try:
+        assert pv.readline() == "start v1"
+        child = pv.child_pid()
+        cm.update({"key": "v2"})
+        wait_for(lambda: len(hook.posts) >= 2, timeout=10, what="the retry")
+        (t1, path, body), (t2, _, _) = hook.posts[:2]
+        assert path == "/-/reload"
+        assert body["hash"] == status(port)["config"]["hash"]
+        assert body["paths"] == [cm.path]
+        assert 0.9 <= t2 - t1 <= 2.0, t2 - t1  # the first retry after 1s
+        err_line(pv, "HTTP 500; retrying in 1.0s")
+        wait_for(lambda: status(port)["config"]["last_action"]["ok"], what="success recorded")
+        assert metric(port, "podvisor_config_action_failures_total") == 1
+        assert pv.child_pid() == child
+        time.sleep(1.5)
+        assert len(hook.posts) == 2  # no more once it succeeded
+    finally:
+        stop(pv)
+
+
+def test_validate_refuses_a_broken_change(cm, tmp_path):
+    key = os.path.join(cm.path, "key")
+    pv, port = start(cm, "--debounce", "50ms", "--validate",
+                     f"sh -c 'grep -q ^v {key} || {{ echo \"line 1: not a version\"; exit 3; }}'")
+    try:
+        assert pv.readline() == "start v1"
+        child = pv.child_pid()
+        cm.update({"key": "broken"})
+        line, _ = err_line(pv, "config change refused")
+        assert "exited with status 3" in line and "line 1: not a version" in line, line
+        s = status(port)
+        assert s["config"]["refused"] == 1
+        refused = s["config"]["last_refused_change"]
+        assert refused["validate"]["exit_code"] == 3
+        assert refused["output"] == "line 1: not a version\n"
+        assert pv.child_pid() == child and s["state"] == "ready"
+        assert metric(port, "podvisor_config_refused_total") == 1
+        quiet_stdout(pv, 0.3)
+        # A later, good change goes through.
+        cm.update({"key": "v3"})
+        assert pv.readline(timeout=5) == "start v3"
+    finally:
+        stop(pv)
+
+
+def test_watched_directory_deleted_and_recreated(tmp_path):
+    vol = ConfigMapVolume(tmp_path / "cm")
+    vol.update({"key": "v1"})
+    pv, port = start(vol, "--debounce", "100ms")
+    try:
+        assert pv.readline() == "start v1"
+        shutil.rmtree(vol.path)
+        err_line(pv, "disappeared; waiting for it to come back")
+        time.sleep(1.0)
+        # No busy loop while it is gone: podvisor used almost no CPU.
+        with open(f"/proc/{pv.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        assert cpu < 0.5, cpu
+        quiet_stdout(pv, 0.1)  # a vanished config is not acted on
+        vol = ConfigMapVolume(tmp_path / "cm")
+        vol.update({"key": "v2"})
+        assert pv.readline(timeout=5) == "start v2"
+        # And it is watched again.
+        vol.update({"key": "v3"})
+        assert pv.readline(timeout=5) == "start v3"
+    finally:
+        stop(pv)
+
+
+def test_a_path_that_appears_late(tmp_path):
+    late = tmp_path / "later" / "cm"
+    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", str(late), "--debounce", "100ms",
+                   "--", "sh", "-c", f"echo start $(cat {late}/key 2>/dev/null); "
+                   "while :; do sleep 0.05; done"])
+    try:
+        err_line(pv, "does not exist (yet): watching for it to appear")
+        assert pv.readline() == "start"
+        vol = ConfigMapVolume(late)
+        vol.update({"key": "v1"})
+        assert pv.readline(timeout=5) == "start v1"
+        vol.update({"key": "v2"})
+        assert pv.readline(timeout=5) == "start v2"
+    finally:
+        stop(pv)
+
+
+def test_a_plain_file_is_warned_about_as_a_subpath_mount(tmp_path):
+    f = tmp_path / "app.conf"
+    f.write_text("v1")
+    pv = Podvisor(["--watch", str(f), "--debounce", "50ms", "--", "sh", "-c",
+                   f"echo start $(cat {f}); while :; do sleep 0.05; done"])
+    try:
+        line, _ = err_line(pv, "is a plain file")
+        assert "subPath" in line
+        assert pv.readline() == "start v1"
+        # Plain edits still count outside Kubernetes.
+        f.write_text("v2")
+        assert pv.readline(timeout=5) == "start v2"
+        tmp = tmp_path / "app.conf.tmp"
+        tmp.write_text("v3")
+        os.rename(tmp, f)  # an editor's save
+        assert pv.readline(timeout=5) == "start v3"
+    finally:
+        stop(pv)
+
+
+def test_a_key_watched_alone_sees_the_data_swap(cm):
+    key = os.path.join(cm.path, "key")
+    pv = Podvisor(["--watch", key, "--debounce", "50ms", "--", "sh", "-c",
+                   f"echo start $(cat {key}); while :; do sleep 0.05; done"])
+    try:
+        assert pv.readline() == "start v1"
+        cm.update({"key": "v2"})
+        assert pv.readline(timeout=5) == "start v2"
+        assert "plain file" not in "".join(pv._err)
+    finally:
+        stop(pv)
+
+
+def test_inotify_queue_overflow_rescans(tmp_path):
+    """With a tiny inotify queue and podvisor frozen while files churn, the
+    kernel drops events (IN_Q_OVERFLOW): podvisor rescans and acts once."""
+    knob = "/proc/sys/fs/inotify/max_queued_events"
+    with open(knob) as f:
+        saved = f.read().strip()
+    d = tmp_path / "plain"
+    d.mkdir()
+    (d / "a").write_text("v1")
+    try:
+        with open(knob, "w") as f:
+            f.write("4")
+        pv = Podvisor(["--watch", str(d), "--debounce", "100ms", "--", "sh", "-c",
+                       f"echo start $(cat {d}/a); while :; do sleep 0.05; done"])
+        assert pv.readline() == "start v1"
+    finally:
+        with open(knob, "w") as f:
+            f.write(saved)  # the instance podvisor made keeps its limit
+    try:
+        pv.signal(signal.SIGSTOP)
+        for i in range(50):
+            (d / f"f{i}").write_text("x")
+        (d / "a").write_text("v2")
+        pv.signal(signal.SIGCONT)
+        err_line(pv, "inotify queue overflowed")
+        assert pv.readline(timeout=5) == "start v2"
+        quiet_stdout(pv, 0.5)
+    finally:
+        stop(pv)
+
+
+def test_restart_policy_on_failure_backs_off(tmp_path):
+    count = tmp_path / "count"
+    script = (f"n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}; "
+              "echo run $n; [ $n -ge 3 ] && exit 0; exit 1")
+    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--restart-policy", "on-failure",
+                   "--backoff-initial", "200ms", "--backoff-max", "1s", "--", "sh", "-c", script])
+    port = pv.probe_port()
+    t = []
+    for n in (1, 2, 3):
+        assert pv.readline(timeout=5) == f"run {n}"
+        t.append(time.monotonic())
+    assert pv.wait(timeout=10) == 0  # the clean exit ends it (on-failure)
+    # Doubling: 200ms, then 400ms.
+    assert 0.2 <= t[1] - t[0] <= 0.2 + SLACK + 0.1, t
+    assert 0.4 <= t[2] - t[1] <= 0.4 + SLACK + 0.1, t
+    assert "restarting -> running (child started again)" in pv.stderr
+
+
+def test_restart_policy_keeps_liveness_and_fails_readiness(tmp_path):
+    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--restart-policy", "always",
+                   "--backoff-initial", "2s", "--", "sh", "-c", "echo run; exit 7"])
+    port = pv.probe_port()
+    try:
+        assert pv.readline() == "run"
+        wait_for(lambda: status(port)["state"] == "restarting", what="the backoff")
+        r = http_probe(port, "/readyz")
+        assert r.status == 503 and "restarting (crash): next start in" in r.body, r
+        assert http_probe(port, "/livez").status == 200
+        s = status(port)
+        assert s["child"]["last_exit"]["exit_code"] == 7
+        # SIGTERM while waiting: exits at once with the last status.
+        t0 = time.monotonic()
+        pv.signal(signal.SIGTERM)
+        assert pv.wait(timeout=5) == 7
+        assert time.monotonic() - t0 < 1.5
+    finally:
+        pv.kill()
+
+
+# --- sidecar mode ------------------------------------------------------------
+
+def test_sidecar_posts_a_webhook_and_stops_with_0_on_sigterm(cm, hook):
+    url = f"http://127.0.0.1:{hook.server_address[1]}/reload"
+    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", cm.path, "--debounce", "50ms",
+                   "--on-change", f"webhook:{url}"])
+    port = pv.probe_port()
+    try:
+        wait_for(lambda: http_probe(port, "/readyz").status == 200, what="ready")
+        s = status(port)
+        assert s["mode"] == "sidecar" and s["child"]["pid"] is None
+        cm.update({"key": "v2"})
+        wait_for(lambda: len(hook.posts) == 1, timeout=5, what="the POST")
+        wait_for(lambda: status(port)["config"]["last_action"]["ok"], what="the result")
+        t0 = time.monotonic()
+        pv.signal(signal.SIGTERM)
+        assert pv.wait(timeout=5) == 0
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        pv.kill()
+
+
+def test_sidecar_signals_the_top_of_a_named_tree(cm, tmp_path):
+    """A process tree named like the app (a master and a worker of the same
+    name), started outside podvisor as another container's would be: the
+    master gets the signal, the worker does not."""
+    fake = tmp_path / "fakenginx"
+    shutil.copy("/bin/sh", fake)
+    out = tmp_path / "got"
+    worker = f"trap 'echo worker >> {out}' HUP; while :; do sleep 0.05; done"
+    master = (f"trap 'echo master >> {out}' HUP; {fake} -c \"{worker}\" & "
+              "while :; do sleep 0.05; done")
+    app = subprocess.Popen([str(fake), "-c", master], env=base_env(), start_new_session=True)
+    pv = None
+    try:
+        wait_for(lambda: [k for k in _kids(app.pid) if _comm(k) == "fakenginx"], what="the worker")
+        pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", cm.path, "--debounce", "50ms",
+                       "--on-change", "signal:HUP", "--signal-process", "fakenginx"], pid1=False)
+        err_line(pv, f"--signal-process fakenginx: found (pid {app.pid})")
+        cm.update({"key": "v2"})
+        wait_for(lambda: out.exists() and out.read_text() == "master\n", what="the HUP")
+        time.sleep(0.3)
+        assert out.read_text() == "master\n"  # the worker got nothing
+        port = pv.probe_port()
+        assert f"SIGHUP sent to {app.pid}" in status(port)["config"]["last_action"]["result"]
+        assert stop(pv) == 0
+    finally:
+        if pv:
+            pv.kill()
+        os.killpg(app.pid, signal.SIGKILL)
+        app.wait()
+
+
+def _kids(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+def _comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def test_sidecar_says_when_the_process_is_not_visible(cm):
+    pv = Podvisor(["--watch", cm.path, "--debounce", "50ms", "--on-change", "signal:HUP",
+                   "--signal-process", "no-such-app"])
+    try:
+        line, _ = err_line(pv, "--signal-process: no process named no-such-app is visible")
+        assert "shareProcessNamespace: true" in line
+        cm.update({"key": "v2"})
+        err_line(pv, "on-change signal:HUP: no process named no-such-app")
+        assert stop(pv) == 0
+    finally:
+        pv.kill()
+
+
+def test_sidecar_needs_an_action_it_can_do(cm):
+    r = subprocess.run([PODVISOR, "--watch", cm.path], capture_output=True, text=True,
+                       env=base_env())
+    assert r.returncode == 2
+    assert "--on-change restart needs a COMMAND" in r.stderr
+
+
+def test_hash_subcommand(cm, tmp_path):
+    r = subprocess.run([PODVISOR, "hash", cm.path], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("sha256:") and len(r.stdout) == 72
+    same = subprocess.run([PODVISOR, "hash", os.path.join(cm.path, "..data")],
+                          capture_output=True, text=True).stdout
+    assert same == r.stdout  # the visible keys are the ..data content
+    r = subprocess.run([PODVISOR, "hash", str(tmp_path / "nope")], capture_output=True, text=True)
+    assert r.returncode == 1 and "No such file" in r.stderr
