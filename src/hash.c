@@ -83,7 +83,8 @@ static int hash_dir(struct sha256_ctx *c, int fd, int depth)
         n++;
     }
     /* readdir's order is the file system's: sort, so equal trees hash equal. */
-    qsort(names, n, sizeof *names, by_name);
+    if (n > 1)
+        qsort(names, n, sizeof *names, by_name);
     put_tag(c, 'D', "");
     put_u64(c, n);
     for (size_t i = 0; i < n && rc == 0; i++)

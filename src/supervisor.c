@@ -80,6 +80,9 @@ struct supervisor {
     pid_t parent_at_start;
     int parent_died;          /* before --pdeathsig was armed */
     struct lc_event queue[EVENT_QUEUE];
+    /* Each queued event's text, copied: a queued event outlives the stack
+     * buffer its text came from. */
+    char queue_text[EVENT_QUEUE][CAPTURE_MAX];
     int queued, feeding;
     pid_t self;
 };
@@ -93,6 +96,10 @@ static void feed(struct supervisor *sv, struct lc_event ev)
     if (sv->queued >= EVENT_QUEUE) {
         log_error("internal error: event queue full, event %d lost", (int)ev.type);
         return;
+    }
+    if (ev.text != NULL) {
+        snprintf(sv->queue_text[sv->queued], sizeof sv->queue_text[0], "%s", ev.text);
+        ev.text = sv->queue_text[sv->queued];
     }
     sv->queue[sv->queued++] = ev;
     if (sv->feeding)
