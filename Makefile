@@ -109,6 +109,7 @@ demo: deps
 bench: $(BUILD)/podvisor helpers
 	@$(PYTHON) bench/pid1.py $(abspath $(BUILD)/podvisor) $(abspath $(BUILD)/helpers)
 	@$(PYTHON) bench/probe.py $(abspath $(BUILD)/podvisor)
+	@$(PYTHON) bench/config.py $(abspath $(BUILD)/podvisor)
 
 # libFuzzer targets (clang) for the parsers and the JSON config path. Not
 # part of `make test`: run `make fuzz FUZZ_SECONDS=300` for a longer hunt.

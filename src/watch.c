@@ -18,6 +18,12 @@
  * nothing, fast enough for a late volume mount. */
 #define RETRY_MS 1000
 
+/* After events, the inotify fd is left alone this long so that a burst is
+ * read in one go rather than one wake-up per event (1000 files churning
+ * cost 10% of a core read eagerly). Only when the quiet period started is
+ * affected, and by at most this much. */
+#define BATCH_MS 10
+
 /* Every watched directory gets the same mask: inotify keeps one watch per
  * inode, and a directory may be one path's parent and another's self. */
 #define WATCH_MASK                                                                           \
@@ -38,7 +44,8 @@ struct watch {
     struct loop *loop;
     int fd;
     struct loop_watch lw;
-    struct loop_timer debounce, retry;
+    struct loop_timer debounce, retry, resume;
+    int paused;             /* the fd is out of the loop until `resume` fires */
     int64_t debounce_ms;
     int64_t last_event_ms;
     struct watched *w;
@@ -163,6 +170,19 @@ static int relevant(const struct watched *p, const struct inotify_event *ev)
     return ev->len > 0 && (strcmp(ev->name, p->base) == 0 || strncmp(ev->name, "..", 2) == 0);
 }
 
+static void on_events(void *ctx, uint32_t events);
+
+static void on_resume(void *ctx)
+{
+    struct watch *w = ctx;
+    if (loop_add(w->loop, &w->lw, w->fd, EPOLLIN, on_events, w) < 0) {
+        loop_timer_arm(w->loop, &w->resume, BATCH_MS); /* out of memory: later */
+        return;
+    }
+    w->paused = 0;
+    on_events(w, EPOLLIN);
+}
+
 static void on_events(void *ctx, uint32_t events)
 {
     struct watch *w = ctx;
@@ -208,6 +228,10 @@ static void on_events(void *ctx, uint32_t events)
                 if (w->w[i].wd_parent < 0 && !w->retry.armed)
                     loop_timer_arm(w->loop, &w->retry, RETRY_MS);
         }
+        if (len > 0 && !w->paused && loop_del(w->loop, &w->lw) == 0) {
+            w->paused = 1;
+            loop_timer_arm(w->loop, &w->resume, BATCH_MS);
+        }
     }
 }
 
@@ -244,6 +268,7 @@ struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, stru
     w->ctx = ctx;
     loop_timer_init(&w->debounce, on_debounce, w);
     loop_timer_init(&w->retry, on_retry, w);
+    loop_timer_init(&w->resume, on_resume, w);
     w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (w->fd < 0) {
         snprintf(err, errlen, "inotify: %s%s", strerror(errno),
@@ -295,8 +320,9 @@ void watch_stop(struct watch *w)
         return;
     loop_timer_disarm(w->loop, &w->debounce);
     loop_timer_disarm(w->loop, &w->retry);
+    loop_timer_disarm(w->loop, &w->resume);
     if (w->fd >= 0) {
-        if (w->lw.cb)
+        if (!w->paused)
             loop_del(w->loop, &w->lw);
         close(w->fd);
     }

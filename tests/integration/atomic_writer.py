@@ -29,7 +29,8 @@ class ConfigMapVolume:
             return None
 
     def update(self, files):
-        """files: {key: str or bytes}. Keys may hold '/' (items with paths)."""
+        """files: {key: str or bytes}. Keys may hold '/' (items with paths).
+        Returns time.monotonic() just after the ..data rename (for bench/)."""
         old = self._data_dir()
         stamp = time.strftime("%Y_%m_%d_%H_%M_%S", time.gmtime())
         ts_name = "..%s.%d%09d" % (stamp, os.getpid(), next(_seq))
@@ -44,6 +45,7 @@ class ConfigMapVolume:
         tmp = os.path.join(self.path, "..data_tmp")
         os.symlink(ts_name, tmp)
         os.rename(tmp, os.path.join(self.path, "..data"))
+        renamed = time.monotonic()
         # Visible links: only the top-level name of each key.
         tops = {key.split("/", 1)[0] for key in files}
         for top in tops:
@@ -57,3 +59,4 @@ class ConfigMapVolume:
                 os.unlink(os.path.join(self.path, name))
         if old is not None and old != ts_name:
             shutil.rmtree(os.path.join(self.path, old), ignore_errors=True)
+        return renamed

@@ -543,3 +543,84 @@ def test_hash_subcommand(cm, tmp_path):
     assert same == r.stdout  # the visible keys are the ..data content
     r = subprocess.run([PODVISOR, "hash", str(tmp_path / "nope")], capture_output=True, text=True)
     assert r.returncode == 1 and "No such file" in r.stderr
+
+
+# --- end to end: nginx from Debian ---------------------------------------------
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+master_process on;
+pid {run}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {run}/body;
+    proxy_temp_path {run}/proxy;
+    fastcgi_temp_path {run}/fastcgi;
+    uwsgi_temp_path {run}/uwsgi;
+    scgi_temp_path {run}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ return 200 "{body}\\n"; }}
+    }}
+    {extra}
+}}
+"""
+
+
+def _get(port):
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+            return r.read().decode().strip()
+    except OSError:
+        return None
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx not installed")
+def test_nginx_reloads_a_validated_config_and_refuses_a_broken_one(tmp_path):
+    from conftest import free_port
+    run = tmp_path / "run"
+    run.mkdir()
+    port = free_port()
+    vol = ConfigMapVolume(tmp_path / "nginx-config")
+
+    def conf(body, extra=""):
+        return {"nginx.conf": NGINX_CONF.format(run=run, port=port, body=body, extra=extra)}
+
+    vol.update(conf("version 1"))
+    conf_path = os.path.join(vol.path, "nginx.conf")
+    nginx = ["nginx", "-e", "stderr", "-p", str(run), "-c", conf_path]
+    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", vol.path, "--debounce", "100ms",
+                   "--validate", f"nginx -t -q -e stderr -p {run} -c {conf_path}",
+                   "--on-change", "signal:HUP", "--stop-signal", "QUIT", "--"] + nginx)
+    probe = pv.probe_port()
+    try:
+        wait_for(lambda: _get(port) == "version 1", what="nginx to serve version 1")
+        master = pv.child_pid()
+        vol.update(conf("version 2"))
+        wait_for(lambda: _get(port) == "version 2", what="nginx to serve version 2")
+        assert pv.child_pid() == master  # reloaded in place, not restarted
+        s = status(probe)
+        assert s["signals_forwarded"] == {"HUP": 1}
+        assert s["config"]["reloads"] == 1
+        # A broken config: refused by nginx -t, never signalled.
+        vol.update(conf("version 3", extra="bogus_directive on;"))
+        line, _ = err_line(pv, "config change refused")
+        assert "bogus_directive" in line, line
+        for _ in range(5):
+            assert _get(port) == "version 2"
+            time.sleep(0.1)
+        s = status(probe)
+        assert s["signals_forwarded"] == {"HUP": 1}
+        assert s["config"]["refused"] == 1
+        assert "bogus_directive" in s["config"]["last_refused_change"]["output"]
+        assert s["state"] == "ready"
+        # Fixed again: it goes through.
+        vol.update(conf("version 4"))
+        wait_for(lambda: _get(port) == "version 4", what="nginx to serve version 4")
+    finally:
+        pv.signal(signal.SIGTERM)
+        assert pv.wait(timeout=30) == 0  # nginx exits 0 on QUIT
