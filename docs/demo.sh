@@ -48,3 +48,22 @@ printf '         podvisor probe http://127.0.0.1:%s/readyz -> ' "$PORT"
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^podvisor_(ready|drain_seconds|state\{state="draining"\})'
 wait "$PVPID"
 echo "podvisor exited with $? after the 2s delay"
+
+say "8. a ConfigMap update (the kubelet's ..data swap): validated, then a graceful restart"
+CM=$(mktemp -d)/config
+mkdir -p "$CM/..v1" && echo "greeting=hello" > "$CM/..v1/app.conf"
+ln -s ..v1 "$CM/..data" && ln -s ..data/app.conf "$CM/app.conf"
+"$PV" --probe-listen 127.0.0.1:$PORT --watch "$CM" --debounce 200ms \
+    --validate "grep -q ^greeting= $CM/app.conf" -- \
+    sh -c "echo app: started with \$(cat $CM/app.conf); trap 'exit 0' TERM; while :; do sleep 0.1; done" &
+PVPID=$!
+sleep 0.5
+swap() { # what the kubelet's AtomicWriter does: new dir, ..data_tmp renamed over ..data
+    mkdir "$CM/..$1" && echo "$2" > "$CM/..$1/app.conf"
+    ln -s "..$1" "$CM/..data_tmp" && mv -T "$CM/..data_tmp" "$CM/..data"
+}
+echo "-> update the ConfigMap: greeting=bonjour"; swap v2 "greeting=bonjour"; sleep 0.8
+echo "-> update it with a broken config (validate refuses it; the app keeps running)"; swap v3 "oops"; sleep 0.8
+curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^podvisor_(config_refused_total|child_restarts_total\{reason="config"\})'
+kill -TERM "$PVPID"; wait "$PVPID"
+rm -rf "$(dirname "$CM")"
