@@ -40,7 +40,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
+.PHONY: install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
 
@@ -98,6 +98,13 @@ integration-asan: helpers
 	  HELPERS=$(abspath $(BUILD)/helpers) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 test: all unit unit-asan unit-valgrind integration integration-asan
+
+# make install PREFIX=/usr/local DESTDIR=/staging: the binary and the man page.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: $(BUILD)/podvisor
+	install -D -m 0755 $(BUILD)/podvisor $(DESTDIR)$(PREFIX)/bin/podvisor
+	install -D -m 0644 docs/podvisor.1 $(DESTDIR)$(PREFIX)/share/man/man1/podvisor.1
 
 deps:
 	@sh tests/deps.sh

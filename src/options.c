@@ -979,6 +979,7 @@ void options_help(char *buf, size_t len)
     PUT("usage: podvisor [OPTIONS] [--] COMMAND [ARG...]\n"
         "       podvisor [OPTIONS] --watch PATH...   (sidecar mode: no COMMAND)\n"
         "       podvisor hash PATH...\n"
+        "       podvisor install DEST\n"
         "       podvisor probe [--timeout D] [--header 'K: V'] TARGET\n"
         "       podvisor sleep DURATION\n"
         "       podvisor version | help\n\n"

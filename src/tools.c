@@ -5,7 +5,11 @@
  * they are called through pointers here. */
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
+#include <elf.h>
 #include <errno.h>
+#include <link.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/time.h>
@@ -416,5 +420,94 @@ int tools_hash_main(int argc, char **argv)
     if (missing)
         return 1;
     printf("%s\n", out);
+    return 0;
+}
+
+/* Whether this binary needs a dynamic loader (and so shared libraries in
+ * whatever image it is copied into). */
+static int dynamically_linked(void)
+{
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+    unsigned long n = getauxval(AT_PHNUM);
+    for (unsigned long i = 0; ph != NULL && i < n; i++)
+        if (ph[i].p_type == PT_INTERP)
+            return 1;
+    return 0;
+}
+
+/* Copies this binary to DEST (a file, or a directory to put `podvisor` in),
+ * mode 0755, through a temporary file renamed into place: an app container
+ * starting at the same moment never runs a half-written binary. For the
+ * injection pattern: an init container copies podvisor into an emptyDir
+ * that the app container runs it from. */
+int tools_install_main(int argc, char **argv)
+{
+    if (argc != 2 || argv[1][0] == '\0' || strcmp(argv[1], "--help") == 0) {
+        fprintf(stderr, "usage: podvisor install DEST\n"
+                        "  copies this binary to DEST (a file path, or a directory to hold "
+                        "podvisor), mode 0755\n");
+        return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    }
+    char dest[PATH_MAX];
+    struct stat sb;
+    if (stat(argv[1], &sb) == 0 && S_ISDIR(sb.st_mode))
+        snprintf(dest, sizeof dest, "%s/podvisor", argv[1]);
+    else
+        snprintf(dest, sizeof dest, "%s", argv[1]);
+    if (dynamically_linked())
+        fprintf(stderr, "podvisor install: warning: this podvisor is dynamically linked; the "
+                        "image it runs in needs its shared libraries (libjansson, libnettle): "
+                        "inject the static build (make static) instead\n");
+    int in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        fprintf(stderr, "podvisor install: reading /proc/self/exe: %s\n", strerror(errno));
+        return 1;
+    }
+    char tmp[PATH_MAX + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp%d", dest, (int)getpid());
+    int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+    if (out < 0) {
+        fprintf(stderr, "podvisor install: %s: %s\n", dest, strerror(errno));
+        close(in);
+        return 1;
+    }
+    int rc = 0;
+    char buf[65536];
+    for (;;) {
+        ssize_t r = read(in, buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = r < 0 ? errno : 0;
+            break;
+        }
+        for (ssize_t off = 0; off < r;) {
+            ssize_t w = write(out, buf + off, (size_t)(r - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                rc = errno;
+                break;
+            }
+            off += w;
+        }
+        if (rc)
+            break;
+    }
+    /* The umask must not take the execute bits away. */
+    if (rc == 0 && fchmod(out, 0755) < 0)
+        rc = errno;
+    if (rc == 0 && fsync(out) < 0)
+        rc = errno;
+    if (close(out) < 0 && rc == 0)
+        rc = errno;
+    close(in);
+    if (rc == 0 && rename(tmp, dest) < 0)
+        rc = errno;
+    if (rc != 0) {
+        unlink(tmp);
+        fprintf(stderr, "podvisor install: %s: %s\n", dest, strerror(rc));
+        return 1;
+    }
     return 0;
 }

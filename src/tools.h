@@ -1,6 +1,7 @@
 /* tools: subcommands for images that have no tools of their own (distroless):
  * `podvisor probe` for exec probes, `podvisor sleep` for preStop hooks and
- * `podvisor hash` for the content hash --watch acts on.
+ * `podvisor hash` for the content hash --watch acts on, `podvisor install`
+ * to inject podvisor into another image through a shared volume.
  * Each takes its own argv (argv[0] is the subcommand) and returns the exit
  * code: 0 healthy / done, 1 not healthy, 2 usage. */
 #ifndef PODVISOR_TOOLS_H
@@ -9,5 +10,6 @@
 int tools_probe_main(int argc, char **argv);
 int tools_sleep_main(int argc, char **argv);
 int tools_hash_main(int argc, char **argv);
+int tools_install_main(int argc, char **argv);
 
 #endif

@@ -65,6 +65,8 @@ int main(int argc, char **argv)
             return tools_sleep_main(argc - 1, argv + 1);
         if (strcmp(cmd, "hash") == 0)
             return tools_hash_main(argc - 1, argv + 1);
+        if (strcmp(cmd, "install") == 0)
+            return tools_install_main(argc - 1, argv + 1);
     }
 
     struct podvisor_config cfg;

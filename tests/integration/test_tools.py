@@ -1,5 +1,6 @@
 """`podvisor probe` and `podvisor sleep`: the subcommands for images that
 have no curl and no sleep (distroless)."""
+import os
 import socket
 import subprocess
 import threading
@@ -312,3 +313,48 @@ def test_without_libmicrohttpd_the_probe_server_is_a_start_up_error(tmp_path):
     assert "cannot load libmicrohttpd" in r.stderr and not made.exists()
     r = _without(lib, PODVISOR, "--probe-listen", "off", "--", "true")
     assert r.returncode == 0, r.stderr   # podvisor itself does not need it
+
+
+def test_install_copies_the_binary_for_injection(tmp_path):
+    """The injection pattern: an init container runs `podvisor install` into
+    an emptyDir; the app container runs the copy."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    old = os.umask(0o077)  # a restrictive umask must not drop the execute bits
+    try:
+        r = subprocess.run([PODVISOR, "install", str(shared)], capture_output=True, text=True)
+    finally:
+        os.umask(old)
+    assert r.returncode == 0, r.stderr
+    dest = shared / "podvisor"
+    assert oct(dest.stat().st_mode & 0o777) == "0o755"
+    assert dest.read_bytes() == open(PODVISOR, "rb").read()
+    assert [p.name for p in shared.iterdir()] == ["podvisor"]  # no temporary left
+    r = subprocess.run([str(dest), "--", "sh", "-c", "exit 3"], capture_output=True, text=True,
+                       env=dict(os.environ, PODVISOR_PROBE_LISTEN="off"))
+    assert r.returncode == 3
+    # A file path works too; a missing directory is a clear error.
+    assert subprocess.run([PODVISOR, "install", str(tmp_path / "pv")]).returncode == 0
+    r = subprocess.run([PODVISOR, "install", str(tmp_path / "no" / "pv")], capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and "No such file or directory" in r.stderr
+    assert subprocess.run([PODVISOR, "install"], capture_output=True).returncode == 2
+
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def test_make_install_and_the_man_page(tmp_path):
+    r = subprocess.run(["make", "-s", "-C", REPO, "install", f"DESTDIR={tmp_path}",
+                        "PREFIX=/usr"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    binary = tmp_path / "usr" / "bin" / "podvisor"
+    page = tmp_path / "usr" / "share" / "man" / "man1" / "podvisor.1"
+    assert oct(binary.stat().st_mode & 0o777) == "0o755"
+    assert subprocess.run([str(binary), "--version"], capture_output=True,
+                          text=True).stdout.startswith("podvisor ")
+    r = subprocess.run(["man", "--warnings", "-l", str(page)], capture_output=True, text=True,
+                       env=dict(os.environ, MANWIDTH="80", MANPAGER="cat", PAGER="cat"))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    for option in ("--watch", "--on-change", "--prestop-delay", "--restart-policy"):
+        assert option in r.stdout.replace("\u2010", "-"), option
