@@ -188,7 +188,7 @@ static void retry_listener(void *ctx)
     }
     log_warn("probe server: %s; trying again in %llds", err, (long long)srv->retry_ms / 1000);
     loop_timer_arm(srv->loop, &srv->retry, srv->retry_ms);
-    srv->retry_ms = srv->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : srv->retry_ms * 2;
+    srv->retry_ms = loop_backoff_next(srv->retry_ms, RETRY_FIRST_MS, RETRY_MAX_MS);
 }
 
 static void run_daemon(void *ctx)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "child.h"
+#include "loop.h"
 #include "parse.h"
 
 static const char *const state_names[LC_N_STATES] = {
@@ -330,13 +331,10 @@ static void crash_restart(struct lifecycle *lc, const struct lc_event *ev, struc
     record_exit(lc, ev);
     kill_old_group(out, old);
     if (ran >= lc->cfg->backoff_max_ms)
-        lc->backoff_step = 0;
-    int64_t delay = lc->cfg->backoff_initial_ms;
-    for (unsigned i = 0; i < lc->backoff_step && delay < lc->cfg->backoff_max_ms; i++)
-        delay *= 2;
-    if (delay > lc->cfg->backoff_max_ms)
-        delay = lc->cfg->backoff_max_ms;
-    lc->backoff_step++;
+        lc->backoff_ms = 0;
+    lc->backoff_ms =
+        loop_backoff_next(lc->backoff_ms, lc->cfg->backoff_initial_ms, lc->cfg->backoff_max_ms);
+    int64_t delay = lc->backoff_ms;
     lc->restart_reason = LC_REASON_CRASH;
     lc->restart_phase = LC_RS_BACKOFF;
     lc->backoff_until_ms = ev->now_ms + delay;

@@ -173,7 +173,7 @@ struct lifecycle {
     enum lc_restart_phase restart_phase;
     enum lc_reason restart_reason;
     unsigned restarts_by[LC_N_REASONS];
-    unsigned backoff_step;        /* crash restarts in a row (reset after a stable run) */
+    int64_t backoff_ms;           /* the last crash-restart delay; 0: reset (a stable run) */
     int64_t backoff_until_ms;
     /* Config changes. */
     struct lc_config {

@@ -38,7 +38,7 @@ struct webhook {
     struct loop_timer curl_timer;  /* libcurl's own timeouts */
     struct loop_timer retry;
     int64_t next_retry_ms;
-    unsigned attempt;
+    int64_t retry_ms;           /* the last retry delay; 0 after a new post */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -112,11 +112,8 @@ static void drop_easy(struct webhook *wh)
 
 static void fail_attempt(struct webhook *wh, const char *what)
 {
-    int64_t delay = WEBHOOK_RETRY_FIRST_MS;
-    for (unsigned i = 1; i < wh->attempt && delay < WEBHOOK_RETRY_MAX_MS; i++)
-        delay *= 2;
-    if (delay > WEBHOOK_RETRY_MAX_MS)
-        delay = WEBHOOK_RETRY_MAX_MS;
+    wh->retry_ms = loop_backoff_next(wh->retry_ms, WEBHOOK_RETRY_FIRST_MS, WEBHOOK_RETRY_MAX_MS);
+    int64_t delay = wh->retry_ms;
     char result[CURL_ERROR_SIZE + 64];
     snprintf(result, sizeof result, "%s; retrying in %.1fs", what, (double)delay / 1000.0);
     log_warn("webhook %s: %s", wh->url, result);
@@ -127,7 +124,6 @@ static void fail_attempt(struct webhook *wh, const char *what)
 static void start_attempt(struct webhook *wh)
 {
     char err[256];
-    wh->attempt++;
     if (LAZYLIB_LOAD(curl, LIBCURL_SONAME, err, sizeof err) < 0) {
         fail_attempt(wh, err);
         return;
@@ -226,7 +222,7 @@ void webhook_post(struct webhook *wh, const char *body)
     }
     free(wh->body);
     wh->body = copy;
-    wh->attempt = 0;
+    wh->retry_ms = 0;
     start_attempt(wh);
 }
 
