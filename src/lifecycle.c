@@ -102,11 +102,17 @@ static void send_stop_signal(struct lifecycle *lc, struct lc_result *out)
         act_on(lc, out, LC_ACT_FORWARD, LC_MAIN, SIGCONT);
 }
 
+/* The stop step, for a drain and for a restart alike. */
+static void stop_main(struct lifecycle *lc, struct lc_result *out)
+{
+    send_stop_signal(lc, out);
+    arm(out, LC_EV_STOP_TIMEOUT, LC_MAIN, lc->cfg->stop_timeout_ms);
+}
+
 static void begin_stopping(struct lifecycle *lc, struct lc_result *out, const char *why)
 {
     move(lc, out, LC_STOPPING, why);
-    send_stop_signal(lc, out);
-    arm(out, LC_EV_STOP_TIMEOUT, LC_MAIN, lc->cfg->stop_timeout_ms);
+    stop_main(lc, out);
 }
 
 static void drain(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out,
@@ -223,13 +229,17 @@ static void on_spawn_failed(struct lifecycle *lc, struct lc_result *out)
     act(out, (struct lc_action){.type = LC_ACT_EXIT, .code = 1});
 }
 
-static void on_main_exited(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+static void record_exit(struct lifecycle *lc, const struct lc_event *ev)
 {
-    struct lc_child *c = &lc->children[LC_MAIN];
-    int exec_error = c->exec_error_code;
-    memset(c, 0, sizeof *c);
+    memset(&lc->children[LC_MAIN], 0, sizeof lc->children[LC_MAIN]);
     lc->has_exited = 1;
     lc->last_exit_status = ev->status;
+}
+
+static void on_main_exited(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+{
+    int exec_error = lc->children[LC_MAIN].exec_error_code;
+    record_exit(lc, ev);
     if (lc->drain_started_ms >= 0 && lc->drain_ended_ms < 0)
         lc->drain_ended_ms = ev->now_ms;
     /* A failed exec _exit()s with 127 whatever the cause: its own code
@@ -249,13 +259,6 @@ static void on_main_exited(struct lifecycle *lc, const struct lc_event *ev, stru
 }
 
 /* --- restarts ------------------------------------------------------- */
-
-static void record_exit(struct lifecycle *lc, const struct lc_event *ev)
-{
-    memset(&lc->children[LC_MAIN], 0, sizeof lc->children[LC_MAIN]);
-    lc->has_exited = 1;
-    lc->last_exit_status = ev->status;
-}
 
 /* What the old child left in its own process group goes with it, so the
  * new one does not find its port taken; nothing else in the pod is
@@ -277,8 +280,7 @@ static void start_again(struct lifecycle *lc, struct lc_result *out)
 static void restart_stop(struct lifecycle *lc, struct lc_result *out)
 {
     lc->restart_phase = LC_RS_STOPPING;
-    send_stop_signal(lc, out);
-    arm(out, LC_EV_STOP_TIMEOUT, LC_MAIN, lc->cfg->stop_timeout_ms);
+    stop_main(lc, out);
 }
 
 /* The graceful restart: as a drain (readiness off, the prestop delay so
@@ -353,23 +355,27 @@ static void spawn_helper(struct lifecycle *lc, struct lc_result *out, enum lc_ro
     arm(out, timeout, role, LC_HELPER_TIMEOUT_MS);
 }
 
-static void action_result(struct lifecycle *lc, const struct lc_event *ev, int ok,
-                          const char *result)
+static void set_last_action(struct lifecycle *lc, const struct lc_event *ev, int ok,
+                            int pending, const char *text)
 {
     lc->config.last_action.at_ms = ev->now_ms;
     lc->config.last_action.ok = ok;
-    lc->config.last_action.pending = 0;
-    copy_text(lc->config.last_action.result, sizeof lc->config.last_action.result, result);
+    lc->config.last_action.pending = pending;
+    copy_text(lc->config.last_action.result, sizeof lc->config.last_action.result, text);
+}
+
+/* An action's outcome; a failure is counted (a pending one is not yet). */
+static void action_result(struct lifecycle *lc, const struct lc_event *ev, int ok,
+                          const char *result)
+{
+    set_last_action(lc, ev, ok, 0, result);
     if (!ok)
         lc->config.action_failures++;
 }
 
 static void action_pending(struct lifecycle *lc, const struct lc_event *ev, const char *what)
 {
-    lc->config.last_action.at_ms = ev->now_ms;
-    lc->config.last_action.ok = 0;
-    lc->config.last_action.pending = 1;
-    copy_text(lc->config.last_action.result, sizeof lc->config.last_action.result, what);
+    set_last_action(lc, ev, 0, 1, what);
 }
 
 /* The main child is up and past its exec: it can take a signal or a
