@@ -446,7 +446,7 @@ static void accept_change(struct lifecycle *lc, const struct lc_event *ev, struc
     perform_on_change(lc, ev, out);
 }
 
-static int accepting_changes(const struct lifecycle *lc)
+int lifecycle_accepts_changes(const struct lifecycle *lc)
 {
     return lc->state != LC_DRAINING && lc->state != LC_STOPPING && lc->state != LC_EXITED;
 }
@@ -463,7 +463,7 @@ static void on_config_changed(struct lifecycle *lc, const struct lc_event *ev,
 {
     lc->config.changes++;
     copy_text(lc->config.pending, sizeof lc->config.pending, ev->text);
-    if (!accepting_changes(lc))
+    if (!lifecycle_accepts_changes(lc))
         return;
     if (lc->children[LC_VALIDATE].in_use) {
         lc->config.validate_again = 1;
@@ -487,7 +487,7 @@ static void on_validate_exited(struct lifecycle *lc, const struct lc_event *ev,
     int timed_out = c->timed_out;
     memset(c, 0, sizeof *c);
     cancel(out, LC_EV_VALIDATE_TIMEOUT);
-    if (!accepting_changes(lc))
+    if (!lifecycle_accepts_changes(lc))
         return;
     if (!timed_out && ev->status == 0) {
         accept_change(lc, ev, out, lc->config.validating);
@@ -520,7 +520,7 @@ static void on_action_exited(struct lifecycle *lc, const struct lc_event *ev,
     else
         snprintf(text, sizeof text, "exec: %s", child_exit_describe(ev->status, how, sizeof how));
     action_result(lc, ev, !timed_out && ev->status == 0, text);
-    if (lc->config.action_again && accepting_changes(lc)) {
+    if (lc->config.action_again && lifecycle_accepts_changes(lc)) {
         lc->config.action_again = 0;
         spawn_helper(lc, out, LC_ACTION, LC_EV_ACTION_TIMEOUT);
         action_pending(lc, ev, "exec: running");

@@ -217,6 +217,10 @@ const char *lifecycle_reason_name(enum lc_reason r);
 /** "main", "validate", "action". */
 const char *lifecycle_role_name(enum lc_role r);
 
+/** Whether a config change is acted on now: not while draining, stopping
+ * or after the child has exited. */
+int lifecycle_accepts_changes(const struct lifecycle *lc);
+
 /** The slot whose child has this pid, or -1 (an orphan podvisor adopted). */
 int lifecycle_child_by_pid(const struct lifecycle *lc, pid_t pid);
 

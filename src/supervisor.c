@@ -120,14 +120,17 @@ static void on_timer(void *ctx)
     feed(t->sv, (struct lc_event){.type = t->event, .child = t->child});
 }
 
-static void close_exec_pipe(struct sv_child *c)
+/* Takes a child's pipe out of the loop and closes it (-1: none). */
+static void close_watched(struct sv_child *c, struct loop_watch *w, int *fd)
 {
-    if (c->exec_fd < 0)
+    if (*fd < 0)
         return;
-    loop_del(&c->sv->loop, &c->exec_watch);
-    close(c->exec_fd);
-    c->exec_fd = -1;
+    loop_del(&c->sv->loop, w);
+    close(*fd);
+    *fd = -1;
 }
+
+static void close_exec_pipe(struct sv_child *c) { close_watched(c, &c->exec_watch, &c->exec_fd); }
 
 static char *const *slot_argv(const struct supervisor *sv, int slot)
 {
@@ -182,14 +185,7 @@ static void on_exec_pipe(void *ctx, uint32_t events)
     take_exec_result(ctx);
 }
 
-static void close_capture(struct sv_child *c)
-{
-    if (c->out_fd < 0)
-        return;
-    loop_del(&c->sv->loop, &c->out_watch);
-    close(c->out_fd);
-    c->out_fd = -1;
-}
+static void close_capture(struct sv_child *c) { close_watched(c, &c->out_watch, &c->out_fd); }
 
 /* Reads what the helper wrote; keeps the first CAPTURE_MAX-1 bytes. */
 static void drain_capture(struct sv_child *c)
@@ -491,7 +487,7 @@ static void on_process_retry(void *ctx)
 static void on_config_change(void *ctx, const char *hash)
 {
     struct supervisor *sv = ctx;
-    if (sv->lc.state == LC_DRAINING || sv->lc.state == LC_STOPPING || sv->lc.state == LC_EXITED)
+    if (!lifecycle_accepts_changes(&sv->lc))
         log_info("config changed (%s) while stopping: not acted on", hash);
     else
         log_info("config changed: %s", hash);
