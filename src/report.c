@@ -186,6 +186,14 @@ static void metric_head(FILE *f, const char *name, const char *type, const char 
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric with one unlabelled sample. */
+static void metric_one(FILE *f, const char *name, const char *type, const char *help,
+                       unsigned value)
+{
+    metric_head(f, name, type, help);
+    fprintf(f, "%s %u\n", name, value);
+}
+
 char *report_metrics(const struct lifecycle *lc, struct report_now now)
 {
     char *buf = NULL;
@@ -195,10 +203,10 @@ char *report_metrics(const struct lifecycle *lc, struct report_now now)
         return NULL;
     metric_head(f, "podvisor_build_info", "gauge", "podvisor's version; always 1.");
     fprintf(f, "podvisor_build_info{version=\"%s\"} 1\n", PODVISOR_VERSION);
-    metric_head(f, "podvisor_ready", "gauge", "1 while /readyz answers 200, else 0.");
-    fprintf(f, "podvisor_ready %d\n", lifecycle_ready(lc));
-    metric_head(f, "podvisor_live", "gauge", "1 while /livez answers 200, else 0.");
-    fprintf(f, "podvisor_live %d\n", lifecycle_live(lc));
+    metric_one(f, "podvisor_ready", "gauge", "1 while /readyz answers 200, else 0.",
+               (unsigned)lifecycle_ready(lc));
+    metric_one(f, "podvisor_live", "gauge", "1 while /livez answers 200, else 0.",
+               (unsigned)lifecycle_live(lc));
     metric_head(f, "podvisor_state", "gauge", "The lifecycle state: 1 for the current one.");
     for (int s = 0; s < LC_N_STATES; s++)
         fprintf(f, "podvisor_state{state=\"%s\"} %d\n", lifecycle_state_name((enum lc_state)s),
@@ -209,18 +217,15 @@ char *report_metrics(const struct lifecycle *lc, struct report_now now)
         fprintf(f, "podvisor_child_restarts_total{reason=\"%s\"} %u\n",
                 lifecycle_reason_name((enum lc_reason)r), lc->restarts_by[r]);
     const struct lc_config *c = &lc->config;
-    metric_head(f, "podvisor_config_changes_total", "counter",
-                "Content changes seen under --watch (after the debounce).");
-    fprintf(f, "podvisor_config_changes_total %u\n", c->changes);
-    metric_head(f, "podvisor_config_reloads_total", "counter",
-                "Changes acted on in place (signal, exec or webhook).");
-    fprintf(f, "podvisor_config_reloads_total %u\n", c->reloads);
-    metric_head(f, "podvisor_config_refused_total", "counter",
-                "Changes refused because --validate failed.");
-    fprintf(f, "podvisor_config_refused_total %u\n", c->refused);
-    metric_head(f, "podvisor_config_action_failures_total", "counter",
-                "On-change actions that failed (exec non-zero, webhook attempt, no process).");
-    fprintf(f, "podvisor_config_action_failures_total %u\n", c->action_failures);
+    metric_one(f, "podvisor_config_changes_total", "counter",
+               "Content changes seen under --watch (after the debounce).", c->changes);
+    metric_one(f, "podvisor_config_reloads_total", "counter",
+               "Changes acted on in place (signal, exec or webhook).", c->reloads);
+    metric_one(f, "podvisor_config_refused_total", "counter",
+               "Changes refused because --validate failed.", c->refused);
+    metric_one(f, "podvisor_config_action_failures_total", "counter",
+               "On-change actions that failed (exec non-zero, webhook attempt, no process).",
+               c->action_failures);
     metric_head(f, "podvisor_signals_forwarded_total", "counter",
                 "Signals sent on to the child, by the signal sent (after --rewrite).");
     char name[16];
