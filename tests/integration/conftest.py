@@ -256,6 +256,35 @@ def podvisor_factory():
         p.kill()
 
 
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+master_process on;
+pid {run}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {run}/body;
+    proxy_temp_path {run}/proxy;
+    fastcgi_temp_path {run}/fastcgi;
+    uwsgi_temp_path {run}/uwsgi;
+    scgi_temp_path {run}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ return 200 "{body}\\n"; }}
+    }}
+    {extra}
+}}
+"""
+
+
+def nginx_conf(run, port, body="ok", extra=""):
+    """A foreground nginx serving `body` on 127.0.0.1:port, its pid file and
+    temporary files under `run` (which must be writable)."""
+    return NGINX_CONF.format(run=run, port=port, body=body, extra=extra)
+
+
 def free_port():
     """A loopback port nobody listens on right now."""
     import socket

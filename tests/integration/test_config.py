@@ -13,7 +13,7 @@ import time
 import pytest
 
 from atomic_writer import ConfigMapVolume
-from conftest import (PODVISOR, SANITIZER, Podvisor, base_env, wait_for)
+from conftest import (PODVISOR, SANITIZER, Podvisor, base_env, children_of, wait_for)
 from kubelet import http_probe
 
 # Scheduling slack for timings that are otherwise exact (the debounce);
@@ -481,7 +481,8 @@ def test_sidecar_signals_the_top_of_a_named_tree(cm, tmp_path):
     app = subprocess.Popen([str(fake), "-c", master], env=base_env(), start_new_session=True)
     pv = None
     try:
-        wait_for(lambda: [k for k in _kids(app.pid) if _comm(k) == "fakenginx"], what="the worker")
+        wait_for(lambda: [k for k in children_of(app.pid) if _comm(k) == "fakenginx"],
+                 what="the worker")
         pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", cm.path, "--debounce", "50ms",
                        "--on-change", "signal:HUP", "--signal-process", "fakenginx"], pid1=False)
         err_line(pv, f"--signal-process fakenginx: found (pid {app.pid})")
@@ -497,14 +498,6 @@ def test_sidecar_signals_the_top_of_a_named_tree(cm, tmp_path):
             pv.kill()
         os.killpg(app.pid, signal.SIGKILL)
         app.wait()
-
-
-def _kids(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return f.read().split()
-    except OSError:
-        return []
 
 
 def _comm(pid):
@@ -547,29 +540,6 @@ def test_hash_subcommand(cm, tmp_path):
 
 # --- end to end: nginx from Debian ---------------------------------------------
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-master_process on;
-pid {run}/nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {run}/body;
-    proxy_temp_path {run}/proxy;
-    fastcgi_temp_path {run}/fastcgi;
-    uwsgi_temp_path {run}/uwsgi;
-    scgi_temp_path {run}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ return 200 "{body}\\n"; }}
-    }}
-    {extra}
-}}
-"""
-
-
 def _get(port):
     import urllib.request
     try:
@@ -581,14 +551,14 @@ def _get(port):
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx not installed")
 def test_nginx_reloads_a_validated_config_and_refuses_a_broken_one(tmp_path):
-    from conftest import free_port
+    from conftest import free_port, nginx_conf
     run = tmp_path / "run"
     run.mkdir()
     port = free_port()
     vol = ConfigMapVolume(tmp_path / "nginx-config")
 
     def conf(body, extra=""):
-        return {"nginx.conf": NGINX_CONF.format(run=run, port=port, body=body, extra=extra)}
+        return {"nginx.conf": nginx_conf(run, port, body, extra)}
 
     vol.update(conf("version 1"))
     conf_path = os.path.join(vol.path, "nginx.conf")

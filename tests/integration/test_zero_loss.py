@@ -9,32 +9,11 @@ import time
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, nginx_conf
 from kubelet import Endpoints, LoadGenerator, Pod, ProbeLoop
 
 APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "graceful_app.py")
 PY = "/usr/bin/python3"
-
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-master_process on;
-pid {dir}/nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ return 200 "ok\\n"; }}
-    }}
-}}
-"""
 
 
 def python_app(tmp_path, port):
@@ -43,7 +22,7 @@ def python_app(tmp_path, port):
 
 def nginx_app(tmp_path, port):
     conf = tmp_path / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=tmp_path, port=port))
+    conf.write_text(nginx_conf(tmp_path, port))
     return ["nginx", "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)], \
         ["--stop-signal", "QUIT"]
 
