@@ -408,20 +408,30 @@ def test_inotify_queue_overflow_rescans(tmp_path):
 
 
 def test_restart_policy_on_failure_backs_off(tmp_path):
+    # The child stamps its own start and exit (CLOCK_MONOTONIC, shared with
+    # this process): the time a test thread reads a line says nothing exact.
     count = tmp_path / "count"
-    script = (f"n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}; "
-              "echo run $n; [ $n -ge 3 ] && exit 0; exit 1")
+    script = ("import os, sys, time\n"
+              f"p = {str(count)!r}\n"
+              "n = int(open(p).read()) + 1 if os.path.exists(p) else 1\n"
+              "open(p, 'w').write(str(n))\n"
+              "print('run', n, time.monotonic(), flush=True)\n"
+              "print('exit', n, time.monotonic(), flush=True)\n"
+              "os._exit(0 if n >= 3 else 1)\n")
     pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--restart-policy", "on-failure",
-                   "--backoff-initial", "200ms", "--backoff-max", "1s", "--", "sh", "-c", script])
-    port = pv.probe_port()
-    t = []
+                   "--backoff-initial", "200ms", "--backoff-max", "1s", "--",
+                   "/usr/bin/python3", "-c", script])
+    started, exited = [], []
     for n in (1, 2, 3):
-        assert pv.readline(timeout=5) == f"run {n}"
-        t.append(time.monotonic())
+        run, exit_ = pv.readline(timeout=5).split(), pv.readline(timeout=5).split()
+        assert run[:2] == ["run", str(n)] and exit_[:2] == ["exit", str(n)]
+        started.append(float(run[2]))
+        exited.append(float(exit_[2]))
     assert pv.wait(timeout=10) == 0  # the clean exit ends it (on-failure)
-    # Doubling: 200ms, then 400ms.
-    assert 0.2 <= t[1] - t[0] <= 0.2 + SLACK + 0.1, t
-    assert 0.4 <= t[2] - t[1] <= 0.4 + SLACK + 0.1, t
+    # Doubling: 200ms, then 400ms, from one run's exit to the next one's start.
+    gaps = [started[1] - exited[0], started[2] - exited[1]]
+    assert 0.2 <= gaps[0] <= 0.2 + SLACK + 0.1, gaps
+    assert 0.4 <= gaps[1] <= 0.4 + SLACK + 0.1, gaps
     assert "restarting -> running (child started again)" in pv.stderr
 
 
