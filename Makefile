@@ -27,10 +27,22 @@ soname     = $(shell readelf -d $(shell pkg-config --variable=libdir $(1))/$(2) 
                sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 MHD_SONAME  := $(call soname,libmicrohttpd,libmicrohttpd.so)
 CURL_SONAME := $(call soname,libcurl,libcurl.so)
+# The static build (`make static`): musl, every library linked in from
+# scripts/static-deps.sh's prefix; lazylib loads nothing (src/lazylib.h).
+ifeq ($(STATIC),1)
+  STATIC_DIR := build/static
+  CC        := gcc -specs $(STATIC_DIR)/musl-gcc.specs -isystem $(STATIC_DIR)/kernel-include
+  OPT       := -O2 -g0 -ffunction-sections -fdata-sections
+  HARDEN    := -fstack-protector-strong -fPIE
+  PKG_CFLAGS := -I$(STATIC_DIR)/prefix/include -DPODVISOR_STATIC=1 -DPODVISOR_NO_TLS=1
+  PKG_LIBS  := $(addprefix $(STATIC_DIR)/prefix/lib/,libmicrohttpd.a libcurl.a libjansson.a libnettle.a) -lpthread
+  PIE_LDFLAGS := -static-pie -Wl,--gc-sections -s
+endif
+PIE_LDFLAGS ?= -pie
 CFLAGS    += $(CSTD) $(WARN) $(OPT) $(HARDEN) -Isrc $(PKG_CFLAGS) \
              $(if $(filter 1,$(SAN)),-DPODVISOR_SANITIZER=1) -DPODVISOR_VERSION='"$(VERSION)"' -DMHD_SONAME='"$(MHD_SONAME)"' \
              -DLIBCURL_SONAME='"$(CURL_SONAME)"'
-LDFLAGS   += -pie -Wl,-z,relro,-z,now $(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined)
+LDFLAGS   += $(PIE_LDFLAGS) -Wl,-z,relro,-z,now $(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined)
 comma     := ,
 LDLIBS    += $(PKG_LIBS)
 
@@ -40,7 +52,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
+.PHONY: static integration-static install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
 
@@ -97,7 +109,20 @@ integration-asan: helpers
 	ASAN_OPTIONS=detect_leaks=1 PODVISOR_SANITIZER_BUILD=1 PODVISOR=$(abspath build/asan/podvisor) \
 	  HELPERS=$(abspath $(BUILD)/helpers) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
-test: all unit unit-asan unit-valgrind integration integration-asan
+# podvisor-static: what users run (the Dockerfile ships it). Its libraries
+# are built once from Debian's sources and cached under build/static.
+static:
+	@sh scripts/static-deps.sh build/static
+	@$(MAKE) --no-print-directory STATIC=1 BUILD=build/static/build build/static/build/podvisor
+	@cp build/static/build/podvisor build/podvisor-static
+	@echo "built build/podvisor-static"
+
+# The integration suite against the static binary.
+integration-static: static helpers
+	PODVISOR=$(abspath build/podvisor-static) HELPERS=$(abspath $(BUILD)/helpers) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+test: all unit unit-asan unit-valgrind integration integration-asan integration-static
 
 # make install PREFIX=/usr/local DESTDIR=/staging: the binary and the man page.
 PREFIX  ?= /usr/local

@@ -20,6 +20,17 @@
 #define LAZYLIB_SLOT(f) __typeof__(f) *f;
 #define LAZYLIB_NAME(f) #f,
 
+#ifdef PODVISOR_STATIC
+/* The static (musl) build links both libraries in: musl's static dlopen()
+ * always fails, and a static binary has no loading cost to save. The same
+ * struct is filled at compile time, so callers do not change. */
+#define LAZYLIB_ADDR(f) f,
+#define LAZYLIB_DEFINE(api, FUNCS)                                                           \
+    static const struct {                                                                   \
+        FUNCS(LAZYLIB_SLOT)                                                                 \
+    } api = {FUNCS(LAZYLIB_ADDR)}
+#define LAZYLIB_LOAD(api, soname, err, errlen) ((void)(soname), (void)(err), (void)(errlen), 0)
+#else
 /* Defines `api` (the pointers) and `api_names`; the assert holds while every
  * member is one pointer, which lazylib_load relies on. */
 #define LAZYLIB_DEFINE(api, FUNCS)                                                           \
@@ -33,6 +44,7 @@
 #define LAZYLIB_LOAD(api, soname, err, errlen)                                               \
     lazylib_load((soname), api##_names, (void **)&api,                                      \
                  sizeof api##_names / sizeof api##_names[0], (err), (errlen))
+#endif
 
 /** Opens soname once (later calls return at once) and fills slots[i] with
  * the address of names[i]. Returns 0, or with the reason in err: -1 when

@@ -234,7 +234,9 @@ static const char *apply_on_change(void *field, const char *v)
         next.kind = ON_CHANGE_WEBHOOK;
         if (strncmp(v + 8, "http://", 7) != 0 && strncmp(v + 8, "https://", 8) != 0)
             why = "has no http:// or https:// URL after webhook:";
-        else if ((next.url = strdup(v + 8)) == NULL)
+        else
+            why = parse_http_url(v + 8);
+        if (why == NULL && (next.url = strdup(v + 8)) == NULL)
             why = "cannot be kept: out of memory";
     } else {
         why = "is not an action (restart, signal:SIG, exec:CMD, webhook:URL or none)";

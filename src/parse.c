@@ -79,12 +79,38 @@ const char *parse_duration(const char *s, int64_t *ms)
     return NULL;
 }
 
+/* Signal names, as tini keeps them: musl has no sigabbrev_np(), and the
+ * numbers come from the C library's own macros. The first name of a number
+ * is the one printed; the later ones are accepted aliases. */
+static const struct {
+    int sig;
+    const char *name;
+} signal_names[] = {
+    {SIGHUP, "HUP"},     {SIGINT, "INT"},       {SIGQUIT, "QUIT"},   {SIGILL, "ILL"},
+    {SIGTRAP, "TRAP"},   {SIGABRT, "ABRT"},     {SIGBUS, "BUS"},     {SIGFPE, "FPE"},
+    {SIGKILL, "KILL"},   {SIGUSR1, "USR1"},     {SIGSEGV, "SEGV"},   {SIGUSR2, "USR2"},
+    {SIGPIPE, "PIPE"},   {SIGALRM, "ALRM"},     {SIGTERM, "TERM"},   {SIGSTKFLT, "STKFLT"},
+    {SIGCHLD, "CHLD"},   {SIGCONT, "CONT"},     {SIGSTOP, "STOP"},   {SIGTSTP, "TSTP"},
+    {SIGTTIN, "TTIN"},   {SIGTTOU, "TTOU"},     {SIGURG, "URG"},     {SIGXCPU, "XCPU"},
+    {SIGXFSZ, "XFSZ"},   {SIGVTALRM, "VTALRM"}, {SIGPROF, "PROF"},   {SIGWINCH, "WINCH"},
+    {SIGPOLL, "POLL"},   {SIGPWR, "PWR"},       {SIGSYS, "SYS"},     {SIGIOT, "IOT"},
+    {SIGIO, "IO"},       {SIGCHLD, "CLD"},
+};
+
+static const char *signal_abbrev(int sig)
+{
+    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
+        if (signal_names[i].sig == sig)
+            return signal_names[i].name;
+    return NULL;
+}
+
 const char *signal_name(int sig, char *buf, unsigned size)
 {
     if (sig >= SIGRTMIN && sig <= SIGRTMAX)
         snprintf(buf, size, "RTMIN+%d", sig - SIGRTMIN);
     else {
-        const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
+        const char *abbrev = sig > 0 ? signal_abbrev(sig) : NULL;
         if (abbrev)
             snprintf(buf, size, "%s", abbrev);
         else
@@ -132,10 +158,9 @@ static const char *parse_signal_any(const char *s, int *sig, int allow_zero)
         *sig = (int)n;
         return NULL;
     }
-    for (int n = 1; n < SIGRTMIN; n++) {
-        const char *abbrev = sigabbrev_np(n);
-        if (abbrev && strcasecmp(abbrev, name) == 0) {
-            *sig = n;
+    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++) {
+        if (strcasecmp(signal_names[i].name, name) == 0) {
+            *sig = signal_names[i].sig;
             return NULL;
         }
     }
@@ -290,4 +315,19 @@ const char *parse_command_words(const char *s, char ***argv_out)
     argv[n] = NULL;
     *argv_out = argv;
     return NULL;
+}
+
+const char *parse_http_url(const char *url)
+{
+    if (strncmp(url, "https://", 8) == 0) {
+#ifdef PODVISOR_NO_TLS
+        return "needs TLS, and this static podvisor has none (use http://, or the "
+               "dynamic build)";
+#else
+        return url[8] ? NULL : "has no host after https://";
+#endif
+    }
+    if (strncmp(url, "http://", 7) != 0)
+        return "is not an http:// or https:// URL";
+    return url[7] ? NULL : "has no host after http://";
 }

@@ -38,6 +38,11 @@ const char *parse_command_words(const char *s, char ***argv);
 /** Writes "TERM" style name of sig into buf (RTMIN+N for real-time ones). */
 const char *signal_name(int sig, char *buf, unsigned size);
 
+/* An http:// or https:// URL this build can reach: NULL, or why not. The
+ * static build's libcurl has no TLS (scripts/static-deps.sh), so there an
+ * https:// URL is refused up front instead of failing at every request. */
+const char *parse_http_url(const char *url);
+
 /* A listen address: ":8099" (every address, IPv6 and IPv4), "HOST:PORT",
  * "[V6]:PORT", or "off". */
 struct listen_addr {

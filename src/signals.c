@@ -2,7 +2,9 @@
 #include "signals.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
@@ -27,6 +29,17 @@ int signals_open(void)
     sigdelset(&all, SIGFPE);
 #endif
     if (sigprocmask(SIG_SETMASK, &all, NULL) < 0)
+        return -errno;
+    /* The C library keeps its reserved signals (glibc 32-33, musl 32-34)
+     * out of any set it builds, yet the kernel delivers them: a `kill -34`
+     * would end podvisor (not PID 1, the kernel does not shield it) and
+     * orphan the app. Blocked through the kernel directly, they stay
+     * pending. podvisor never calls setuid() nor cancels a thread, the two
+     * things the C library uses them for. */
+    uint64_t reserved = 0;
+    for (int sig = 32; sig < SIGRTMIN; sig++)
+        reserved |= UINT64_C(1) << (sig - 1);
+    if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &reserved, NULL, sizeof reserved) < 0)
         return -errno;
     int fd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
     return fd < 0 ? -errno : fd;

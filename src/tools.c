@@ -353,6 +353,9 @@ int tools_probe_main(int argc, char **argv)
     int http = strncmp(target, "http://", 7) == 0 || strncmp(target, "https://", 8) == 0;
     if (!http && strncmp(target, "tcp://", 6) != 0)
         return usage_error("\"%s\" is not a TARGET (http://, https:// or tcp://)", target);
+    const char *why = http ? parse_http_url(target) : NULL;
+    if (why)
+        return usage_error("\"%s\" %s", target, why);
     if (arm_watchdog(target, timeout_ms) < 0)
         return 1;
     if (http)

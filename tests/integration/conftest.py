@@ -5,8 +5,10 @@ podvisor runs for real: as PID 1 of a fresh PID namespace (`unshare --pid
 around real children (helpers from tests/helpers, shells, python servers).
 """
 import os
+import errno
 import queue
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -52,6 +54,53 @@ def base_env(**extra):
 # default, :8099, in a network namespace of its own so that runs never
 # fight over the port. (The pod's default configuration.)
 PROBE_ON = "probe-on"
+
+
+def _reserved_signals():
+    """The signals the binary's C library keeps for itself (glibc 32-33,
+    musl 32-34), asked of podvisor itself, which refuses them by name: the
+    static (musl) and dynamic (glibc) builds run the same tests."""
+    reserved = []
+    for n in range(32, 40):
+        r = subprocess.run([PODVISOR, "--probe-listen", "off", "--stop-signal", str(n), "--", "true"],
+                           capture_output=True, text=True, timeout=10)
+        if "reserved by the C library" in r.stderr:
+            reserved.append(n)
+    assert reserved and reserved[0] == 32, reserved
+    return reserved
+
+
+RESERVED_SIGNALS = _reserved_signals()
+
+
+def _is_static(path):
+    """True when the ELF file has no PT_INTERP: the static musl build, which
+    links libmicrohttpd and libcurl in (nothing to take away at run time)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+        phoff, = struct.unpack_from("<Q", head, 32)
+        phentsize, phnum = struct.unpack_from("<HH", head, 54)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    return all(struct.unpack_from("<I", table, i * phentsize)[0] != 3 for i in range(phnum))
+
+
+STATIC = _is_static(PODVISOR)
+# The static build's libcurl has no TLS; podvisor says so up front.
+NO_TLS = "needs TLS" in subprocess.run([PODVISOR, "probe", "https://127.0.0.1:1/"],
+                                       capture_output=True, text=True, timeout=10).stderr
+needs_tls = pytest.mark.skipif(NO_TLS, reason="this build has no TLS (the static one)")
+needs_dynamic = pytest.mark.skipif(STATIC, reason="a static binary loads no library")
+
+# strerror() texts differ between glibc and musl.
+ERRNO_TEXTS = {
+    errno.EADDRINUSE: ("Address already in use", "Address in use"),
+    errno.EMFILE: ("Too many open files", "No file descriptors available"),
+}
+
+
+def says_errno(text, err):
+    return any(t in text for t in ERRNO_TEXTS[err])
 
 
 def podvisor_cmd(args, pid1):

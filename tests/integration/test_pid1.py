@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import (PODVISOR, PROBE_ON, Podvisor, base_env, children_of, descendants, free_port, helper,
+from conftest import (PODVISOR, PROBE_ON, RESERVED_SIGNALS, Podvisor, base_env, children_of, descendants, free_port, helper,
                       proc_state, run, wait_for)
 
 MODES = [pytest.param(True, id="pid1"), pytest.param(False, id="not-pid1")]
@@ -51,13 +51,13 @@ def test_signal_death_gives_128_plus_n(pid1):
 
 
 # Every signal podvisor forwards: all catchable ones but CHLD, the fault signals
-# podvisor keeps for itself, and glibc's internal 32/33. TERM is sent last: it
-# starts the stop.
+# podvisor keeps for itself, and the C library's internal ones (glibc 32-33,
+# musl 32-34). TERM is sent last: it starts the stop.
 FAULTS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGTRAP,
           signal.SIGSYS, signal.SIGABRT)
 FORWARDED = [s for s in range(1, 65)
-             if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGTERM, 32, 33)
-             and s not in FAULTS]
+             if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGTERM)
+             and s not in FAULTS and s not in RESERVED_SIGNALS]
 
 
 def expect_echo(pv, tag, sig):
@@ -72,6 +72,22 @@ def test_every_forwardable_signal_reaches_the_child(podvisor_factory, pid1):
     for sig in FORWARDED:
         pv.signal(sig)
         expect_echo(pv, "c", sig)
+    pv.signal(signal.SIGTERM)
+    expect_echo(pv, "c", signal.SIGTERM)
+    assert pv.wait() == 0
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_reserved_signals_neither_kill_nor_reach(podvisor_factory, pid1):
+    # Their default action is to terminate, and the C library will not
+    # block them: not PID 1, nothing else would keep them from ending
+    # podvisor and orphaning the app.
+    pv = podvisor_factory(["--", helper("sigecho"), "c"], pid1=pid1)
+    assert pv.readline() == "c ready"
+    for sig in RESERVED_SIGNALS:
+        pv.signal(sig)
+    pv.signal(signal.SIGUSR1)
+    assert pv.readline() == "c 10"  # the reserved ones were not forwarded
     pv.signal(signal.SIGTERM)
     expect_echo(pv, "c", signal.SIGTERM)
     assert pv.wait() == 0

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import PODVISOR
+from conftest import NO_TLS, PODVISOR, base_env, needs_dynamic, needs_tls, run
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -136,8 +136,8 @@ def test_proxies_are_never_used(proxy):
         dead = s.getsockname()[1]
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         env = dict(os.environ, **{var: proxy})
-        for target in (f"http://127.0.0.1:{dead}/", f"http://localhost:{dead}/",
-                       f"https://127.0.0.1:{dead}/"):
+        for target in [f"http://127.0.0.1:{dead}/", f"http://localhost:{dead}/"] + \
+                ([] if NO_TLS else [f"https://127.0.0.1:{dead}/"]):
             r = subprocess.run([PODVISOR, "probe", target], capture_output=True, text=True,
                                env=env, timeout=10)
             assert r.returncode == 1, (var, target, "a dead app passed through the proxy")
@@ -160,6 +160,7 @@ def tls_server(tmp_path_factory):
     srv.shutdown()
 
 
+@needs_tls
 def test_https_certificates_are_not_verified_unless_asked(tls_server):
     # The kubelet does not verify: an in-pod endpoint has no certificate
     # valid for 127.0.0.1 (this one is self-signed, for another name).
@@ -290,6 +291,7 @@ def _without(lib, *cmd):
                           capture_output=True, text=True, timeout=20)
 
 
+@needs_dynamic
 def test_without_libcurl_tcp_probes_work_and_http_probes_say_why(server):
     lib = _libdir_file("libcurl.so.")
     if lib is None:
@@ -301,6 +303,7 @@ def test_without_libcurl_tcp_probes_work_and_http_probes_say_why(server):
     assert r.stderr.startswith("podvisor probe: cannot load libcurl")
 
 
+@needs_dynamic
 def test_without_libmicrohttpd_the_probe_server_is_a_start_up_error(tmp_path):
     from conftest import free_port
     lib = _libdir_file("libmicrohttpd.so.")
@@ -313,6 +316,19 @@ def test_without_libmicrohttpd_the_probe_server_is_a_start_up_error(tmp_path):
     assert "cannot load libmicrohttpd" in r.stderr and not made.exists()
     r = _without(lib, PODVISOR, "--probe-listen", "off", "--", "true")
     assert r.returncode == 0, r.stderr   # podvisor itself does not need it
+
+
+@pytest.mark.skipif(not NO_TLS, reason="this build has TLS")
+def test_a_build_without_tls_refuses_https_up_front(tmp_path):
+    # Refused at the command line (exit 2), not found out at every request.
+    r = subprocess.run([PODVISOR, "probe", "https://127.0.0.1:1/"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 2 and "needs TLS" in r.stderr and "use http://" in r.stderr, r.stderr
+    made = tmp_path / "made"
+    r = run(["--watch", str(tmp_path), "--on-change", "webhook:https://hooks.example/x", "--",
+             "touch", str(made)], env=base_env())
+    assert r.returncode == 2 and "needs TLS" in r.stderr, r.stderr
+    assert not made.exists()
 
 
 def test_install_copies_the_binary_for_injection(tmp_path):

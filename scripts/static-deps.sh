@@ -1,0 +1,142 @@
+#!/bin/sh
+# Builds the static (musl) libraries podvisor-static links: nettle, jansson,
+# libmicrohttpd and libcurl, from Debian's own source packages (the versions
+# and patches Debian ships and tracks for security), with only the features
+# podvisor uses. Installs them under $OUT/prefix and leaves a stamp per
+# library, so a second run costs nothing. Used by `make static`.
+#
+#   scripts/static-deps.sh [OUT]        (default: build/static)
+#
+# Needs root the first time (apt-get: musl-tools, dpkg-dev, a deb-src entry).
+set -eu
+OUT=${1:-build/static}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+PREFIX=$OUT/prefix
+SRC=$OUT/src
+JOBS=$(nproc 2>/dev/null || echo 2)
+log() { echo "static-deps: $*" >&2; }
+
+need_pkgs=""
+for p in musl-tools dpkg-dev make m4 cmake; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        need_pkgs="$need_pkgs $p"
+done
+
+# apt-get source needs a deb-src line for the mirror already configured.
+# Debian images use deb822 (debian.sources) or the one-line sources.list.
+have_src() { grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; }
+if [ -n "$need_pkgs" ] || ! have_src; then
+    [ "$(id -u)" = 0 ] || { log "need root to install$need_pkgs and add a deb-src entry"; exit 1; }
+    export DEBIAN_FRONTEND=noninteractive
+    if ! have_src; then
+        if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+            sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
+                >/etc/apt/sources.list.d/podvisor-src.sources
+        else
+            sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >/etc/apt/sources.list.d/podvisor-src.list
+        fi
+        log "added a deb-src entry for the configured mirror"
+    fi
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    [ -z "$need_pkgs" ] || apt-get install -y -qq --no-install-recommends $need_pkgs >/dev/null
+fi
+
+# musl-gcc searches musl's headers only; the libraries' configure scripts
+# and podvisor itself need the kernel's uapi headers (linux/, asm/).
+KINC=$OUT/kernel-include
+if [ ! -d "$KINC" ]; then
+    mkdir -p "$KINC"
+    ln -s /usr/include/linux /usr/include/asm-generic "$KINC/"
+    ln -s "/usr/include/$(gcc -dumpmachine)/asm" "$KINC/asm"
+fi
+# Debian's musl-gcc.specs knows no -static-pie (it always names the dynamic
+# loader and Scrt1.o): a copy that starts a static PIE from rcrt1.o and
+# links it with no interpreter, as gcc's own specs do.
+MUSL_LIB=/usr/lib/$(gcc -dumpmachine | sed 's/-gnu$/-musl/')
+sed -e "s|%{!shared: $MUSL_LIB/Scrt1.o}|%{static-pie: $MUSL_LIB/rcrt1.o} %{!static-pie:%{!shared: $MUSL_LIB/Scrt1.o}}|" \
+    -e "s|^-dynamic-linker \([^ ]*\)|%{!static-pie:-dynamic-linker \1} %{static-pie:-static -pie --no-dynamic-linker -z text}|" \
+    "$MUSL_LIB/musl-gcc.specs" >"$OUT/musl-gcc.specs"
+grep -q rcrt1 "$OUT/musl-gcc.specs" || { log "cannot adapt $MUSL_LIB/musl-gcc.specs for -static-pie"; exit 1; }
+export CC="musl-gcc -isystem $KINC"
+export CFLAGS="-O2 -fPIE -ffunction-sections -fdata-sections"
+export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig
+COMMON="--prefix=$PREFIX --disable-shared --enable-static --host=$(gcc -dumpmachine | sed 's/-gnu$/-musl/')"
+
+# fetch PKG: unpacks Debian's source package (patches applied) once.
+fetch() {
+    dir=$(find "$SRC" -maxdepth 1 -type d -name "$1-[0-9]*" 2>/dev/null | head -1)
+    if [ -z "$dir" ]; then
+        mkdir -p "$SRC"
+        (cd "$SRC" && apt-get source -qq "$1" >/dev/null 2>&1) ||
+            { log "apt-get source $1 failed (is there a deb-src entry?)"; exit 1; }
+        dir=$(find "$SRC" -maxdepth 1 -type d -name "$1-[0-9]*" | head -1)
+    fi
+    echo "$dir"
+}
+
+# build PKG CONFIGURE-ARGS...: configure, make, install; skipped when built.
+build() {
+    pkg=$1; shift
+    [ -f "$OUT/stamp-$pkg" ] && return 0
+    dir=$(fetch "$pkg")
+    log "building $pkg ($(basename "$dir")) with musl"
+    (
+        cd "$dir"
+        # shellcheck disable=SC2086
+        ./configure $COMMON "$@" >"$OUT/$pkg.configure.log" 2>&1 ||
+            { tail -20 "$OUT/$pkg.configure.log"; exit 1; }
+        # Debian's patches leave configure.ac as new as configure; the
+        # generated files are already right, so never regenerate them.
+        regen="AUTOCONF=true AUTOHEADER=true ACLOCAL=true AUTOMAKE=true"
+        # shellcheck disable=SC2086
+        make -j"$JOBS" $regen >"$OUT/$pkg.make.log" 2>&1 || { tail -30 "$OUT/$pkg.make.log"; exit 1; }
+        # shellcheck disable=SC2086
+        make install $regen >"$OUT/$pkg.install.log" 2>&1 || { tail -20 "$OUT/$pkg.install.log"; exit 1; }
+    ) || { log "$pkg failed; logs in $OUT"; exit 1; }
+    touch "$OUT/stamp-$pkg"
+}
+
+# build_cmake PKG CMAKE-ARGS...: the same for a CMake project (jansson's
+# Debian source has no generated configure).
+build_cmake() {
+    pkg=$1; shift
+    [ -f "$OUT/stamp-$pkg" ] && return 0
+    dir=$(fetch "$pkg")
+    log "building $pkg ($(basename "$dir")) with musl"
+    (
+        cd "$dir" && rm -rf build-musl && mkdir build-musl && cd build-musl
+        CC=musl-gcc cmake .. -DCMAKE_INSTALL_PREFIX="$PREFIX" -DCMAKE_INSTALL_LIBDIR=lib \
+            -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="$CFLAGS -isystem $KINC" \
+            "$@" >"$OUT/$pkg.configure.log" 2>&1 || { tail -20 "$OUT/$pkg.configure.log"; exit 1; }
+        make -j"$JOBS" install >"$OUT/$pkg.make.log" 2>&1 || { tail -30 "$OUT/$pkg.make.log"; exit 1; }
+    ) || { log "$pkg failed; logs in $OUT"; exit 1; }
+    touch "$OUT/stamp-$pkg"
+}
+
+# nettle: SHA-256 only; no GMP, so no public-key half (hogweed).
+build nettle --disable-public-key --disable-openssl --disable-documentation \
+    --disable-gcov --libdir="$PREFIX/lib"
+build_cmake jansson -DJANSSON_BUILD_SHARED_LIBS=OFF -DJANSSON_BUILD_DOCS=OFF \
+    -DJANSSON_EXAMPLES=OFF -DJANSSON_WITHOUT_TESTS=ON
+# libmicrohttpd: a plain-HTTP probe server on epoll; no TLS, auth, upgrade.
+build libmicrohttpd --disable-https --without-gnutls --disable-curl --disable-doc \
+    --disable-examples --disable-dauth --disable-bauth \
+    --disable-httpupgrade --disable-postprocessor \
+    --disable-nls --enable-epoll=yes
+# libcurl: HTTP only (probes, checks, webhooks), no TLS: an https:// target is
+# refused up front by the static podvisor (docs/static.md). The threaded
+# resolver keeps a slow DNS answer off podvisor's event loop.
+build curl --without-ssl --without-zlib --without-brotli --without-zstd \
+    --without-nghttp2 --without-libidn2 --without-libpsl --without-librtmp \
+    --without-libssh2 --without-libgsasl --disable-ldap --disable-ldaps \
+    --disable-rtsp --disable-dict --disable-telnet --disable-tftp --disable-pop3 \
+    --disable-imap --disable-smtp --disable-gopher --disable-mqtt --disable-ftp \
+    --disable-file --disable-smb --disable-manual --disable-ntlm --disable-ntlm-wb \
+    --disable-alt-svcs --disable-netrc \
+    --disable-hsts --disable-doh --disable-mime --disable-dateparse \
+    --disable-progress-meter --disable-websockets \
+    --enable-threaded-resolver --disable-libcurl-option --without-ca-bundle \
+    --without-ca-path
+log "static libraries ready in $PREFIX"
