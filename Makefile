@@ -138,8 +138,9 @@ demo: deps
 	@$(MAKE) --no-print-directory all helpers
 	@sh docs/demo.sh $(abspath $(BUILD)/podvisor) $(abspath $(BUILD)/helpers)
 
-bench: $(BUILD)/podvisor helpers
-	@$(PYTHON) bench/pid1.py $(abspath $(BUILD)/podvisor) $(abspath $(BUILD)/helpers)
+bench: $(BUILD)/podvisor helpers static
+	@$(PYTHON) bench/pid1.py $(abspath $(BUILD)/podvisor) $(abspath $(BUILD)/helpers) \
+	  --static $(abspath build/podvisor-static)
 	@$(PYTHON) bench/probe.py $(abspath $(BUILD)/podvisor)
 	@$(PYTHON) bench/config.py $(abspath $(BUILD)/podvisor)
 
