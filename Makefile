@@ -18,6 +18,7 @@ ifeq ($(SAN),1)
              -fno-sanitize-recover=all
   HARDEN  := -fPIE
 endif
+ifneq ($(STATIC),1)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libmicrohttpd and libcurl are dlopen()ed when first needed (src/lazylib.h):
 # only jansson and nettle (SHA-256 for --watch, small) are linked. Their
@@ -27,6 +28,10 @@ soname     = $(shell readelf -d $(shell pkg-config --variable=libdir $(1))/$(2) 
                sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 MHD_SONAME  := $(call soname,libmicrohttpd,libmicrohttpd.so)
 CURL_SONAME := $(call soname,libcurl,libcurl.so)
+else
+  MHD_SONAME  := (linked in)
+  CURL_SONAME := (linked in)
+endif
 # The static build (`make static`): musl, every library linked in from
 # scripts/static-deps.sh's prefix; lazylib loads nothing (src/lazylib.h).
 ifeq ($(STATIC),1)
@@ -52,7 +57,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: static integration-static install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
+.PHONY: static integration-static container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
 
@@ -122,7 +127,12 @@ integration-static: static helpers
 	PODVISOR=$(abspath build/podvisor-static) HELPERS=$(abspath $(BUILD)/helpers) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
-test: all unit unit-asan unit-valgrind integration integration-asan integration-static
+# The Dockerfile built with podman, podvisor run from it as PID 1 of
+# hardened containers, and the injection pattern (tests/container/run.sh).
+container-test:
+	bash tests/container/run.sh $(VERSION)
+
+test: all unit unit-asan unit-valgrind integration integration-asan integration-static container-test
 
 # make install PREFIX=/usr/local DESTDIR=/staging: the binary and the man page.
 PREFIX  ?= /usr/local

@@ -1,0 +1,129 @@
+#!/bin/bash
+# Container test (part of `make test`): builds the Dockerfile with podman and
+# runs podvisor the two ways users meet it:
+#   1. an app image with podvisor as ENTRYPOINT, PID 1, run hardened
+#      (--read-only --cap-drop=ALL --user 65534): /readyz through a published
+#      port, then `podman stop` drains it gracefully (exit 0, logs in order);
+#   2. injection: the podvisor image installs itself into a volume, a second
+#      container (an image without podvisor) runs its app through that copy.
+# There is no registry here: the debian:bookworm base is made locally with
+# debootstrap (cached under build/container) and `podman import`ed.
+#
+#   tests/container/run.sh [VERSION]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VERSION=${1:-dev}
+WORK=$PWD/build/container
+mkdir -p "$WORK"
+say() { echo "container-test: $*" >&2; }
+fail() { say "FAIL: $*"; exit 1; }
+
+command -v podman >/dev/null || fail "podman is not installed (tests/deps.sh installs it)"
+# podman as root in this sandbox: runc, and ulimits the sandbox can grant.
+export CONTAINERS_CONF=$WORK/containers.conf
+cat >"$CONTAINERS_CONF" <<'EOF'
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+EOF
+
+BASE=docker.io/library/debian:bookworm
+if ! podman image exists "$BASE"; then
+    if [ ! -f "$WORK/rootfs.done" ]; then
+        say "making $BASE with debootstrap (once; cached in $WORK)"
+        rm -rf "$WORK/rootfs"
+        debootstrap --variant=minbase bookworm "$WORK/rootfs" http://deb.debian.org/debian \
+            >"$WORK/debootstrap.log" 2>&1 || { tail -20 "$WORK/debootstrap.log"; fail "debootstrap"; }
+        touch "$WORK/rootfs.done"
+    fi
+    tar -C "$WORK/rootfs" -c . | podman import -q - "$BASE" >/dev/null
+fi
+
+IMAGE=localhost/podvisor:test
+APP=localhost/podvisor-app:test
+NAME=podvisor-ct-$$
+VOL=podvisor-ct-$$
+cleanup() {
+    podman rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
+    podman volume rm -f "$VOL" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+say "building the podvisor image (Dockerfile)"
+podman build -q --pull=never --build-arg VERSION="$VERSION" -t "$IMAGE" . >/dev/null
+# FROM scratch with the binary and the licences only.
+files=$(podman create --name "$NAME-ls" "$IMAGE" >/dev/null && podman export "$NAME-ls" | tar -t | sort)
+podman rm -f "$NAME-ls" >/dev/null
+echo "$files" | grep -qx 'podvisor' || fail "no /podvisor in the image: $files"
+echo "$files" | grep -Evq '^(podvisor|licenses/.*|dev/|etc/|proc/|sys/|run/|dev/.*|etc/.*|run/.*)$' &&
+    fail "the image holds more than /podvisor and /licenses: $files"
+for lib in curl jansson libmicrohttpd nettle musl; do
+    echo "$files" | grep -q "^licenses/$lib" || fail "no licence for $lib in the image"
+done
+label=$(podman image inspect -f '{{index .Labels "org.opencontainers.image.version"}}' "$IMAGE")
+[ "$label" = "$VERSION" ] || fail "version label is \"$label\", not $VERSION"
+
+# 1. An app image with podvisor as its ENTRYPOINT.
+say "building an app image with podvisor as ENTRYPOINT"
+ctx=$WORK/app
+rm -rf "$ctx" && mkdir -p "$ctx"
+cat >"$ctx/app.sh" <<'EOF'
+#!/bin/sh
+# The app: says what it got, exits 0 on TERM.
+trap 'echo "app: TERM received, exiting"; exit 0' TERM
+echo "app: up as uid $(id -u), PID 1 is $(tr '\0' ' ' </proc/1/cmdline)"
+while :; do sleep 1 & wait $!; done
+EOF
+chmod 0755 "$ctx/app.sh"
+cat >"$ctx/Containerfile" <<EOF
+FROM $BASE
+COPY --from=$IMAGE /podvisor /podvisor
+COPY app.sh /app.sh
+ENTRYPOINT ["/podvisor", "--prestop-delay", "1s", "--stop-timeout", "5s", "--"]
+CMD ["/app.sh"]
+EOF
+podman build -q --pull=never -t "$APP" "$ctx" >/dev/null
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+podman run -d --name "$NAME" --read-only --cap-drop=ALL --user 65534 \
+    -p "127.0.0.1:$port:8099" "$APP" >/dev/null
+ready=""
+for _ in $(seq 1 100); do
+    ready=$(curl -s -m 1 "http://127.0.0.1:$port/readyz" || true)
+    [ "$ready" = ok ] && break
+    sleep 0.1
+done
+[ "$ready" = ok ] || fail "/readyz through the published port said \"$ready\" ($(podman logs "$NAME" 2>&1))"
+status=$(curl -s -m 2 "http://127.0.0.1:$port/status")
+echo "$status" | grep -q '"state": "ready"' || fail "/status: $status"
+pid1=$(podman exec "$NAME" cat /proc/1/cmdline | tr '\0' ' ')
+case "$pid1" in /podvisor\ *) ;; *) fail "PID 1 is \"$pid1\", not podvisor" ;; esac
+say "ready through 127.0.0.1:$port; PID 1 is: $pid1"
+
+t0=$(date +%s%N)
+podman stop -t 20 "$NAME" >/dev/null
+took_ms=$((($(date +%s%N) - t0) / 1000000))
+code=$(podman inspect -f '{{.State.ExitCode}}' "$NAME")
+logs=$(podman logs "$NAME" 2>&1)
+[ "$code" = 0 ] || fail "exit code $code after podman stop; logs: $logs"
+# The prestop delay (1s) is kept, and the stop is not podman's SIGKILL (20s).
+[ "$took_ms" -ge 1000 ] && [ "$took_ms" -lt 15000 ] || fail "podman stop took ${took_ms}ms"
+echo "$logs" | grep -q 'app: up as uid 65534, PID 1 is /podvisor' || fail "app start: $logs"
+order=$(echo "$logs" | grep -oE 'ready -> draining|sending stop signal SIGTERM|app: TERM received' | tr '\n' ',')
+[ "$order" = "ready -> draining,sending stop signal SIGTERM,app: TERM received," ] ||
+    fail "drain out of order: \"$order\"; logs: $logs"
+say "podman stop: exit 0 after ${took_ms}ms, drained in order"
+podman rm -f "$NAME" >/dev/null
+
+# 2. Injection: install into a volume, then run an app through the copy.
+podman volume create "$VOL" >/dev/null
+podman run --rm --read-only --cap-drop=ALL -v "$VOL:/shared" "$IMAGE" install /shared/podvisor \
+    >"$WORK/install.log" 2>&1 || fail "podvisor install: $(cat "$WORK/install.log")"
+out=$(podman run --rm --read-only --cap-drop=ALL --user 65534 -v "$VOL:/pv:ro" "$BASE" \
+    /pv/podvisor --probe-listen off -- sh -c 'echo "PID 1: $(readlink /proc/1/exe)"; exit 7' 2>&1) &&
+    code=0 || code=$?
+[ "$code" = 7 ] || fail "injected run exited $code, not 7: $out"
+echo "$out" | grep -qx 'PID 1: /pv/podvisor' || fail "injected podvisor is not PID 1: $out"
+say "injection: installed into a volume, ran the app as PID 1, exit status 7 passed through"
+say "ok"
