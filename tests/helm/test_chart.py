@@ -1,0 +1,247 @@
+"""The Helm chart (helm/podvisor), rendered by a real helm and checked object
+by object: the args podvisor gets (and that the real podvisor accepts them),
+the probes, the grace period, the annotations, each way in; and the values
+the schema or the templates must refuse.
+
+Run by `make chart-test` (HELM, KUBECTL from scripts/k8s-tools.sh)."""
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+import pytest
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+CHART = os.path.join(ROOT, "helm", "podvisor")
+HELM = os.environ.get("HELM", os.path.join(ROOT, "build", "tools", "helm"))
+PODVISOR = os.environ.get("PODVISOR", os.path.join(ROOT, "build", "podvisor"))
+VALUES = sorted(f for f in os.listdir(HERE) if f.startswith("values-"))
+
+
+def helm(*args):
+    return subprocess.run([HELM, *args], capture_output=True, text=True, timeout=60)
+
+
+def render(values=None, *sets):
+    args = ["template", "rel", CHART]
+    if values:
+        args += ["-f", os.path.join(HERE, values)]
+    for s in sets:
+        args += ["--set", s]
+    r = helm(*args)
+    assert r.returncode == 0, r.stderr
+    objs = [d for d in yaml.safe_load_all(r.stdout) if d]
+    return {o["kind"]: o for o in objs}
+
+
+def pod(objs):
+    return objs["Deployment"]["spec"]["template"]
+
+
+def container(spec, name, init=False):
+    for c in spec.get("initContainers" if init else "containers", []):
+        if c["name"] == name:
+            return c
+    raise AssertionError(f"no {'init ' if init else ''}container {name}")
+
+
+def split_podvisor(command):
+    """[podvisor, opts..., '--', app...] -> (opts, app)."""
+    i = command.index("--")
+    return command[1:i], command[i + 1:]
+
+
+def opt(opts, name):
+    return opts[opts.index(name) + 1]
+
+
+def accepted_by_podvisor(opts, tmp, app=("true",)):
+    """Runs the real podvisor with the chart's options (paths moved into tmp,
+    probe server off): exit 2 would be a refused option."""
+    opts = list(opts)
+    for flag, value in (("--watch", tmp), ("--validate", "true"), ("--probe-listen", "off")):
+        for i, o in enumerate(opts[:-1]):
+            if o == flag:
+                opts[i + 1] = value
+    return subprocess.run([PODVISOR, *opts, "--", *app], capture_output=True, text=True,
+                          timeout=30)
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_lint(values):
+    r = helm("lint", "--strict", CHART, "-f", os.path.join(HERE, values))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_injected_nginx(tmp_path):
+    objs = render("values-injected.yaml")
+    spec = pod(objs)["spec"]
+    init = container(spec, "podvisor-install", init=True)
+    assert init["image"] == "registry.example/podvisor:0.2.0"
+    assert init["args"] == ["install", "/podvisor/podvisor"]
+    app = container(spec, "app")
+    assert app["command"][0] == "/podvisor/podvisor"
+    opts, cmd = split_podvisor(app["command"])
+    assert cmd == ["nginx", "-g", "daemon off;"] and "args" not in app
+    # The budget by construction: the pod's grace period is podvisor's.
+    assert spec["terminationGracePeriodSeconds"] == 45 and opt(opts, "--grace-period") == "45s"
+    assert opt(opts, "--prestop-delay") == "10s" and opt(opts, "--stop-signal") == "QUIT"
+    assert opt(opts, "--watch") == "/etc/nginx/conf.d" and opt(opts, "--on-change") == "signal:HUP"
+    assert opt(opts, "--validate") == "nginx -t" and opt(opts, "--probe-listen") == ":8099"
+    # Probes on podvisor's port and paths.
+    assert {"name": "podvisor", "containerPort": 8099} in app["ports"]
+    for kind, path in (("liveness", "/livez"), ("readiness", "/readyz"), ("startup", "/startupz")):
+        assert app[kind + "Probe"]["httpGet"] == {"path": path, "port": "podvisor"}
+    # The binary comes through an emptyDir; the config is a directory mount.
+    mounts = {m["name"]: m for m in app["volumeMounts"]}
+    assert mounts["podvisor-bin"] == {"name": "podvisor-bin", "mountPath": "/podvisor",
+                                      "readOnly": True}
+    assert "subPath" not in mounts["config"] and mounts["config"]["mountPath"] == "/etc/nginx/conf.d"
+    vols = {v["name"]: v for v in spec["volumes"]}
+    assert "emptyDir" in vols["podvisor-bin"]
+    assert vols["config"]["configMap"]["name"] == objs["ConfigMap"]["metadata"]["name"]
+    assert objs["ConfigMap"]["data"] == {"default.conf": "server { listen 8080; }"}
+    # Reload in place: no checksum annotation (a change must not roll pods).
+    assert "checksum/config" not in (pod(objs)["metadata"].get("annotations") or {})
+    # Hardened.
+    for c in (init, app):
+        sc = c["securityContext"]
+        assert sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"]
+        assert sc["capabilities"]["drop"] == ["ALL"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    # Labels, PDB, ServiceMonitor through the Service's podvisor port.
+    labels = objs["Deployment"]["metadata"]["labels"]
+    for k in ("name", "instance", "version", "managed-by"):
+        assert f"app.kubernetes.io/{k}" in labels
+    sel = objs["Deployment"]["spec"]["selector"]["matchLabels"]
+    assert objs["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"] == sel
+    assert objs["Service"]["spec"]["selector"] == sel
+    assert {"name": "podvisor", "port": 8099, "targetPort": "podvisor"} in \
+        objs["Service"]["spec"]["ports"]
+    assert objs["ServiceMonitor"]["spec"]["endpoints"] == [
+        {"port": "podvisor", "path": "/metrics", "interval": "30s"}]
+    r = accepted_by_podvisor(opts, str(tmp_path))
+    assert r.returncode == 0, r.stderr
+
+
+def test_image_mode_rolls_on_config_change(tmp_path):
+    objs = render("values-image.yaml")
+    spec = pod(objs)["spec"]
+    assert "initContainers" not in spec
+    app = container(spec, "app")
+    assert app["command"][0] == "/usr/local/bin/podvisor"
+    opts, cmd = split_podvisor(app["command"])
+    assert cmd == ["/app/shop", "--port", "8080"]
+    assert "-g" in opts and opt(opts, "--restart-policy") == "on-failure"
+    assert opt(opts, "--backoff-initial") == "1s" and opt(opts, "--log-format") == "text"
+    assert "--watch" not in opts  # roll, not reload
+    assert "startupProbe" not in app and "readinessProbe" in app
+    assert not any(v["name"] == "podvisor-bin" for v in spec["volumes"])
+    ann = pod(objs)["metadata"]["annotations"]["checksum/config"]
+    # The checksum follows the data: new data, new pods on helm upgrade.
+    again = pod(render("values-image.yaml"))["metadata"]["annotations"]["checksum/config"]
+    changed = pod(render("values-image.yaml", "config.data.settings\\.json=[1]"))
+    assert ann == again != changed["metadata"]["annotations"]["checksum/config"]
+    r = accepted_by_podvisor(opts, str(tmp_path))
+    assert r.returncode == 0, r.stderr
+
+
+def sidecar_runs(args, tmp):
+    """The sidecar's own args, run by the real podvisor: ready, then a
+    SIGTERM ends it with 0."""
+    args = list(args)
+    args[args.index("--watch") + 1] = tmp
+    port = args[args.index("--probe-listen") + 1]
+    args[args.index("--probe-listen") + 1] = "127.0.0.1" + port
+    p = subprocess.Popen([PODVISOR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1{port}/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or p.poll() is not None:
+                    raise AssertionError("sidecar never ready: " + p.communicate(timeout=5)[1])
+                time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=10)
+        assert p.returncode == 0, err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_sidecar_native_with_signals(tmp_path):
+    objs = render("values-sidecar.yaml")
+    spec = pod(objs)["spec"]
+    side = container(spec, "podvisor", init=True)
+    assert side["restartPolicy"] == "Always"  # a native sidecar
+    assert spec["shareProcessNamespace"] is True  # it signals the app's nginx
+    args = side["args"]
+    assert opt(args, "--on-change") == "signal:HUP" and opt(args, "--signal-process") == "nginx"
+    assert opt(args, "--probe-listen") == ":8098"
+    assert side["readinessProbe"]["httpGet"]["port"] == "podvisor"
+    assert {"name": "podvisor", "containerPort": 8098} in side["ports"]
+    app = container(spec, "app")
+    assert "command" not in app and "args" not in app  # the image's own
+    assert all(p["name"] != "podvisor" for p in app["ports"])
+    assert "readinessProbe" not in app
+    assert {m["name"] for m in side["volumeMounts"]} == {"config"}
+    sidecar_runs(args, str(tmp_path))
+
+
+def test_sidecar_classic_with_webhook(tmp_path):
+    objs = render("values-sidecar-classic.yaml")
+    spec = pod(objs)["spec"]
+    assert "initContainers" not in spec and "shareProcessNamespace" not in spec
+    side = container(spec, "podvisor")
+    assert opt(side["args"], "--on-change") == "webhook:http://127.0.0.1:8080/-/reload"
+    sidecar_runs(side["args"], str(tmp_path))
+
+
+def test_two_podvisors_in_one_pod_have_their_own_ports():
+    r = helm("template", "rel", CHART, "-f", os.path.join(HERE, "values-sidecar.yaml"),
+             "--set", "podvisor.sidecarProbePort=8099")
+    assert r.returncode != 0 and "share one network namespace" in r.stderr, r.stderr
+
+
+BAD = [
+    # The schema: types, enums, patterns, typos.
+    ([], "repository"),                                  # no app image at all
+    (["mode=daemonset"], "mode"),
+    (["podvisor.prestopDelay=5x"], "prestopDelay"),
+    (["podvisor.logFormat=xml"], "logFormat"),
+    (["podvisor.restartPolicy=sometimes"], "restartPolicy"),
+    (["terminationGracePeriodSeconds=0"], "terminationGracePeriodSeconds"),
+    (["config.action=reboot"], "action"),
+    (["config.onChange=never"], "onChange"),
+    (["config.mountPath=etc/app"], "mountPath"),
+    (["podvisor.probePort=70000"], "probePort"),
+    (["podvisor.prestop_delay=5s"], "prestop_delay"),   # a typo is not ignored
+    # The templates: what spans several values.
+    (["app.command=null"], "app.command is empty"),
+    (["mode=sidecar", "config.enabled=false"], "needs config.enabled"),
+    (["mode=sidecar", "config.action=restart"], "cannot restart the app"),
+    (["mode=sidecar", "config.signalProcess="], "needs config.signalProcess"),
+    (["serviceMonitor.enabled=true", "service.enabled=false"], "needs service.enabled"),
+]
+
+
+@pytest.mark.parametrize("sets,why", BAD, ids=[";".join(s) or "defaults" for s, _ in BAD])
+def test_bad_values_are_refused(sets, why):
+    base = ["-f", os.path.join(HERE, "values-injected.yaml")] if sets else []
+    if sets and sets[0].startswith("mode=sidecar"):
+        base = ["-f", os.path.join(HERE, "values-sidecar.yaml")]
+    args = ["template", "rel", CHART, *base]
+    for s in sets:
+        args += ["--set", s]
+    r = helm(*args)
+    assert r.returncode != 0, f"{sets} rendered"
+    assert why in r.stderr, r.stderr
