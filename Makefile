@@ -57,7 +57,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: static integration-static container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
+.PHONY: static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
 
@@ -132,7 +132,14 @@ integration-static: static helpers
 container-test:
 	bash tests/container/run.sh $(VERSION)
 
-test: all unit unit-asan unit-valgrind integration integration-asan integration-static container-test
+# The Helm chart and the kustomize manifests, rendered by a real helm and
+# kubectl (fetched by scripts/k8s-tools.sh) and checked (tests/k8s).
+k8s-test: $(BUILD)/podvisor
+	@sh scripts/k8s-tools.sh build/tools
+	PODVISOR=$(abspath $(BUILD)/podvisor) HELM=$(abspath build/tools/helm) \
+	  KUBECTL=$(abspath build/tools/kubectl) $(PYTHON) -m pytest -q -p no:cacheprovider tests/k8s
+
+test: all unit unit-asan unit-valgrind integration integration-asan integration-static k8s-test container-test
 
 # make install PREFIX=/usr/local DESTDIR=/staging: the binary and the man page.
 PREFIX  ?= /usr/local

