@@ -158,8 +158,8 @@ demo: deps
 bench: $(BUILD)/podvisor helpers static
 	@$(PYTHON) bench/pid1.py $(abspath $(BUILD)/podvisor) $(abspath $(BUILD)/helpers) \
 	  --static $(abspath build/podvisor-static)
-	@$(PYTHON) bench/probe.py $(abspath $(BUILD)/podvisor)
-	@$(PYTHON) bench/config.py $(abspath $(BUILD)/podvisor)
+	@$(PYTHON) bench/probe.py $(abspath build/podvisor-static)
+	@$(PYTHON) bench/config.py $(abspath build/podvisor-static)
 
 # libFuzzer targets (clang) for the parsers and the JSON config path. Not
 # part of `make test`: run `make fuzz FUZZ_SECONDS=300` for a longer hunt.
