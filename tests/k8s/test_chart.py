@@ -74,6 +74,10 @@ def accepted_by_podvisor(opts, tmp, app=("true",)):
 def test_lint(values):
     r = helm("lint", "--strict", CHART, "-f", os.path.join(HERE, values))
     assert r.returncode == 0, r.stdout + r.stderr
+    # NOTES.txt renders at install only.
+    r = helm("install", "rel", CHART, "-f", os.path.join(HERE, values), "--dry-run=client")
+    assert r.returncode == 0 and "kubectl rollout restart deploy/rel-podvisor" in r.stdout, r.stderr
+    assert ("Shutdown budget" in r.stdout) == ("sidecar" not in values), r.stdout
 
 
 def test_injected_nginx(tmp_path):
