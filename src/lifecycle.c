@@ -43,6 +43,13 @@ void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg)
     lc->state = LC_STARTING;
     lc->drain_started_ms = -1;
     lc->drain_ended_ms = -1;
+    const struct strlist *lists[2] = {&cfg->ready_check, &cfg->live_check};
+    for (int l = 0; l < 2; l++)
+        for (size_t i = 0; i < lists[l]->n && lc->n_checks < LC_MAX_CHECKS; i++) {
+            lc->checks[lc->n_checks].name = lists[l]->v[i];
+            lc->checks[lc->n_checks++].live = l;
+            lc->n_ready_checks += !l;
+        }
 }
 
 /* The action list is sized for the longest step; running out would be a
@@ -620,9 +627,69 @@ static void on_exec_ok(struct lifecycle *lc, const struct lc_event *ev, struct l
     } else {
         return;
     }
+    lc->ready_since_start = 0;
+    for (int i = 0; i < lc->n_checks; i++) {
+        struct lc_check *k = &lc->checks[i];
+        k->has_result = k->ok = 0;
+        k->consecutive_failures = 0;
+        k->error[0] = '\0';
+    }
+    if (lc->n_ready_checks > 0)
+        return; /* running until every ready check passes */
     /* Without ready checks a running child is a ready one. */
-    lc->ever_ready = 1;
+    lc->ever_ready = lc->ready_since_start = 1;
     move(lc, out, LC_READY, "no ready checks");
+}
+
+/* The first ready check that does not pass now, or NULL. */
+static const struct lc_check *failing_ready_check(const struct lifecycle *lc)
+{
+    for (int i = 0; i < lc->n_checks; i++) {
+        const struct lc_check *k = &lc->checks[i];
+        if (!k->live && !(k->has_result && k->ok))
+            return k;
+    }
+    return NULL;
+}
+
+static void on_check_result(struct lifecycle *lc, const struct lc_event *ev,
+                            struct lc_result *out)
+{
+    if (ev->child < 0 || ev->child >= lc->n_checks || !lifecycle_checks_wanted(lc))
+        return;
+    struct lc_check *k = &lc->checks[ev->child];
+    k->has_result = 1;
+    k->ok = ev->code != 0;
+    k->runs++;
+    k->last_ms = ev->now_ms;
+    k->last_duration_ms = ev->status;
+    if (k->ok) {
+        k->consecutive_failures = 0;
+        k->error[0] = '\0';
+    } else {
+        k->consecutive_failures++;
+        k->failures++;
+        copy_text(k->error, sizeof k->error, ev->text ? ev->text : "failed");
+    }
+    if (k->live)
+        return;
+    const struct lc_check *failing = failing_ready_check(lc);
+    if (lc->state == LC_RUNNING && failing == NULL) {
+        lc->ever_ready = lc->ready_since_start = 1;
+        move(lc, out, LC_READY, "ready checks pass");
+    } else if (lc->state == LC_READY && failing != NULL) {
+        snprintf(lc->check_why, sizeof lc->check_why, "ready check %.60s: %.120s", failing->name,
+                 failing->error);
+        move(lc, out, LC_RUNNING, lc->check_why);
+    }
+}
+
+int lifecycle_checks_wanted(const struct lifecycle *lc)
+{
+    if (lc->n_checks == 0 || !main_alive(lc) || lc->children[LC_MAIN].exec_pending)
+        return 0;
+    return lc->state == LC_RUNNING || lc->state == LC_READY || lc->state == LC_DRAINING ||
+           lc->state == LC_STOPPING;
 }
 
 static void on_child_exited(struct lifecycle *lc, const struct lc_event *ev,
@@ -709,6 +776,14 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
     case LC_EV_CHILD_STOPPED:
         if (c != NULL && c->in_use)
             c->stopped_by = ev->sig;
+        /* The stop may be reported after the stop signal went out: the
+         * signalfd hands TERM (15) over before CHLD (17) when both are
+         * pending. A child stopped now would sit on its stop signal until
+         * the SIGKILL, so it is continued at once. */
+        if (c != NULL && c->in_use && ev->child == LC_MAIN && lc->cfg->stop_signal > 0 &&
+            (lc->state == LC_STOPPING ||
+             (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_STOPPING)))
+            act_on(lc, out, LC_ACT_FORWARD, LC_MAIN, SIGCONT);
         break;
     case LC_EV_CHILD_CONTINUED:
         if (c != NULL && c->in_use)
@@ -759,6 +834,9 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         if (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_BACKOFF)
             start_again(lc, out);
         break;
+    case LC_EV_CHECK_RESULT:
+        on_check_result(lc, ev, out);
+        break;
     case LC_N_EVENTS:
         break;
     }
@@ -801,10 +879,15 @@ int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
         else
             snprintf(c[0].why, sizeof c[0].why, "could not be started");
         break;
-    case LC_RUNNING:
+    case LC_RUNNING: {
+        const struct lc_check *k = failing_ready_check(lc);
         c[1].failed = 1;
-        snprintf(c[1].why, sizeof c[1].why, "pending");
+        if (k == NULL || !k->has_result)
+            snprintf(c[1].why, sizeof c[1].why, "%.60s%s", k ? k->name : "", k ? ": pending" : "pending");
+        else
+            snprintf(c[1].why, sizeof c[1].why, "%.60s: %.120s", k->name, k->error);
         break;
+    }
     case LC_RESTARTING:
         c[0].failed = 1;
         if (lc->restart_phase == LC_RS_BACKOFF)
@@ -843,9 +926,23 @@ int lifecycle_ready(const struct lifecycle *lc)
     return lifecycle_conditions(lc, lc->drain_started_ms, c);
 }
 
+int lifecycle_live_failing(const struct lifecycle *lc)
+{
+    /* As the kubelet does with a startup probe, live checks count only once
+     * the child has been ready since it started; and never while draining
+     * (the kubelet forces liveness to success then; KUBERNETES.md). */
+    if (!lc->ready_since_start || (lc->state != LC_RUNNING && lc->state != LC_READY))
+        return 0;
+    for (int i = 0; i < lc->n_checks; i++)
+        if (lc->checks[i].live &&
+            lc->checks[i].consecutive_failures >= (unsigned)lc->cfg->failure_threshold)
+            return 1;
+    return 0;
+}
+
 int lifecycle_live(const struct lifecycle *lc)
 {
-    return lc->state != LC_EXITED && lc->state != LC_STARTING;
+    return lc->state != LC_EXITED && lc->state != LC_STARTING && !lifecycle_live_failing(lc);
 }
 
 int lifecycle_started(const struct lifecycle *lc) { return lc->ever_ready; }

@@ -80,6 +80,8 @@ enum lc_event_type {
     LC_EV_VALIDATE_TIMEOUT,  /* timer */
     LC_EV_ACTION_TIMEOUT,    /* timer */
     LC_EV_BACKOFF_ELAPSED,   /* timer: start the crashed child again */
+    LC_EV_CHECK_RESULT,      /* child: check index; code: 1 passed; status: how long it took
+                              * (ms); text: why it failed */
     LC_N_EVENTS
 };
 
@@ -155,8 +157,24 @@ enum lc_cleanup {
     LC_CLEANUP_DONE,
 };
 
+/* One --ready-check or --live-check and its results since the main child
+ * last started (/status, /metrics, /readyz?verbose). */
+#define LC_MAX_CHECKS OPTIONS_MAX_CHECKS
+struct lc_check {
+    const char *name;             /* the CHECK as given (owned by the config) */
+    int live;                     /* a --live-check; else a --ready-check */
+    int has_result, ok;
+    unsigned consecutive_failures, failures, runs;
+    int64_t last_ms, last_duration_ms;
+    char error[160];
+};
+
 struct lifecycle {
     const struct podvisor_config *cfg;
+    struct lc_check checks[LC_MAX_CHECKS];
+    int n_checks, n_ready_checks;
+    int ready_since_start;        /* ready at least once since the main child last started */
+    char check_why[200];          /* the transition text a check result caused */
     enum lc_state state;
     struct lc_child children[LC_MAX_CHILDREN];
     enum lc_cleanup cleanup;
@@ -231,7 +249,7 @@ pid_t lifecycle_main_pid(const struct lifecycle *lc);
 struct lc_condition {
     const char *name;
     int failed;
-    char why[96];
+    char why[200];
 };
 #define LC_N_CONDITIONS 3
 
@@ -239,6 +257,14 @@ struct lc_condition {
  * shutdown) and returns 1 when every condition passes. */
 int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
                          struct lc_condition c[LC_N_CONDITIONS]);
+/** Whether a live check has failed --failure-threshold times in a row
+ * (counted only once the child has been ready, and never while draining). */
+int lifecycle_live_failing(const struct lifecycle *lc);
+
+/** Whether the checks should run now: the main child runs (its exec
+ * done) and podvisor is neither restarting nor done. */
+int lifecycle_checks_wanted(const struct lifecycle *lc);
+
 /** /readyz: every condition passes. */
 int lifecycle_ready(const struct lifecycle *lc);
 /** /livez: stays true while draining and stopping (KUBERNETES.md: liveness

@@ -194,6 +194,22 @@ static const char *apply_strlist(void *field, const char *v)
     return NULL;
 }
 
+static const char *apply_check(void *field, const char *v)
+{
+    struct check_spec spec;
+    const char *why = parse_check(v, &spec);
+    return why ? why : apply_strlist(field, v);
+}
+
+static const char *apply_threshold(void *field, const char *v)
+{
+    long n;
+    if (parse_int_range(v, 1, 1000, &n) != NULL)
+        return "is not a count from 1 to 1000";
+    *(int *)field = (int)n;
+    return NULL;
+}
+
 static const char *apply_command(void *field, const char *v)
 {
     struct cmdline *c = field;
@@ -314,6 +330,16 @@ static const struct opt_def option_table[] = {
      "first restart delay for on-failure/always (doubles each time)"},
     {"backoff-max", 0, 1, 0, 0, NULL, "30s", apply_duration, F(backoff_max_ms), -1, "D",
      "longest restart delay; a run this long resets the backoff"},
+    {"ready-check", 0, 1, 1, 0, NULL, NULL, apply_check, F(ready_check), -1, "CHECK",
+     "the child is ready while all pass: http(s)://..., tcp://HOST:PORT, file:PATH"},
+    {"live-check", 0, 1, 1, 0, NULL, NULL, apply_check, F(live_check), -1, "CHECK",
+     "the child is live unless one fails --failure-threshold times in a row"},
+    {"check-interval", 0, 1, 0, 0, NULL, "1s", apply_duration, F(check_interval_ms), -1, "D",
+     "how often each check runs"},
+    {"check-timeout", 0, 1, 0, 0, NULL, "1s", apply_duration, F(check_timeout_ms), -1, "D",
+     "one check's time limit"},
+    {"failure-threshold", 0, 1, 0, 0, NULL, "3", apply_threshold, F(failure_threshold), -1,
+     "N", "consecutive live-check failures before /livez fails"},
 };
 #define N_OPTIONS (sizeof option_table / sizeof option_table[0])
 
@@ -875,6 +901,9 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
                         oc->text);
         if (cfg->restart_policy != RESTART_NEVER)
             return fail(st, "--restart-policy needs a COMMAND; a sidecar has no child");
+        if (cfg->ready_check.n > 0 || cfg->live_check.n > 0)
+            return fail(st, "--ready-check and --live-check follow the child; a sidecar "
+                            "(--watch without a COMMAND) has none");
     } else if (cfg->signal_process.n > 0) {
         return fail(st, "--signal-process is for sidecar mode (--watch without a COMMAND); "
                         "with a COMMAND, signal:SIG goes to the child");
@@ -883,6 +912,11 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
         add_warning(cfg, "--signal-process has no effect unless --on-change is signal:SIG");
     if (cfg->watch.n == 0 && cfg->validate.argv != NULL)
         add_warning(cfg, "--validate has no effect without --watch");
+    if (cfg->check_interval_ms <= 0 || cfg->check_timeout_ms <= 0)
+        return fail(st, "--check-interval and --check-timeout must be more than 0 (try 1s)");
+    if (cfg->ready_check.n + cfg->live_check.n > OPTIONS_MAX_CHECKS)
+        return fail(st, "%zu checks given; at most %d", cfg->ready_check.n + cfg->live_check.n,
+                    OPTIONS_MAX_CHECKS);
     if (cfg->backoff_initial_ms <= 0)
         return fail(st, "--backoff-initial must be more than 0 (try 1s)");
     if (cfg->backoff_max_ms < cfg->backoff_initial_ms)
@@ -893,8 +927,9 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
 
 void options_free(struct podvisor_config *cfg)
 {
-    struct strlist *lists[] = {&cfg->watch, &cfg->signal_process};
-    for (size_t l = 0; l < 2; l++) {
+    struct strlist *lists[] = {&cfg->watch, &cfg->signal_process, &cfg->ready_check,
+                               &cfg->live_check};
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
         for (size_t i = 0; i < lists[l]->n; i++)
             free(lists[l]->v[i]);
         free(lists[l]->v);

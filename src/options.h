@@ -18,6 +18,8 @@
 /* Less time than this between the stop signal and SIGKILL is worth a warning:
  * few apps close their listeners and finish requests faster. */
 #define OPTIONS_STOP_FLOOR_MS 1000
+/* --ready-check and --live-check together. */
+#define OPTIONS_MAX_CHECKS 16
 
 /* A list of strings given by a repeatable option; owned by the config. */
 struct strlist {
@@ -75,6 +77,10 @@ struct podvisor_config {
     struct strlist signal_process;
     int sidecar;            /* --watch and no COMMAND: no child */
     enum restart_policy restart_policy;
+    /* Checks (parse_check validated each). */
+    struct strlist ready_check, live_check;
+    int64_t check_interval_ms, check_timeout_ms;
+    int failure_threshold;
     int64_t backoff_initial_ms;
     int64_t backoff_max_ms;
     /* Not errors, but worth a line once logging is set up (an unknown

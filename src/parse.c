@@ -331,3 +331,35 @@ const char *parse_http_url(const char *url)
         return "is not an http:// or https:// URL";
     return url[7] ? NULL : "has no host after http://";
 }
+
+const char *parse_check(const char *text, struct check_spec *out)
+{
+    if (strncmp(text, "http://", 7) == 0 || strncmp(text, "https://", 8) == 0) {
+        out->kind = CHECK_HTTP;
+        out->target = text;
+        return parse_http_url(text);
+    }
+    if (strncmp(text, "tcp://", 6) == 0) {
+        const char *hp = text + 6;
+        const char *colon = strrchr(hp, ':');
+        long port;
+        if (colon == NULL || colon == hp || parse_int_range(colon + 1, 1, 65535, &port) != NULL)
+            return "is not tcp://HOST:PORT (port 1 to 65535)";
+        if (hp[0] == '[' && colon[-1] != ']')
+            return "is not tcp://HOST:PORT (an IPv6 address goes in brackets)";
+        out->kind = CHECK_TCP;
+        out->target = hp;
+        return NULL;
+    }
+    if (strncmp(text, "file:", 5) == 0) {
+        if (text[5] != '/')
+            return "is not file:PATH with an absolute path";
+        out->kind = CHECK_FILE;
+        out->target = text + 5;
+        return NULL;
+    }
+    if (strncmp(text, "exec:", 5) == 0 || strcmp(text, "notify") == 0)
+        return "is not built yet (this podvisor checks http://, https://, tcp://HOST:PORT "
+               "and file:PATH)";
+    return "is not a check (http://..., https://..., tcp://HOST:PORT or file:PATH)";
+}

@@ -43,6 +43,18 @@ const char *signal_name(int sig, char *buf, unsigned size);
  * https:// URL is refused up front instead of failing at every request. */
 const char *parse_http_url(const char *url);
 
+/* A --ready-check / --live-check CHECK. */
+enum check_kind { CHECK_HTTP, CHECK_TCP, CHECK_FILE };
+struct check_spec {
+    enum check_kind kind;
+    const char *target;     /* http: the URL; tcp: HOST:PORT; file: the path (into the text) */
+};
+
+/** Parses CHECK: an http:// or https:// URL, tcp://HOST:PORT or
+ * file:PATH. Returns NULL, or why not (exec: and notify are named as not
+ * built yet). out->target points into text. */
+const char *parse_check(const char *text, struct check_spec *out);
+
 /* A listen address: ":8099" (every address, IPv6 and IPv4), "HOST:PORT",
  * "[V6]:PORT", or "off". */
 struct listen_addr {

@@ -158,15 +158,27 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
                       c->stopped_by ? json_string(signal_name(c->stopped_by, name, sizeof name))
                                     : json_null()));
     }
+    json_t *checks = json_array();
+    for (int i = 0; i < lc->n_checks && checks; i++) {
+        const struct lc_check *k = &lc->checks[i];
+        json_array_append_new(
+            checks, json_pack("{s:s, s:s, s:o, s:o, s:i, s:i, s:i, s:o}", "name", k->name, "kind",
+                              k->live ? "live" : "ready", "ok",
+                              k->has_result ? json_boolean(k->ok) : json_null(), "last_error",
+                              k->has_result && !k->ok ? json_string(k->error) : json_null(),
+                              "consecutive_failures", (int)k->consecutive_failures, "failures",
+                              (int)k->failures, "runs", (int)k->runs, "last_duration_ms",
+                              k->has_result ? json_integer(k->last_duration_ms) : json_null()));
+    }
     json_t *doc = json_pack(
-        "{s:s, s:s, s:b, s:b, s:b, s:s, s:o, s:o, s:{s:b, s:f}, s:o, s:o, s:[]}",
+        "{s:s, s:s, s:b, s:b, s:b, s:s, s:o, s:o, s:{s:b, s:f}, s:o, s:o, s:o}",
         "state", lifecycle_state_name(lc->state), "mode", lc->cfg->sidecar ? "sidecar" : "wrap",
         "ready", lifecycle_ready(lc), "live",
         lifecycle_live(lc), "started", lifecycle_started(lc), "version", PODVISOR_VERSION,
         "child", child, "children", children, "drain", "active",
         lc->state == LC_DRAINING || lc->state == LC_STOPPING, "seconds",
         lifecycle_drain_seconds(lc, now.mono_ms), "signals_forwarded", signals, "config",
-        config_json(lc, now), "checks");
+        config_json(lc, now), "checks", checks);
     char *out = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     json_decref(doc);
     if (out == NULL)
@@ -179,6 +191,19 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
     }
     memcpy(nl + l, "\n", 2);
     return nl;
+}
+
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void label_value(FILE *f, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            fputc('\\', f);
+        if (*v == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*v, f);
+    }
 }
 
 static void metric_head(FILE *f, const char *name, const char *type, const char *help)
@@ -233,6 +258,24 @@ char *report_metrics(const struct lifecycle *lc, struct report_now now)
         if (lc->forwarded[s])
             fprintf(f, "podvisor_signals_forwarded_total{signal=\"%s\"} %llu\n",
                     signal_name(s, name, sizeof name), (unsigned long long)lc->forwarded[s]);
+    if (lc->n_checks > 0) {
+        metric_head(f, "podvisor_check_duration_seconds", "gauge",
+                    "How long each check's last run took.");
+        for (int i = 0; i < lc->n_checks; i++) {
+            fputs("podvisor_check_duration_seconds{check=\"", f);
+            label_value(f, lc->checks[i].name);
+            fprintf(f, "\",kind=\"%s\"} %.3f\n", lc->checks[i].live ? "live" : "ready",
+                    (double)lc->checks[i].last_duration_ms / 1000.0);
+        }
+        metric_head(f, "podvisor_check_failures_total", "counter",
+                    "Failed runs of each check (since podvisor started).");
+        for (int i = 0; i < lc->n_checks; i++) {
+            fputs("podvisor_check_failures_total{check=\"", f);
+            label_value(f, lc->checks[i].name);
+            fprintf(f, "\",kind=\"%s\"} %u\n", lc->checks[i].live ? "live" : "ready",
+                    lc->checks[i].failures);
+        }
+    }
     metric_head(f, "podvisor_drain_seconds", "gauge",
                 "Seconds from SIGTERM to now, or to the child's exit; 0 before any SIGTERM.");
     fprintf(f, "podvisor_drain_seconds %.3f\n", lifecycle_drain_seconds(lc, now.mono_ms));

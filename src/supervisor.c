@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "checks.h"
 #include "child.h"
 #include "http.h"
 #include "lifecycle.h"
@@ -75,6 +76,7 @@ struct supervisor {
     struct http_server *http; /* NULL with --probe-listen off */
     struct watch *watch;      /* NULL without --watch */
     struct webhook *webhook;  /* NULL unless --on-change webhook: */
+    struct checks *checks;    /* NULL without --ready-check / --live-check */
     struct loop_timer process_retry;
     int process_warned;       /* sidecar: said that no --signal-process is visible */
     pid_t parent_at_start;
@@ -112,6 +114,21 @@ static void feed(struct supervisor *sv, struct lc_event ev)
     }
     sv->queued = 0;
     sv->feeding = 0;
+    checks_set_active(sv->checks, lifecycle_checks_wanted(&sv->lc));
+}
+
+static void on_check_result(void *ctx, int index, int ok, int64_t took_ms, const char *why)
+{
+    struct supervisor *sv = ctx;
+    const struct lc_check *k = &sv->lc.checks[index];
+    /* A change of outcome is worth a line; a steady state is not. */
+    if (k->has_result && k->ok != ok)
+        log_info("%s check %s: %s", k->live ? "live" : "ready", k->name, ok ? "passes" : why);
+    else if (!k->has_result && !ok)
+        log_debug("%s check %s: %s", k->live ? "live" : "ready", k->name, why);
+    feed(sv, (struct lc_event){.type = LC_EV_CHECK_RESULT, .child = index, .code = ok,
+                               .status = (int)(took_ms > INT32_MAX ? INT32_MAX : took_ms),
+                               .text = why});
 }
 
 static void on_timer(void *ctx)
@@ -630,6 +647,13 @@ static int setup(struct supervisor *sv)
     }
     if (sv->cfg->sidecar && sv->cfg->signal_process.n > 0)
         on_process_retry(sv);
+    if (sv->lc.n_checks > 0) {
+        sv->checks = checks_new(sv->cfg, &sv->loop, on_check_result, sv);
+        if (sv->checks == NULL) {
+            log_error("--ready-check/--live-check: out of memory");
+            return -1;
+        }
+    }
     if (!sv->cfg->probe_listen.off) {
         char err[256], addr[300];
         int config_fault;
@@ -650,6 +674,7 @@ static void teardown(struct supervisor *sv)
     http_stop(sv->http);
     watch_stop(sv->watch);
     webhook_free(sv->webhook);
+    checks_free(sv->checks);
     loop_timer_disarm(&sv->loop, &sv->process_retry);
     for (int i = 0; i < LC_MAX_CHILDREN; i++) {
         close_exec_pipe(&sv->children[i]);

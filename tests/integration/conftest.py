@@ -222,6 +222,9 @@ class Podvisor:
             raise AssertionError("stdout closed (podvisor exited?)")
         return line
 
+    def stderr_so_far(self):
+        return "".join(self._err)
+
     def wait(self, timeout=30):
         rc = self.proc.wait(timeout=timeout)
         if self._err_pump is not None:

@@ -341,6 +341,113 @@ static void stopped_child_is_not_ready(void **state)
     assert_int_equal(res.actions[a + 1].sig, SIGCONT);
 }
 
+static void child_stopped_after_its_stop_signal_is_continued(void **state)
+{
+    /* TERM (15) leaves the signalfd before CHLD (17): the stop of a child
+     * that TSTP just stopped can be reported after its stop signal went. */
+    setup_cfg(0, 5000, SIGTERM);
+    start();
+    step(LC_EV_SIGNAL, 1500, SIGTERM);
+    assert_true(find(LC_ACT_STOP_CHILD) >= 0);
+    assert_int_equal(find(LC_ACT_FORWARD), -1);
+    step(LC_EV_CHILD_STOPPED, 1501, SIGTSTP);
+    int a = find(LC_ACT_FORWARD);
+    assert_true(a >= 0);
+    assert_int_equal(res.actions[a].sig, SIGCONT);
+    /* ...but not while merely running. */
+    setup_cfg(0, 5000, SIGTERM);
+    start();
+    step(LC_EV_CHILD_STOPPED, 1501, SIGTSTP);
+    assert_int_equal(find(LC_ACT_FORWARD), -1);
+}
+
+static struct strlist ready_list, live_list;
+
+static void check_result(int index, int64_t now, int ok, const char *why)
+{
+    struct lc_event ev = {.type = LC_EV_CHECK_RESULT, .now_ms = now, .child = index,
+                          .code = ok, .status = 7, .text = why};
+    lifecycle_step(&lc, &ev, &res);
+}
+
+static void setup_checks(void)
+{
+    static char *ready[] = {"tcp://127.0.0.1:8080", "file:/tmp/ready"};
+    static char *live[] = {"http://127.0.0.1:8080/healthz"};
+    setup_cfg(0, 5000, SIGTERM);
+    ready_list = (struct strlist){ready, 2};
+    live_list = (struct strlist){live, 1};
+    cfg.ready_check = ready_list;
+    cfg.live_check = live_list;
+    cfg.failure_threshold = 3;
+    lifecycle_init(&lc, &cfg);
+}
+
+static void ready_checks_gate_readiness(void **state)
+{
+    setup_checks();
+    assert_int_equal(lc.n_checks, 3);
+    assert_int_equal(lc.n_ready_checks, 2);
+    assert_false(lifecycle_checks_wanted(&lc));
+    start();
+    assert_int_equal(lc.state, LC_RUNNING);  /* started, not ready */
+    assert_true(lifecycle_checks_wanted(&lc));
+    assert_false(lifecycle_ready(&lc));
+    assert_false(lifecycle_started(&lc));    /* /startupz */
+    struct lc_condition c[LC_N_CONDITIONS];
+    lifecycle_conditions(&lc, 1000, c);
+    assert_string_equal(c[1].why, "tcp://127.0.0.1:8080: pending");
+    check_result(0, 1100, 0, "Connection refused");
+    lifecycle_conditions(&lc, 1100, c);
+    assert_string_equal(c[1].why, "tcp://127.0.0.1:8080: Connection refused");
+    check_result(0, 1200, 1, NULL);
+    check_result(2, 1200, 1, NULL);          /* a live check decides nothing here */
+    assert_false(lifecycle_ready(&lc));
+    check_result(1, 1300, 1, NULL);
+    assert_int_equal(lc.state, LC_READY);
+    assert_true(lifecycle_ready(&lc));
+    assert_true(lifecycle_started(&lc));
+    /* One failing ready check: not ready until it passes again. */
+    check_result(1, 2300, 0, "No such file or directory");
+    assert_int_equal(lc.state, LC_RUNNING);
+    assert_int_equal(res.ntransitions, 1);
+    assert_string_equal(res.transitions[0].why,
+                        "ready check file:/tmp/ready: No such file or directory");
+    assert_false(lifecycle_ready(&lc));
+    assert_true(lifecycle_started(&lc));     /* once started, always */
+    check_result(1, 3300, 1, NULL);
+    assert_true(lifecycle_ready(&lc));
+    assert_int_equal(lc.checks[1].failures, 1);
+    assert_int_equal(lc.checks[1].runs, 3);
+    /* A restart starts over: results of the old child do not count. */
+    step(LC_EV_CHILD_EXITED, 4000, 0);
+    assert_false(lifecycle_checks_wanted(&lc));
+}
+
+static void live_checks_fail_after_the_threshold(void **state)
+{
+    setup_checks();
+    start();
+    /* Before the child was ever ready, live failures do not count. */
+    for (int i = 0; i < 5; i++)
+        check_result(2, 1100 + i, 0, "HTTP 500");
+    assert_true(lifecycle_live(&lc));
+    check_result(0, 1200, 1, NULL);
+    check_result(1, 1200, 1, NULL);
+    assert_true(lifecycle_ready(&lc));
+    assert_false(lifecycle_live(&lc));       /* 5 in a row by now */
+    check_result(2, 1300, 1, NULL);
+    assert_true(lifecycle_live(&lc));
+    check_result(2, 1400, 0, "HTTP 500");
+    check_result(2, 1500, 0, "HTTP 500");
+    assert_true(lifecycle_live(&lc));        /* 2 < 3 */
+    check_result(2, 1600, 0, "HTTP 500");
+    assert_false(lifecycle_live(&lc));
+    /* Never while draining. */
+    step(LC_EV_SIGNAL, 1700, SIGTERM);
+    assert_true(lifecycle_live(&lc));
+}
+
 /* An event for another child slot, or with text. */
 static void step_ev(struct lc_event ev)
 {
@@ -696,6 +803,9 @@ int main(void)
         cmocka_unit_test(crash_restarts_with_backoff),
         cmocka_unit_test(admin_restart_is_an_event),
         cmocka_unit_test(sidecar_has_no_child),
+        cmocka_unit_test(child_stopped_after_its_stop_signal_is_continued),
+        cmocka_unit_test(ready_checks_gate_readiness),
+        cmocka_unit_test(live_checks_fail_after_the_threshold),
     };
     return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
 }

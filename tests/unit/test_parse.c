@@ -125,6 +125,27 @@ static void signal_names(void **state)
     }
 }
 
+static void checks(void **state)
+{
+    struct check_spec c;
+    assert_null(parse_check("http://127.0.0.1:8080/healthz", &c));
+    assert_int_equal(c.kind, CHECK_HTTP);
+    assert_string_equal(c.target, "http://127.0.0.1:8080/healthz");
+    assert_null(parse_check("tcp://localhost:5432", &c));
+    assert_int_equal(c.kind, CHECK_TCP);
+    assert_string_equal(c.target, "localhost:5432");
+    assert_null(parse_check("tcp://[::1]:80", &c));
+    assert_null(parse_check("file:/tmp/ready", &c));
+    assert_int_equal(c.kind, CHECK_FILE);
+    assert_string_equal(c.target, "/tmp/ready");
+    static const char *const bad[] = {"", "tcp://", "tcp://:80", "tcp://h:0", "tcp://h:65536",
+                                      "tcp://h:8x", "tcp://[::1:80", "file:", "file:rel",
+                                      "http://", "exec:true", "notify", "ftp://x", "HTTP://x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (parse_check(bad[i], &c) == NULL)
+            fail_msg("\"%s\" accepted", bad[i]);
+}
+
 static void exit_codes(void **state)
 {
     int c = -1;
@@ -214,7 +235,8 @@ int main(void)
         cmocka_unit_test(duration_valid), cmocka_unit_test(duration_invalid),
         cmocka_unit_test(duration_overflow), cmocka_unit_test(signal_valid),
         cmocka_unit_test(signal_invalid), cmocka_unit_test(signal_names),
-        cmocka_unit_test(exit_codes), cmocka_unit_test(listen_addrs),
+        cmocka_unit_test(exit_codes),
+        cmocka_unit_test(checks), cmocka_unit_test(listen_addrs),
         cmocka_unit_test(command_words),
     };
     return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
