@@ -142,6 +142,9 @@ def test_image_mode_rolls_on_config_change(tmp_path):
     assert "-g" in opts and opt(opts, "--restart-policy") == "on-failure"
     assert opt(opts, "--backoff-initial") == "1s" and opt(opts, "--log-format") == "text"
     assert "--watch" not in opts  # roll, not reload
+    assert opt(opts, "--ready-check") == "tcp://127.0.0.1:8080"
+    assert opt(opts, "--live-check") == "http://127.0.0.1:8080/healthz"
+    assert opt(opts, "--failure-threshold") == "3"
     assert "startupProbe" not in app and "readinessProbe" in app
     assert not any(v["name"] == "podvisor-bin" for v in spec["volumes"])
     ann = pod(objs)["metadata"]["annotations"]["checksum/config"]
@@ -229,6 +232,7 @@ BAD = [
     (["config.mountPath=etc/app"], "mountPath"),
     (["podvisor.probePort=70000"], "probePort"),
     (["podvisor.prestop_delay=5s"], "prestop_delay"),   # a typo is not ignored
+    (["podvisor.readyChecks={exec:true}"], "readyChecks"),
     # The templates: what spans several values.
     (["app.command=null"], "app.command is empty"),
     (["mode=sidecar", "config.enabled=false"], "needs config.enabled"),

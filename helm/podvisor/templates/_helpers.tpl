@@ -67,6 +67,11 @@ app.kubernetes.io/part-of: {{ include "podvisor.name" . }}
 {{- if ne $p.restartPolicy "never" -}}
 {{- $a = concat $a (list "--backoff-initial" $p.backoffInitial "--backoff-max" $p.backoffMax) -}}
 {{- end -}}
+{{- range $p.readyChecks }}{{ $a = concat $a (list "--ready-check" .) }}{{ end -}}
+{{- range $p.liveChecks }}{{ $a = concat $a (list "--live-check" .) }}{{ end -}}
+{{- if or $p.readyChecks $p.liveChecks -}}
+{{- $a = concat $a (list "--check-interval" $p.checkInterval "--check-timeout" $p.checkTimeout "--failure-threshold" (toString $p.failureThreshold)) -}}
+{{- end -}}
 {{- $a = concat $a (include "podvisor.watchArgs" . | fromJsonArray) $p.extraArgs (list "--") .Values.app.command .Values.app.args -}}
 {{- toJson $a -}}
 {{- end -}}
