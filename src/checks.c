@@ -1,23 +1,19 @@
 /* checks: see checks.h. */
 #include "checks.h"
 
-#define CURL_DISABLE_TYPECHECK
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
 
+#include "curlloop.h"
 #include "lazylib.h"
 #include "log.h"
 
 #define CURL_FUNCS(X)                                                                        \
-    X(curl_global_init) X(curl_easy_init) X(curl_easy_setopt) X(curl_easy_getinfo)            \
-    X(curl_easy_cleanup) X(curl_easy_strerror) X(curl_multi_init) X(curl_multi_cleanup)      \
-    X(curl_multi_setopt) X(curl_multi_add_handle) X(curl_multi_remove_handle)                \
-    X(curl_multi_socket_action) X(curl_multi_info_read) X(curl_multi_assign)
+    X(curl_easy_init) X(curl_easy_setopt) X(curl_easy_getinfo) X(curl_easy_cleanup)         \
+    X(curl_easy_strerror)
 LAZYLIB_DEFINE(curl, CURL_FUNCS);
 
 /* As the kubelet's prober: a body is read up to 10 KiB, the status decides. */
@@ -35,82 +31,16 @@ struct check_run {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-struct check_sock {
-    struct loop_watch lw;
-    curl_socket_t fd;
-    struct checks *cs;
-};
-
 struct checks {
     struct loop *loop;
     checks_result_fn on_result;
     void *ctx;
     int64_t interval_ms, timeout_ms;
     int active;
-    CURLM *multi;
-    struct loop_timer curl_timer;
+    struct curlloop *cl;        /* made on the first http or tcp run */
     int n;
     struct check_run runs[OPTIONS_MAX_CHECKS];
 };
-
-static void collect(struct checks *cs);
-
-static void on_sock(void *ctx, uint32_t events)
-{
-    struct check_sock *sk = ctx;
-    struct checks *cs = sk->cs; /* sk may be freed inside the call below */
-    int flags = (events & EPOLLIN ? CURL_CSELECT_IN : 0) |
-                (events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-                (events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-    int running;
-    curl.curl_multi_socket_action(cs->multi, sk->fd, flags, &running);
-    collect(cs);
-}
-
-static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    struct checks *cs = userp;
-    struct check_sock *sk = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (sk) {
-            loop_del(cs->loop, &sk->lw);
-            curl.curl_multi_assign(cs->multi, s, NULL);
-            free(sk);
-        }
-        return 0;
-    }
-    uint32_t ev = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-    if (sk == NULL) {
-        sk = calloc(1, sizeof *sk);
-        if (sk == NULL)
-            return -1;
-        sk->fd = s;
-        sk->cs = cs;
-        if (loop_add(cs->loop, &sk->lw, s, ev, on_sock, sk) < 0) {
-            free(sk);
-            return -1;
-        }
-        curl.curl_multi_assign(cs->multi, s, sk);
-        return 0;
-    }
-    return loop_mod(cs->loop, &sk->lw, ev) < 0 ? -1 : 0;
-}
-
-static void on_curl_timer(void *ctx)
-{
-    struct checks *cs = ctx;
-    int running;
-    curl.curl_multi_socket_action(cs->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    collect(cs);
-}
-
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    struct checks *cs = userp;
-    if (timeout_ms < 0)
-        return loop_timer_disarm(cs->loop, &cs->curl_timer) < 0 ? -1 : 0;
-    return loop_timer_arm(cs->loop, &cs->curl_timer, timeout_ms) < 0 ? -1 : 0;
-}
 
 static size_t on_body(char *data, size_t size, size_t n, void *userp)
 {
@@ -134,61 +64,36 @@ static void drop_easy(struct check_run *r)
 {
     if (r->easy == NULL)
         return;
-    curl.curl_multi_remove_handle(r->cs->multi, r->easy);
+    curlloop_remove(r->cs->cl, r->easy);
     curl.curl_easy_cleanup(r->easy);
     r->easy = NULL;
 }
 
-static void collect(struct checks *cs)
+static void on_done(void *ctx, CURL *easy, CURLcode rc)
 {
-    CURLMsg *m;
-    int left;
-    while ((m = curl.curl_multi_info_read(cs->multi, &left)) != NULL) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        struct check_run *r = NULL;
-        for (int i = 0; i < cs->n; i++)
-            if (cs->runs[i].easy == m->easy_handle)
-                r = &cs->runs[i];
-        if (r == NULL)
-            continue;
-        CURLcode rc = m->data.result;
-        long status = 0;
-        curl.curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-        char why[CURL_ERROR_SIZE + 32];
-        int ok;
-        if (r->spec.kind == CHECK_TCP) {
-            ok = rc == CURLE_OK;
-            snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl.curl_easy_strerror(rc));
-        } else if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && status > 0)) {
-            ok = status >= 200 && status < 400;
-            snprintf(why, sizeof why, "HTTP %ld", status);
-        } else {
-            ok = 0;
-            snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl.curl_easy_strerror(rc));
-        }
-        drop_easy(r);
-        finish(r, ok, why);
+    struct checks *cs = ctx;
+    struct check_run *r = NULL;
+    for (int i = 0; i < cs->n; i++)
+        if (cs->runs[i].easy == easy)
+            r = &cs->runs[i];
+    if (r == NULL)
+        return;
+    long status = 0;
+    curl.curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    char why[CURL_ERROR_SIZE + 32];
+    int ok;
+    if (r->spec.kind == CHECK_TCP) {
+        ok = rc == CURLE_OK;
+        snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl.curl_easy_strerror(rc));
+    } else if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && status > 0)) {
+        ok = status >= 200 && status < 400;
+        snprintf(why, sizeof why, "HTTP %ld", status);
+    } else {
+        ok = 0;
+        snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl.curl_easy_strerror(rc));
     }
-}
-
-static int multi_ready(struct checks *cs, char *err, size_t errlen)
-{
-    if (LAZYLIB_LOAD(curl, LIBCURL_SONAME, err, errlen) < 0)
-        return -1;
-    if (cs->multi)
-        return 0;
-    curl.curl_global_init(CURL_GLOBAL_DEFAULT);
-    cs->multi = curl.curl_multi_init();
-    if (cs->multi == NULL) {
-        snprintf(err, errlen, "libcurl: cannot make a multi handle");
-        return -1;
-    }
-    curl.curl_multi_setopt(cs->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-    curl.curl_multi_setopt(cs->multi, CURLMOPT_SOCKETDATA, cs);
-    curl.curl_multi_setopt(cs->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl.curl_multi_setopt(cs->multi, CURLMOPT_TIMERDATA, cs);
-    return 0;
+    drop_easy(r);
+    finish(r, ok, why);
 }
 
 static void run_check(void *ctx)
@@ -206,7 +111,8 @@ static void run_check(void *ctx)
         return;
     }
     char err[256];
-    if (multi_ready(cs, err, sizeof err) < 0) {
+    if (LAZYLIB_LOAD(curl, LIBCURL_SONAME, err, sizeof err) < 0 ||
+        (cs->cl == NULL && (cs->cl = curlloop_new(cs->loop, on_done, cs, err, sizeof err)) == NULL)) {
         finish(r, 0, err);
         return;
     }
@@ -233,7 +139,7 @@ static void run_check(void *ctx)
     if (r->spec.kind == CHECK_TCP)
         curl.curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
     r->easy = e;
-    if (curl.curl_multi_add_handle(cs->multi, e) != CURLM_OK) {
+    if (curlloop_add(cs->cl, e) < 0) {
         curl.curl_easy_cleanup(e);
         r->easy = NULL;
         finish(r, 0, "libcurl: cannot start the request");
@@ -251,7 +157,6 @@ struct checks *checks_new(const struct podvisor_config *cfg, struct loop *loop,
     cs->ctx = ctx;
     cs->interval_ms = cfg->check_interval_ms;
     cs->timeout_ms = cfg->check_timeout_ms;
-    loop_timer_init(&cs->curl_timer, on_curl_timer, cs);
     const struct strlist *lists[2] = {&cfg->ready_check, &cfg->live_check};
     for (int l = 0; l < 2; l++)
         for (size_t i = 0; i < lists[l]->n && cs->n < OPTIONS_MAX_CHECKS; i++) {
@@ -294,12 +199,9 @@ void checks_free(struct checks *cs)
         return;
     for (int i = 0; i < cs->n; i++) {
         loop_timer_disarm(cs->loop, &cs->runs[i].next);
-        if (cs->multi)
-            drop_easy(&cs->runs[i]);
+        drop_easy(&cs->runs[i]);
         free(cs->runs[i].url);
     }
-    loop_timer_disarm(cs->loop, &cs->curl_timer);
-    if (cs->multi)
-        curl.curl_multi_cleanup(cs->multi);
+    curlloop_free(cs->cl);
     free(cs);
 }
