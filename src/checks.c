@@ -2,11 +2,17 @@
 #include "checks.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "child.h"
 #include "curlloop.h"
 #include "lazylib.h"
 #include "log.h"
@@ -19,23 +25,38 @@ LAZYLIB_DEFINE(curl, CURL_FUNCS);
 /* As the kubelet's prober: a body is read up to 10 KiB, the status decides. */
 #define BODY_MAX 10240
 
+/* What an exec check wrote, kept for its failure text (the kubelet shows
+ * a probe's output too); the rest is read and dropped. */
+#define OUTPUT_KEEP 150
+
 struct check_run {
     struct checks *cs;
     int index;
+    int live;
     struct check_spec spec;
     char *url;                  /* http: the URL; tcp: http://HOST:PORT/, connect only */
-    struct loop_timer next;
+    char **argv;                /* exec: parse_command_words block */
+    struct loop_timer next;     /* the next run; notify (live): the watchdog deadline */
     CURL *easy;                 /* in flight, or NULL */
     int64_t started_ms;
     size_t body;
     char errbuf[CURL_ERROR_SIZE];
+    /* exec: the running command, until it is reaped. */
+    pid_t pid;
+    int abandoned;              /* killed when the checks stopped: reaped without a result */
+    int timed_out;
+    struct loop_timer deadline;
+    int exec_fd, out_fd;
+    struct loop_watch out_watch;
+    char out[OUTPUT_KEEP + 1];
+    size_t out_len;
 };
 
 struct checks {
     struct loop *loop;
     checks_result_fn on_result;
     void *ctx;
-    int64_t interval_ms, timeout_ms;
+    int64_t interval_ms, timeout_ms, watchdog_ms;
     int active;
     struct curlloop *cl;        /* made on the first http or tcp run */
     int n;
@@ -58,6 +79,181 @@ static void finish(struct check_run *r, int ok, const char *why)
     int64_t wait = cs->interval_ms - took;
     loop_timer_arm(cs->loop, &r->next, wait > 0 ? wait : 0);
     cs->on_result(cs->ctx, r->index, ok, took, ok ? NULL : why);
+}
+
+static void close_output(struct check_run *r)
+{
+    if (r->out_fd >= 0) {
+        loop_del(r->cs->loop, &r->out_watch);
+        close(r->out_fd);
+        r->out_fd = -1;
+    }
+    if (r->exec_fd >= 0) {
+        close(r->exec_fd);
+        r->exec_fd = -1;
+    }
+}
+
+static void read_output(struct check_run *r)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(r->out_fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0) { /* every writer is gone */
+                loop_del(r->cs->loop, &r->out_watch);
+                close(r->out_fd);
+                r->out_fd = -1;
+            }
+            return;
+        }
+        size_t take = (size_t)n < OUTPUT_KEEP - r->out_len ? (size_t)n : OUTPUT_KEEP - r->out_len;
+        memcpy(r->out + r->out_len, buf, take);
+        r->out_len += take;
+        r->out[r->out_len] = '\0';
+    }
+}
+
+static void on_output(void *ctx, uint32_t events) { read_output(ctx); }
+
+/* The exec check ran past --check-timeout: its whole group goes, as the
+ * kubelet kills a timed-out exec probe; the result comes with its reaping. */
+static void on_exec_deadline(void *ctx)
+{
+    struct check_run *r = ctx;
+    if (r->pid <= 0)
+        return;
+    r->timed_out = 1;
+    child_signal(r->pid, SIGKILL, 1);
+}
+
+/* Stops an exec check in flight; its reaping then reports nothing. */
+static void abandon_exec(struct check_run *r)
+{
+    loop_timer_disarm(r->cs->loop, &r->deadline);
+    close_output(r);
+    if (r->pid > 0 && !r->abandoned) {
+        r->abandoned = 1;
+        child_signal(r->pid, SIGKILL, 1);
+    }
+}
+
+static void run_exec(struct check_run *r)
+{
+    struct checks *cs = r->cs;
+    if (r->pid > 0) {
+        /* The last one, killed, is not reaped yet: try again shortly. */
+        loop_timer_arm(cs->loop, &r->next, 50);
+        return;
+    }
+    int out[2];
+    if (pipe2(out, O_CLOEXEC | O_NONBLOCK) < 0) {
+        char why[96];
+        snprintf(why, sizeof why, "cannot make a pipe: %s", strerror(errno));
+        finish(r, 0, why);
+        return;
+    }
+    struct child_spawn_opts opts = {.output_fd = out[1], .helper = 1};
+    int rc = child_spawn(r->argv, &opts, &r->pid, &r->exec_fd);
+    close(out[1]);
+    if (rc < 0) {
+        close(out[0]);
+        r->pid = 0;
+        char why[96];
+        snprintf(why, sizeof why, "cannot start it: %s", strerror(-rc));
+        finish(r, 0, why);
+        return;
+    }
+    r->abandoned = r->timed_out = 0;
+    r->out_len = 0;
+    r->out[0] = '\0';
+    r->out_fd = out[0];
+    if (loop_add(cs->loop, &r->out_watch, r->out_fd, EPOLLIN, on_output, r) < 0) {
+        close(r->out_fd); /* its writes then fail with EPIPE; the exit status still counts */
+        r->out_fd = -1;
+    }
+    loop_timer_arm(cs->loop, &r->deadline, cs->timeout_ms);
+}
+
+int checks_reaped(struct checks *cs, pid_t pid, int status)
+{
+    if (cs == NULL || pid <= 0)
+        return 0;
+    for (int i = 0; i < cs->n; i++) {
+        struct check_run *r = &cs->runs[i];
+        if (r->pid != pid)
+            continue;
+        if (!WIFEXITED(status) && !WIFSIGNALED(status))
+            return 1; /* stopped or continued: still ours, still running */
+        r->pid = 0;
+        loop_timer_disarm(cs->loop, &r->deadline);
+        int err = 0;
+        enum child_exec_result er =
+            r->exec_fd >= 0 ? child_exec_result(r->exec_fd, &err) : CHILD_EXEC_OK;
+        if (r->out_fd >= 0)
+            read_output(r);
+        close_output(r);
+        if (r->abandoned) {
+            r->abandoned = 0;
+            return 1;
+        }
+        char why[256], how[64];
+        /* The output's first line says why, as a failed probe's does. */
+        size_t line = strcspn(r->out, "\n");
+        if (er == CHILD_EXEC_FAILED)
+            snprintf(why, sizeof why, "cannot run %s: %s", r->argv[0], strerror(err));
+        else if (r->timed_out)
+            snprintf(why, sizeof why, "timed out after %lldms (killed)",
+                     (long long)cs->timeout_ms);
+        else
+            snprintf(why, sizeof why, "%s%s%.*s", child_exit_describe(status, how, sizeof how),
+                     line ? ": " : "", (int)line, r->out);
+        finish(r, er != CHILD_EXEC_FAILED && !r->timed_out && WIFEXITED(status) &&
+                      WEXITSTATUS(status) == 0,
+               why);
+        return 1;
+    }
+    return 0;
+}
+
+/* The watchdog's deadline passed without a WATCHDOG=1. */
+static void on_watchdog_missed(struct check_run *r)
+{
+    char why[96];
+    snprintf(why, sizeof why, "no WATCHDOG=1 within --watchdog %lldms",
+             (long long)r->cs->watchdog_ms);
+    r->cs->on_result(r->cs->ctx, r->index, 0, 0, why);
+}
+
+void checks_notify(struct checks *cs, const struct notify_msg *m)
+{
+    if (cs == NULL || !cs->active)
+        return;
+    for (int i = 0; i < cs->n; i++) {
+        struct check_run *r = &cs->runs[i];
+        if (r->spec.kind != CHECK_NOTIFY)
+            continue;
+        if (r->live) {
+            if (m->watchdog_trigger) {
+                loop_timer_disarm(cs->loop, &r->next);
+                cs->on_result(cs->ctx, r->index, 0, 0, "WATCHDOG=trigger: the app says it is stuck");
+            } else if (m->watchdog) {
+                loop_timer_arm(cs->loop, &r->next, cs->watchdog_ms);
+                cs->on_result(cs->ctx, r->index, 1, 0, NULL);
+            }
+            continue;
+        }
+        /* In the order systemd reads them: STOPPING and RELOADING win over
+         * a READY=1 in the same datagram. */
+        if (m->stopping)
+            cs->on_result(cs->ctx, r->index, 0, 0, "STOPPING=1: the app is stopping");
+        else if (m->reloading)
+            cs->on_result(cs->ctx, r->index, 0, 0, "RELOADING=1: the app is reloading");
+        else if (m->ready)
+            cs->on_result(cs->ctx, r->index, 1, 0, NULL);
+    }
 }
 
 static void drop_easy(struct check_run *r)
@@ -100,7 +296,16 @@ static void run_check(void *ctx)
 {
     struct check_run *r = ctx;
     struct checks *cs = r->cs;
+    if (r->spec.kind == CHECK_NOTIFY) {
+        if (r->live)
+            on_watchdog_missed(r);
+        return; /* a ready one is told, never run */
+    }
     r->started_ms = loop_now_ms();
+    if (r->spec.kind == CHECK_EXEC) {
+        run_exec(r);
+        return;
+    }
     if (r->spec.kind == CHECK_FILE) {
         struct stat st;
         char why[160];
@@ -157,17 +362,24 @@ struct checks *checks_new(const struct podvisor_config *cfg, struct loop *loop,
     cs->ctx = ctx;
     cs->interval_ms = cfg->check_interval_ms;
     cs->timeout_ms = cfg->check_timeout_ms;
+    cs->watchdog_ms = cfg->watchdog_ms;
     const struct strlist *lists[2] = {&cfg->ready_check, &cfg->live_check};
     for (int l = 0; l < 2; l++)
         for (size_t i = 0; i < lists[l]->n && cs->n < OPTIONS_MAX_CHECKS; i++) {
             struct check_run *r = &cs->runs[cs->n];
             r->cs = cs;
             r->index = cs->n++;
-            if (parse_check(lists[l]->v[i], &r->spec) != NULL) /* options checked it */
-                r->spec.kind = CHECK_FILE;
+            r->live = l;
+            r->exec_fd = r->out_fd = -1;
             loop_timer_init(&r->next, run_check, r);
+            loop_timer_init(&r->deadline, on_exec_deadline, r);
+            if (parse_check(lists[l]->v[i], &r->spec) != NULL) { /* options checked it */
+                r->spec.kind = CHECK_FILE;
+                r->spec.target = "/";
+            }
             size_t len = strlen(r->spec.target) + 16;
-            if ((r->url = malloc(len)) == NULL) {
+            if ((r->url = malloc(len)) == NULL ||
+                (r->spec.kind == CHECK_EXEC && parse_command_words(r->spec.target, &r->argv))) {
                 checks_free(cs);
                 return NULL;
             }
@@ -185,10 +397,14 @@ void checks_set_active(struct checks *cs, int active)
     for (int i = 0; i < cs->n; i++) {
         struct check_run *r = &cs->runs[i];
         if (active) {
-            loop_timer_arm(cs->loop, &r->next, 0);
+            if (r->spec.kind != CHECK_NOTIFY)
+                loop_timer_arm(cs->loop, &r->next, 0);
+            else if (r->live) /* the watchdog runs from the child's start */
+                loop_timer_arm(cs->loop, &r->next, cs->watchdog_ms);
         } else {
             loop_timer_disarm(cs->loop, &r->next);
             drop_easy(r);
+            abandon_exec(r);
         }
     }
 }
@@ -200,7 +416,9 @@ void checks_free(struct checks *cs)
     for (int i = 0; i < cs->n; i++) {
         loop_timer_disarm(cs->loop, &cs->runs[i].next);
         drop_easy(&cs->runs[i]);
+        abandon_exec(&cs->runs[i]);
         free(cs->runs[i].url);
+        free(cs->runs[i].argv);
     }
     curlloop_free(cs->cl);
     free(cs);

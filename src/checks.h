@@ -3,12 +3,18 @@
  * they mean (readiness, liveness). HTTP and TCP go through libcurl's multi
  * interface (its sockets are loop watches, its timeouts a loop timer; a TCP
  * check is a connect-only request), so a hanging app delays neither probes
- * nor signals; a file check is one stat(). Checks run every
- * --check-interval while active, each bounded by --check-timeout. */
+ * nor signals; a file check is one stat(); an exec check is a child of
+ * podvisor (its own process group, killed whole at the timeout, reaped by
+ * the supervisor's waitpid like any other); a notify check is told by the
+ * sd_notify socket instead of run. Checks run every --check-interval while
+ * active, each bounded by --check-timeout. */
 #ifndef PODVISOR_CHECKS_H
 #define PODVISOR_CHECKS_H
 
+#include <sys/types.h>
+
 #include "loop.h"
+#include "notify.h"
 #include "options.h"
 
 struct checks;
@@ -26,6 +32,17 @@ struct checks *checks_new(const struct podvisor_config *cfg, struct loop *loop,
  * drops what is in flight (0). Results come from the loop, never from
  * inside this call. */
 void checks_set_active(struct checks *cs, int active);
+
+/** exec checks are children of podvisor, reaped by its one waitpid loop:
+ * returns 1 when pid was one of them (its result is then reported), 0
+ * when it is not a check's. */
+int checks_reaped(struct checks *cs, pid_t pid, int status);
+
+/** An sd_notify message from the child's tree: READY=1, RELOADING=1 and
+ * STOPPING=1 are results of a notify ready check; WATCHDOG=1 pushes the
+ * notify live check's deadline (--watchdog) out again. Ignored while the
+ * checks are not active. */
+void checks_notify(struct checks *cs, const struct notify_msg *m);
 
 void checks_free(struct checks *cs);
 

@@ -31,6 +31,7 @@ int child_plan_build(struct child_exec_plan *p, char *const *argv)
 {
     memset(p, 0, sizeof *p);
     p->argv = argv;
+    p->envp = environ;
     const char *file = argv[0];
     size_t argc = 0;
     while (argv[argc])
@@ -79,12 +80,12 @@ static int exec_plan_run(struct child_exec_plan *p)
 {
     int seen_eacces = 0, last = ENOENT;
     for (size_t i = 0; i < p->npaths; i++) {
-        execve(p->paths[i], p->argv, environ);
+        execve(p->paths[i], p->argv, p->envp);
         int e = errno;
         if (e == ENOEXEC) {
             /* Not a binary and no #!: run it with the shell, as execvp does. */
             p->sh_argv[1] = p->paths[i];
-            execve("/bin/sh", p->sh_argv, environ);
+            execve("/bin/sh", p->sh_argv, p->envp);
             return errno;
         }
         if (e == EACCES)
@@ -213,6 +214,8 @@ int child_spawn(char *const *argv, const struct child_spawn_opts *opts, pid_t *p
     int rc = child_plan_build(&plan, argv);
     if (rc < 0)
         goto out;
+    if (opts && opts->envp)
+        plan.envp = opts->envp;
     /* Non-blocking: the caller watches the read end in its event loop
      * instead of waiting for the exec here. */
     if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {

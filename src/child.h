@@ -17,6 +17,7 @@ struct child_exec_plan {
     size_t npaths;
     char **sh_argv;   /* "/bin/sh", <path>, argv[1..]: execvp's ENOEXEC fallback */
     char *const *argv;
+    char *const *envp;  /* the child's environment */
 };
 
 /** Builds the plan for argv (argv[0] searched in PATH unless it has a
@@ -33,6 +34,7 @@ int child_close_other_fds(int keep, int use_close_range);
 struct child_spawn_opts {
     int output_fd;    /* >= 0: the child's stdout and stderr (a capture pipe) */
     int helper;       /* a podvisor helper (--validate, exec:): never takes the terminal */
+    char *const *envp; /* NULL: podvisor's own environment */
 };
 
 /** Forks argv[0] (searched in PATH like execvp) as a new process-group

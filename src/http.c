@@ -36,7 +36,7 @@
     X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_run) X(MHD_get_timeout)                     \
     X(MHD_get_daemon_info) X(MHD_create_response_from_buffer) X(MHD_add_response_header)    \
     X(MHD_queue_response) X(MHD_destroy_response) X(MHD_get_connection_values)              \
-    X(MHD_lookup_connection_value) X(MHD_set_connection_option)
+    X(MHD_lookup_connection_value) X(MHD_set_connection_option) X(MHD_get_connection_info)
 LAZYLIB_DEFINE(mhd, MHD_FUNCS);
 _Static_assert(sizeof MHD_SONAME > 1, "MHD_SONAME is empty: the Makefile could not find "
                                       "libmicrohttpd's soname (is libmicrohttpd-dev installed?)");
@@ -56,6 +56,8 @@ struct http_server {
     int64_t retry_ms;
     struct listen_addr addr;
     const struct lifecycle *lc;
+    const struct http_admin *admin; /* NULL: the probe server */
+    const char *name;               /* "probe server" or "admin listener", for the log */
     int rerun;          /* a connection closed during the last run */
     char address[80];
 };
@@ -89,8 +91,8 @@ static enum MHD_Result has_key(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, char *body,
-                               const char *content_type)
+static enum MHD_Result respond_allow(struct MHD_Connection *conn, unsigned status, char *body,
+                                     const char *content_type, const char *allow)
 {
     if (body == NULL)
         return MHD_NO; /* out of memory: MHD closes the connection */
@@ -103,10 +105,80 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, cha
     mhd.MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     mhd.MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        mhd.MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        mhd.MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        mhd.MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     enum MHD_Result ret = mhd.MHD_queue_response(conn, status, r);
     mhd.MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, char *body,
+                               const char *content_type)
+{
+    return respond_allow(conn, status, body, content_type, "GET, HEAD");
+}
+
+int http_secret_equal(const char *given, size_t glen, const char *want)
+{
+    size_t wlen = strlen(want);
+    unsigned diff = glen != wlen;
+    for (size_t i = 0; i < wlen; i++)
+        diff |= (unsigned char)want[i] ^ (unsigned char)(i < glen ? given[i] : 0);
+    return diff == 0;
+}
+
+static void peer_name(struct MHD_Connection *conn, char *buf, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        mhd.MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(buf, len, "?");
+    if (ci != NULL && ci->client_addr != NULL)
+        net_sockaddr_name(ci->client_addr, buf, len);
+}
+
+/* One answer line: what, then why. */
+static char *line(const char *what, const char *why)
+{
+    char buf[320];
+    snprintf(buf, sizeof buf, "%s%s\n", what, why);
+    return strdup(buf);
+}
+
+/* The admin listener's routes: POST only, with the token when one is set.
+ * Every answer is one line of text. */
+static enum MHD_Result admin_request(struct http_server *srv, struct MHD_Connection *conn,
+                                     const char *url, const char *method)
+{
+    static const char *const paths[] = {"/restart", "/reload", "/drain", "/quitquitquit"};
+    const char *text = "text/plain; charset=utf-8";
+    int known = 0;
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        known |= strcmp(url, paths[i]) == 0;
+    if (!known)
+        return respond(conn, MHD_HTTP_NOT_FOUND,
+                       line(url, ": not an admin path (POST /restart, /reload, /drain or /quitquitquit)"), text);
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        return respond_allow(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                             line(url, " takes POST only"), text, "POST");
+    char peer[80];
+    peer_name(conn, peer, sizeof peer);
+    if (srv->admin->token != NULL) {
+        const char *auth = mhd.MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                           MHD_HTTP_HEADER_AUTHORIZATION);
+        int ok = auth != NULL && strncmp(auth, "Bearer ", 7) == 0 &&
+                 http_secret_equal(auth + 7, strlen(auth + 7), srv->admin->token);
+        if (!ok) {
+            log_warn("admin: POST %s from %s refused: %s", url, peer,
+                     auth ? "wrong token" : "no Authorization header");
+            return respond(conn, MHD_HTTP_UNAUTHORIZED,
+                           line(url, " needs Authorization: Bearer <token>"), text);
+        }
+    }
+    unsigned status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+    char msg[256] = "";
+    srv->admin->act(srv->admin->ctx, url + 1, peer, &status, msg, sizeof msg);
+    return respond(conn, status, line(msg, ""), text);
 }
 
 static struct report_now now(void)
@@ -139,6 +211,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_server *srv = cls;
     int get_or_head =
         strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (srv->admin != NULL) /* a body-less POST is answered when complete, as a GET is */
+        get_or_head = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     if (*req_cls == NULL) /* complete headers: the short header timeout is over */
         mhd.MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
                                       (unsigned)CONN_TIMEOUT_S);
@@ -146,6 +220,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *req_cls = &headers_seen;
         return MHD_YES;
     }
+    if (srv->admin != NULL)
+        return admin_request(srv, conn, url, method);
     int verbose = 0;
     if (strcmp(url, "/readyz") == 0)
         mhd.MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, has_key, &verbose);
@@ -182,11 +258,11 @@ static void retry_listener(void *ctx)
     char err[256];
     int config_fault;
     if (open_daemon(srv, err, sizeof err, &config_fault) == 0) {
-        log_info("probe server listening again on %s", srv->address);
+        log_info("%s listening again on %s", srv->name, srv->address);
         srv->retry_ms = RETRY_FIRST_MS;
         return;
     }
-    log_warn("probe server: %s; trying again in %llds", err, (long long)srv->retry_ms / 1000);
+    log_warn("%s: %s; trying again in %llds", srv->name, err, (long long)srv->retry_ms / 1000);
     loop_timer_arm(srv->loop, &srv->retry, srv->retry_ms);
     srv->retry_ms = loop_backoff_next(srv->retry_ms, RETRY_FIRST_MS, RETRY_MAX_MS);
 }
@@ -203,7 +279,7 @@ static void run_daemon(void *ctx)
         int soerr = 0;
         socklen_t len = sizeof soerr;
         getsockopt(srv->listen_fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-        log_warn("probe server: the listening socket on %s failed (%s): re-creating it",
+        log_warn("%s: the listening socket on %s failed (%s): re-creating it", srv->name,
                  srv->address, soerr ? strerror(soerr) : "no longer listening");
         close_daemon(srv);
         srv->retry_ms = RETRY_FIRST_MS;
@@ -306,8 +382,8 @@ static void close_daemon(struct http_server *srv)
 }
 
 struct http_server *http_start(const struct listen_addr *addr, struct loop *loop,
-                               const struct lifecycle *lc, char *err, size_t errlen,
-                               int *config_fault)
+                               const struct lifecycle *lc, const struct http_admin *admin,
+                               char *err, size_t errlen, int *config_fault)
 {
     *config_fault = 0;
     struct http_server *srv = calloc(1, sizeof *srv);
@@ -317,6 +393,8 @@ struct http_server *http_start(const struct listen_addr *addr, struct loop *loop
     }
     srv->loop = loop;
     srv->lc = lc;
+    srv->admin = admin;
+    srv->name = admin ? "admin listener" : "probe server";
     srv->addr = *addr;
     srv->watch.fd = -1;
     srv->listen_fd = -1;

@@ -47,6 +47,7 @@ void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg)
     for (int l = 0; l < 2; l++)
         for (size_t i = 0; i < lists[l]->n && lc->n_checks < LC_MAX_CHECKS; i++) {
             lc->checks[lc->n_checks].name = lists[l]->v[i];
+            lc->checks[lc->n_checks].immediate = strcmp(lists[l]->v[i], "notify") == 0;
             lc->checks[lc->n_checks++].live = l;
             lc->n_ready_checks += !l;
         }
@@ -396,14 +397,14 @@ static int main_settled(const struct lifecycle *lc)
 /* Carries out --on-change (for a config change, and later for an admin
  * /reload: the trigger is separate from what is done). */
 static void perform_on_change(struct lifecycle *lc, const struct lc_event *ev,
-                              struct lc_result *out)
+                              struct lc_result *out, enum lc_reason reason)
 {
     const struct on_change *oc = &lc->cfg->on_change;
     char name[16], text[96];
     switch (oc->kind) {
     case ON_CHANGE_RESTART:
         if (main_settled(lc))
-            begin_restart(lc, out, LC_REASON_CONFIG);
+            begin_restart(lc, out, reason);
         else
             action_result(lc, ev, 1, "restart: the child is (re)starting and reads it");
         break;
@@ -450,7 +451,35 @@ static void accept_change(struct lifecycle *lc, const struct lc_event *ev, struc
 {
     copy_text(lc->config.hash, sizeof lc->config.hash, hash);
     lc->config.changed_ms = ev->now_ms;
-    perform_on_change(lc, ev, out);
+    perform_on_change(lc, ev, out, LC_REASON_CONFIG);
+}
+
+const char *lifecycle_admin_refusal(const struct lifecycle *lc, const char *what)
+{
+    static char why[120];
+    int sidecar = lc->cfg->sidecar;
+    if (strcmp(what, "drain") == 0)
+        return lc->state == LC_EXITED ? "podvisor is exiting" : NULL;
+    if (strcmp(what, "restart") == 0 && sidecar)
+        return "sidecar mode has no child to restart";
+    if (strcmp(what, "reload") == 0 && sidecar && lifecycle_accepts_changes(lc))
+        return NULL;
+    if (main_settled(lc) && (strcmp(what, "restart") == 0 || lifecycle_accepts_changes(lc)))
+        return NULL;
+    snprintf(why, sizeof why, "not now: podvisor is %s", lifecycle_state_name(lc->state));
+    return why;
+}
+
+/* sd_notify MAINPID=: the app daemonized, or hands supervision to another
+ * process of its tree; the one podvisor watches, signals and exits with. */
+static void on_mainpid(struct lifecycle *lc, const struct lc_event *ev)
+{
+    struct lc_child *m = &lc->children[LC_MAIN];
+    if (!main_alive(lc) || m->exec_pending || ev->pid <= 0 || ev->pid == m->pid ||
+        lc->state == LC_EXITED || lc->state == LC_RESTARTING)
+        return;
+    m->pid = ev->pid;
+    lc->notify.mainpid = ev->pid;
 }
 
 int lifecycle_accepts_changes(const struct lifecycle *lc)
@@ -628,6 +657,7 @@ static void on_exec_ok(struct lifecycle *lc, const struct lc_event *ev, struct l
         return;
     }
     lc->ready_since_start = 0;
+    lc->notify.mainpid = 0;
     for (int i = 0; i < lc->n_checks; i++) {
         struct lc_check *k = &lc->checks[i];
         k->has_result = k->ok = 0;
@@ -837,6 +867,26 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
     case LC_EV_CHECK_RESULT:
         on_check_result(lc, ev, out);
         break;
+    case LC_EV_MAINPID:
+        on_mainpid(lc, ev);
+        break;
+    case LC_EV_NOTIFY_STATUS:
+        lc->notify.messages++;
+        if (ev->text != NULL)
+            copy_text(lc->notify.status, sizeof lc->notify.status, ev->text);
+        break;
+    case LC_EV_NOTIFY_REJECTED:
+        if ((unsigned)ev->code < 2)
+            lc->notify.rejected[ev->code]++;
+        break;
+    case LC_EV_DRAIN:
+        if (lifecycle_admin_refusal(lc, "drain") == NULL)
+            lc->admin_drained = 1;
+        break;
+    case LC_EV_RELOAD:
+        if (lifecycle_admin_refusal(lc, "reload") == NULL)
+            perform_on_change(lc, ev, out, LC_REASON_ADMIN);
+        break;
     case LC_N_EVENTS:
         break;
     }
@@ -908,6 +958,10 @@ int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
         snprintf(c[0].why, sizeof c[0].why, "stopped by SIG%s (resumes on SIGCONT)",
                  signal_name(m->stopped_by, name, sizeof name));
     }
+    if (lc->admin_drained && lc->state != LC_DRAINING && lc->state != LC_STOPPING) {
+        c[2].failed = 1;
+        snprintf(c[2].why, sizeof c[2].why, "drained by POST /drain");
+    }
     if (lc->state == LC_DRAINING || lc->state == LC_STOPPING) {
         c[2].failed = 1;
         snprintf(c[2].why, sizeof c[2].why, "%s since SIGTERM %.1fs ago",
@@ -926,18 +980,24 @@ int lifecycle_ready(const struct lifecycle *lc)
     return lifecycle_conditions(lc, lc->drain_started_ms, c);
 }
 
-int lifecycle_live_failing(const struct lifecycle *lc)
+const struct lc_check *lifecycle_failing_live_check(const struct lifecycle *lc)
 {
     /* As the kubelet does with a startup probe, live checks count only once
      * the child has been ready since it started; and never while draining
      * (the kubelet forces liveness to success then; KUBERNETES.md). */
     if (!lc->ready_since_start || (lc->state != LC_RUNNING && lc->state != LC_READY))
-        return 0;
+        return NULL;
     for (int i = 0; i < lc->n_checks; i++)
         if (lc->checks[i].live &&
-            lc->checks[i].consecutive_failures >= (unsigned)lc->cfg->failure_threshold)
-            return 1;
-    return 0;
+            lc->checks[i].consecutive_failures >=
+                (lc->checks[i].immediate ? 1u : (unsigned)lc->cfg->failure_threshold))
+            return &lc->checks[i];
+    return NULL;
+}
+
+int lifecycle_live_failing(const struct lifecycle *lc)
+{
+    return lifecycle_failing_live_check(lc) != NULL;
 }
 
 int lifecycle_live(const struct lifecycle *lc)

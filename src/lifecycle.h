@@ -82,6 +82,11 @@ enum lc_event_type {
     LC_EV_BACKOFF_ELAPSED,   /* timer: start the crashed child again */
     LC_EV_CHECK_RESULT,      /* child: check index; code: 1 passed; status: how long it took
                               * (ms); text: why it failed */
+    LC_EV_MAINPID,           /* pid: sd_notify MAINPID=, checked to descend from podvisor */
+    LC_EV_NOTIFY_STATUS,     /* an sd_notify message was taken; text: its STATUS=, or NULL */
+    LC_EV_NOTIFY_REJECTED,   /* code: enum notify_reject (a malformed or foreign datagram) */
+    LC_EV_DRAIN,             /* admin POST /drain: readiness off for good, nothing stopped */
+    LC_EV_RELOAD,            /* admin POST /reload: the --on-change action, now */
     LC_N_EVENTS
 };
 
@@ -163,6 +168,8 @@ enum lc_cleanup {
 struct lc_check {
     const char *name;             /* the CHECK as given (owned by the config) */
     int live;                     /* a --live-check; else a --ready-check */
+    int immediate;                /* notify: one failure counts (the watchdog's deadline
+                                   * already is the app's allowance) */
     int has_result, ok;
     unsigned consecutive_failures, failures, runs;
     int64_t last_ms, last_duration_ms;
@@ -174,6 +181,13 @@ struct lifecycle {
     struct lc_check checks[LC_MAX_CHECKS];
     int n_checks, n_ready_checks;
     int ready_since_start;        /* ready at least once since the main child last started */
+    int admin_drained;            /* POST /drain: /readyz fails until podvisor exits */
+    struct {
+        char status[256];         /* the last STATUS= */
+        pid_t mainpid;            /* the last MAINPID= taken; 0: none */
+        unsigned messages;
+        unsigned rejected[2];     /* malformed, foreign (enum notify_reject) */
+    } notify;
     char check_why[200];          /* the transition text a check result caused */
     enum lc_state state;
     struct lc_child children[LC_MAX_CHILDREN];
@@ -235,6 +249,10 @@ const char *lifecycle_reason_name(enum lc_reason r);
 /** "main", "validate", "action". */
 const char *lifecycle_role_name(enum lc_role r);
 
+/** Why an admin request ("restart", "reload", "drain") cannot be acted on
+ * now, or NULL when it can. */
+const char *lifecycle_admin_refusal(const struct lifecycle *lc, const char *what);
+
 /** Whether a config change is acted on now: not while draining, stopping
  * or after the child has exited. */
 int lifecycle_accepts_changes(const struct lifecycle *lc);
@@ -260,6 +278,8 @@ int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
 /** Whether a live check has failed --failure-threshold times in a row
  * (counted only once the child has been ready, and never while draining). */
 int lifecycle_live_failing(const struct lifecycle *lc);
+/** The live check that makes /livez fail, or NULL. */
+const struct lc_check *lifecycle_failing_live_check(const struct lifecycle *lc);
 
 /** Whether the checks should run now: the main child runs (its exec
  * done) and podvisor is neither restarting nor done. */

@@ -92,23 +92,39 @@ int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t er
     return fd;
 }
 
+void net_sockaddr_name(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        snprintf(buf, len, "[%s]:%d", host, ntohs(a->sin6_port));
+    } else if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        snprintf(buf, len, "%s:%d", host, ntohs(a->sin_port));
+    } else {
+        snprintf(buf, len, "?:0");
+    }
+}
+
 void net_local_name(int fd, char *buf, size_t len)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-            port = ntohs(a->sin6_port);
-            snprintf(buf, len, "[%s]:%d", host, port);
-            return;
-        }
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-        port = ntohs(a->sin_port);
-    }
-    snprintf(buf, len, "%s:%d", host, port);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        net_sockaddr_name((struct sockaddr *)&ss, buf, len);
+    else
+        snprintf(buf, len, "?:0");
+}
+
+int net_is_loopback(const struct listen_addr *addr)
+{
+    if (addr->any)
+        return 0;
+    if (strcmp(addr->host, "localhost") == 0 || strcmp(addr->host, "::1") == 0 ||
+        strcmp(addr->host, "[::1]") == 0)
+        return 1;
+    struct in_addr a4;
+    return inet_pton(AF_INET, addr->host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }

@@ -17,4 +17,11 @@ int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t er
 /** Writes the socket's local address as "HOST:PORT" ("[V6]:PORT"). */
 void net_local_name(int fd, char *buf, size_t len);
 
+struct sockaddr;
+/** Writes an IPv4 or IPv6 address as "HOST:PORT" ("[V6]:PORT"). */
+void net_sockaddr_name(const struct sockaddr *sa, char *buf, size_t len);
+
+/** Whether the address is loopback only (127.0.0.0/8, ::1, localhost). */
+int net_is_loopback(const struct listen_addr *addr);
+
 #endif

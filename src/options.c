@@ -201,6 +201,49 @@ static const char *apply_check(void *field, const char *v)
     return why ? why : apply_strlist(field, v);
 }
 
+/* The token is read once, at start: a mounted Secret that changes later
+ * takes a restart to apply, as most servers' credentials do. */
+static const char *apply_token_file(void *field, const char *v)
+{
+    struct secret *token = field;
+    static char why[160];
+    if (*v == '\0')
+        return "is empty (give the path of a file holding the token)";
+    FILE *f = fopen(v, "re");
+    if (f == NULL) {
+        snprintf(why, sizeof why, "cannot be read: %s", strerror(errno));
+        return why;
+    }
+    char buf[4097];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    int failed = ferror(f);
+    fclose(f);
+    if (failed)
+        return "cannot be read";
+    if (n == sizeof buf)
+        return "holds more than 4096 bytes (a token is one line)";
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+                     buf[n - 1] == '\t'))
+        n--;
+    buf[n] = '\0';
+    if (n == 0)
+        return "holds no token (the file is empty)";
+    if (strlen(buf) != n || strpbrk(buf, "\r\n") != NULL)
+        return "holds more than one line or a NUL byte (a token is one line)";
+    char *copy = strdup(buf);
+    char *path = strdup(v);
+    if (copy == NULL || path == NULL) {
+        free(copy);
+        free(path);
+        return "cannot be kept: out of memory";
+    }
+    free(token->value);
+    free(token->path);
+    token->value = copy;
+    token->path = path;
+    return NULL;
+}
+
 static const char *apply_threshold(void *field, const char *v)
 {
     long n;
@@ -340,6 +383,14 @@ static const struct opt_def option_table[] = {
      "one check's time limit"},
     {"failure-threshold", 0, 1, 0, 0, NULL, "3", apply_threshold, F(failure_threshold), -1,
      "N", "consecutive live-check failures before /livez fails"},
+    {"notify", 0, 0, 0, 0, NULL, NULL, apply_bool, F(notify), -1, NULL,
+     "give the child a NOTIFY_SOCKET (sd_notify; implied by a notify check)"},
+    {"watchdog", 0, 1, 0, 0, NULL, NULL, apply_duration, F(watchdog_ms), -1, "D",
+     "sets WATCHDOG_USEC; a missed WATCHDOG=1 fails liveness"},
+    {"admin-listen", 0, 1, 0, 0, NULL, "off", apply_listen, F(admin_listen), -1, "ADDR",
+     "admin endpoints (POST /restart /reload /drain /quitquitquit); a loopback address"},
+    {"admin-token-file", 0, 1, 0, 0, NULL, NULL, apply_token_file, F(admin_token), -1, "FILE",
+     "admin requests need Authorization: Bearer <the file's token>"},
 };
 #define N_OPTIONS (sizeof option_table / sizeof option_table[0])
 
@@ -885,6 +936,33 @@ static void error_log_format(struct parse_state *st, struct podvisor_config *cfg
         apply_log_format(&cfg->log_format, v);
 }
 
+/* notify checks: at most one of each kind; the live one is the watchdog
+ * and --watchdog implies it (SPEC: a missed WATCHDOG=1 fails liveness). */
+static int check_notify(struct parse_state *st, struct podvisor_config *cfg)
+{
+    const struct strlist *lists[2] = {&cfg->ready_check, &cfg->live_check};
+    int found[2] = {0, 0};
+    for (int l = 0; l < 2; l++)
+        for (size_t i = 0; i < lists[l]->n; i++)
+            found[l] += strcmp(lists[l]->v[i], "notify") == 0;
+    for (int l = 0; l < 2; l++)
+        if (found[l] > 1)
+            return fail(st, "--%s-check notify is given %d times; once is enough",
+                        l ? "live" : "ready", found[l]);
+    if (found[1] && cfg->watchdog_ms == 0)
+        return fail(st, "--live-check notify is the sd_notify watchdog: give --watchdog D too "
+                        "(the app sends WATCHDOG=1 at least every D/2)");
+    if (cfg->watchdog_ms > 0 && !found[1] &&
+        apply_strlist(&cfg->live_check, "notify") != NULL)
+        return fail(st, "--watchdog: out of memory");
+    if (found[0] || cfg->watchdog_ms > 0)
+        cfg->notify = 1;
+    if (cfg->sidecar && cfg->notify)
+        return fail(st, "--notify, --watchdog and notify checks follow the child; a sidecar "
+                        "(--watch without a COMMAND) has none");
+    return 0;
+}
+
 /* Options that are each valid but make no sense together: refused with
  * the way out, or warned about when they merely do nothing. */
 static int check_combinations(struct parse_state *st, struct podvisor_config *cfg)
@@ -912,6 +990,10 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
         add_warning(cfg, "--signal-process has no effect unless --on-change is signal:SIG");
     if (cfg->watch.n == 0 && cfg->validate.argv != NULL)
         add_warning(cfg, "--validate has no effect without --watch");
+    if (check_notify(st, cfg) < 0)
+        return -1;
+    if (cfg->admin_token.value != NULL && cfg->admin_listen.off)
+        add_warning(cfg, "--admin-token-file has no effect without --admin-listen");
     if (cfg->check_interval_ms <= 0 || cfg->check_timeout_ms <= 0)
         return fail(st, "--check-interval and --check-timeout must be more than 0 (try 1s)");
     if (cfg->ready_check.n + cfg->live_check.n > OPTIONS_MAX_CHECKS)
@@ -943,6 +1025,9 @@ void options_free(struct podvisor_config *cfg)
     free(cfg->validate.argv);
     free(cfg->validate.text);
     memset(&cfg->validate, 0, sizeof cfg->validate);
+    free(cfg->admin_token.value);
+    free(cfg->admin_token.path);
+    cfg->admin_token.value = cfg->admin_token.path = NULL;
 }
 
 const char *options_on_change_name(enum on_change_kind k)

@@ -81,6 +81,17 @@ struct podvisor_config {
     struct strlist ready_check, live_check;
     int64_t check_interval_ms, check_timeout_ms;
     int failure_threshold;
+    /* sd_notify: a NOTIFY_SOCKET for the child (--notify, a notify check
+     * or --watchdog); watchdog_ms 0: none. */
+    int notify;
+    int64_t watchdog_ms;
+    /* The admin listener (off unless given); admin_token.value: the token
+     * file's content, trailing blanks cut (NULL: no token needed). */
+    struct listen_addr admin_listen;
+    struct secret {
+        char *value;
+        char *path;
+    } admin_token;
     int64_t backoff_initial_ms;
     int64_t backoff_max_ms;
     /* Not errors, but worth a line once logging is set up (an unknown

@@ -358,8 +358,21 @@ const char *parse_check(const char *text, struct check_spec *out)
         out->target = text + 5;
         return NULL;
     }
-    if (strncmp(text, "exec:", 5) == 0 || strcmp(text, "notify") == 0)
-        return "is not built yet (this podvisor checks http://, https://, tcp://HOST:PORT "
-               "and file:PATH)";
-    return "is not a check (http://..., https://..., tcp://HOST:PORT or file:PATH)";
+    if (strncmp(text, "exec:", 5) == 0) {
+        char **argv;
+        const char *why = parse_command_words(text + 5, &argv);
+        if (why)
+            return why;
+        free(argv);
+        out->kind = CHECK_EXEC;
+        out->target = text + 5;
+        return NULL;
+    }
+    if (strcmp(text, "notify") == 0) {
+        out->kind = CHECK_NOTIFY;
+        out->target = text + 6;
+        return NULL;
+    }
+    return "is not a check (http://..., https://..., tcp://HOST:PORT, file:PATH, exec:CMD or "
+           "notify)";
 }

@@ -44,15 +44,16 @@ const char *signal_name(int sig, char *buf, unsigned size);
 const char *parse_http_url(const char *url);
 
 /* A --ready-check / --live-check CHECK. */
-enum check_kind { CHECK_HTTP, CHECK_TCP, CHECK_FILE };
+enum check_kind { CHECK_HTTP, CHECK_TCP, CHECK_FILE, CHECK_EXEC, CHECK_NOTIFY };
 struct check_spec {
     enum check_kind kind;
-    const char *target;     /* http: the URL; tcp: HOST:PORT; file: the path (into the text) */
+    const char *target;     /* http: the URL; tcp: HOST:PORT; file: the path; exec: the
+                             * command line (all into the text); notify: "" */
 };
 
-/** Parses CHECK: an http:// or https:// URL, tcp://HOST:PORT or
- * file:PATH. Returns NULL, or why not (exec: and notify are named as not
- * built yet). out->target points into text. */
+/** Parses CHECK: an http:// or https:// URL, tcp://HOST:PORT, file:PATH,
+ * exec:CMD (words as parse_command_words splits them) or notify. Returns
+ * NULL, or why not. out->target points into text. */
 const char *parse_check(const char *text, struct check_spec *out);
 
 /* A listen address: ":8099" (every address, IPv6 and IPv4), "HOST:PORT",

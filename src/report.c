@@ -19,6 +19,13 @@ int report_livez(const struct lifecycle *lc, char **body)
         *body = text("ok\n");
         return 200;
     }
+    const struct lc_check *k = lifecycle_failing_live_check(lc);
+    if (k != NULL) {
+        char buf[320];
+        snprintf(buf, sizeof buf, "not live: live check %.80s: %.160s\n", k->name, k->error);
+        *body = text(buf);
+        return 503;
+    }
     *body = text(lc->state == LC_EXITED ? "not live: the child has exited\n"
                                         : "not live: the child has not started\n");
     return 503;
@@ -179,6 +186,14 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
         lc->state == LC_DRAINING || lc->state == LC_STOPPING, "seconds",
         lifecycle_drain_seconds(lc, now.mono_ms), "signals_forwarded", signals, "config",
         config_json(lc, now), "checks", checks);
+    if (doc != NULL && lc->cfg->notify)
+        json_object_set_new(
+            doc, "notify",
+            json_pack("{s:o, s:o, s:i, s:{s:i, s:i}}", "status",
+                      lc->notify.status[0] ? json_string(lc->notify.status) : json_null(),
+                      "mainpid", lc->notify.mainpid ? json_integer(lc->notify.mainpid) : json_null(),
+                      "messages", (int)lc->notify.messages, "ignored", "malformed",
+                      (int)lc->notify.rejected[0], "foreign", (int)lc->notify.rejected[1]));
     char *out = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     json_decref(doc);
     if (out == NULL)
@@ -275,6 +290,14 @@ char *report_metrics(const struct lifecycle *lc, struct report_now now)
             fprintf(f, "\",kind=\"%s\"} %u\n", lc->checks[i].live ? "live" : "ready",
                     lc->checks[i].failures);
         }
+    }
+    if (lc->cfg->notify) {
+        metric_head(f, "podvisor_notify_ignored_total", "counter",
+                    "sd_notify datagrams ignored: malformed, or from outside the child's tree.");
+        fprintf(f, "podvisor_notify_ignored_total{reason=\"malformed\"} %u\n",
+                lc->notify.rejected[0]);
+        fprintf(f, "podvisor_notify_ignored_total{reason=\"foreign\"} %u\n",
+                lc->notify.rejected[1]);
     }
     metric_head(f, "podvisor_drain_seconds", "gauge",
                 "Seconds from SIGTERM to now, or to the child's exit; 0 before any SIGTERM.");

@@ -21,6 +21,8 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "loop.h"
+#include "net.h"
+#include "notify.h"
 #include "procs.h"
 #include "signals.h"
 #include "watch.h"
@@ -77,6 +79,12 @@ struct supervisor {
     struct watch *watch;      /* NULL without --watch */
     struct webhook *webhook;  /* NULL unless --on-change webhook: */
     struct checks *checks;    /* NULL without --ready-check / --live-check */
+    struct notify *notify;    /* NULL without --notify */
+    char **child_env;         /* the main child's environment (NOTIFY_SOCKET); NULL: ours */
+    char *env_owned[2];       /* its NOTIFY_SOCKET= and WATCHDOG_USEC= strings */
+    struct http_server *admin_http; /* NULL without --admin-listen */
+    struct http_admin admin;
+    int notify_warned[NOTIFY_N_REJECTS];
     struct loop_timer process_retry;
     int process_warned;       /* sidecar: said that no --signal-process is visible */
     pid_t parent_at_start;
@@ -231,7 +239,8 @@ static void spawn(struct supervisor *sv, int slot)
 {
     struct sv_child *c = &sv->children[slot];
     char *const *argv = slot_argv(sv, slot);
-    struct child_spawn_opts opts = {.output_fd = -1, .helper = slot != LC_MAIN};
+    struct child_spawn_opts opts = {.output_fd = -1, .helper = slot != LC_MAIN,
+                                    .envp = slot == LC_MAIN ? sv->child_env : NULL};
     int capture[2] = {-1, -1};
     c->out_len = 0;
     c->out[0] = '\0';
@@ -315,6 +324,14 @@ static void on_status(void *ctx, pid_t pid, int status)
     struct supervisor *sv = ctx;
     char name[16], how[64];
     int slot = lifecycle_child_by_pid(&sv->lc, pid);
+    if (slot == LC_MAIN && sv->notify && (WIFEXITED(status) || WIFSIGNALED(status))) {
+        /* A daemonizing app sends MAINPID= and exits: what it sent is read
+         * first, so that its exit is not taken for the app's. */
+        notify_drain(sv->notify);
+        slot = lifecycle_child_by_pid(&sv->lc, pid);
+    }
+    if (slot < 0 && checks_reaped(sv->checks, pid, status))
+        return;
     if (slot < 0) {
         if (sv->cfg->warn_on_reap && (WIFEXITED(status) || WIFSIGNALED(status)))
             log_warn("reaped zombie %d (%s)", (int)pid,
@@ -511,6 +528,112 @@ static void on_config_change(void *ctx, const char *hash)
     feed(sv, (struct lc_event){.type = LC_EV_CONFIG_CHANGED, .text = hash});
 }
 
+static void on_notify(void *ctx, pid_t sender, const struct notify_msg *m)
+{
+    struct supervisor *sv = ctx;
+    struct sv_child *c = &sv->children[LC_MAIN];
+    /* READY=1 can come in the same wake-up as the exec's EOF: the exec is
+     * taken first, or the checks would not be running to hear it. */
+    if (c->exec_fd >= 0)
+        take_exec_result(c);
+    log_debug("sd_notify from pid %d:%s%s%s%s%s%s%s", (int)sender, m->ready ? " READY=1" : "",
+              m->reloading ? " RELOADING=1" : "", m->stopping ? " STOPPING=1" : "",
+              m->watchdog ? " WATCHDOG=1" : "", m->watchdog_trigger ? " WATCHDOG=trigger" : "",
+              m->has_status ? " STATUS=" : "", m->has_status ? m->status : "");
+    if (m->mainpid > 0) {
+        pid_t old = lifecycle_main_pid(&sv->lc);
+        if (m->mainpid != old && notify_descends_from(m->mainpid, sv->self)) {
+            log_info("sd_notify MAINPID=%d: supervising it instead of %d", (int)m->mainpid,
+                     (int)old);
+            feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = m->mainpid});
+        } else if (m->mainpid != old) {
+            log_warn("sd_notify MAINPID=%d from pid %d ignored: not a process of the child's "
+                     "tree", (int)m->mainpid, (int)sender);
+        }
+    }
+    checks_notify(sv->checks, m);
+    feed(sv, (struct lc_event){.type = LC_EV_NOTIFY_STATUS,
+                               .text = m->has_status ? m->status : NULL});
+}
+
+static void on_notify_rejected(void *ctx, enum notify_reject why, pid_t sender,
+                               const char *detail)
+{
+    struct supervisor *sv = ctx;
+    /* Said once at warn (an app that keeps sending garbage would flood the
+     * log); counted in /status and /metrics every time. */
+    enum log_level level = sv->notify_warned[why] ? LOG_DEBUG : LOG_WARN;
+    sv->notify_warned[why] = 1;
+    log_at(level, 0, "sd_notify datagram from pid %d ignored: %s%s", (int)sender, detail,
+           level == LOG_WARN ? " (further ones are counted in /metrics, logged at debug)" : "");
+    feed(sv, (struct lc_event){.type = LC_EV_NOTIFY_REJECTED, .code = (int)why});
+}
+
+static void on_admin(void *ctx, const char *path, const char *peer, unsigned *status,
+                     char *msg, size_t msglen)
+{
+    struct supervisor *sv = ctx;
+    const char *refusal = strcmp(path, "quitquitquit") == 0
+                              ? NULL
+                              : lifecycle_admin_refusal(&sv->lc, path);
+    if (refusal != NULL) {
+        *status = 409;
+        snprintf(msg, msglen, "%s: %s", path, refusal);
+        log_info("admin: POST /%s from %s: %s", path, peer, refusal);
+        return;
+    }
+    *status = 202;
+    log_info("admin: POST /%s from %s", path, peer);
+    if (strcmp(path, "quitquitquit") == 0) {
+        snprintf(msg, msglen, "stopping gracefully, as on SIGTERM");
+        feed(sv, (struct lc_event){.type = LC_EV_SIGNAL, .sig = SIGTERM});
+    } else if (strcmp(path, "drain") == 0) {
+        snprintf(msg, msglen, "drained: /readyz fails from now on; the child keeps running");
+        feed(sv, (struct lc_event){.type = LC_EV_DRAIN});
+    } else if (strcmp(path, "restart") == 0) {
+        snprintf(msg, msglen, "restarting the child gracefully");
+        feed(sv, (struct lc_event){.type = LC_EV_RESTART, .code = LC_REASON_ADMIN});
+    } else {
+        snprintf(msg, msglen, "reloading: --on-change %s", sv->cfg->on_change.text
+                                                               ? sv->cfg->on_change.text
+                                                               : "restart");
+        feed(sv, (struct lc_event){.type = LC_EV_RELOAD});
+    }
+}
+
+/* The main child's environment: ours, with NOTIFY_SOCKET (and
+ * WATCHDOG_USEC) set to podvisor's own, whatever podvisor was given. */
+static char **notify_env(struct supervisor *sv)
+{
+    extern char **environ;
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 3, sizeof *env);
+    char *sock = malloc(strlen(notify_socket_name(sv->notify)) + 16);
+    char *wd = malloc(48);
+    sv->env_owned[0] = sock;
+    sv->env_owned[1] = wd;
+    if (env == NULL || sock == NULL || wd == NULL) {
+        free(env);
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0 &&
+            strncmp(environ[i], "WATCHDOG_USEC=", 14) != 0 &&
+            strncmp(environ[i], "WATCHDOG_PID=", 13) != 0)
+            env[k++] = environ[i];
+    sprintf(sock, "NOTIFY_SOCKET=%s", notify_socket_name(sv->notify));
+    env[k++] = sock;
+    if (sv->cfg->watchdog_ms > 0) {
+        snprintf(wd, 48, "WATCHDOG_USEC=%lld", (long long)sv->cfg->watchdog_ms * 1000);
+        env[k++] = wd;
+    }
+    env[k] = NULL;
+    return env;
+}
+
 static int carry_out(struct supervisor *sv, const struct lc_action *a)
 {
     char name[16];
@@ -654,10 +777,42 @@ static int setup(struct supervisor *sv)
             return -1;
         }
     }
+    if (sv->cfg->notify) {
+        char err[256];
+        sv->notify = notify_open(&sv->loop, on_notify, on_notify_rejected, sv, err, sizeof err);
+        if (sv->notify == NULL) {
+            log_error("--notify: the sd_notify socket: %s", err);
+            return -1;
+        }
+        if ((sv->child_env = notify_env(sv)) == NULL) {
+            log_error("--notify: out of memory");
+            return -1;
+        }
+        log_debug("sd_notify socket %s", notify_socket_name(sv->notify));
+    }
+    if (!sv->cfg->admin_listen.off) {
+        char err[256], addr[300];
+        int config_fault;
+        listen_addr_format(&sv->cfg->admin_listen, addr, sizeof addr);
+        sv->admin = (struct http_admin){.token = sv->cfg->admin_token.value, .act = on_admin,
+                                        .ctx = sv};
+        sv->admin_http = http_start(&sv->cfg->admin_listen, &sv->loop, &sv->lc, &sv->admin, err,
+                                    sizeof err, &config_fault);
+        if (sv->admin_http == NULL) {
+            log_error("--admin-listen %s: %s", addr, err);
+            return config_fault ? -2 : -1;
+        }
+        log_info("admin listener on %s (%s)", http_address(sv->admin_http),
+                 sv->admin.token ? "token required" : "no token");
+        if (!net_is_loopback(&sv->cfg->admin_listen))
+            log_warn("--admin-listen %s is not a loopback address: anyone who reaches it can "
+                     "restart or stop the app%s", addr,
+                     sv->admin.token ? "" : " (and no --admin-token-file is set)");
+    }
     if (!sv->cfg->probe_listen.off) {
         char err[256], addr[300];
         int config_fault;
-        sv->http = http_start(&sv->cfg->probe_listen, &sv->loop, &sv->lc, err, sizeof err,
+        sv->http = http_start(&sv->cfg->probe_listen, &sv->loop, &sv->lc, NULL, err, sizeof err,
                               &config_fault);
         if (sv->http == NULL) {
             log_error("--probe-listen %s: %s",
@@ -672,6 +827,11 @@ static int setup(struct supervisor *sv)
 static void teardown(struct supervisor *sv)
 {
     http_stop(sv->http);
+    http_stop(sv->admin_http);
+    notify_close(sv->notify);
+    free(sv->child_env);
+    free(sv->env_owned[0]);
+    free(sv->env_owned[1]);
     watch_stop(sv->watch);
     webhook_free(sv->webhook);
     checks_free(sv->checks);

@@ -172,8 +172,6 @@ def test_live_check_fails_after_the_threshold_and_never_while_draining(tmp_path)
 
 
 @pytest.mark.parametrize("args,why", [
-    (["--ready-check", "exec:true"], "not built yet"),
-    (["--ready-check", "notify"], "not built yet"),
     (["--ready-check", "tcp://localhost"], "tcp://HOST:PORT"),
     (["--ready-check", "tcp://localhost:99999"], "tcp://HOST:PORT"),
     (["--live-check", "file:relative"], "absolute path"),

@@ -363,6 +363,12 @@ static void child_stopped_after_its_stop_signal_is_continued(void **state)
 
 static struct strlist ready_list, live_list;
 
+/* An event for another child slot, or with text. */
+static void step_ev(struct lc_event ev)
+{
+    lifecycle_step(&lc, &ev, &res);
+}
+
 static void check_result(int index, int64_t now, int ok, const char *why)
 {
     struct lc_event ev = {.type = LC_EV_CHECK_RESULT, .now_ms = now, .child = index,
@@ -448,11 +454,79 @@ static void live_checks_fail_after_the_threshold(void **state)
     assert_true(lifecycle_live(&lc));
 }
 
-/* An event for another child slot, or with text. */
-static void step_ev(struct lc_event ev)
+static void notify_checks_count_at_once(void **state)
 {
-    lifecycle_step(&lc, &ev, &res);
+    static char *ready[] = {"notify"};
+    static char *live[] = {"notify"};
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.ready_check = (struct strlist){ready, 1};
+    cfg.live_check = (struct strlist){live, 1};
+    cfg.failure_threshold = 3;
+    cfg.notify = 1;
+    lifecycle_init(&lc, &cfg);
+    start();
+    check_result(0, 1100, 1, NULL); /* READY=1 */
+    assert_true(lifecycle_ready(&lc));
+    check_result(1, 1200, 1, NULL); /* WATCHDOG=1 */
+    assert_true(lifecycle_live(&lc));
+    /* The watchdog's deadline is the allowance: one miss fails liveness. */
+    check_result(1, 2300, 0, "no WATCHDOG=1 within --watchdog 1000ms");
+    assert_false(lifecycle_live(&lc));
+    assert_string_equal(lifecycle_failing_live_check(&lc)->error,
+                        "no WATCHDOG=1 within --watchdog 1000ms");
+    check_result(1, 2400, 1, NULL);
+    assert_true(lifecycle_live(&lc));
+    /* RELOADING=1: not ready until the next READY=1. */
+    check_result(0, 2500, 0, "RELOADING=1: the app is reloading");
+    assert_int_equal(lc.state, LC_RUNNING);
+    check_result(0, 2600, 1, NULL);
+    assert_int_equal(lc.state, LC_READY);
+    /* MAINPID=: the new process is the one supervised; the old one's exit
+     * is no longer the app's. */
+    step_ev((struct lc_event){.type = LC_EV_MAINPID, .now_ms = 2700, .pid = 77});
+    assert_int_equal(lifecycle_main_pid(&lc), 77);
+    assert_int_equal(lifecycle_child_by_pid(&lc, 42), -1);
+    assert_int_equal(lifecycle_child_by_pid(&lc, 77), LC_MAIN);
+    step_ev((struct lc_event){.type = LC_EV_NOTIFY_STATUS, .now_ms = 2800, .text = "serving"});
+    step_ev((struct lc_event){.type = LC_EV_NOTIFY_STATUS, .now_ms = 2900});
+    assert_string_equal(lc.notify.status, "serving");
+    assert_int_equal(lc.notify.messages, 2);
+    step_ev((struct lc_event){.type = LC_EV_NOTIFY_REJECTED, .now_ms = 3000, .code = 1});
+    step_ev((struct lc_event){.type = LC_EV_NOTIFY_REJECTED, .now_ms = 3000, .code = 9});
+    assert_int_equal(lc.notify.rejected[1], 1);
+    assert_int_equal(lc.notify.rejected[0], 0);
+    step(LC_EV_SIGNAL, 3100, SIGTERM);
+    int i = find(LC_ACT_STOP_CHILD);
+    assert_true(i >= 0);
+    assert_int_equal(res.actions[i].pid, 77);
 }
+
+static void admin_drain_and_reload(void **state)
+{
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.on_change.kind = ON_CHANGE_SIGNAL;
+    cfg.on_change.sig = SIGHUP;
+    assert_non_null(lifecycle_admin_refusal(&lc, "reload")); /* not started yet */
+    assert_non_null(lifecycle_admin_refusal(&lc, "restart"));
+    start();
+    assert_null(lifecycle_admin_refusal(&lc, "reload"));
+    step_ev((struct lc_event){.type = LC_EV_RELOAD, .now_ms = 1500});
+    int i = find(LC_ACT_FORWARD);
+    assert_true(i >= 0);
+    assert_int_equal(res.actions[i].sig, SIGHUP);
+    assert_int_equal(lc.config.reloads, 1);
+    /* /drain: readiness off for good, the child untouched. */
+    step_ev((struct lc_event){.type = LC_EV_DRAIN, .now_ms = 1600});
+    assert_int_equal(res.nactions, 0);
+    assert_false(lifecycle_ready(&lc));
+    struct lc_condition c[LC_N_CONDITIONS];
+    lifecycle_conditions(&lc, 1700, c);
+    assert_string_equal(c[2].why, "drained by POST /drain");
+    assert_true(lifecycle_live(&lc));
+    step(LC_EV_SIGNAL, 1800, SIGTERM);
+    assert_string_equal(lifecycle_admin_refusal(&lc, "restart"), "not now: podvisor is stopping");
+}
+
 
 static void changed(int64_t now, const char *hash)
 {
@@ -806,6 +880,8 @@ int main(void)
         cmocka_unit_test(child_stopped_after_its_stop_signal_is_continued),
         cmocka_unit_test(ready_checks_gate_readiness),
         cmocka_unit_test(live_checks_fail_after_the_threshold),
+        cmocka_unit_test(notify_checks_count_at_once),
+        cmocka_unit_test(admin_drain_and_reload),
     };
     return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
 }

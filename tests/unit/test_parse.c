@@ -138,9 +138,15 @@ static void checks(void **state)
     assert_null(parse_check("file:/tmp/ready", &c));
     assert_int_equal(c.kind, CHECK_FILE);
     assert_string_equal(c.target, "/tmp/ready");
+    assert_null(parse_check("exec:pg_isready -h 127.0.0.1", &c));
+    assert_int_equal(c.kind, CHECK_EXEC);
+    assert_string_equal(c.target, "pg_isready -h 127.0.0.1");
+    assert_null(parse_check("notify", &c));
+    assert_int_equal(c.kind, CHECK_NOTIFY);
     static const char *const bad[] = {"", "tcp://", "tcp://:80", "tcp://h:0", "tcp://h:65536",
                                       "tcp://h:8x", "tcp://[::1:80", "file:", "file:rel",
-                                      "http://", "exec:true", "notify", "ftp://x", "HTTP://x"};
+                                      "http://", "exec:", "exec:   ", "exec:'open", "notify:x",
+                                      "Notify", "ftp://x", "HTTP://x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (parse_check(bad[i], &c) == NULL)
             fail_msg("\"%s\" accepted", bad[i]);

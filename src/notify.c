@@ -1,0 +1,236 @@
+/* notify: see notify.h. */
+#include "notify.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct notify {
+    struct loop *loop;
+    struct loop_watch watch;
+    int fd;
+    pid_t self;
+    notify_msg_fn on_msg;
+    notify_reject_fn on_reject;
+    void *ctx;
+    char name[64];          /* "@podvisor-notify-<hex>" */
+};
+
+static int is_value(const char *v, size_t vlen, const char *want)
+{
+    return vlen == strlen(want) && memcmp(v, want, vlen) == 0;
+}
+
+const char *notify_parse(const char *buf, size_t len, struct notify_msg *out)
+{
+    static char why[96];
+    memset(out, 0, sizeof *out);
+    if (len == 0)
+        return "an empty datagram";
+    if (memchr(buf, '\0', len) != NULL)
+        return "a NUL byte";
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = nl ? nl : end;
+        size_t n = (size_t)(line_end - p);
+        if (n > 0) {
+            const char *eq = memchr(p, '=', n);
+            if (eq == NULL || eq == p) {
+                snprintf(why, sizeof why, "a line that is not KEY=VALUE: \"%.*s%s\"",
+                         (int)(n > 40 ? 40 : n), p, n > 40 ? "..." : "");
+                return why;
+            }
+            size_t klen = (size_t)(eq - p), vlen = n - klen - 1;
+            const char *v = eq + 1;
+#define KEY(k) (klen == sizeof k - 1 && memcmp(p, k, klen) == 0)
+            if (KEY("READY") || KEY("RELOADING") || KEY("STOPPING")) {
+                if (!is_value(v, vlen, "1"))
+                    return KEY("READY") ? "READY= is not 1"
+                                        : KEY("RELOADING") ? "RELOADING= is not 1"
+                                                           : "STOPPING= is not 1";
+                if (KEY("READY"))
+                    out->ready = 1;
+                else if (KEY("RELOADING"))
+                    out->reloading = 1;
+                else
+                    out->stopping = 1;
+            } else if (KEY("WATCHDOG")) {
+                if (is_value(v, vlen, "1"))
+                    out->watchdog = 1;
+                else if (is_value(v, vlen, "trigger"))
+                    out->watchdog_trigger = 1;
+                else
+                    return "WATCHDOG= is neither 1 nor trigger";
+            } else if (KEY("STATUS")) {
+                size_t keep = vlen < sizeof out->status - 1 ? vlen : sizeof out->status - 1;
+                memcpy(out->status, v, keep);
+                out->status[keep] = '\0';
+                out->has_status = 1;
+            } else if (KEY("MAINPID")) {
+                long pid = 0;
+                size_t i = 0;
+                for (; i < vlen && v[i] >= '0' && v[i] <= '9' && pid < 1L << 30; i++)
+                    pid = pid * 10 + (v[i] - '0');
+                if (vlen == 0 || i != vlen || pid <= 1)
+                    return "MAINPID= is not a process id";
+                out->mainpid = (pid_t)pid;
+            }
+#undef KEY
+        }
+        p = line_end + 1;
+    }
+    return NULL;
+}
+
+int notify_descends_from(pid_t pid, pid_t ancestor)
+{
+    for (int depth = 0; depth < 256 && pid > 1; depth++) {
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (f == NULL)
+            return 0;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* "pid (comm) state ppid ...": comm may hold anything, even ") ". */
+        char *close = strrchr(buf, ')');
+        int ppid;
+        if (close == NULL || sscanf(close + 1, " %*c %d", &ppid) != 1)
+            return 0;
+        if (ppid == ancestor)
+            return 1;
+        pid = ppid;
+    }
+    return 0;
+}
+
+static void read_one(struct notify *n, int *more)
+{
+    char buf[NOTIFY_MAX + 1];
+    union {
+        struct cmsghdr align;
+        char space[CMSG_SPACE(sizeof(struct ucred))];
+    } control;
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
+                        .msg_controllen = sizeof control.space};
+    ssize_t len = recvmsg(n->fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+    *more = 0;
+    if (len < 0)
+        return; /* EAGAIN: nothing left; anything else is not the sender's doing */
+    *more = 1;
+    struct ucred cred = {0};
+    int have_cred = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+            c->cmsg_len == CMSG_LEN(sizeof cred)) {
+            memcpy(&cred, CMSG_DATA(c), sizeof cred);
+            have_cred = 1;
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            /* File descriptors (FDSTORE=1) are not taken: closed at once. */
+            int *fds = (int *)(void *)CMSG_DATA(c);
+            size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < nfds; i++)
+                close(fds[i]);
+        }
+    }
+    /* A sender outside podvisor's PID namespace shows as pid 0. */
+    if (!have_cred || cred.pid <= 0 || !notify_descends_from(cred.pid, n->self)) {
+        n->on_reject(n->ctx, NOTIFY_FOREIGN, have_cred ? cred.pid : 0,
+                     "the sender is not in the child's process tree");
+        return;
+    }
+    if ((mh.msg_flags & MSG_TRUNC) || (size_t)len > NOTIFY_MAX) {
+        n->on_reject(n->ctx, NOTIFY_MALFORMED, cred.pid, "a datagram larger than 4096 bytes");
+        return;
+    }
+    struct notify_msg m;
+    const char *why = notify_parse(buf, (size_t)len, &m);
+    if (why) {
+        n->on_reject(n->ctx, NOTIFY_MALFORMED, cred.pid, why);
+        return;
+    }
+    n->on_msg(n->ctx, cred.pid, &m);
+}
+
+void notify_drain(struct notify *n)
+{
+    if (n == NULL)
+        return;
+    /* A bounded batch: a flood from the app cannot starve the loop. */
+    int more = 1;
+    for (int i = 0; i < 64 && more; i++)
+        read_one(n, &more);
+}
+
+static void on_readable(void *ctx, uint32_t events) { notify_drain(ctx); }
+
+struct notify *notify_open(struct loop *loop, notify_msg_fn on_msg, notify_reject_fn on_reject,
+                           void *ctx, char *err, size_t errlen)
+{
+    struct notify *n = calloc(1, sizeof *n);
+    if (n == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    n->loop = loop;
+    n->on_msg = on_msg;
+    n->on_reject = on_reject;
+    n->ctx = ctx;
+    n->self = getpid();
+    /* Random, not the pid: every PID 1 of a pod is pid 1, and the abstract
+     * namespace is the pod's shared network namespace. */
+    unsigned char rnd[8];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        snprintf(err, errlen, "getrandom: %s", strerror(errno));
+        free(n);
+        return NULL;
+    }
+    int o = snprintf(n->name, sizeof n->name, "@podvisor-notify-");
+    for (size_t i = 0; i < sizeof rnd; i++)
+        o += snprintf(n->name + o, sizeof n->name - (size_t)o, "%02x", rnd[i]);
+    n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (n->fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        free(n);
+        return NULL;
+    }
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t nlen = strlen(n->name);
+    memcpy(sa.sun_path + 1, n->name + 1, nlen - 1); /* sun_path[0] = '\0': abstract */
+    int one = 1, rc = 0;
+    const char *step = "bind";
+    socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nlen);
+    if (bind(n->fd, (struct sockaddr *)&sa, salen) < 0 ||
+        (step = "SO_PASSCRED", setsockopt(n->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one)) < 0)
+        rc = -errno;
+    else if ((rc = loop_add(loop, &n->watch, n->fd, EPOLLIN, on_readable, n)) < 0)
+        step = "watching";
+    if (rc < 0) {
+        snprintf(err, errlen, "%s %s: %s", step, n->name, strerror(-rc));
+        close(n->fd);
+        free(n);
+        return NULL;
+    }
+    return n;
+}
+
+const char *notify_socket_name(const struct notify *n) { return n->name; }
+
+void notify_close(struct notify *n)
+{
+    if (n == NULL)
+        return;
+    loop_del(n->loop, &n->watch);
+    close(n->fd);
+    free(n);
+}

@@ -1,0 +1,64 @@
+/* notify: the receiving end of sd_notify (KUBERNETES.md, "Protocols podvisor
+ * speaks to the app"). Owns the datagram socket in the abstract namespace
+ * (nothing to create on a read-only root filesystem), the check that a
+ * sender belongs to the child's tree (its SCM_CREDENTIALS pid descends from
+ * podvisor), and the parsing of a datagram's KEY=VALUE lines. What a message
+ * means (ready, watchdog, main pid) is decided by its receivers. */
+#ifndef PODVISOR_NOTIFY_H
+#define PODVISOR_NOTIFY_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "loop.h"
+
+/* A datagram larger than this is malformed (systemd takes 4 KiB too, bar
+ * file descriptors, which podvisor does not take). */
+#define NOTIFY_MAX 4096
+
+/* What one datagram says; 0 / empty where it says nothing. */
+struct notify_msg {
+    int ready;              /* READY=1 */
+    int reloading;          /* RELOADING=1 */
+    int stopping;           /* STOPPING=1 */
+    int watchdog;           /* WATCHDOG=1 */
+    int watchdog_trigger;   /* WATCHDOG=trigger: fail now, as systemd does */
+    int has_status;
+    char status[256];       /* STATUS=, cut to fit */
+    pid_t mainpid;          /* MAINPID= */
+};
+
+/** Parses one datagram of newline-separated KEY=VALUE lines. Unknown keys
+ * are ignored (the protocol grows); a datagram that is empty, has a NUL
+ * byte, a line without KEY=, or a bad value for a key podvisor reads
+ * (READY=2, MAINPID=x) is malformed: returns why, and nothing of it is to
+ * be applied. Returns NULL when it is fine. */
+const char *notify_parse(const char *buf, size_t len, struct notify_msg *out);
+
+enum notify_reject { NOTIFY_MALFORMED = 0, NOTIFY_FOREIGN };
+#define NOTIFY_N_REJECTS 2
+
+struct notify;
+typedef void (*notify_msg_fn)(void *ctx, pid_t sender, const struct notify_msg *m);
+typedef void (*notify_reject_fn)(void *ctx, enum notify_reject why, pid_t sender,
+                                 const char *detail);
+
+/** Binds a fresh abstract socket ("@podvisor-notify-<random>"). Returns
+ * NULL with the cause in err. */
+struct notify *notify_open(struct loop *loop, notify_msg_fn on_msg, notify_reject_fn on_reject,
+                           void *ctx, char *err, size_t errlen);
+
+/** The NOTIFY_SOCKET value for the child ("@..."). */
+const char *notify_socket_name(const struct notify *n);
+
+/** Reads and hands over every datagram queued now (before a main child's
+ * exit is acted on, so a MAINPID= it sent is not lost to the race). */
+void notify_drain(struct notify *n);
+
+void notify_close(struct notify *n);
+
+/** Whether pid descends from ancestor (parent links in /proc, at most 256
+ * levels). 0 when pid is gone, is ancestor itself, or /proc says no. */
+int notify_descends_from(pid_t pid, pid_t ancestor);
+
+#endif

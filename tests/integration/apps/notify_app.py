@@ -1,0 +1,57 @@
+"""An app that speaks sd_notify as a script tells it, for podvisor's tests.
+
+Usage: notify_app.py STEP...   where STEP is
+  send:TEXT        one datagram (\\n in TEXT becomes a newline)
+  sleep:SECONDS
+  watchdog:N:SECS  N datagrams WATCHDOG=1, SECS apart
+  env              print NOTIFY_SOCKET and WATCHDOG_USEC (one line each)
+  daemon:SECS      fork a child that stays SECS (TERM ends it with 0), send
+                   MAINPID=<child> and exit 0 at once, as a daemonizing app does
+Then it sleeps until killed (SIGTERM: exits 0).
+"""
+import os
+import signal
+import socket
+import sys
+import time
+
+
+def send(text):
+    addr = os.environ["NOTIFY_SOCKET"]
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.sendto(text.encode(), addr)
+
+
+def main():
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    for step in sys.argv[1:]:
+        kind, _, arg = step.partition(":")
+        if kind == "send":
+            send(arg.replace("\\n", "\n"))
+        elif kind == "sleep":
+            time.sleep(float(arg))
+        elif kind == "watchdog":
+            n, secs = arg.split(":")
+            for _ in range(int(n)):
+                send("WATCHDOG=1")
+                time.sleep(float(secs))
+        elif kind == "env":
+            print("NOTIFY_SOCKET=" + os.environ.get("NOTIFY_SOCKET", ""), flush=True)
+            print("WATCHDOG_USEC=" + os.environ.get("WATCHDOG_USEC", ""), flush=True)
+        elif kind == "daemon":
+            pid = os.fork()
+            if pid == 0:
+                os.setsid()
+                signal.signal(signal.SIGTERM, lambda *_: (print("daemon got TERM", flush=True),
+                                                          os._exit(0)))
+                time.sleep(float(arg))
+                os._exit(3)
+            send(f"MAINPID={pid}\nSTATUS=daemonized")
+            os._exit(0)
+    while True:
+        time.sleep(60)
+
+
+main()
