@@ -351,8 +351,9 @@ static void run_check(void *ctx)
     }
 }
 
-struct checks *checks_new(const struct podvisor_config *cfg, struct loop *loop,
-                          checks_result_fn on_result, void *ctx)
+struct checks *checks_new_list(char *const *specs, int n_ready, int n_live, int64_t interval_ms,
+                               int64_t timeout_ms, int64_t watchdog_ms, struct loop *loop,
+                               checks_result_fn on_result, void *ctx)
 {
     struct checks *cs = calloc(1, sizeof *cs);
     if (cs == NULL)
@@ -360,33 +361,55 @@ struct checks *checks_new(const struct podvisor_config *cfg, struct loop *loop,
     cs->loop = loop;
     cs->on_result = on_result;
     cs->ctx = ctx;
-    cs->interval_ms = cfg->check_interval_ms;
-    cs->timeout_ms = cfg->check_timeout_ms;
-    cs->watchdog_ms = cfg->watchdog_ms;
-    const struct strlist *lists[2] = {&cfg->ready_check, &cfg->live_check};
-    for (int l = 0; l < 2; l++)
-        for (size_t i = 0; i < lists[l]->n && cs->n < OPTIONS_MAX_CHECKS; i++) {
-            struct check_run *r = &cs->runs[cs->n];
-            r->cs = cs;
-            r->index = cs->n++;
-            r->live = l;
-            r->exec_fd = r->out_fd = -1;
-            loop_timer_init(&r->next, run_check, r);
-            loop_timer_init(&r->deadline, on_exec_deadline, r);
-            if (parse_check(lists[l]->v[i], &r->spec) != NULL) { /* options checked it */
-                r->spec.kind = CHECK_FILE;
-                r->spec.target = "/";
-            }
-            size_t len = strlen(r->spec.target) + 16;
-            if ((r->url = malloc(len)) == NULL ||
-                (r->spec.kind == CHECK_EXEC && parse_command_words(r->spec.target, &r->argv))) {
-                checks_free(cs);
-                return NULL;
-            }
-            snprintf(r->url, len, "%s%s", r->spec.kind == CHECK_TCP ? "http://" : "",
-                     r->spec.target);
+    cs->interval_ms = interval_ms;
+    cs->timeout_ms = timeout_ms;
+    cs->watchdog_ms = watchdog_ms;
+    for (int i = 0; i < n_ready + n_live && cs->n < OPTIONS_MAX_CHECKS; i++) {
+        struct check_run *r = &cs->runs[cs->n];
+        r->cs = cs;
+        r->index = cs->n++;
+        r->live = i >= n_ready;
+        r->exec_fd = r->out_fd = -1;
+        loop_timer_init(&r->next, run_check, r);
+        loop_timer_init(&r->deadline, on_exec_deadline, r);
+        if (parse_check(specs[i], &r->spec) != NULL) { /* the caller checked it */
+            r->spec.kind = CHECK_FILE;
+            r->spec.target = "/";
         }
+        size_t len = strlen(r->spec.target) + 16;
+        if ((r->url = malloc(len)) == NULL ||
+            (r->spec.kind == CHECK_EXEC && parse_command_words(r->spec.target, &r->argv))) {
+            checks_free(cs);
+            return NULL;
+        }
+        snprintf(r->url, len, "%s%s", r->spec.kind == CHECK_TCP ? "http://" : "",
+                 r->spec.target);
+    }
     return cs;
+}
+
+struct checks *checks_new(const struct podvisor_config *cfg, struct loop *loop,
+                          checks_result_fn on_result, void *ctx)
+{
+    char *specs[OPTIONS_MAX_CHECKS];
+    int n = 0;
+    for (size_t i = 0; i < cfg->ready_check.n && n < OPTIONS_MAX_CHECKS; i++)
+        specs[n++] = cfg->ready_check.v[i];
+    int n_ready = n;
+    for (size_t i = 0; i < cfg->live_check.n && n < OPTIONS_MAX_CHECKS; i++)
+        specs[n++] = cfg->live_check.v[i];
+    return checks_new_list(specs, n_ready, n - n_ready, cfg->check_interval_ms,
+                           cfg->check_timeout_ms, cfg->watchdog_ms, loop, on_result, ctx);
+}
+
+void checks_stop_one(struct checks *cs, int index)
+{
+    if (cs == NULL || index < 0 || index >= cs->n)
+        return;
+    struct check_run *r = &cs->runs[index];
+    loop_timer_disarm(cs->loop, &r->next);
+    drop_easy(r);
+    abandon_exec(r);
 }
 
 void checks_set_active(struct checks *cs, int active)

@@ -28,6 +28,17 @@ typedef void (*checks_result_fn)(void *ctx, int index, int ok, int64_t took_ms,
 struct checks *checks_new(const struct podvisor_config *cfg, struct loop *loop,
                           checks_result_fn on_result, void *ctx);
 
+/** The same from a list: specs[0..n_ready) are ready checks, the next
+ * n_live live ones, each valid for parse_check (at most
+ * OPTIONS_MAX_CHECKS in all). For `podvisor wait-for`, which has no
+ * config of its own. */
+struct checks *checks_new_list(char *const *specs, int n_ready, int n_live, int64_t interval_ms,
+                               int64_t timeout_ms, int64_t watchdog_ms, struct loop *loop,
+                               checks_result_fn on_result, void *ctx);
+
+/** Stops one check for good (wait-for: that target answered). */
+void checks_stop_one(struct checks *cs, int index);
+
 /** Starts every check at once (when active becomes 1), or stops them and
  * drops what is in flight (0). Results come from the loop, never from
  * inside this call. */

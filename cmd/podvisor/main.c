@@ -10,6 +10,7 @@
 #include "options.h"
 #include "supervisor.h"
 #include "tools.h"
+#include "waitfor.h"
 
 extern char **environ;
 
@@ -61,6 +62,8 @@ int main(int argc, char **argv)
          * `podvisor -- sleep 5` still runs the sleep binary. */
         if (strcmp(cmd, "probe") == 0)
             return tools_probe_main(argc - 1, argv + 1);
+        if (strcmp(cmd, "wait-for") == 0)
+            return waitfor_main(argc - 1, argv + 1);
         if (strcmp(cmd, "sleep") == 0)
             return tools_sleep_main(argc - 1, argv + 1);
         if (strcmp(cmd, "hash") == 0)
