@@ -143,6 +143,9 @@ def test_image_mode_rolls_on_config_change(tmp_path):
     assert opt(opts, "--backoff-initial") == "1s" and opt(opts, "--log-format") == "text"
     assert "--watch" not in opts  # roll, not reload
     assert opt(opts, "--ready-check") == "tcp://127.0.0.1:8080"
+    checks = [opts[i + 1] for i, o in enumerate(opts) if o == "--ready-check"]
+    assert checks == ["tcp://127.0.0.1:8080", "notify", "exec:sh -c 'test -e /tmp/ready'"]
+    assert opt(opts, "--watchdog") == "30s"
     assert opt(opts, "--live-check") == "http://127.0.0.1:8080/healthz"
     assert opt(opts, "--failure-threshold") == "3"
     assert "startupProbe" not in app and "readinessProbe" in app
@@ -232,7 +235,8 @@ BAD = [
     (["config.mountPath=etc/app"], "mountPath"),
     (["podvisor.probePort=70000"], "probePort"),
     (["podvisor.prestop_delay=5s"], "prestop_delay"),   # a typo is not ignored
-    (["podvisor.readyChecks={exec:true}"], "readyChecks"),
+    (["podvisor.readyChecks={ftp://x}"], "readyChecks"),
+    (["podvisor.watchdog=5x"], "watchdog"),
     # The templates: what spans several values.
     (["app.command=null"], "app.command is empty"),
     (["mode=sidecar", "config.enabled=false"], "needs config.enabled"),

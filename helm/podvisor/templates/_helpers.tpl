@@ -69,6 +69,12 @@ app.kubernetes.io/part-of: {{ include "podvisor.name" . }}
 {{- end -}}
 {{- range $p.readyChecks }}{{ $a = concat $a (list "--ready-check" .) }}{{ end -}}
 {{- range $p.liveChecks }}{{ $a = concat $a (list "--live-check" .) }}{{ end -}}
+{{- if $p.notify -}}
+{{- $a = append $a "--notify" -}}
+{{- end -}}
+{{- if $p.watchdog -}}
+{{- $a = concat $a (list "--watchdog" $p.watchdog) -}}
+{{- end -}}
 {{- if or $p.readyChecks $p.liveChecks -}}
 {{- $a = concat $a (list "--check-interval" $p.checkInterval "--check-timeout" $p.checkTimeout "--failure-threshold" (toString $p.failureThreshold)) -}}
 {{- end -}}
