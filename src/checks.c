@@ -19,11 +19,18 @@
 
 #define CURL_FUNCS(X)                                                                        \
     X(curl_easy_init) X(curl_easy_setopt) X(curl_easy_getinfo) X(curl_easy_cleanup)         \
-    X(curl_easy_strerror)
+    X(curl_easy_strerror) X(curl_slist_append) X(curl_slist_free_all) X(curl_url)           \
+    X(curl_url_set) X(curl_url_get) X(curl_url_cleanup) X(curl_free)
 LAZYLIB_DEFINE(curl, CURL_FUNCS);
 
-/* As the kubelet's prober: a body is read up to 10 KiB, the status decides. */
+/* As the kubelet's prober (KUBERNETES.md): a body is read up to 10 KiB,
+ * the status decides; redirects are followed to the same host only, at
+ * most 10 (another host's 3xx counts as success, with a warning). */
 #define BODY_MAX 10240
+#define MAX_REDIRECTS 10
+/* libcurl takes its timeout as a long of milliseconds; longer ones (600h)
+ * are cut here, and a caller with a longer deadline keeps its own. */
+#define CURL_TIMEOUT_MAX_MS 2000000000LL
 
 /* What an exec check wrote, kept for its failure text (the kubelet shows
  * a probe's output too); the rest is read and dropped. */
@@ -35,6 +42,8 @@ struct check_run {
     int live;
     struct check_spec spec;
     char *url;                  /* http: the URL; tcp: http://HOST:PORT/, connect only */
+    char *location;             /* http: the same-host redirect being followed, or NULL */
+    int redirects;
     char **argv;                /* exec: parse_command_words block */
     struct loop_timer next;     /* the next run; notify (live): the watchdog deadline */
     CURL *easy;                 /* in flight, or NULL */
@@ -57,6 +66,9 @@ struct checks {
     checks_result_fn on_result;
     void *ctx;
     int64_t interval_ms, timeout_ms, watchdog_ms;
+    struct curl_slist *headers; /* extra request headers (probe --header) */
+    int verify_tls;
+    const char *user_agent;
     int active;
     struct curlloop *cl;        /* made on the first http or tcp run */
     int n;
@@ -78,7 +90,7 @@ static void finish(struct check_run *r, int ok, const char *why)
     int64_t took = loop_now_ms() - r->started_ms;
     int64_t wait = cs->interval_ms - took;
     loop_timer_arm(cs->loop, &r->next, wait > 0 ? wait : 0);
-    cs->on_result(cs->ctx, r->index, ok, took, ok ? NULL : why);
+    cs->on_result(cs->ctx, r->index, ok, took, why);
 }
 
 static void close_output(struct check_run *r)
@@ -265,6 +277,55 @@ static void drop_easy(struct check_run *r)
     r->easy = NULL;
 }
 
+/* The host part of url, lower case; 0, or -1 when it cannot be parsed. */
+static int url_host(const char *url, char *buf, size_t len)
+{
+    CURLU *u = curl.curl_url();
+    char *host = NULL;
+    int rc = -1;
+    if (u != NULL && curl.curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl.curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        snprintf(buf, len, "%s", host);
+        for (char *c = buf; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        rc = 0;
+    }
+    curl.curl_free(host);
+    curl.curl_url_cleanup(u);
+    return rc;
+}
+
+static void start_http(struct check_run *r);
+
+/* A 3xx with a Location: 1 when it is being followed (the result comes
+ * later), 0 when the status stands (another host), -1 on a failure to
+ * report, with why written. */
+static int follow_redirect(struct check_run *r, const char *location, char *why, size_t len)
+{
+    char from[256], to[256];
+    const char *current = r->location ? r->location : r->url;
+    if (url_host(current, from, sizeof from) < 0 || url_host(location, to, sizeof to) < 0 ||
+        strcmp(from, to) != 0) {
+        snprintf(why, len, "warning: redirects to another host (%.120s): not followed, the 3xx "
+                 "counts as success", location);
+        return 0;
+    }
+    if (++r->redirects >= MAX_REDIRECTS) {
+        snprintf(why, len, "stopped after %d redirects", MAX_REDIRECTS);
+        return -1;
+    }
+    char *next = strdup(location);
+    if (next == NULL) {
+        snprintf(why, len, "out of memory");
+        return -1;
+    }
+    free(r->location);
+    r->location = next;
+    start_http(r);
+    return 1;
+}
+
 static void on_done(void *ctx, CURL *easy, CURLcode rc)
 {
     struct checks *cs = ctx;
@@ -275,21 +336,79 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
     if (r == NULL)
         return;
     long status = 0;
+    char *location = NULL;
     curl.curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-    char why[CURL_ERROR_SIZE + 32];
+    curl.curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &location);
+    char why[CURL_ERROR_SIZE + 300];
+    const char *where = r->location ? r->location : "";
     int ok;
     if (r->spec.kind == CHECK_TCP) {
         ok = rc == CURLE_OK;
         snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl.curl_easy_strerror(rc));
-    } else if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && status > 0)) {
+    } else if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && status > 0 && r->body > BODY_MAX)) {
         ok = status >= 200 && status < 400;
-        snprintf(why, sizeof why, "HTTP %ld", status);
+        snprintf(why, sizeof why, "%s%sHTTP %ld", where, *where ? ": " : "", status);
+        if (status >= 300 && status < 400 && location != NULL) {
+            char *loc = strdup(location); /* the handle, and location with it, goes next */
+            drop_easy(r);
+            int f = loc ? follow_redirect(r, loc, why, sizeof why) : -1;
+            free(loc);
+            if (f == 1)
+                return;
+            finish(r, f == 0, why);
+            return;
+        }
     } else {
         ok = 0;
-        snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl.curl_easy_strerror(rc));
+        snprintf(why, sizeof why, "%s%s%s", where, *where ? ": " : "",
+                 r->errbuf[0] ? r->errbuf : curl.curl_easy_strerror(rc));
     }
     drop_easy(r);
-    finish(r, ok, why);
+    finish(r, ok, ok ? NULL : why);
+}
+
+/* One HTTP (or TCP connect-only) request to the check's URL, or to the
+ * redirect being followed, within what is left of --check-timeout. */
+static void start_http(struct check_run *r)
+{
+    struct checks *cs = r->cs;
+    CURL *e = curl.curl_easy_init();
+    if (e == NULL) {
+        finish(r, 0, "libcurl: cannot make a handle");
+        return;
+    }
+    int64_t left = cs->timeout_ms - (loop_now_ms() - r->started_ms);
+    if (left < 1)
+        left = 1;
+    if (left > CURL_TIMEOUT_MAX_MS)
+        left = CURL_TIMEOUT_MAX_MS;
+    r->errbuf[0] = '\0';
+    r->body = 0;
+    curl.curl_easy_setopt(e, CURLOPT_URL, r->location ? r->location : r->url);
+    curl.curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)left);
+    curl.curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl.curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl.curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* In-pod endpoints: never through a proxy (a proxy cannot reach the
+     * pod's loopback, and would answer for a dead app); certificates are
+     * not checked unless asked for, as the kubelet does not check them. */
+    curl.curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl.curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cs->verify_tls ? 1L : 0L);
+    curl.curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cs->verify_tls ? 2L : 0L);
+    curl.curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl.curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl.curl_easy_setopt(e, CURLOPT_USERAGENT, cs->user_agent);
+    curl.curl_easy_setopt(e, CURLOPT_HTTPHEADER, cs->headers);
+    curl.curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl.curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    if (r->spec.kind == CHECK_TCP)
+        curl.curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+    r->easy = e;
+    if (curlloop_add(cs->cl, e) < 0) {
+        curl.curl_easy_cleanup(e);
+        r->easy = NULL;
+        finish(r, 0, "libcurl: cannot start the request");
+    }
 }
 
 static void run_check(void *ctx)
@@ -312,7 +431,7 @@ static void run_check(void *ctx)
         int ok = stat(r->spec.target, &st) == 0;
         if (!ok)
             snprintf(why, sizeof why, "%s", strerror(errno));
-        finish(r, ok, why);
+        finish(r, ok, ok ? NULL : why);
         return;
     }
     char err[256];
@@ -321,38 +440,13 @@ static void run_check(void *ctx)
         finish(r, 0, err);
         return;
     }
-    CURL *e = curl.curl_easy_init();
-    if (e == NULL) {
-        finish(r, 0, "libcurl: cannot make a handle");
-        return;
-    }
-    r->errbuf[0] = '\0';
-    r->body = 0;
-    curl.curl_easy_setopt(e, CURLOPT_URL, r->url);
-    curl.curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cs->timeout_ms);
-    curl.curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl.curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl.curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    /* In-pod endpoints: never through a proxy; certificates are not
-     * checked, as the kubelet does not check them. */
-    curl.curl_easy_setopt(e, CURLOPT_PROXY, "");
-    curl.curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl.curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    curl.curl_easy_setopt(e, CURLOPT_USERAGENT, "podvisor-check/" PODVISOR_VERSION);
-    curl.curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl.curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    if (r->spec.kind == CHECK_TCP)
-        curl.curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-    r->easy = e;
-    if (curlloop_add(cs->cl, e) < 0) {
-        curl.curl_easy_cleanup(e);
-        r->easy = NULL;
-        finish(r, 0, "libcurl: cannot start the request");
-    }
+    free(r->location);
+    r->location = NULL;
+    r->redirects = 0;
+    start_http(r);
 }
 
-struct checks *checks_new_list(char *const *specs, int n_ready, int n_live, int64_t interval_ms,
-                               int64_t timeout_ms, int64_t watchdog_ms, struct loop *loop,
+struct checks *checks_new_list(const struct checks_params *p, struct loop *loop,
                                checks_result_fn on_result, void *ctx)
 {
     struct checks *cs = calloc(1, sizeof *cs);
@@ -361,18 +455,35 @@ struct checks *checks_new_list(char *const *specs, int n_ready, int n_live, int6
     cs->loop = loop;
     cs->on_result = on_result;
     cs->ctx = ctx;
-    cs->interval_ms = interval_ms;
-    cs->timeout_ms = timeout_ms;
-    cs->watchdog_ms = watchdog_ms;
-    for (int i = 0; i < n_ready + n_live && cs->n < OPTIONS_MAX_CHECKS; i++) {
+    cs->interval_ms = p->interval_ms;
+    cs->timeout_ms = p->timeout_ms;
+    cs->watchdog_ms = p->watchdog_ms;
+    cs->verify_tls = p->verify_tls;
+    cs->user_agent = p->user_agent ? p->user_agent : "podvisor-check/" PODVISOR_VERSION;
+    if (p->n_headers > 0) {
+        char err[256];
+        if (LAZYLIB_LOAD(curl, LIBCURL_SONAME, err, sizeof err) < 0) {
+            free(cs);
+            return NULL;
+        }
+        for (int i = 0; i < p->n_headers; i++) {
+            struct curl_slist *l = curl.curl_slist_append(cs->headers, p->headers[i]);
+            if (l == NULL) {
+                checks_free(cs);
+                return NULL;
+            }
+            cs->headers = l;
+        }
+    }
+    for (int i = 0; i < p->n_ready + p->n_live && cs->n < OPTIONS_MAX_CHECKS; i++) {
         struct check_run *r = &cs->runs[cs->n];
         r->cs = cs;
         r->index = cs->n++;
-        r->live = i >= n_ready;
+        r->live = i >= p->n_ready;
         r->exec_fd = r->out_fd = -1;
         loop_timer_init(&r->next, run_check, r);
         loop_timer_init(&r->deadline, on_exec_deadline, r);
-        if (parse_check(specs[i], &r->spec) != NULL) { /* the caller checked it */
+        if (parse_check(p->specs[i], &r->spec) != NULL) { /* the caller checked it */
             r->spec.kind = CHECK_FILE;
             r->spec.target = "/";
         }
@@ -398,8 +509,11 @@ struct checks *checks_new(const struct podvisor_config *cfg, struct loop *loop,
     int n_ready = n;
     for (size_t i = 0; i < cfg->live_check.n && n < OPTIONS_MAX_CHECKS; i++)
         specs[n++] = cfg->live_check.v[i];
-    return checks_new_list(specs, n_ready, n - n_ready, cfg->check_interval_ms,
-                           cfg->check_timeout_ms, cfg->watchdog_ms, loop, on_result, ctx);
+    struct checks_params p = {.specs = specs, .n_ready = n_ready, .n_live = n - n_ready,
+                              .interval_ms = cfg->check_interval_ms,
+                              .timeout_ms = cfg->check_timeout_ms,
+                              .watchdog_ms = cfg->watchdog_ms};
+    return checks_new_list(&p, loop, on_result, ctx);
 }
 
 void checks_stop_one(struct checks *cs, int index)
@@ -441,8 +555,11 @@ void checks_free(struct checks *cs)
         drop_easy(&cs->runs[i]);
         abandon_exec(&cs->runs[i]);
         free(cs->runs[i].url);
+        free(cs->runs[i].location);
         free(cs->runs[i].argv);
     }
+    if (cs->headers)
+        curl.curl_slist_free_all(cs->headers);
     curlloop_free(cs->cl);
     free(cs);
 }

@@ -20,7 +20,10 @@
 struct checks;
 
 /* index: the check's place in the lifecycle (ready checks, then live
- * checks, in the order given); ok; how long it took; why it failed. */
+ * checks, in the order given); ok; how long it took; why it failed (or,
+ * when it passed, a warning worth showing, or NULL). HTTP checks follow
+ * the kubelet: 200-399 passes; redirects are followed to the same host
+ * only, at most 10. */
 typedef void (*checks_result_fn)(void *ctx, int index, int ok, int64_t took_ms,
                                  const char *why);
 
@@ -28,12 +31,21 @@ typedef void (*checks_result_fn)(void *ctx, int index, int ok, int64_t took_ms,
 struct checks *checks_new(const struct podvisor_config *cfg, struct loop *loop,
                           checks_result_fn on_result, void *ctx);
 
-/** The same from a list: specs[0..n_ready) are ready checks, the next
- * n_live live ones, each valid for parse_check (at most
- * OPTIONS_MAX_CHECKS in all). For `podvisor wait-for`, which has no
- * config of its own. */
-struct checks *checks_new_list(char *const *specs, int n_ready, int n_live, int64_t interval_ms,
-                               int64_t timeout_ms, int64_t watchdog_ms, struct loop *loop,
+/* Checks without a config: `podvisor probe` and `wait-for`. specs[0..
+ * n_ready) are ready checks, the next n_live live ones, each valid for
+ * parse_check (at most OPTIONS_MAX_CHECKS in all). */
+struct checks_params {
+    char *const *specs;
+    int n_ready, n_live;
+    int64_t interval_ms, timeout_ms, watchdog_ms;
+    char *const *headers;       /* extra HTTP request headers, "Name: value" */
+    int n_headers;
+    int verify_tls;             /* check https certificates (the kubelet does not) */
+    const char *user_agent;     /* NULL: podvisor-check/VERSION */
+};
+/** NULL when out of memory (or, with headers, when libcurl cannot be
+ * loaded). */
+struct checks *checks_new_list(const struct checks_params *p, struct loop *loop,
                                checks_result_fn on_result, void *ctx);
 
 /** Stops one check for good (wait-for: that target answered). */

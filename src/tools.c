@@ -25,26 +25,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checks.h"
 #include "hash.h"
 #include "lazylib.h"
 #include "log.h"
 #include "loop.h"
 #include "parse.h"
 
-/* libcurl is loaded only by `podvisor probe` (see lazylib.h). */
-#define CURL_FUNCS(X)                                                                       \
-    X(curl_global_init) X(curl_global_cleanup) X(curl_easy_init) X(curl_easy_setopt)         \
-    X(curl_easy_perform) X(curl_easy_getinfo) X(curl_easy_cleanup) X(curl_easy_strerror)    \
-    X(curl_slist_append) X(curl_slist_free_all) X(curl_url) X(curl_url_set) X(curl_url_get) \
-    X(curl_url_cleanup) X(curl_free)
+/* Loaded here only to say at once, and in probe's words, that an http
+ * probe cannot run without libcurl (see lazylib.h); the checks module
+ * makes the request. */
+#define CURL_FUNCS(X) X(curl_easy_init)
 LAZYLIB_DEFINE(curl, CURL_FUNCS);
 _Static_assert(sizeof LIBCURL_SONAME > 1, "LIBCURL_SONAME is empty: the Makefile could not "
                                          "find libcurl's soname (is libcurl4-openssl-dev installed?)");
 
-/* The kubelet's prober (KUBERNETES.md): it reads at most 10 KiB of a body,
- * follows at most 10 redirects, and only to the same host. */
-#define PROBE_BODY_MAX (10 * 1024)
-#define PROBE_MAX_REDIRECTS 10
 
 static const char PROBE_USAGE[] =
     "usage: podvisor probe [--timeout D] [--header 'K: V']... [--verify-tls] [--] TARGET\n"
@@ -99,36 +94,20 @@ static int arm_watchdog(const char *target, int64_t timeout_ms)
     return 0;
 }
 
-struct body_cap {
-    size_t seen;
+/* `probe` runs one check of the checks module (as --ready-check and
+ * wait-for do) in a loop of its own, stopped by the result. */
+struct probe_run {
+    struct loop loop;
+    int ok;
+    char why[600];
 };
 
-static size_t read_at_most(char *ptr, size_t size, size_t nmemb, void *userdata)
+static void on_probe_result(void *ctx, int index, int ok, int64_t took_ms, const char *why)
 {
-    struct body_cap *cap = userdata;
-    cap->seen += size * nmemb;
-    /* Past the cap the transfer is ended here (a write error to curl);
-     * the status decides, as in the kubelet. */
-    return cap->seen > PROBE_BODY_MAX ? 0 : size * nmemb;
-}
-
-/* The host part of url (lower case), into buf; 0, or -1 when unparsable. */
-static int url_host(const char *url, char *buf, size_t len)
-{
-    CURLU *u = curl.curl_url();
-    char *host = NULL;
-    int rc = -1;
-    if (u != NULL && curl.curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl.curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-        snprintf(buf, len, "%s", host);
-        for (char *c = buf; *c; c++)
-            if (*c >= 'A' && *c <= 'Z')
-                *c = (char)(*c - 'A' + 'a');
-        rc = 0;
-    }
-    curl.curl_free(host);
-    curl.curl_url_cleanup(u);
-    return rc;
+    struct probe_run *p = ctx;
+    p->ok = ok;
+    snprintf(p->why, sizeof p->why, "%s", why ? why : "");
+    loop_stop(&p->loop);
 }
 
 static int probe_http(const char *target, int64_t timeout_ms, char *const *header_args,
@@ -139,103 +118,47 @@ static int probe_http(const char *target, int64_t timeout_ms, char *const *heade
         fprintf(stderr, "podvisor probe: %s\n", err);
         return 1;
     }
-    if (curl.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "podvisor probe: cannot initialise libcurl\n");
+    static struct probe_run p; /* static: the loop's fd table and the text stay off the stack */
+    memset(&p, 0, sizeof p);
+    p.loop.epfd = p.loop.timer_fd = -1;
+    int rc = loop_init(&p.loop);
+    if (rc < 0) {
+        fprintf(stderr, "podvisor probe: setting up the event loop: %s\n", strerror(-rc));
         return 1;
     }
-    int result = 1;
-    CURL *h = NULL;
-    struct curl_slist *headers = NULL;
-    char *url = strdup(target);
-    char first_host[256];
-    if (url == NULL || url_host(target, first_host, sizeof first_host) < 0) {
-        fprintf(stderr, "podvisor probe: %s: %s\n", target,
-                url ? "not a URL curl can parse" : strerror(ENOMEM));
-        goto out;
+    char *specs[1] = {(char *)target};
+    struct checks_params params = {.specs = specs, .n_ready = 1,
+                                   .interval_ms = PARSE_DURATION_MAX_MS, /* one run only */
+                                   .timeout_ms = timeout_ms, .headers = header_args,
+                                   .n_headers = nheaders, .verify_tls = verify_tls,
+                                   .user_agent = "podvisor-probe/" PODVISOR_VERSION};
+    struct checks *cs = checks_new_list(&params, &p.loop, on_probe_result, &p);
+    if (cs == NULL) {
+        fprintf(stderr, "podvisor probe: out of memory\n");
+        loop_close(&p.loop);
+        return 1;
     }
-    for (int i = 0; i < nheaders; i++) {
-        struct curl_slist *l = curl.curl_slist_append(headers, header_args[i]);
-        if (l == NULL) {
-            fprintf(stderr, "podvisor probe: out of memory\n");
-            goto out;
-        }
-        headers = l;
+    checks_set_active(cs, 1);
+    rc = loop_run(&p.loop);
+    checks_free(cs);
+    loop_close(&p.loop);
+    if (rc < 0) {
+        fprintf(stderr, "podvisor probe: epoll_wait: %s\n", strerror(-rc));
+        return 1;
     }
-    int64_t deadline = loop_now_ms() + timeout_ms;
-    for (int redirects = 0;; redirects++) {
-        char errbuf[CURL_ERROR_SIZE] = "";
-        struct body_cap cap = {0};
-        curl.curl_easy_cleanup(h);
-        h = curl.curl_easy_init();
-        if (h == NULL) {
-            fprintf(stderr, "podvisor probe: cannot initialise libcurl\n");
-            goto out;
-        }
-        int64_t left = deadline - loop_now_ms();
-        /* The kubelet's rules (KUBERNETES.md): no proxy ever (a proxy
-         * cannot reach the pod's loopback, and would answer for a dead
-         * app); no keep-alive; certificates not verified (an in-pod
-         * endpoint has none for 127.0.0.1) unless asked for. */
-        curl.curl_easy_setopt(h, CURLOPT_URL, url);
-        curl.curl_easy_setopt(h, CURLOPT_PROXY, "");
-        curl.curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-        curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, verify_tls ? 1L : 0L);
-        curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, verify_tls ? 2L : 0L);
-        curl.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(left > 1 ? left : 1));
-        curl.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-        curl.curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-        curl.curl_easy_setopt(h, CURLOPT_USERAGENT, "podvisor-probe/" PODVISOR_VERSION);
-        curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-        curl.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, read_at_most);
-        curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, &cap);
-        curl.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-        curl.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        CURLcode rc = curl.curl_easy_perform(h);
-        if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && cap.seen > PROBE_BODY_MAX)) {
-            fprintf(stderr, "podvisor probe: %s: %s\n", url,
-                    errbuf[0] ? errbuf : curl.curl_easy_strerror(rc));
-            goto out;
-        }
-        long status = 0;
-        char *location = NULL;
-        curl.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-        curl.curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location);
-        if (status >= 300 && status < 400 && location != NULL) {
-            char host[256];
-            if (url_host(location, host, sizeof host) < 0 || strcmp(host, first_host) != 0) {
-                /* The kubelet stops at a redirect to another host and
-                 * takes the 3xx as it is (with a ProbeWarning event). */
-                fprintf(stderr, "podvisor probe: warning: %s redirects to another host (%s): "
-                                "not followed, HTTP status %ld counts as success\n",
-                        url, location, status);
-                result = 0;
-                goto out;
-            }
-            if (redirects + 1 >= PROBE_MAX_REDIRECTS) {
-                fprintf(stderr, "podvisor probe: %s: stopped after %d redirects\n", target,
-                        PROBE_MAX_REDIRECTS);
-                goto out;
-            }
-            char *next = strdup(location);
-            if (next == NULL)
-                goto out;
-            free(url);
-            url = next;
-            continue;
-        }
-        if (status >= 200 && status < 400)
-            result = 0;
-        else
-            fprintf(stderr, "podvisor probe: %s: HTTP status %ld\n", url, status);
-        break;
+    if (p.ok) {
+        if (strncmp(p.why, "warning: ", 9) == 0)
+            fprintf(stderr, "podvisor probe: warning: %s %s\n", target, p.why + 9);
+        return 0;
     }
-out:
-    curl.curl_easy_cleanup(h);
-    curl.curl_slist_free_all(headers);
-    curl.curl_global_cleanup();
-    free(url);
-    return result;
+    if (strncmp(p.why, "HTTP ", 5) == 0)
+        fprintf(stderr, "podvisor probe: %s: HTTP status %s\n", target, p.why + 5);
+    else if (strstr(p.why, "timed out") != NULL)
+        fprintf(stderr, "podvisor probe: %s: timed out after %lldms (%s)\n", target,
+                (long long)timeout_ms, p.why);
+    else
+        fprintf(stderr, "podvisor probe: %s: %s\n", target, p.why);
+    return 1;
 }
 
 /* Non-blocking connect to each resolved address in turn, all within one

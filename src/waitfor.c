@@ -168,8 +168,10 @@ int waitfor_main(int argc, char **argv)
     int64_t attempt = interval_ms > ATTEMPT_TIMEOUT_MS ? interval_ms : ATTEMPT_TIMEOUT_MS;
     if (timeout_ms > 0 && attempt > timeout_ms)
         attempt = timeout_ms;
-    w.checks = checks_new_list(argv + first, n, 0, interval_ms, attempt, 0, &w.loop, on_result,
-                               &w);
+    struct checks_params p = {.specs = argv + first, .n_ready = n, .interval_ms = interval_ms,
+                              .timeout_ms = attempt, .user_agent = "podvisor-wait-for/"
+                                                                   PODVISOR_VERSION};
+    w.checks = checks_new_list(&p, &w.loop, on_result, &w);
     if (w.checks == NULL) {
         fprintf(stderr, "podvisor wait-for: out of memory\n");
         loop_close(&w.loop);
