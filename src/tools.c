@@ -118,6 +118,7 @@ static int probe_http(const char *target, int64_t timeout_ms, char *const *heade
         fprintf(stderr, "podvisor probe: %s\n", err);
         return 1;
     }
+    (void)curl.curl_easy_init; /* loaded to be checked; the static build links it */
     static struct probe_run p; /* static: the loop's fd table and the text stay off the stack */
     memset(&p, 0, sizeof p);
     p.loop.epfd = p.loop.timer_fd = -1;
