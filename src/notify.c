@@ -12,6 +12,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "procs.h"
+
 struct notify {
     struct loop *loop;
     struct loop_watch watch;
@@ -90,29 +92,6 @@ const char *notify_parse(const char *buf, size_t len, struct notify_msg *out)
     return NULL;
 }
 
-int notify_descends_from(pid_t pid, pid_t ancestor)
-{
-    for (int depth = 0; depth < 256 && pid > 1; depth++) {
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        FILE *f = fopen(path, "re");
-        if (f == NULL)
-            return 0;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        /* "pid (comm) state ppid ...": comm may hold anything, even ") ". */
-        char *close = strrchr(buf, ')');
-        int ppid;
-        if (close == NULL || sscanf(close + 1, " %*c %d", &ppid) != 1)
-            return 0;
-        if (ppid == ancestor)
-            return 1;
-        pid = ppid;
-    }
-    return 0;
-}
-
 static void read_one(struct notify *n, int *more)
 {
     char buf[NOTIFY_MAX + 1];
@@ -144,7 +123,7 @@ static void read_one(struct notify *n, int *more)
         }
     }
     /* A sender outside podvisor's PID namespace shows as pid 0. */
-    if (!have_cred || cred.pid <= 0 || !notify_descends_from(cred.pid, n->self)) {
+    if (!have_cred || cred.pid <= 0 || !procs_descends_from(cred.pid, n->self)) {
         n->on_reject(n->ctx, NOTIFY_FOREIGN, have_cred ? cred.pid : 0,
                      "the sender is not in the child's process tree");
         return;

@@ -2,7 +2,7 @@
  * speaks to the app"). Owns the datagram socket in the abstract namespace
  * (nothing to create on a read-only root filesystem), the check that a
  * sender belongs to the child's tree (its SCM_CREDENTIALS pid descends from
- * podvisor), and the parsing of a datagram's KEY=VALUE lines. What a message
+ * podvisor, procs_descends_from), and the parsing of a datagram's KEY=VALUE lines. What a message
  * means (ready, watchdog, main pid) is decided by its receivers. */
 #ifndef PODVISOR_NOTIFY_H
 #define PODVISOR_NOTIFY_H
@@ -56,9 +56,5 @@ const char *notify_socket_name(const struct notify *n);
 void notify_drain(struct notify *n);
 
 void notify_close(struct notify *n);
-
-/** Whether pid descends from ancestor (parent links in /proc, at most 256
- * levels). 0 when pid is gone, is ancestor itself, or /proc says no. */
-int notify_descends_from(pid_t pid, pid_t ancestor);
 
 #endif

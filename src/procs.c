@@ -81,18 +81,40 @@ static int read_small(const char *path, char *buf, size_t len)
     return (int)r;
 }
 
-static int read_entry(pid_t pid, struct proc_entry *e)
+pid_t procs_parent(pid_t pid)
 {
     char path[64], buf[512];
-    memset(e, 0, sizeof *e);
-    e->pid = pid;
+    int ppid;
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     if (read_small(path, buf, sizeof buf) < 0)
         return -1;
     /* "pid (comm) S ppid ...": comm may hold spaces and parentheses, so
      * the fields start after the last ')'. */
     char *rp = strrchr(buf, ')');
-    if (rp == NULL || sscanf(rp + 1, " %*c %d", &e->ppid) != 1)
+    if (rp == NULL || sscanf(rp + 1, " %*c %d", &ppid) != 1)
+        return -1;
+    return (pid_t)ppid;
+}
+
+int procs_descends_from(pid_t pid, pid_t ancestor)
+{
+    for (int depth = 0; depth < 256 && pid > 1; depth++) {
+        pid_t ppid = procs_parent(pid);
+        if (ppid < 0)
+            return 0;
+        if (ppid == ancestor)
+            return 1;
+        pid = ppid;
+    }
+    return 0;
+}
+
+static int read_entry(pid_t pid, struct proc_entry *e)
+{
+    char path[64];
+    memset(e, 0, sizeof *e);
+    e->pid = pid;
+    if ((e->ppid = procs_parent(pid)) < 0)
         return -1;
     snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
     if (read_small(path, e->comm, sizeof e->comm) > 0)

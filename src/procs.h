@@ -1,4 +1,4 @@
-/* procs: finds the processes a sidecar signals (--signal-process NAME) in
+/* procs: reads the process table in /proc. Finds the processes a sidecar signals (--signal-process NAME) in
  * a shared PID namespace (shareProcessNamespace: true). A process matches
  * when its executable's base name or its /proc/PID/comm is NAME; only the
  * top of each matching tree is taken (nginx's master, not its workers,
@@ -25,6 +25,13 @@ int procs_match(const struct proc_entry *e, const char *name);
  * Writes their indexes to out (room for n); returns how many. Pure. */
 size_t procs_select(const struct proc_entry *e, size_t n, char *const *names, size_t nnames,
                     pid_t self, size_t *out);
+
+/** pid's parent from /proc/PID/stat, or -1 when pid is gone. */
+pid_t procs_parent(pid_t pid);
+
+/** Whether pid descends from ancestor (parent links in /proc, at most 256
+ * levels). 0 when pid is gone, is ancestor itself, or /proc says no. */
+int procs_descends_from(pid_t pid, pid_t ancestor);
 
 /** Reads /proc into a malloc'd table (*n entries). Returns 0 or -errno. */
 int procs_scan(struct proc_entry **table, size_t *n);

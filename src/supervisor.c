@@ -542,7 +542,7 @@ static void on_notify(void *ctx, pid_t sender, const struct notify_msg *m)
               m->has_status ? " STATUS=" : "", m->has_status ? m->status : "");
     if (m->mainpid > 0) {
         pid_t old = lifecycle_main_pid(&sv->lc);
-        if (m->mainpid != old && notify_descends_from(m->mainpid, sv->self)) {
+        if (m->mainpid != old && procs_descends_from(m->mainpid, sv->self)) {
             log_info("sd_notify MAINPID=%d: supervising it instead of %d", (int)m->mainpid,
                      (int)old);
             feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = m->mainpid});

@@ -1,5 +1,5 @@
-/* Unit tests for src/notify.c's datagram parser and the admin token
- * comparison (src/http.c): what an app or a client sends, good and bad. */
+/* Unit tests for src/notify.c's datagram parser, the sender check it
+ * relies on (src/procs.c) and the admin token comparison (src/http.c): what an app or a client sends, good and bad. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 
 #include "http.h"
 #include "notify.h"
+#include "procs.h"
 
 static const char *parse(const char *s, struct notify_msg *m)
 {
@@ -63,11 +64,12 @@ static void malformed_datagrams(void **state)
 
 static void descendants(void **state)
 {
-    assert_true(notify_descends_from(getpid(), getppid()));
-    assert_false(notify_descends_from(getppid(), getpid()));
-    assert_false(notify_descends_from(getpid(), getpid()));
-    assert_false(notify_descends_from(1, getpid()));
-    assert_false(notify_descends_from(0x3fffffff, getpid())); /* no such process */
+    assert_true(procs_descends_from(getpid(), getppid()));
+    assert_false(procs_descends_from(getppid(), getpid()));
+    assert_false(procs_descends_from(getpid(), getpid()));
+    assert_false(procs_descends_from(1, getpid()));
+    assert_false(procs_descends_from(0x3fffffff, getpid())); /* no such process */
+    assert_int_equal(procs_parent(getpid()), getppid());
 }
 
 static void token_comparison(void **state)
