@@ -49,8 +49,7 @@ static const char PROBE_USAGE[] =
     "  the body read; certificates not verified unless --verify-tls\n"
     "  exit 0 healthy, 1 not healthy, 2 usage\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
+int tools_usage_error(const char *cmd, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -58,9 +57,11 @@ static int usage_error(const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     log_one_line(msg);
-    fprintf(stderr, "podvisor probe: %s (see podvisor probe --help)\n", msg);
+    fprintf(stderr, "podvisor %s: %s (see podvisor %s --help)\n", cmd, msg, cmd);
     return 2;
 }
+
+#define usage_error(...) tools_usage_error("probe", __VA_ARGS__)
 
 /* The whole probe, name resolution and curl's clean-up included, ends
  * within --timeout: neither getaddrinfo nor the join of curl's resolver

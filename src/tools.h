@@ -8,6 +8,10 @@
 #define PODVISOR_TOOLS_H
 
 int tools_probe_main(int argc, char **argv);
+
+/** A subcommand's usage error, as one line on stderr whatever the input
+ * held ("podvisor CMD: why (see podvisor CMD --help)"). Returns 2. */
+int tools_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int tools_sleep_main(int argc, char **argv);
 int tools_hash_main(int argc, char **argv);
 int tools_install_main(int argc, char **argv);

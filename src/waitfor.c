@@ -2,7 +2,6 @@
 #include "waitfor.h"
 
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +9,7 @@
 #include "checks.h"
 #include "loop.h"
 #include "parse.h"
+#include "tools.h"
 
 /* Each attempt's own limit: long enough for a cold service across the
  * cluster, short enough that a black-holed one is tried again soon. */
@@ -38,17 +38,7 @@ struct waiting {
     int timed_out;
 };
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "podvisor wait-for: %s\n%s", msg, USAGE);
-    return 2;
-}
+#define usage_error(...) tools_usage_error("wait-for", __VA_ARGS__)
 
 static double since(const struct waiting *w)
 {

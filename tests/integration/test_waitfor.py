@@ -133,3 +133,4 @@ def test_usage_errors():
                       (("tcp://h",), "tcp://HOST:PORT")]:
         r = wait_for_cmd(*args)
         assert r.returncode == 2 and why in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr   # one line, as probe's
