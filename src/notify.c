@@ -92,6 +92,27 @@ const char *notify_parse(const char *buf, size_t len, struct notify_msg *out)
     return NULL;
 }
 
+/* NULL when the sender belongs to the child's tree, else why not. */
+static const char *sender_foreign(const struct notify *n, pid_t pid)
+{
+    /* A sender outside podvisor's PID namespace shows as pid 0. */
+    if (pid <= 0)
+        return "the sender is outside podvisor's PID namespace";
+    /* PID 1 of its namespace: every process in it descends from podvisor,
+     * so nothing is looked up, and a sender that already exited (a
+     * `systemd-notify --no-block --ready`) counts as it should. */
+    if (n->self == 1)
+        return NULL;
+    if (procs_parent(pid) < 0)
+        return "the sender exited before its datagram was read, and podvisor, not PID 1 "
+               "here, cannot tell whether it was in the child's tree (run podvisor as the "
+               "container's PID 1, or keep the sender until podvisor reads it: "
+               "systemd-notify without --no-block)";
+    if (!procs_descends_from(pid, n->self))
+        return "the sender is not in the child's process tree";
+    return NULL;
+}
+
 static void read_one(struct notify *n, int *more)
 {
     char buf[NOTIFY_MAX + 1];
@@ -109,23 +130,26 @@ static void read_one(struct notify *n, int *more)
     *more = 1;
     struct ucred cred = {0};
     int have_cred = 0;
+    int *fds = NULL;
+    size_t nfds = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
             c->cmsg_len == CMSG_LEN(sizeof cred)) {
             memcpy(&cred, CMSG_DATA(c), sizeof cred);
             have_cred = 1;
         } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            /* File descriptors (FDSTORE=1) are not taken: closed at once. */
-            int *fds = (int *)(void *)CMSG_DATA(c);
-            size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < nfds; i++)
-                close(fds[i]);
+            fds = (int *)(void *)CMSG_DATA(c);
+            nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         }
     }
-    /* A sender outside podvisor's PID namespace shows as pid 0. */
-    if (!have_cred || cred.pid <= 0 || !procs_descends_from(cred.pid, n->self)) {
-        n->on_reject(n->ctx, NOTIFY_FOREIGN, have_cred ? cred.pid : 0,
-                     "the sender is not in the child's process tree");
+    /* Who sent it is decided before the passed fds are closed: closing
+     * BARRIER=1's fd is what lets its sender go on, exit and be reaped. */
+    const char *foreign = sender_foreign(n, have_cred ? cred.pid : 0);
+    /* File descriptors (FDSTORE=1, BARRIER=1) are not kept: closed now. */
+    for (size_t i = 0; i < nfds; i++)
+        close(fds[i]);
+    if (foreign) {
+        n->on_reject(n->ctx, NOTIFY_FOREIGN, have_cred ? cred.pid : 0, foreign);
         return;
     }
     if ((mh.msg_flags & MSG_TRUNC) || (size_t)len > NOTIFY_MAX) {

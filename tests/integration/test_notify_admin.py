@@ -164,16 +164,70 @@ def test_notify_ignores_malformed_and_foreign_datagrams(pid1):
         send_to(name, b"READY=1\0oops")
         wait_for(lambda: notify_status(pp).get("ignored", {}).get("foreign") == 4, timeout=5,
                  what="foreign datagrams counted")
+        # The app's own datagrams come when it runs: wait for all of them.
+        wait_for(lambda: notify_status(pp).get("status") == "still good", timeout=5,
+                 what="the app's STATUS=")
         st = status(pp)
         assert st["notify"]["ignored"]["malformed"] == 2, st["notify"]
-        assert st["notify"]["status"] == "still good"
         assert probe(pp, "/readyz").status == 503
         metrics = probe(pp, "/metrics").body
         assert 'podvisor_notify_ignored_total{reason="foreign"} 4' in metrics
         assert 'podvisor_notify_ignored_total{reason="malformed"} 2' in metrics
         err = pv.stderr_so_far()
-        assert "not in the child's process tree" in err and "not KEY=VALUE" in err
+        # Outside the PID namespace (pid 0), or inside but not below podvisor.
+        assert ("outside podvisor's PID namespace" if pid1 else
+                "not in the child's process tree") in err, err
+        assert "not KEY=VALUE" in err
         assert err.count("sd_notify datagram") == 2     # once per kind, then counted
+    finally:
+        stop(pv, 0)
+
+
+@pytest.mark.parametrize("pid1", [True, False])
+def test_ready_from_a_sender_that_already_exited(tmp_path, pid1):
+    """systemd-notify --no-block --ready: the helper sends and exits, and is
+    reaped by the app, before podvisor reads the datagram (made certain by
+    stopping podvisor meanwhile). As PID 1 every sender in the namespace is
+    the child's: READY=1 counts. As a subreaper podvisor cannot tell, and
+    says why and what to do, once."""
+    go, sent = tmp_path / "go", tmp_path / "sent"
+    pp = free_port()
+    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify", "--",
+                   *notify_app("env", f"await:{go}", "helper:READY=1", f"touch:{sent}")],
+                  pid1=pid1)
+    try:
+        pv.readline()
+        pv.readline()
+        os.kill(pv.pid, signal.SIGSTOP)
+        try:
+            go.touch()
+            wait_for(lambda: sent.exists(), what="the helper sent, exited and was reaped")
+        finally:
+            os.kill(pv.pid, signal.SIGCONT)
+        if pid1:
+            wait_for(lambda: probe(pp, "/readyz").ok, timeout=5, what="READY=1 from the helper")
+            assert notify_status(pp)["ignored"]["foreign"] == 0
+        else:
+            wait_for(lambda: notify_status(pp).get("ignored", {}).get("foreign") == 1,
+                     timeout=5, what="the vanished sender counted")
+            assert probe(pp, "/readyz").status == 503
+            err = pv.stderr_so_far()
+            assert "exited before its datagram was read" in err, err
+            assert "systemd-notify without --no-block" in err, err
+    finally:
+        stop(pv, 0)
+
+
+@pytest.mark.parametrize("pid1", [True, False])
+def test_barrier_senders_are_never_foreign(pid1):
+    """sd_notify_barrier: BARRIER=1 with an fd, the sender waits for podvisor
+    to close it and exits. The sender is checked before the fd is closed."""
+    pp = free_port()
+    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify", "--",
+                   *notify_app("barriers:30", "send:READY=1")], pid1=pid1)
+    try:
+        wait_for(lambda: probe(pp, "/readyz").ok, timeout=20, what="READY=1 after 30 barriers")
+        assert notify_status(pp)["ignored"] == {"malformed": 0, "foreign": 0}
     finally:
         stop(pv, 0)
 

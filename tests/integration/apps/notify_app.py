@@ -7,6 +7,13 @@ Usage: notify_app.py STEP...   where STEP is
   env              print NOTIFY_SOCKET and WATCHDOG_USEC (one line each)
   daemon:SECS      fork a child that stays SECS (TERM ends it with 0), send
                    MAINPID=<child> and exit 0 at once, as a daemonizing app does
+  await:PATH       wait until PATH exists
+  helper:TEXT      a helper process sends TEXT and exits, reaped here at once
+                   (what `systemd-notify --no-block` does)
+  barriers:N       N helper processes in turn each send BARRIER=1 with a pipe's
+                   write end and wait for it to close, then exit (systemd's
+                   sd_notify_barrier), reaped here at once
+  touch:PATH       create PATH
 Then it sleeps until killed (SIGTERM: exits 0).
 """
 import os
@@ -22,6 +29,27 @@ def send(text):
         addr = "\0" + addr[1:]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.sendto(text.encode(), addr)
+
+
+def barrier():
+    r, w = os.pipe()
+    addr = os.environ["NOTIFY_SOCKET"]
+    addr = "\0" + addr[1:] if addr.startswith("@") else addr
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        socket.send_fds(s, [b"BARRIER=1"], [w], address=addr)
+    os.close(w)
+    os.read(r, 1)   # EOF once podvisor closed its copy
+    os._exit(0)
+
+
+def in_helper(fn, *args):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            fn(*args)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def main():
@@ -40,6 +68,16 @@ def main():
         elif kind == "env":
             print("NOTIFY_SOCKET=" + os.environ.get("NOTIFY_SOCKET", ""), flush=True)
             print("WATCHDOG_USEC=" + os.environ.get("WATCHDOG_USEC", ""), flush=True)
+        elif kind == "await":
+            while not os.path.exists(arg):
+                time.sleep(0.01)
+        elif kind == "touch":
+            open(arg, "w").close()
+        elif kind == "helper":
+            in_helper(send, arg.replace("\\n", "\n"))
+        elif kind == "barriers":
+            for _ in range(int(arg)):
+                in_helper(barrier)
         elif kind == "daemon":
             pid = os.fork()
             if pid == 0:
