@@ -214,13 +214,17 @@ static void on_sigterm(struct lifecycle *lc, const struct lc_event *ev, struct l
 
 static void on_signal(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
-    if (ev->sig == SIGTERM || (lc->cfg->sidecar && ev->sig == SIGINT)) {
+    int as = options_rewrite(lc->cfg, ev->sig);
+    /* A signal rewritten to TERM is taken as TERM: the runtime sends the
+     * image's STOPSIGNAL to PID 1 (QUIT in nginx's image, so an injected
+     * podvisor gets QUIT), and --rewrite QUIT:TERM makes it the drain. */
+    if (ev->sig == SIGTERM || (ev->sig != SIGTERM && as == SIGTERM) ||
+        (lc->cfg->sidecar && ev->sig == SIGINT)) {
         on_sigterm(lc, ev, out);
         return;
     }
     if (!main_alive(lc) || lc->state == LC_EXITED)
         return;
-    int as = options_rewrite(lc->cfg, ev->sig);
     if (as == 0)
         return; /* --rewrite SIG:0 drops it */
     if (as > 0 && as < OPTIONS_NSIG)

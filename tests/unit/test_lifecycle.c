@@ -59,6 +59,26 @@ static void start(void)
     step(LC_EV_EXEC_OK, 1000, 0);
 }
 
+/* The runtime sends the image's STOPSIGNAL (QUIT in nginx's image) to PID
+ * 1: rewritten to TERM, it starts the drain, not a forward. */
+static void a_signal_rewritten_to_term_drains(void **state)
+{
+    setup_cfg(1000, 5000, SIGQUIT);
+    cfg.rewrite[SIGQUIT] = SIGTERM;
+    start();
+    step(LC_EV_SIGNAL, 1100, SIGQUIT);
+    assert_int_equal(lc.state, LC_DRAINING);
+    assert_int_equal(find(LC_ACT_FORWARD), -1);
+    step(LC_EV_PRESTOP_ELAPSED, 2100, 0);
+    assert_int_equal(res.actions[find(LC_ACT_STOP_CHILD)].sig, SIGQUIT);
+    /* Without the rewrite, QUIT is forwarded as any signal. */
+    setup_cfg(1000, 5000, SIGQUIT);
+    start();
+    step(LC_EV_SIGNAL, 1100, SIGQUIT);
+    assert_int_equal(lc.state, LC_READY);
+    assert_int_equal(res.actions[find(LC_ACT_FORWARD)].sig, SIGQUIT);
+}
+
 static void spawn_makes_ready(void **state)
 {
     setup_cfg(0, 5000, SIGTERM);
@@ -856,6 +876,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(spawn_makes_ready),
+        cmocka_unit_test(a_signal_rewritten_to_term_drains),
         cmocka_unit_test(sigterm_with_delay_drains_then_stops),
         cmocka_unit_test(sigterm_without_delay_stops_at_once),
         cmocka_unit_test(second_sigterm_cuts_delay),
