@@ -2,7 +2,8 @@
 # links), for two uses (README.md, "Quick start"):
 #   COPY --from=<this image> /podvisor /podvisor       (then ENTRYPOINT it)
 #   an init container: args ["install", "/shared/podvisor"] into an emptyDir
-# Build: podman build --pull=never -t podvisor .   (or docker build)
+# Build: make image (podman build with the version label from VERSION; the
+# binary reads the same file), or docker build -t podvisor .
 
 FROM docker.io/library/debian:bookworm AS build
 ARG DEBIAN_FRONTEND=noninteractive
@@ -14,7 +15,7 @@ WORKDIR /src
 # script, not with podvisor's code.
 COPY scripts/static-deps.sh scripts/
 RUN sh scripts/static-deps.sh build/static
-COPY Makefile ./
+COPY Makefile VERSION ./
 COPY cmd cmd/
 COPY src src/
 RUN make static
@@ -27,11 +28,11 @@ RUN mkdir -p /out/licenses && \
     cp build/podvisor-static /out/podvisor
 
 FROM scratch
-# Given by `make image` from the Makefile, so the label and --version agree.
-ARG VERSION=unknown
+# org.opencontainers.image.version comes from `make image` (see the
+# Makefile's image target for why it is not an ARG here).
 LABEL org.opencontainers.image.title="podvisor" \
       org.opencontainers.image.description="PID 1 for Kubernetes containers: signals, reaping, graceful drain, probes, ConfigMap reloads" \
-      org.opencontainers.image.version="${VERSION}"
+      org.opencontainers.image.licenses="Apache-2.0 AND LGPL-2.1-or-later AND (LGPL-3.0-or-later OR GPL-2.0-or-later) AND MIT AND curl"
 COPY --from=build /out/licenses /licenses
 COPY --from=build /out/podvisor /podvisor
 # The probe server's default port (SPEC.md).

@@ -1,7 +1,9 @@
 # podvisor build. `make` builds build/podvisor; `make test` runs every test tier;
 # `make demo` shows what podvisor does. See README.md.
 
-VERSION   ?= 0.2.0
+# One source for the version: the binary (--version), the image's label
+# (make image) and the chart's appVersion (checked in tests/k8s) read it.
+VERSION   ?= $(shell cat VERSION)
 CC        ?= cc
 BUILD     ?= build
 PYTHON    ?= /usr/bin/python3
@@ -57,7 +59,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
+.PHONY: image runtime-test licenses-source static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
 
@@ -127,6 +129,15 @@ integration-static: static helpers
 	PODVISOR=$(abspath build/podvisor-static) HELPERS=$(abspath $(BUILD)/helpers) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
+# The podvisor image (Dockerfile). The version label is given here, on the
+# command line, and not by an ARG in the Dockerfile: podman 4.3's layer
+# cache ignores a changed --build-arg for a LABEL step, so an image built
+# once without it kept "unknown" for every later version.
+IMAGE  ?= podvisor:$(VERSION)
+PODMAN ?= podman
+image:
+	$(PODMAN) build --pull=never --label org.opencontainers.image.version=$(VERSION) -t $(IMAGE) .
+
 # The Dockerfile built with podman, podvisor run from it as PID 1 of
 # hardened containers, and the injection pattern (tests/container/run.sh).
 container-test:
@@ -139,7 +150,18 @@ k8s-test: $(BUILD)/podvisor
 	PODVISOR=$(abspath $(BUILD)/podvisor) HELM=$(abspath build/tools/helm) \
 	  KUBECTL=$(abspath build/tools/kubectl) $(PYTHON) -m pytest -q -p no:cacheprovider tests/k8s
 
-test: all unit unit-asan unit-valgrind integration integration-asan integration-static k8s-test container-test
+# The real-runtime tier: the chart's examples (helm/podvisor/ci) and the
+# nginx overlay played as pods by podman (tests/runtime): start, probes,
+# a ConfigMap change, the drain on podman pod stop. Prints its figures.
+runtime-test: $(BUILD)/podvisor
+	@sh scripts/k8s-tools.sh build/tools
+	bash tests/container/images.sh $(VERSION)
+	@rm -f build/runtime/figures.txt
+	HELM=$(abspath build/tools/helm) KUBECTL=$(abspath build/tools/kubectl) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/runtime
+	@cat build/runtime/figures.txt
+
+test: all unit unit-asan unit-valgrind integration integration-asan integration-static k8s-test container-test runtime-test
 
 # make install PREFIX=/usr/local DESTDIR=/staging: the binary and the man page.
 PREFIX  ?= /usr/local

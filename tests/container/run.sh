@@ -18,28 +18,9 @@ mkdir -p "$WORK"
 say() { echo "container-test: $*" >&2; }
 fail() { say "FAIL: $*"; exit 1; }
 
-command -v podman >/dev/null || fail "podman is not installed (tests/deps.sh installs it)"
-# podman as root in this sandbox: runc, and ulimits the sandbox can grant.
+bash tests/container/images.sh "$VERSION"
 export CONTAINERS_CONF=$WORK/containers.conf
-cat >"$CONTAINERS_CONF" <<'EOF'
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-EOF
-
 BASE=docker.io/library/debian:bookworm
-if ! podman image exists "$BASE"; then
-    if [ ! -f "$WORK/rootfs.done" ]; then
-        say "making $BASE with debootstrap (once; cached in $WORK)"
-        rm -rf "$WORK/rootfs"
-        debootstrap --variant=minbase bookworm "$WORK/rootfs" http://deb.debian.org/debian \
-            >"$WORK/debootstrap.log" 2>&1 || { tail -20 "$WORK/debootstrap.log"; fail "debootstrap"; }
-        touch "$WORK/rootfs.done"
-    fi
-    tar -C "$WORK/rootfs" -c . | podman import -q - "$BASE" >/dev/null
-fi
-
 IMAGE=localhost/podvisor:test
 APP=localhost/podvisor-app:test
 NAME=podvisor-ct-$$
@@ -50,8 +31,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "building the podvisor image (Dockerfile)"
-podman build -q --pull=never --build-arg VERSION="$VERSION" -t "$IMAGE" . >/dev/null
 # FROM scratch with the binary and the licences only.
 files=$(podman create --name "$NAME-ls" "$IMAGE" >/dev/null && podman export "$NAME-ls" | tar -t | sort)
 podman rm -f "$NAME-ls" >/dev/null
@@ -63,6 +42,11 @@ for lib in curl jansson libmicrohttpd nettle musl; do
 done
 label=$(podman image inspect -f '{{index .Labels "org.opencontainers.image.version"}}' "$IMAGE")
 [ "$label" = "$VERSION" ] || fail "version label is \"$label\", not $VERSION"
+# One source: the binary says the version the label says.
+said=$(podman run --rm "$IMAGE" --version 2>&1 | head -1)
+case "$said" in *" $VERSION"*) ;; *) fail "the binary says \"$said\", the label $VERSION" ;; esac
+licenses=$(podman image inspect -f '{{index .Labels "org.opencontainers.image.licenses"}}' "$IMAGE")
+case "$licenses" in Apache-2.0\ AND\ *) ;; *) fail "licenses label is \"$licenses\"" ;; esac
 
 # 1. An app image with podvisor as its ENTRYPOINT.
 say "building an app image with podvisor as ENTRYPOINT"

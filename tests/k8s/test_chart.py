@@ -18,7 +18,10 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 CHART = os.path.join(ROOT, "helm", "podvisor")
 HELM = os.environ.get("HELM", os.path.join(ROOT, "build", "tools", "helm"))
 PODVISOR = os.environ.get("PODVISOR", os.path.join(ROOT, "build", "podvisor"))
-VALUES = sorted(f for f in os.listdir(HERE) if f.startswith("values-"))
+# The examples are the chart's ci/ values files (chart-testing lints the
+# chart with each); tests/runtime plays them under podman too.
+CI = os.path.join(CHART, "ci")
+VALUES = sorted(f for f in os.listdir(CI) if f.endswith("-values.yaml"))
 
 
 def helm(*args):
@@ -28,7 +31,7 @@ def helm(*args):
 def render(values=None, *sets):
     args = ["template", "rel", CHART]
     if values:
-        args += ["-f", os.path.join(HERE, values)]
+        args += ["-f", os.path.join(CI, values)]
     for s in sets:
         args += ["--set", s]
     r = helm(*args)
@@ -72,29 +75,37 @@ def accepted_by_podvisor(opts, tmp, app=("true",)):
 
 @pytest.mark.parametrize("values", VALUES)
 def test_lint(values):
-    r = helm("lint", "--strict", CHART, "-f", os.path.join(HERE, values))
+    r = helm("lint", "--strict", CHART, "-f", os.path.join(CI, values))
     assert r.returncode == 0, r.stdout + r.stderr
     # NOTES.txt renders at install only.
-    r = helm("install", "rel", CHART, "-f", os.path.join(HERE, values), "--dry-run=client")
+    r = helm("install", "rel", CHART, "-f", os.path.join(CI, values), "--dry-run=client")
     assert r.returncode == 0 and "kubectl rollout restart deploy/rel-podvisor" in r.stdout, r.stderr
     assert ("Shutdown budget" in r.stdout) == ("sidecar" not in values), r.stdout
 
 
 def test_injected_nginx(tmp_path):
-    objs = render("values-injected.yaml")
+    objs = render("injected-values.yaml")
     spec = pod(objs)["spec"]
     init = container(spec, "podvisor-install", init=True)
     assert init["image"] == "registry.example/podvisor:0.2.0"
-    assert init["args"] == ["install", "/podvisor/podvisor"]
+    # Not /podvisor: in the podvisor image that is the binary itself, and
+    # runc cannot mount the emptyDir over a file.
+    assert init["args"] == ["install", "/podvisor-bin/podvisor"]
+    assert init["volumeMounts"] == [{"name": "podvisor-bin", "mountPath": "/podvisor-bin"}]
     app = container(spec, "app")
     assert app["command"][0] == "/podvisor/podvisor"
     opts, cmd = split_podvisor(app["command"])
-    assert cmd == ["nginx", "-g", "daemon off;"] and "args" not in app
+    assert cmd == ["nginx", "-e", "stderr", "-c", "/etc/nginx/podvisor/nginx.conf"]
+    assert "args" not in app
     # The budget by construction: the pod's grace period is podvisor's.
     assert spec["terminationGracePeriodSeconds"] == 45 and opt(opts, "--grace-period") == "45s"
     assert opt(opts, "--prestop-delay") == "10s" and opt(opts, "--stop-signal") == "QUIT"
-    assert opt(opts, "--watch") == "/etc/nginx/conf.d" and opt(opts, "--on-change") == "signal:HUP"
-    assert opt(opts, "--validate") == "nginx -t" and opt(opts, "--probe-listen") == ":8099"
+    # nginx's image says STOPSIGNAL SIGQUIT: the runtime sends QUIT to podvisor.
+    assert opt(opts, "--rewrite") == "QUIT:TERM"
+    assert opt(opts, "--watch") == "/etc/nginx/podvisor" and opt(opts, "--on-change") == "signal:HUP"
+    assert opt(opts, "--validate") == "nginx -e stderr -t -q -c /etc/nginx/podvisor/nginx.conf"
+    assert opt(opts, "--probe-listen") == ":8099"
+    assert opt(opts, "--ready-check") == "http://127.0.0.1:8080/"
     # Probes on podvisor's port and paths.
     assert {"name": "podvisor", "containerPort": 8099} in app["ports"]
     for kind, path in (("liveness", "/livez"), ("readiness", "/readyz"), ("startup", "/startupz")):
@@ -103,11 +114,13 @@ def test_injected_nginx(tmp_path):
     mounts = {m["name"]: m for m in app["volumeMounts"]}
     assert mounts["podvisor-bin"] == {"name": "podvisor-bin", "mountPath": "/podvisor",
                                       "readOnly": True}
-    assert "subPath" not in mounts["config"] and mounts["config"]["mountPath"] == "/etc/nginx/conf.d"
+    assert "subPath" not in mounts["config"]
+    assert mounts["config"]["mountPath"] == "/etc/nginx/podvisor"
+    assert mounts["tmp"]["mountPath"] == "/tmp"  # nginx writes only there
     vols = {v["name"]: v for v in spec["volumes"]}
     assert "emptyDir" in vols["podvisor-bin"]
     assert vols["config"]["configMap"]["name"] == objs["ConfigMap"]["metadata"]["name"]
-    assert objs["ConfigMap"]["data"] == {"default.conf": "server { listen 8080; }"}
+    assert "listen 8080;" in objs["ConfigMap"]["data"]["nginx.conf"]
     # Reload in place: no checksum annotation (a change must not roll pods).
     assert "checksum/config" not in (pod(objs)["metadata"].get("annotations") or {})
     # Hardened.
@@ -132,28 +145,29 @@ def test_injected_nginx(tmp_path):
 
 
 def test_image_mode_rolls_on_config_change(tmp_path):
-    objs = render("values-image.yaml")
+    objs = render("image-values.yaml")
     spec = pod(objs)["spec"]
     assert "initContainers" not in spec
     app = container(spec, "app")
+    # tag: 1.25, a YAML number, is its text.
+    assert app["image"] == "registry.example/nginx-podvisor:1.25"
     assert app["command"][0] == "/usr/local/bin/podvisor"
     opts, cmd = split_podvisor(app["command"])
-    assert cmd == ["/app/shop", "--port", "8080"]
+    assert cmd == ["nginx", "-e", "stderr", "-c", "/etc/nginx/podvisor/nginx.conf"]
     assert "-g" in opts and opt(opts, "--restart-policy") == "on-failure"
     assert opt(opts, "--backoff-initial") == "1s" and opt(opts, "--log-format") == "text"
     assert "--watch" not in opts  # roll, not reload
     assert opt(opts, "--ready-check") == "tcp://127.0.0.1:8080"
     checks = [opts[i + 1] for i, o in enumerate(opts) if o == "--ready-check"]
-    assert checks == ["tcp://127.0.0.1:8080", "notify", "exec:sh -c 'test -e /tmp/ready'"]
-    assert opt(opts, "--watchdog") == "30s"
-    assert opt(opts, "--live-check") == "http://127.0.0.1:8080/healthz"
+    assert checks == ["tcp://127.0.0.1:8080", "http://127.0.0.1:8080/"]
+    assert opt(opts, "--live-check") == "http://127.0.0.1:8080/"
     assert opt(opts, "--failure-threshold") == "3"
     assert "startupProbe" not in app and "readinessProbe" in app
     assert not any(v["name"] == "podvisor-bin" for v in spec["volumes"])
     ann = pod(objs)["metadata"]["annotations"]["checksum/config"]
     # The checksum follows the data: new data, new pods on helm upgrade.
-    again = pod(render("values-image.yaml"))["metadata"]["annotations"]["checksum/config"]
-    changed = pod(render("values-image.yaml", "config.data.settings\\.json=[1]"))
+    again = pod(render("image-values.yaml"))["metadata"]["annotations"]["checksum/config"]
+    changed = pod(render("image-values.yaml", "config.data.settings\\.json=[1]"))
     assert ann == again != changed["metadata"]["annotations"]["checksum/config"]
     r = accepted_by_podvisor(opts, str(tmp_path))
     assert r.returncode == 0, r.stderr
@@ -189,7 +203,7 @@ def sidecar_runs(args, tmp):
 
 
 def test_sidecar_native_with_signals(tmp_path):
-    objs = render("values-sidecar.yaml")
+    objs = render("sidecar-values.yaml")
     spec = pod(objs)["spec"]
     side = container(spec, "podvisor", init=True)
     assert side["restartPolicy"] == "Always"  # a native sidecar
@@ -200,15 +214,18 @@ def test_sidecar_native_with_signals(tmp_path):
     assert side["readinessProbe"]["httpGet"]["port"] == "podvisor"
     assert {"name": "podvisor", "containerPort": 8098} in side["ports"]
     app = container(spec, "app")
-    assert "command" not in app and "args" not in app  # the image's own
+    # The app's own command (not podvisor's line): nginx pointed at its config.
+    assert app["command"] == ["nginx", "-e", "stderr", "-c", "/etc/nginx/podvisor/nginx.conf"]
+    assert "args" not in app
     assert all(p["name"] != "podvisor" for p in app["ports"])
-    assert "readinessProbe" not in app
+    assert "podvisor" not in str(app.get("readinessProbe"))
     assert {m["name"] for m in side["volumeMounts"]} == {"config"}
     sidecar_runs(args, str(tmp_path))
 
 
 def test_sidecar_classic_with_webhook(tmp_path):
-    objs = render("values-sidecar-classic.yaml")
+    objs = render("sidecar-values.yaml", "sidecar.native=false",
+                  "config.action=webhook:http://127.0.0.1:8080/-/reload", "config.signalProcess=")
     spec = pod(objs)["spec"]
     assert "initContainers" not in spec and "shareProcessNamespace" not in spec
     side = container(spec, "podvisor")
@@ -217,7 +234,7 @@ def test_sidecar_classic_with_webhook(tmp_path):
 
 
 def test_two_podvisors_in_one_pod_have_their_own_ports():
-    r = helm("template", "rel", CHART, "-f", os.path.join(HERE, "values-sidecar.yaml"),
+    r = helm("template", "rel", CHART, "-f", os.path.join(CI, "sidecar-values.yaml"),
              "--set", "podvisor.sidecarProbePort=8099")
     assert r.returncode != 0 and "share one network namespace" in r.stderr, r.stderr
 
@@ -242,18 +259,83 @@ BAD = [
     (["mode=sidecar", "config.enabled=false"], "needs config.enabled"),
     (["mode=sidecar", "config.action=restart"], "cannot restart the app"),
     (["mode=sidecar", "config.signalProcess="], "needs config.signalProcess"),
+    # --validate would run in the FROM-scratch sidecar: refused with the way out.
+    (["mode=sidecar", "config.validate=nginx -t"], "Use mode injected"),
+    (["sidecar.native=sometimes"], "native"),
     (["serviceMonitor.enabled=true", "service.enabled=false"], "needs service.enabled"),
 ]
 
 
 @pytest.mark.parametrize("sets,why", BAD, ids=[";".join(s) or "defaults" for s, _ in BAD])
 def test_bad_values_are_refused(sets, why):
-    base = ["-f", os.path.join(HERE, "values-injected.yaml")] if sets else []
+    base = ["-f", os.path.join(CI, "injected-values.yaml")] if sets else []
     if sets and sets[0].startswith("mode=sidecar"):
-        base = ["-f", os.path.join(HERE, "values-sidecar.yaml")]
+        base = ["-f", os.path.join(CI, "sidecar-values.yaml")]
     args = ["template", "rel", CHART, *base]
     for s in sets:
         args += ["--set", s]
     r = helm(*args)
     assert r.returncode != 0, f"{sets} rendered"
     assert why in r.stderr, r.stderr
+
+
+def test_image_mode_renders_the_other_checks(tmp_path):
+    objs = render("image-values.yaml", "podvisor.readyChecks={notify,exec:sh -c 'test -e /tmp/ready'}",
+                  "podvisor.watchdog=30s")
+    opts, _ = split_podvisor(container(pod(objs)["spec"], "app")["command"])
+    checks = [opts[i + 1] for i, o in enumerate(opts) if o == "--ready-check"]
+    assert checks == ["notify", "exec:sh -c 'test -e /tmp/ready'"]
+    assert opt(opts, "--watchdog") == "30s"
+    r = accepted_by_podvisor(opts, str(tmp_path))
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("kube,native", [("1.28.0", False), ("1.29.0", True), ("1.31.2", True)])
+def test_native_sidecar_follows_the_cluster_version(kube, native):
+    r = helm("template", "rel", CHART, "-f", os.path.join(CI, "sidecar-values.yaml"),
+             "--kube-version", kube)
+    assert r.returncode == 0, r.stderr
+    objs = {o["kind"]: o for o in yaml.safe_load_all(r.stdout) if o}
+    spec = pod(objs)["spec"]
+    side = container(spec, "podvisor", init=native)
+    assert (side.get("restartPolicy") == "Always") == native
+    # Said outright, the value wins over the version.
+    r = helm("template", "rel", CHART, "-f", os.path.join(CI, "sidecar-values.yaml"),
+             "--kube-version", kube, "--set", "sidecar.native=false")
+    objs = {o["kind"]: o for o in yaml.safe_load_all(r.stdout) if o}
+    container(pod(objs)["spec"], "podvisor")
+
+
+def test_sidecar_mode_carries_the_apps_own_probes():
+    spec = pod(render("sidecar-values.yaml"))["spec"]
+    app = container(spec, "app")
+    assert app["readinessProbe"] == {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 2}
+    assert "livenessProbe" not in app and "startupProbe" not in app
+
+
+def test_pull_secrets_service_account_and_numeric_tags():
+    objs = render("injected-values.yaml", "imagePullSecrets[0].name=regcred",
+                  "serviceAccount.create=true", "serviceAccount.annotations.a=b",
+                  "app.image.tag=2", "podvisorImage.tag=3")
+    spec = pod(objs)["spec"]
+    assert spec["imagePullSecrets"] == [{"name": "regcred"}]
+    assert spec["serviceAccountName"] == objs["ServiceAccount"]["metadata"]["name"] == "rel-podvisor"
+    assert objs["ServiceAccount"]["metadata"]["annotations"] == {"a": "b"}
+    assert container(spec, "app")["image"] == "docker.io/library/nginx:2"
+    assert container(spec, "podvisor-install", init=True)["image"] == "registry.example/podvisor:3"
+    spec = pod(render("injected-values.yaml", "serviceAccount.name=existing"))["spec"]
+    assert spec["serviceAccountName"] == "existing"
+    spec = pod(render("injected-values.yaml"))["spec"]
+    assert "serviceAccountName" not in spec and "imagePullSecrets" not in spec
+
+
+def test_one_version_everywhere():
+    """VERSION is the one source: the binary, the image label (make image) and
+    the chart's appVersion say the same."""
+    with open(os.path.join(ROOT, "VERSION")) as f:
+        version = f.read().strip()
+    with open(os.path.join(CHART, "Chart.yaml")) as f:
+        chart = yaml.safe_load(f)
+    assert chart["appVersion"] == version
+    out = subprocess.run([PODVISOR, "--version"], capture_output=True, text=True).stdout
+    assert version in out, out

@@ -35,7 +35,10 @@ def by_kind(objs):
 def test_base_renders():
     objs = by_kind(kustomize("deploy/base"))
     spec = objs["Deployment"]["spec"]["template"]["spec"]
-    assert spec["initContainers"][0]["args"] == ["install", "/podvisor/podvisor"]
+    # Not /podvisor: in the podvisor image that is the binary itself.
+    assert spec["initContainers"][0]["args"] == ["install", "/podvisor-bin/podvisor"]
+    assert spec["initContainers"][0]["volumeMounts"] == [
+        {"name": "podvisor-bin", "mountPath": "/podvisor-bin"}]
     assert spec["containers"][0]["command"][0] == "/podvisor/podvisor"
     assert objs["Service"]["spec"]["selector"] == \
         objs["Deployment"]["spec"]["selector"]["matchLabels"]
@@ -57,6 +60,7 @@ def test_nginx_overlay_renders():
     opts, nginx = cmd[1:cmd.index("--")], cmd[cmd.index("--") + 1:]
     o = dict(zip(opts[::2], opts[1::2]))
     assert o["--stop-signal"] == "QUIT" and o["--on-change"] == "signal:HUP"
+    assert o["--rewrite"] == "QUIT:TERM"  # nginx's image: the runtime sends QUIT
     assert o["--validate"] == "nginx -t -c /etc/nginx/podvisor/nginx.conf"
     assert o["--watch"] == "/etc/nginx/podvisor"
     assert o["--grace-period"] == f"{spec['terminationGracePeriodSeconds']}s"

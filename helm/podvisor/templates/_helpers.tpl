@@ -24,12 +24,33 @@ app.kubernetes.io/part-of: {{ include "podvisor.name" . }}
 {{- end -}}
 
 {{- define "podvisor.podvisorImage" -}}
-{{- printf "%s:%s" .Values.podvisorImage.repository (default .Chart.AppVersion .Values.podvisorImage.tag) -}}
+{{- printf "%s:%s" .Values.podvisorImage.repository (default .Chart.AppVersion (toString .Values.podvisorImage.tag)) -}}
+{{- end -}}
+
+{{/* "true" when the sidecar is a native one (an init container with
+     restartPolicy: Always): asked for, or auto on a cluster of 1.29 or
+     later, where native sidecars are on by default. */}}
+{{- define "podvisor.nativeSidecar" -}}
+{{- $n := .Values.sidecar.native -}}
+{{- if eq (toString $n) "auto" -}}
+{{- semverCompare ">=1.29-0" .Capabilities.KubeVersion.Version | toString -}}
+{{- else -}}
+{{- toString $n -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "podvisor.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "podvisor.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- .Values.serviceAccount.name -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "podvisor.appImage" -}}
-{{- if .Values.app.image.tag -}}
-{{- printf "%s:%s" .Values.app.image.repository .Values.app.image.tag -}}
+{{- /* toString: a tag written as a number (2, 1.25) is its text. */ -}}
+{{- if not (eq (toString .Values.app.image.tag) "") -}}
+{{- printf "%s:%s" .Values.app.image.repository (toString .Values.app.image.tag) -}}
 {{- else -}}
 {{- .Values.app.image.repository -}}
 {{- end -}}
@@ -57,6 +78,11 @@ app.kubernetes.io/part-of: {{ include "podvisor.name" . }}
       "--grace-period" (printf "%vs" .Values.terminationGracePeriodSeconds)
       "--prestop-delay" $p.prestopDelay
       "--stop-signal" (toString $p.stopSignal) -}}
+{{- with $p.imageStopSignal -}}
+{{- if ne (toString .) "TERM" -}}
+{{- $a = concat $a (list "--rewrite" (printf "%s:TERM" (toString .))) -}}
+{{- end -}}
+{{- end -}}
 {{- if $p.stopTimeout -}}
 {{- $a = concat $a (list "--stop-timeout" $p.stopTimeout) -}}
 {{- end -}}
@@ -126,6 +152,9 @@ app.kubernetes.io/part-of: {{ include "podvisor.name" . }}
 {{- end -}}
 {{- if and (hasPrefix "signal:" .Values.config.action) (not .Values.config.signalProcess) -}}
 {{- fail "mode sidecar with a signal: action needs config.signalProcess (the app's executable name)" -}}
+{{- end -}}
+{{- if .Values.config.validate -}}
+{{- fail "config.validate cannot run in mode sidecar: it runs where podvisor runs, and the sidecar's image holds podvisor alone, none of the app's binaries or files. Use mode injected (podvisor in the app's container validates with the app's own files) or drop config.validate" -}}
 {{- end -}}
 {{- if eq (int .Values.podvisor.probePort) (int .Values.podvisor.sidecarProbePort) -}}
 {{- fail "podvisor.probePort and podvisor.sidecarProbePort are equal: the containers of a pod share one network namespace" -}}

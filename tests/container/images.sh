@@ -1,0 +1,66 @@
+#!/bin/bash
+# The images the podman tiers run (tests/container/run.sh, tests/runtime),
+# made here without a registry, each cached in podman's storage:
+#   docker.io/library/debian:bookworm  debootstrap from this machine's own
+#                                      Debian mirror (scripts/debian-mirror.sh)
+#   localhost/podvisor:test            the Dockerfile (make image); also tagged
+#                                      as the chart's examples name it
+#   docker.io/library/nginx:1.25       a stand-in for the examples' nginx:
+#                                      Debian's nginx-light, same CMD
+#   registry.example/nginx-podvisor:1.25  the stand-in with podvisor inside
+#                                      (the README's COPY --from pattern)
+#
+#   tests/container/images.sh VERSION
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VERSION=${1:?VERSION}
+WORK=$PWD/build/container
+mkdir -p "$WORK"
+say() { echo "images: $*" >&2; }
+fail() { say "FAIL: $*"; exit 1; }
+command -v podman >/dev/null || fail "podman is not installed (tests/deps.sh installs it)"
+export CONTAINERS_CONF=$WORK/containers.conf
+# podman as root in this sandbox: runc, and ulimits the sandbox can grant.
+cat >"$CONTAINERS_CONF" <<'CONF'
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+CONF
+
+BASE=docker.io/library/debian:bookworm
+if ! podman image exists "$BASE"; then
+    if [ ! -f "$WORK/rootfs.done" ]; then
+        mirror=$(sh scripts/debian-mirror.sh) || fail "no Debian mirror in the apt configuration"
+        say "making $BASE with debootstrap from $mirror (once; cached in $WORK)"
+        rm -rf "$WORK/rootfs"
+        debootstrap --variant=minbase bookworm "$WORK/rootfs" "$mirror" \
+            >"$WORK/debootstrap.log" 2>&1 || { tail -20 "$WORK/debootstrap.log"; fail "debootstrap"; }
+        touch "$WORK/rootfs.done"
+    fi
+    # An imported image has no PATH in its config (podman 4.3): the images
+    # built on it set one, and commands run in it are absolute.
+    tar -C "$WORK/rootfs" -c . | podman import -q -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$BASE" >/dev/null
+fi
+
+say "building the podvisor image (make image)"
+make --no-print-directory image IMAGE=localhost/podvisor:test >/dev/null
+podman tag localhost/podvisor:test "registry.example/podvisor:$VERSION"
+
+say "building the nginx stand-in and the image with podvisor inside"
+ctx=$WORK/nginx
+rm -rf "$ctx" && mkdir -p "$ctx"
+cat >"$ctx/Containerfile" <<CONF
+FROM $BASE
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends nginx-light >/dev/null && rm -rf /var/lib/apt/lists/*
+STOPSIGNAL SIGQUIT
+CMD ["nginx", "-g", "daemon off;"]
+CONF
+podman build -q --pull=never -t docker.io/library/nginx:1.25 "$ctx" >/dev/null
+cat >"$ctx/Containerfile.podvisor" <<CONF
+FROM docker.io/library/nginx:1.25
+COPY --from=localhost/podvisor:test /podvisor /usr/local/bin/podvisor
+CONF
+podman build -q --pull=never -t registry.example/nginx-podvisor:1.25 -f "$ctx/Containerfile.podvisor" "$ctx" >/dev/null
+say "ok"
