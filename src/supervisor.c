@@ -85,6 +85,10 @@ struct supervisor {
     struct http_server *admin_http; /* NULL without --admin-listen */
     struct http_admin admin;
     int notify_warned[NOTIFY_N_REJECTS];
+    int mainpid_warned;     /* a refused MAINPID= is said once at warn */
+    /* MAINPID= named a child of the main child: supervised once the main
+     * child exits and it is reparented to podvisor (PID 1 or subreaper). */
+    pid_t pending_mainpid;
     struct loop_timer process_retry;
     int process_warned;       /* sidecar: said that no --signal-process is visible */
     pid_t parent_at_start;
@@ -319,6 +323,8 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
                                .text = c->out});
 }
 
+static void adopt_pending_mainpid(struct supervisor *sv);
+
 static void on_status(void *ctx, pid_t pid, int status)
 {
     struct supervisor *sv = ctx;
@@ -328,6 +334,7 @@ static void on_status(void *ctx, pid_t pid, int status)
         /* A daemonizing app sends MAINPID= and exits: what it sent is read
          * first, so that its exit is not taken for the app's. */
         notify_drain(sv->notify);
+        adopt_pending_mainpid(sv);
         slot = lifecycle_child_by_pid(&sv->lc, pid);
     }
     if (slot < 0 && checks_reaped(sv->checks, pid, status))
@@ -528,6 +535,62 @@ static void on_config_change(void *ctx, const char *hash)
     feed(sv, (struct lc_event){.type = LC_EV_CONFIG_CHANGED, .text = hash});
 }
 
+/* MAINPID= is taken only for a process whose exit podvisor sees: its own
+ * child (waitpid). A child of the main child (a daemonizing app forks, says
+ * MAINPID=, exits) becomes podvisor's when the main child exits; anything
+ * else (a grandchild whose parent lives on) would die unseen: /livez would
+ * stay 200 for a dead app and a SIGTERM would never end. */
+static void on_mainpid(struct supervisor *sv, pid_t sender, pid_t pid)
+{
+    pid_t old = lifecycle_main_pid(&sv->lc);
+    if (pid == old)
+        return;
+    pid_t parent = procs_parent(pid);
+    if (parent == sv->self) {
+        sv->pending_mainpid = 0;
+        log_info("sd_notify MAINPID=%d: supervising it instead of %d", (int)pid, (int)old);
+        feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = pid});
+        return;
+    }
+    if (parent > 0 && parent == old) {
+        sv->pending_mainpid = pid;
+        log_info("sd_notify MAINPID=%d: a child of %d, supervised once %d exits (podvisor "
+                 "sees only its own children exit)", (int)pid, (int)old, (int)old);
+        return;
+    }
+    char why[160];
+    if (parent < 0)
+        snprintf(why, sizeof why, "no such process");
+    else if (procs_descends_from(pid, sv->self))
+        snprintf(why, sizeof why,
+                 "not podvisor's child, and its parent (pid %d) is not the main child: podvisor "
+                 "could not see it exit", (int)parent);
+    else
+        snprintf(why, sizeof why, "not a process of the child's tree");
+    enum log_level level = sv->mainpid_warned ? LOG_DEBUG : LOG_WARN;
+    sv->mainpid_warned = 1;
+    log_at(level, 0, "sd_notify MAINPID=%d from pid %d ignored: %s; still supervising %d%s",
+           (int)pid, (int)sender, why, (int)old,
+           level == LOG_WARN ? " (further refusals are logged at debug)" : "");
+}
+
+/* The main child exits: a pending MAINPID= is podvisor's child now. */
+static void adopt_pending_mainpid(struct supervisor *sv)
+{
+    pid_t pid = sv->pending_mainpid;
+    sv->pending_mainpid = 0;
+    if (pid <= 0)
+        return;
+    if (procs_parent(pid) != sv->self) {
+        log_warn("sd_notify MAINPID=%d: not podvisor's child after its parent's exit (gone, "
+                 "or not reparented); the main child's exit stands", (int)pid);
+        return;
+    }
+    log_info("sd_notify MAINPID=%d: supervising it instead of %d", (int)pid,
+             (int)lifecycle_main_pid(&sv->lc));
+    feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = pid});
+}
+
 static void on_notify(void *ctx, pid_t sender, const struct notify_msg *m)
 {
     struct supervisor *sv = ctx;
@@ -540,17 +603,8 @@ static void on_notify(void *ctx, pid_t sender, const struct notify_msg *m)
               m->reloading ? " RELOADING=1" : "", m->stopping ? " STOPPING=1" : "",
               m->watchdog ? " WATCHDOG=1" : "", m->watchdog_trigger ? " WATCHDOG=trigger" : "",
               m->has_status ? " STATUS=" : "", m->has_status ? m->status : "");
-    if (m->mainpid > 0) {
-        pid_t old = lifecycle_main_pid(&sv->lc);
-        if (m->mainpid != old && procs_descends_from(m->mainpid, sv->self)) {
-            log_info("sd_notify MAINPID=%d: supervising it instead of %d", (int)m->mainpid,
-                     (int)old);
-            feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = m->mainpid});
-        } else if (m->mainpid != old) {
-            log_warn("sd_notify MAINPID=%d from pid %d ignored: not a process of the child's "
-                     "tree", (int)m->mainpid, (int)sender);
-        }
-    }
+    if (m->mainpid > 0)
+        on_mainpid(sv, sender, m->mainpid);
     checks_notify(sv->checks, m);
     feed(sv, (struct lc_event){.type = LC_EV_NOTIFY_STATUS,
                                .text = m->has_status ? m->status : NULL});

@@ -285,6 +285,31 @@ def test_mainpid_outside_the_tree_is_refused():
         stop(pv, 0)
 
 
+def test_mainpid_that_podvisor_cannot_reap_is_refused():
+    """MAINPID= names a grandchild whose parent lives on: podvisor would never
+    see it exit. It keeps the original child (and says so once); the app's
+    own exit still ends podvisor."""
+    pp = free_port()
+    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--notify", "--",
+                   *notify_app("grandchild:60", "send:MAINPID=999999", "send:STATUS=x",
+                               "sleep:60")])
+    try:
+        line = pv.readline()
+        assert line.startswith("grandchild "), line
+        wait_for(lambda: notify_status(pp).get("status") == "x", what="the messages")
+        st = status(pp)
+        app = pv.child_pid()
+        assert st["notify"]["mainpid"] is None and st["child"]["pid"] > 0, st
+        err = pv.stderr_so_far()
+        assert "its parent (pid" in err and "could not see it exit" in err, err
+        assert err.count("ignored:") == 1, err     # the second refusal at debug
+        # The original child is still the one: its death ends podvisor.
+        os.kill(app, signal.SIGKILL)
+        assert pv.wait(timeout=10) == 128 + signal.SIGKILL
+    finally:
+        pv.kill()
+
+
 def test_gunicorn_becomes_ready_through_its_own_ready_1():
     gunicorn = shutil.which("gunicorn") or "/usr/bin/gunicorn"
     assert os.path.exists(gunicorn), "gunicorn is installed by tests/deps.sh"

@@ -14,6 +14,9 @@ Usage: notify_app.py STEP...   where STEP is
                    write end and wait for it to close, then exit (systemd's
                    sd_notify_barrier), reaped here at once
   touch:PATH       create PATH
+  grandchild:SECS  fork a child that forks a grandchild; both stay SECS; send
+                   MAINPID=<grandchild> and print its pid (a pid podvisor
+                   cannot reap: its parent lives on)
 Then it sleeps until killed (SIGTERM: exits 0).
 """
 import os
@@ -78,6 +81,19 @@ def main():
         elif kind == "barriers":
             for _ in range(int(arg)):
                 in_helper(barrier)
+        elif kind == "grandchild":
+            r, w = os.pipe()
+            if os.fork() == 0:
+                gc = os.fork()
+                if gc == 0:
+                    time.sleep(float(arg))
+                    os._exit(0)
+                os.write(w, str(gc).encode())
+                time.sleep(float(arg))
+                os._exit(0)
+            gc = int(os.read(r, 32))
+            send(f"MAINPID={gc}")
+            print(f"grandchild {gc}", flush=True)
         elif kind == "daemon":
             pid = os.fork()
             if pid == 0:
