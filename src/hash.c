@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <nettle/sha2.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,16 +47,81 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int hash_at(struct sha256_ctx *c, int dirfd, const char *name, int depth,
+/* One hash_paths call: the budgets and what is on the current path. */
+struct walk {
+    struct sha256_ctx c;
+    struct hash_notes *notes;
+    struct hash_notes scratch;
+    uint64_t content_left;
+    unsigned entries;
+    char root[PATH_MAX];       /* the top path, resolved: the watched tree */
+    size_t rootlen;
+    char path[PATH_MAX];       /* the entry being hashed, for the notes */
+    struct {
+        dev_t dev;
+        ino_t ino;
+    } on_path[MAX_DEPTH + 2];
+    int depth_dirs;
+};
+
+static void note(struct walk *w, unsigned *counter, const char *why)
+{
+    (*counter)++;
+    if (w->notes->first[0] != '\0')
+        return;
+    /* A long path is cut at its start: its end names the entry. */
+    size_t plen = strlen(w->path), room = 160;
+    const char *p = plen > room ? w->path + plen - room : w->path;
+    int n = snprintf(w->notes->first, sizeof w->notes->first, "%s%s: ", plen > room ? "..." : "",
+                     p);
+    if (n > 0 && (size_t)n < sizeof w->notes->first)
+        snprintf(w->notes->first + n, sizeof w->notes->first - (size_t)n, "%.*s",
+                 (int)(sizeof w->notes->first - (size_t)n - 1), why);
+}
+
+/* Where an open fd really is ("" when unknown). */
+static void fd_path(int fd, char *out, size_t len)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    ssize_t l = readlink(proc, out, len - 1);
+    out[l > 0 ? l : 0] = '\0';
+}
+
+static int inside_root(const struct walk *w, const char *real)
+{
+    if (w->rootlen == 0)
+        return 1; /* unknown: nothing to compare with */
+    if (strcmp(w->root, "/") == 0)
+        return 1;
+    return strncmp(real, w->root, w->rootlen) == 0 &&
+           (real[w->rootlen] == '/' || real[w->rootlen] == '\0');
+}
+
+/* A file that is not read: who it is, its size and times. A rotation (new
+ * inode, size or mtime) still changes the hash. */
+static void put_identity(struct sha256_ctx *c, const struct stat *sb)
+{
+    put_tag(c, 'I', "");
+    put_u64(c, (uint64_t)sb->st_dev);
+    put_u64(c, (uint64_t)sb->st_ino);
+    put_u64(c, (uint64_t)sb->st_size);
+    put_u64(c, (uint64_t)sb->st_mtim.tv_sec);
+    put_u64(c, (uint64_t)sb->st_mtim.tv_nsec);
+    put_u64(c, (uint64_t)sb->st_ctim.tv_sec);
+    put_u64(c, (uint64_t)sb->st_ctim.tv_nsec);
+}
+
+static int hash_at(struct walk *w, int dirfd, const char *name, int depth,
                    enum hash_found *found);
 
-static int hash_dir(struct sha256_ctx *c, int fd, int depth)
+static int hash_dir(struct walk *w, int fd, int depth)
 {
     DIR *d = fdopendir(fd);
     if (d == NULL) {
         int err = errno;
         close(fd);
-        put_error(c, err);
+        put_error(&w->c, err);
         return 0;
     }
     char **names = NULL;
@@ -85,10 +151,14 @@ static int hash_dir(struct sha256_ctx *c, int fd, int depth)
     /* readdir's order is the file system's: sort, so equal trees hash equal. */
     if (n > 1)
         qsort(names, n, sizeof *names, by_name);
-    put_tag(c, 'D', "");
-    put_u64(c, n);
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = hash_at(c, dirfd(d), names[i], depth + 1, NULL);
+    put_tag(&w->c, 'D', "");
+    put_u64(&w->c, n);
+    size_t plen = strlen(w->path);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        snprintf(w->path + plen, sizeof w->path - plen, "/%s", names[i]);
+        rc = hash_at(w, dirfd(d), names[i], depth + 1, NULL);
+    }
+    w->path[plen] = '\0';
 out:
     for (size_t i = 0; i < n; i++)
         free(names[i]);
@@ -97,48 +167,14 @@ out:
     return rc;
 }
 
-static int hash_at(struct sha256_ctx *c, int dirfd, const char *name, int depth,
-                   enum hash_found *found)
+static void hash_content(struct walk *w, int fd, const struct stat *sb)
 {
-    /* A top-level path is hashed by content only: the same tree gives the
-     * same hash wherever it is mounted. */
-    put_tag(c, 'N', depth > 0 ? name : "");
-    if (found)
-        *found = HASH_MISSING;
-    if (depth > MAX_DEPTH) {
-        put_error(c, ELOOP);
-        return 0;
+    if ((uint64_t)sb->st_size > w->content_left) {
+        note(w, &w->notes->big, "past the content budget: hashed by size and times");
+        put_identity(&w->c, sb);
+        return;
     }
-    /* O_NONBLOCK: a FIFO in a watched directory must not hang podvisor;
-     * the type is checked on the open fd, so nothing can swap it between. */
-    int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        int err = errno;
-        put_error(c, err == ENOENT ? 0 : err);
-        return 0;
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) < 0) {
-        put_error(c, errno);
-        close(fd);
-        return 0;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        if (found)
-            *found = HASH_DIR;
-        return hash_dir(c, fd, depth);
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        if (found)
-            *found = HASH_OTHER;
-        put_tag(c, 'O', "");
-        put_u64(c, (uint64_t)(sb.st_mode & S_IFMT));
-        close(fd);
-        return 0;
-    }
-    if (found)
-        *found = HASH_FILE;
-    put_tag(c, 'F', "");
+    put_tag(&w->c, 'F', "");
     uint8_t buf[65536];
     uint64_t total = 0;
     for (;;) {
@@ -146,31 +182,148 @@ static int hash_at(struct sha256_ctx *c, int dirfd, const char *name, int depth,
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            put_error(c, errno);
+            put_error(&w->c, errno);
             break;
         }
         if (r == 0)
             break;
-        sha256_update(c, (size_t)r, buf);
+        /* A file that grows while read is bounded all the same. */
+        if ((uint64_t)r > w->content_left) {
+            put_error(&w->c, EFBIG);
+            w->content_left = 0;
+            break;
+        }
+        sha256_update(&w->c, (size_t)r, buf);
         total += (uint64_t)r;
+        w->content_left -= (uint64_t)r;
     }
-    put_u64(c, total);
+    put_u64(&w->c, total);
+}
+
+static int hash_at(struct walk *w, int dirfd, const char *name, int depth,
+                   enum hash_found *found)
+{
+    /* A top-level path is hashed by content only: the same tree gives the
+     * same hash wherever it is mounted. */
+    put_tag(&w->c, 'N', depth > 0 ? name : "");
+    if (found)
+        *found = HASH_MISSING;
+    if (depth > MAX_DEPTH) {
+        put_error(&w->c, ELOOP);
+        return 0;
+    }
+    if (++w->entries > HASH_MAX_ENTRIES) {
+        if (w->entries == HASH_MAX_ENTRIES + 1)
+            note(w, &w->notes->truncated, "more than 10000 entries: the rest is not hashed");
+        put_error(&w->c, E2BIG);
+        return 0;
+    }
+    struct stat lsb;
+    int is_link = depth > 0 && fstatat(dirfd, name, &lsb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                  S_ISLNK(lsb.st_mode);
+    /* O_NONBLOCK: a FIFO in a watched directory must not hang podvisor;
+     * the type is checked on the open fd, so nothing can swap it between. */
+    int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int err = errno;
+        struct stat sb;
+        /* There but not readable (a 0400 Secret, podvisor not root): its
+         * identity, size and times, so that a rotation is still seen. */
+        if (err != ENOENT && fstatat(dirfd, name, &sb, 0) == 0 && S_ISREG(sb.st_mode)) {
+            if (found)
+                *found = HASH_FILE;
+            char why[128];
+            snprintf(why, sizeof why, "%s: hashed by size and times", strerror(err));
+            note(w, &w->notes->unreadable, why);
+            put_identity(&w->c, &sb);
+            return 0;
+        }
+        put_error(&w->c, err == ENOENT ? 0 : err);
+        return 0;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) < 0) {
+        put_error(&w->c, errno);
+        close(fd);
+        return 0;
+    }
+    if (depth == 0) {
+        /* The watched tree: where the top path really is. */
+        fd_path(fd, w->root, sizeof w->root);
+        w->rootlen = strlen(w->root);
+    } else if (is_link) {
+        char real[PATH_MAX];
+        fd_path(fd, real, sizeof real);
+        if (!inside_root(w, real)) {
+            /* Out of the watched tree (a link to / would walk the whole
+             * file system): its text counts, not what it points at. */
+            char text[PATH_MAX];
+            ssize_t l = readlinkat(dirfd, name, text, sizeof text - 1);
+            text[l > 0 ? l : 0] = '\0';
+            note(w, &w->notes->outside, "a symlink out of the watched tree: hashed by its text");
+            put_tag(&w->c, 'L', text);
+            close(fd);
+            return 0;
+        }
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        if (found)
+            *found = HASH_DIR;
+        for (int i = 0; i < w->depth_dirs; i++) {
+            if (w->on_path[i].dev == sb.st_dev && w->on_path[i].ino == sb.st_ino) {
+                note(w, &w->notes->loops, "a directory already on its own path (a symlink "
+                                          "loop): not entered again");
+                put_error(&w->c, ELOOP);
+                close(fd);
+                return 0;
+            }
+        }
+        w->on_path[w->depth_dirs].dev = sb.st_dev;
+        w->on_path[w->depth_dirs].ino = sb.st_ino;
+        w->depth_dirs++;
+        int rc = hash_dir(w, fd, depth);
+        w->depth_dirs--;
+        return rc;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        if (found)
+            *found = HASH_OTHER;
+        put_tag(&w->c, 'O', "");
+        put_u64(&w->c, (uint64_t)(sb.st_mode & S_IFMT));
+        close(fd);
+        return 0;
+    }
+    if (found)
+        *found = HASH_FILE;
+    hash_content(w, fd, &sb);
     close(fd);
     return 0;
 }
 
-int hash_paths(char *const *paths, size_t n, char out[HASH_TEXT_LEN], enum hash_found *found)
+int hash_paths(char *const *paths, size_t n, char out[HASH_TEXT_LEN], enum hash_found *found,
+               struct hash_notes *notes)
 {
-    struct sha256_ctx c;
-    sha256_init(&c);
-    put_u64(&c, n);
+    struct walk *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return -ENOMEM;
+    w->notes = notes ? notes : &w->scratch;
+    memset(w->notes, 0, sizeof *w->notes);
+    w->content_left = HASH_CONTENT_BUDGET;
+    sha256_init(&w->c);
+    put_u64(&w->c, n);
     for (size_t i = 0; i < n; i++) {
-        int rc = hash_at(&c, AT_FDCWD, paths[i], 0, found ? &found[i] : NULL);
-        if (rc < 0)
+        snprintf(w->path, sizeof w->path, "%s", paths[i]);
+        w->rootlen = 0;
+        w->depth_dirs = 0;
+        int rc = hash_at(w, AT_FDCWD, paths[i], 0, found ? &found[i] : NULL);
+        if (rc < 0) {
+            free(w);
             return rc;
+        }
     }
     uint8_t digest[SHA256_DIGEST_SIZE];
-    sha256_digest(&c, sizeof digest, digest);
+    sha256_digest(&w->c, sizeof digest, digest);
+    free(w);
     memcpy(out, "sha256:", 7);
     for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
         snprintf(out + 7 + 2 * i, 3, "%02x", digest[i]);

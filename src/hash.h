@@ -2,7 +2,15 @@
  * hash`: SHA-256 (nettle) over what the watched paths hold, following
  * symlinks, so that the kubelet's `key -> ..data/key` links count by their
  * target's content. Touches, no-op rewrites and the AtomicWriter's own
- * bookkeeping (names starting with "..") change nothing. */
+ * bookkeeping (names starting with "..") change nothing.
+ *
+ * Bounded, since it runs on the event loop (and before the app starts): a
+ * directory already on the path is not entered again (a link to "." or to
+ * a parent), a symlink that leaves the watched tree is hashed by its text,
+ * at most HASH_CONTENT_BUDGET bytes of content are read per hash (a
+ * ConfigMap or Secret holds 1 MiB at most): files past it, and files that
+ * cannot be read, are hashed by their identity, size and times, and at
+ * most HASH_MAX_ENTRIES entries are hashed. */
 #ifndef PODVISOR_HASH_H
 #define PODVISOR_HASH_H
 
@@ -11,6 +19,19 @@
 /* "sha256:" + 64 hex digits + NUL */
 #define HASH_TEXT_LEN 72
 
+#define HASH_CONTENT_BUDGET (16u << 20)
+#define HASH_MAX_ENTRIES 10000
+
+/* What the bounds above did to one hash: the watcher says so once. */
+struct hash_notes {
+    unsigned loops;       /* directories met again on their own path */
+    unsigned outside;     /* symlinks out of the watched tree */
+    unsigned unreadable;  /* files hashed by size and times: not readable */
+    unsigned big;         /* files hashed by size and times: past the budget */
+    unsigned truncated;   /* entries past HASH_MAX_ENTRIES, not hashed */
+    char first[320];      /* the first of them: "PATH: why" */
+};
+
 /* What one path held when hashed. */
 enum hash_found { HASH_MISSING = 0, HASH_FILE, HASH_DIR, HASH_OTHER };
 
@@ -18,7 +39,9 @@ enum hash_found { HASH_MISSING = 0, HASH_FILE, HASH_DIR, HASH_OTHER };
  * found is not NULL) says what paths[i] was. A path that is missing, or an
  * entry that cannot be read, is hashed as such rather than failing: the
  * hash still changes when it comes back. Returns 0, or -errno when the
- * hash itself could not be made (out of memory). */
-int hash_paths(char *const *paths, size_t n, char out[HASH_TEXT_LEN], enum hash_found *found);
+ * hash itself could not be made (out of memory). notes (when not NULL)
+ * says what the bounds did. */
+int hash_paths(char *const *paths, size_t n, char out[HASH_TEXT_LEN], enum hash_found *found,
+                struct hash_notes *notes);
 
 #endif

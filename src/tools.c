@@ -334,7 +334,8 @@ int tools_hash_main(int argc, char **argv)
     size_t n = (size_t)(argc - first);
     enum hash_found found[n];
     char out[HASH_TEXT_LEN];
-    int rc = hash_paths(argv + first, n, out, found);
+    struct hash_notes hn;
+    int rc = hash_paths(argv + first, n, out, found, &hn);
     if (rc < 0) {
         fprintf(stderr, "podvisor hash: %s\n", strerror(-rc));
         return 1;
@@ -342,9 +343,15 @@ int tools_hash_main(int argc, char **argv)
     int missing = 0;
     for (size_t i = 0; i < n; i++)
         if (found[i] == HASH_MISSING) {
-            fprintf(stderr, "podvisor hash: %s: %s\n", argv[first + (int)i], strerror(ENOENT));
+            /* The cause as the system gives it (EACCES on a directory on
+             * the way is not "No such file"). */
+            struct stat sb;
+            int err = stat(argv[first + (int)i], &sb) < 0 ? errno : ENOENT;
+            fprintf(stderr, "podvisor hash: %s: %s\n", argv[first + (int)i], strerror(err));
             missing = 1;
         }
+    if (hn.first[0])
+        fprintf(stderr, "podvisor hash: warning: %s\n", hn.first);
     if (missing)
         return 1;
     printf("%s\n", out);

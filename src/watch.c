@@ -52,9 +52,28 @@ struct watch {
     size_t n;
     char *const *paths;
     char hash[HASH_TEXT_LEN];
+    unsigned notes_said;    /* what the hash bounds did, said once a kind */
     watch_change_fn on_change;
     void *ctx;
 };
+
+/* Once per kind (a watched tree is hashed on every change). */
+static void say_notes(struct watch *w, const struct hash_notes *hn)
+{
+    const unsigned kinds[] = {hn->loops, hn->outside, hn->unreadable, hn->big, hn->truncated};
+    unsigned now = 0;
+    for (unsigned i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (kinds[i])
+            now |= 1u << i;
+    if ((now & ~w->notes_said) == 0)
+        return;
+    w->notes_said |= now;
+    log_warn("--watch: %s (%u symlink loop%s, %u link%s out of the tree, %u unreadable, %u "
+             "past the %u MiB content budget, %u entries past %u)",
+             hn->first, hn->loops, hn->loops == 1 ? "" : "s", hn->outside,
+             hn->outside == 1 ? "" : "s", hn->unreadable, hn->big, HASH_CONTENT_BUDGET >> 20,
+             hn->truncated, HASH_MAX_ENTRIES);
+}
 
 const char *watch_hash(const struct watch *w) { return w->hash; }
 
@@ -118,7 +137,10 @@ static void on_debounce(void *ctx)
     set_up_all(w);
     enum hash_found found[w->n];
     char hash[HASH_TEXT_LEN];
-    int rc = hash_paths(w->paths, w->n, hash, found);
+    struct hash_notes hn;
+    int rc = hash_paths(w->paths, w->n, hash, found, &hn);
+    if (rc >= 0)
+        say_notes(w, &hn);
     if (rc < 0) {
         log_errno(LOG_ERROR, -rc, "hashing the watched paths");
         return;
@@ -303,7 +325,10 @@ struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, stru
      * as an event, never lost. */
     set_up_all(w);
     enum hash_found found[w->n];
-    rc = hash_paths(w->paths, w->n, w->hash, found);
+    struct hash_notes hn;
+    rc = hash_paths(w->paths, w->n, w->hash, found, &hn);
+    if (rc >= 0)
+        say_notes(w, &hn);
     if (rc < 0) {
         snprintf(err, errlen, "hashing: %s", strerror(-rc));
         watch_stop(w);

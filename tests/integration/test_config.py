@@ -13,7 +13,8 @@ import time
 import pytest
 
 from atomic_writer import ConfigMapVolume
-from conftest import (PODVISOR, SANITIZER, Podvisor, base_env, children_of, wait_for)
+from conftest import (PODVISOR, SANITIZER, Podvisor, base_env, children_of, free_port,
+                      wait_for)
 from kubelet import http_probe
 
 # Scheduling slack for timings that are otherwise exact (the debounce);
@@ -546,6 +547,34 @@ def test_hash_subcommand(cm, tmp_path):
     assert same == r.stdout  # the visible keys are the ..data content
     r = subprocess.run([PODVISOR, "hash", str(tmp_path / "nope")], capture_output=True, text=True)
     assert r.returncode == 1 and "No such file" in r.stderr
+
+
+def test_hash_of_a_tree_with_loops_and_links_out_is_quick(tmp_path):
+    """Two links to "." took 2 s, three over 20 s, a link to / forever, at
+    100% CPU before the app started; a 2 GB file blocked /livez for 1.9 s."""
+    d = tmp_path / "conf"
+    d.mkdir()
+    (d / "k").write_text("v")
+    for name, to in (("a", "."), ("b", "."), ("c", "."), ("root", "/")):
+        os.symlink(to, d / name)
+    with open(d / "big", "wb") as f:
+        f.truncate(10 << 30)
+    t0 = time.monotonic()
+    r = subprocess.run([PODVISOR, "hash", str(d)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith("sha256:"), r.stderr
+    assert time.monotonic() - t0 < 5
+    assert "warning:" in r.stderr and str(d) in r.stderr, r.stderr
+    # The watcher says what it left out, once, and starts the app at once.
+    port = free_port()
+    pv = Podvisor(["--probe-listen", f"127.0.0.1:{port}", "--watch", str(d), "--on-change",
+                   "signal:HUP", "--", "sleep", "60"], pid1=False)
+    try:
+        wait_for(lambda: http_probe(port, "/readyz").ok, timeout=5, what="ready")
+        err = pv.stderr_so_far()
+        assert "--watch: " in err and "symlink loop" in err, err
+    finally:
+        pv.signal(signal.SIGTERM)
+        pv.wait(timeout=10)
 
 
 # --- end to end: nginx from Debian ---------------------------------------------

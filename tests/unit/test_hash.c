@@ -28,7 +28,7 @@ static void hash_of(char *out)
 {
     char *paths[] = {dir};
     enum hash_found found[1];
-    assert_int_equal(hash_paths(paths, 1, out, found), 0);
+    assert_int_equal(hash_paths(paths, 1, out, found, NULL), 0);
     assert_int_equal(found[0], HASH_DIR);
     assert_int_equal(strncmp(out, "sha256:", 7), 0);
     assert_int_equal(strlen(out), 71);
@@ -109,14 +109,72 @@ static void atomic_writer_swap_of_equal_content_is_no_change(void **state)
     snprintf(other, sizeof other, "%s/copy", dir);
     sh("cp %s/key %s/copy");
     char *p1[] = {file}, *p2[] = {other};
-    assert_int_equal(hash_paths(p1, 1, h1, NULL), 0);
-    assert_int_equal(hash_paths(p2, 1, h2, NULL), 0);
+    assert_int_equal(hash_paths(p1, 1, h1, NULL, NULL), 0);
+    assert_int_equal(hash_paths(p2, 1, h2, NULL, NULL), 0);
     assert_string_equal(h1, h2);
     /* A missing path is hashed as missing, not an error. */
     char *missing[] = {"/nonexistent/podvisor"};
     enum hash_found found[1];
-    assert_int_equal(hash_paths(missing, 1, h1, found), 0);
+    assert_int_equal(hash_paths(missing, 1, h1, found, NULL), 0);
     assert_int_equal(found[0], HASH_MISSING);
+    sh("rm -rf %s");
+}
+
+static void notes_of(char *out, struct hash_notes *hn)
+{
+    char *paths[] = {dir};
+    assert_int_equal(hash_paths(paths, 1, out, NULL, hn), 0);
+}
+
+/* Links to "." and ".." and to "/" once took seconds, minutes or forever
+ * (each link doubled the walk): a directory already on the path is not
+ * entered again, and nothing outside the watched tree is walked. */
+static void symlink_loops_and_links_out_are_bounded(void **state)
+{
+    char a[HASH_TEXT_LEN], b[HASH_TEXT_LEN];
+    struct hash_notes hn;
+    snprintf(dir, sizeof dir, "/tmp/podvisor-hash-loop-%d", (int)getpid());
+    sh("rm -rf %s && mkdir -p %s/sub && echo v1 > %s/k1 && echo v2 > %s/sub/k2");
+    sh("cd %s && ln -s . a && ln -s . b && ln -s . c && ln -s .. up && ln -s / root && "
+       "ln -s ../.. sub/upup && ln -s sub s2");
+    notes_of(a, &hn);
+    assert_true(hn.loops >= 3);
+    assert_true(hn.outside >= 3); /* up, root, sub/upup */
+    assert_non_null(strstr(hn.first, dir));
+    /* A link inside the tree to a directory not on the path is followed:
+     * its content counts (s2 -> sub). */
+    put("sub/k2", "v3");
+    notes_of(b, &hn);
+    assert_string_not_equal(a, b);
+    /* Where a link out points counts by its text. */
+    sh("cd %s && rm root && ln -s /usr root");
+    notes_of(a, &hn);
+    assert_string_not_equal(a, b);
+    sh("rm -rf %s");
+}
+
+/* A big file is hashed by identity, size and times: a 2 GB sparse file
+ * once blocked the loop for 1.9 s. */
+static void content_past_the_budget_is_hashed_by_identity(void **state)
+{
+    char a[HASH_TEXT_LEN], b[HASH_TEXT_LEN];
+    struct hash_notes hn;
+    snprintf(dir, sizeof dir, "/tmp/podvisor-hash-big-%d", (int)getpid());
+    sh("rm -rf %s && mkdir -p %s && echo small > %s/k && truncate -s 2G %s/big");
+    notes_of(a, &hn);
+    assert_int_equal(hn.big, 1);
+    assert_int_equal(hn.loops + hn.outside + hn.unreadable + hn.truncated, 0);
+    assert_non_null(strstr(hn.first, "/big: past the content budget"));
+    notes_of(b, &hn);
+    assert_string_equal(a, b);
+    sh("truncate -s 3G %s/big");
+    notes_of(b, &hn);
+    assert_string_not_equal(a, b);
+    /* Under the budget, content decides as ever. */
+    sh("rm %s/big");
+    notes_of(a, &hn);
+    assert_int_equal(hn.big, 0);
+    assert_string_equal(hn.first, "");
     sh("rm -rf %s");
 }
 
@@ -125,6 +183,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(content_decides),
         cmocka_unit_test(atomic_writer_swap_of_equal_content_is_no_change),
+        cmocka_unit_test(symlink_loops_and_links_out_are_bounded),
+        cmocka_unit_test(content_past_the_budget_is_hashed_by_identity),
     };
     return cmocka_run_group_tests_name("hash", tests, NULL, NULL);
 }
