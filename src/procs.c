@@ -17,8 +17,11 @@ int procs_match(const struct proc_entry *e, const char *name)
         return 1;
     /* comm holds the first 15 bytes of the name: compare as much. */
     size_t nl = strlen(name);
-    return e->comm[0] && strlen(e->comm) == (nl < 15 ? nl : 15) &&
-           strncmp(e->comm, name, 15) == 0;
+    if (!(e->comm[0] && strlen(e->comm) == (nl < 15 ? nl : 15) && strncmp(e->comm, name, 15) == 0))
+        return 0;
+    /* Cut, it may be the start of another name: then argv[0] decides (the
+     * exe, when readable, was compared above). */
+    return nl < 15 || strcmp(e->argv0, name) == 0;
 }
 
 static int matches_any(const struct proc_entry *e, char *const *names, size_t nnames)
@@ -42,7 +45,8 @@ size_t procs_select(const struct proc_entry *e, size_t n, char *const *names, si
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (e[i].pid == self || !matches_any(&e[i], names, nnames))
+        if (e[i].pid == self || e[i].state == 'Z' || e[i].state == 'X' ||
+            !matches_any(&e[i], names, nnames))
             continue;
         int keep = 1;
         /* Walk up the ancestors; the bound guards against a table read
@@ -116,6 +120,22 @@ static int read_entry(pid_t pid, struct proc_entry *e)
     e->pid = pid;
     if ((e->ppid = procs_parent(pid)) < 0)
         return -1;
+    char stat[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (read_small(path, stat, sizeof stat) > 0) {
+        char *rp = strrchr(stat, ')');
+        if (rp && rp[1] == ' ')
+            e->state = rp[2];
+    }
+    char cmd[256];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    if (read_small(path, cmd, sizeof cmd) > 0) {
+        const char *base = strrchr(cmd, '/');
+        base = base ? base + 1 : cmd;
+        size_t bl = strlen(base);
+        if (bl < sizeof e->argv0)
+            memcpy(e->argv0, base, bl + 1);
+    }
     snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
     if (read_small(path, e->comm, sizeof e->comm) > 0)
         e->comm[strcspn(e->comm, "\n")] = '\0';

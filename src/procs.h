@@ -14,14 +14,18 @@ struct proc_entry {
     pid_t pid, ppid;
     char comm[16];       /* /proc/PID/comm: at most 15 bytes */
     char exe[64];        /* base name of /proc/PID/exe; "" when unreadable */
+    char argv0[64];      /* base name of argv[0] (/proc/PID/cmdline, readable by all) */
+    char state;          /* /proc/PID/stat's state: 'Z' for a zombie */
 };
 
-/** Whether e is named name (exe base name, or comm, which the kernel cuts
- * to 15 bytes). */
+/** Whether e is named name: its exe's base name, or its comm, which the
+ * kernel cuts to 15 bytes: for a name of 15 bytes or more the cut comm is
+ * not enough (another name may share those bytes), argv[0] must say it. */
 int procs_match(const struct proc_entry *e, const char *name);
 
 /** Picks from the n entries those matching any of names whose ancestors
- * (within the table) do not match, skipping `self` and its descendants.
+ * (within the table) do not match, skipping `self` and its descendants,
+ * and zombies (a dead process cannot take a signal).
  * Writes their indexes to out (room for n); returns how many. Pure. */
 size_t procs_select(const struct proc_entry *e, size_t n, char *const *names, size_t nnames,
                     pid_t self, size_t *out);

@@ -11,16 +11,20 @@
 #include "procs.h"
 
 static const struct proc_entry table[] = {
-    {1, 0, "pause", "pause"},
-    {10, 1, "nginx", "nginx"},          /* master */
-    {11, 10, "nginx", "nginx"},         /* workers: same name, not signalled */
-    {12, 10, "nginx", "nginx"},
-    {20, 1, "sh", "dash"},
-    {21, 20, "nginx", ""},              /* exe unreadable: comm decides */
-    {22, 21, "cache-loader", "nginx"},  /* renamed comm, same exe: under 21 */
-    {30, 1, "podvisor", "podvisor"},    /* self */
-    {31, 30, "nginx", "nginx"},         /* podvisor's own `nginx -t` */
-    {40, 1, "prometheus-conf", "prometheus-config-reloader"},
+    {1, 0, "pause", "pause", "", 0},
+    {10, 1, "nginx", "nginx", "", 0},          /* master */
+    {11, 10, "nginx", "nginx", "", 0},         /* workers: same name, not signalled */
+    {12, 10, "nginx", "nginx", "", 0},
+    {20, 1, "sh", "dash", "", 0},
+    {21, 20, "nginx", "", "", 0},              /* exe unreadable: comm decides */
+    {22, 21, "cache-loader", "nginx", "", 0},  /* renamed comm, same exe: under 21 */
+    {30, 1, "podvisor", "podvisor", "", 0},    /* self */
+    {31, 30, "nginx", "nginx", "", 0},         /* podvisor's own `nginx -t` */
+    {40, 1, "prometheus-conf", "prometheus-config-reloader", "", 0},
+    /* exe unreadable (another user): a cut comm and argv[0] */
+    {50, 1, "my-long-service", "", "my-long-service-a", 0},
+    {60, 1, "zombie", "zombie", "zombie", 'Z'},  /* dead: never signalled */
+    {61, 1, "zombie", "zombie", "zombie", 'S'},
 };
 #define N (sizeof table / sizeof table[0])
 
@@ -46,7 +50,14 @@ static void names_match_exe_or_cut_comm(void **state)
     assert_int_equal(pick("sh", out), 1);   /* its comm */
     /* comm is cut to 15 bytes by the kernel; the exe's name is whole. */
     assert_int_equal(pick("prometheus-config-reloader", out), 1);
-    assert_int_equal(pick("prometheus-conf", out), 1);
+    /* 15 bytes: the cut comm of a longer name is not this name. */
+    assert_int_equal(pick("prometheus-conf", out), 0);
+    /* Past 15 bytes, with no exe to read, argv[0] decides: a name that
+     * only shares the first 15 bytes is not taken. */
+    assert_int_equal(pick("my-long-service-a", out), 1);
+    assert_int_equal(pick("my-long-service-b", out), 0);
+    assert_int_equal(pick("zombie", out), 1);
+    assert_int_equal(table[out[0]].pid, 61);
     assert_int_equal(pick("prometheus", out), 0);
     assert_int_equal(pick("ngin", out), 0);
     assert_int_equal(pick("podvisor", out), 0); /* never itself */
