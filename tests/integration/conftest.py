@@ -4,6 +4,7 @@ podvisor runs for real: as PID 1 of a fresh PID namespace (`unshare --pid
 --fork --mount-proc`), or as an ordinary process (then it is a subreaper),
 around real children (helpers from tests/helpers, shells, python servers).
 """
+import ctypes
 import os
 import errno
 import queue
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -27,6 +29,39 @@ SANITIZER = os.environ.get("PODVISOR_SANITIZER_BUILD") == "1"
 # environment, so that anything left running after a test can be found
 # (and the test fails): tests must clean up their whole process tree.
 RUN_MARK = f"PVTEST_RUN={os.getpid()}-{int(time.time())}"
+
+
+# The test process is a subreaper: what a test orphans (a grandchild of a
+# podvisor run without a PID namespace of its own) comes here, not to the
+# machine's init, which may reap it late (a zombie of an earlier test was
+# then found by name). reap_orphans() reaps it; no test depends on the
+# machine's init.
+PR_SET_CHILD_SUBREAPER = 36
+ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+# Every Popen of this process, to tell its own children (reaped by their
+# Popen) from adopted orphans (reaped by reap_orphans).
+_popens = weakref.WeakSet()
+_popen_init = subprocess.Popen.__init__
+
+
+def _tracked_init(self, *args, **kw):
+    _popen_init(self, *args, **kw)
+    _popens.add(self)
+
+
+subprocess.Popen.__init__ = _tracked_init
+
+
+def reap_orphans():
+    """Reaps the zombies this process adopted (never a Popen's own child)."""
+    own = {p.pid for p in list(_popens) if p.returncode is None}
+    for kid in children_of(os.getpid()):
+        if kid not in own and proc_state(kid) == "Z":
+            try:
+                os.waitpid(kid, os.WNOHANG)
+            except ChildProcessError:
+                pass
 
 
 def helper(name):
@@ -142,8 +177,12 @@ def children_of(pid):
 
 
 def proc_state(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
+    """The state letter, or "" when pid is gone (reaped meanwhile)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return ""
     return stat[stat.rfind(")") + 2]
 
 
@@ -278,8 +317,11 @@ def marked_processes():
 
 @pytest.fixture(autouse=True)
 def nothing_left_behind():
-    """Fails a test that leaves any process it started still running."""
+    """Fails a test that leaves any process it started still running, and
+    reaps the zombies it orphaned."""
+    reap_orphans()
     yield
+    reap_orphans()
     left = marked_processes()
     end = time.monotonic() + 3
     while left and time.monotonic() < end:  # still on their way out
@@ -291,6 +333,8 @@ def nothing_left_behind():
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        time.sleep(0.1)
+        reap_orphans()
         pytest.fail(f"left running after the test: {left}")
 
 

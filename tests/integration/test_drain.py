@@ -81,7 +81,8 @@ def test_second_sigterm_cuts_the_delay(podvisor_factory):
     pv = podvisor_factory(["--prestop-delay", "20s", "--", helper("sigecho"), "c"])
     assert pv.readline() == "c ready"
     pv.signal(signal.SIGTERM)
-    time.sleep(0.2)
+    # The second SIGTERM once the first was taken: the drain has begun.
+    wait_for(lambda: "ready -> draining" in pv.stderr_so_far(), what="the drain")
     t0 = time.monotonic()
     pv.signal(signal.SIGTERM)
     assert pv.readline(timeout=5) == "c 15"
