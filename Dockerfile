@@ -15,16 +15,21 @@ WORKDIR /src
 # script, not with podvisor's code.
 COPY scripts/static-deps.sh scripts/
 RUN sh scripts/static-deps.sh build/static
-COPY Makefile VERSION ./
+COPY Makefile VERSION LICENSE NOTICE ./
 COPY cmd cmd/
 COPY src src/
 RUN make static
-# What the binary carries: Debian's copyright file of each library, and musl's.
+# What the binary carries: podvisor's LICENSE and NOTICE, Debian's copyright
+# file of each library and musl's (notices, and the MIT and curl texts), and
+# the full texts they refer to: LGPL-2.1 (libmicrohttpd), LGPL-3 with the
+# GPL-3 it builds on, and GPL-2 (nettle's two choices).
 RUN mkdir -p /out/licenses && \
+    cp LICENSE /out/licenses/podvisor.LICENSE && cp NOTICE /out/licenses/podvisor.NOTICE && \
     for d in build/static/src/*/debian; do \
       cp "$d/copyright" "/out/licenses/$(basename "$(dirname "$d")").copyright"; \
     done && \
     cp /usr/share/doc/musl/copyright /out/licenses/musl.copyright && \
+    for l in LGPL-2.1 LGPL-3 GPL-3 GPL-2; do cp "/usr/share/common-licenses/$l" "/out/licenses/$l"; done && \
     cp build/podvisor-static /out/podvisor
 
 FROM scratch

@@ -59,7 +59,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: image runtime-test licenses-source static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
+.PHONY: image runtime-test licenses-source release-test static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
 
@@ -124,6 +124,15 @@ static:
 	@cp build/static/build/podvisor build/podvisor-static
 	@echo "built build/podvisor-static"
 
+# What a release of the static binary must offer (NOTICE): the linked
+# libraries' corresponding source, podvisor's objects, the relink recipe.
+licenses-source: static
+	sh scripts/corresponding-source.sh build/static $(VERSION) \
+	  build/podvisor-$(VERSION)-corresponding-source.tar.gz
+
+release-test: licenses-source
+	sh tests/release/relink.sh build/podvisor-$(VERSION)-corresponding-source.tar.gz
+
 # The integration suite against the static binary.
 integration-static: static helpers
 	PODVISOR=$(abspath build/podvisor-static) HELPERS=$(abspath $(BUILD)/helpers) \
@@ -133,7 +142,7 @@ integration-static: static helpers
 # command line, and not by an ARG in the Dockerfile: podman 4.3's layer
 # cache ignores a changed --build-arg for a LABEL step, so an image built
 # once without it kept "unknown" for every later version.
-IMAGE  ?= podvisor:$(VERSION)
+IMAGE  ?= podvisor
 PODMAN ?= podman
 image:
 	$(PODMAN) build --pull=never --label org.opencontainers.image.version=$(VERSION) -t $(IMAGE) .
@@ -161,7 +170,7 @@ runtime-test: $(BUILD)/podvisor
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/runtime
 	@cat build/runtime/figures.txt
 
-test: all unit unit-asan unit-valgrind integration integration-asan integration-static k8s-test container-test runtime-test
+test: all unit unit-asan unit-valgrind integration integration-asan integration-static release-test k8s-test container-test runtime-test
 
 # make install PREFIX=/usr/local DESTDIR=/staging: the binary and the man page.
 PREFIX  ?= /usr/local

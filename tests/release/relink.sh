@@ -1,0 +1,24 @@
+#!/bin/sh
+# The corresponding-source tarball (make licenses-source) does what NOTICE
+# says: its relink recipe, followed as written, gives a working podvisor.
+#
+#   tests/release/relink.sh TARBALL
+set -eu
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+tar -C "$tmp" -xzf "$1"
+top=$(echo "$tmp"/podvisor-*-corresponding-source)
+for f in RELINK.txt podvisor/LICENSE podvisor/NOTICE relink/musl-gcc.specs; do
+    [ -f "$top/$f" ] || { echo "relink: no $f in $1" >&2; exit 1; }
+done
+for pkg in nettle jansson libmicrohttpd curl; do
+    ls "$top"/debian-sources/"$pkg"_*.dsc >/dev/null 2>&1 ||
+        { echo "relink: no Debian source package of $pkg" >&2; exit 1; }
+done
+# The command as RELINK.txt gives it (its continued lines joined).
+cmd=$(sed -n '/^    gcc -specs/,/-lpthread$/p' "$top/RELINK.txt" | sed 's/\\$//' | tr -d '\n')
+[ -n "$cmd" ] || { echo "relink: no link command in RELINK.txt" >&2; exit 1; }
+(cd "$top/relink" && sh -c "$cmd")
+out=$("$top/relink/podvisor" --version)
+[ "$out" = "podvisor $(cat VERSION)" ] || { echo "relink: the relinked binary says \"$out\"" >&2; exit 1; }
+echo "relink: ok ($out, relinked from $(basename "$1"))"
