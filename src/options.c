@@ -365,6 +365,8 @@ static const struct opt_def option_table[] = {
      "run before acting on a change; a non-zero exit refuses the change"},
     {"debounce", 0, 1, 0, 0, NULL, "500ms", apply_duration, F(debounce_ms), -1, "D",
      "quiet time after the last file event before acting"},
+    {"webhook-timeout", 0, 1, 0, 0, NULL, "60s", apply_duration, F(webhook_timeout_ms), -1,
+     "D", "how long webhook:URL waits for the answer; a POST that times out is not retried"},
     {"signal-process", 0, 1, 1, 0, NULL, NULL, apply_strlist, F(signal_process), -1, "NAME",
      "sidecar mode: signal:SIG goes to the processes named NAME (top of each tree)"},
     {"restart-policy", 0, 1, 0, 0, NULL, "never", apply_restart_policy, F(restart_policy), -1,
@@ -994,6 +996,8 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
         return -1;
     if (cfg->admin_token.value != NULL && cfg->admin_listen.off)
         add_warning(cfg, "--admin-token-file has no effect without --admin-listen");
+    if (cfg->webhook_timeout_ms <= 0)
+        return fail(st, "--webhook-timeout must be more than 0 (try 60s)");
     if (cfg->check_interval_ms <= 0 || cfg->check_timeout_ms <= 0)
         return fail(st, "--check-interval and --check-timeout must be more than 0 (try 1s)");
     if (cfg->ready_check.n + cfg->live_check.n > OPTIONS_MAX_CHECKS)

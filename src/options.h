@@ -74,6 +74,7 @@ struct podvisor_config {
     struct on_change on_change;
     struct cmdline validate;  /* argv NULL: none */
     int64_t debounce_ms;
+    int64_t webhook_timeout_ms; /* how long a webhook POST's answer is waited for */
     struct strlist signal_process;
     int sidecar;            /* --watch and no COMMAND: no child */
     enum restart_policy restart_policy;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,41 @@ static void mark(struct watch *w)
         loop_timer_arm(w->loop, &w->debounce, w->debounce_ms);
 }
 
+/* What each watched directory's ..data points at now, one string. */
+static void data_targets(const struct watch *w, char *out, size_t len)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < w->n && o + 1 < len; i++) {
+        char link[PATH_MAX], target[256];
+        snprintf(link, sizeof link, "%s/..data", w->paths[i]);
+        ssize_t l = readlink(link, target, sizeof target - 1);
+        target[l > 0 ? l : 0] = '\0';
+        int n = snprintf(out + o, len - o, "%s|", target);
+        if (n < 0)
+            break;
+        o += (size_t)n < len - o ? (size_t)n : len - o - 1;
+    }
+}
+
+/* One revision's hash: the kubelet may swap ..data while the tree is
+ * walked key by key (with --debounce 0 a POST carried the hash of a mix of
+ * two revisions), so the walk is done again when ..data moved meanwhile. */
+static int hash_one_revision(struct watch *w, char *hash, enum hash_found *found,
+                             struct hash_notes *hn)
+{
+    char before[1024], after[1024];
+    int rc = 0;
+    for (int tries = 0; tries < 5; tries++) {
+        data_targets(w, before, sizeof before);
+        rc = hash_paths(w->paths, w->n, hash, found, hn);
+        data_targets(w, after, sizeof after);
+        if (rc < 0 || strcmp(before, after) == 0)
+            break;
+    }
+    return rc;
+}
+
 static void on_debounce(void *ctx)
 {
     struct watch *w = ctx;
@@ -138,7 +174,7 @@ static void on_debounce(void *ctx)
     enum hash_found found[w->n];
     char hash[HASH_TEXT_LEN];
     struct hash_notes hn;
-    int rc = hash_paths(w->paths, w->n, hash, found, &hn);
+    int rc = hash_one_revision(w, hash, found, &hn);
     if (rc >= 0)
         say_notes(w, &hn);
     if (rc < 0) {
@@ -326,7 +362,7 @@ struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, stru
     set_up_all(w);
     enum hash_found found[w->n];
     struct hash_notes hn;
-    rc = hash_paths(w->paths, w->n, w->hash, found, &hn);
+    rc = hash_one_revision(w, w->hash, found, &hn);
     if (rc >= 0)
         say_notes(w, &hn);
     if (rc < 0) {

@@ -22,7 +22,9 @@ struct webhook {
     struct curlloop *cl;
     CURL *easy;                 /* the POST in flight, or NULL */
     struct curl_slist *headers;
-    char *body;
+    char *body;                 /* the body of the POST in flight or to retry */
+    char *pending;              /* a newer body, posted when the answer comes */
+    int64_t timeout_ms;
     struct loop_timer retry;
     int64_t retry_ms;           /* the last retry delay; 0 after a new post */
     char errbuf[CURL_ERROR_SIZE];
@@ -50,6 +52,15 @@ static void fail_attempt(struct webhook *wh, const char *what)
     wh->on_result(wh->ctx, 0, result);
 }
 
+/* The answer's body is not ours to print (a server could inject log lines
+ * or break --log-format json): read and dropped. */
+static size_t discard(char *data, size_t size, size_t n, void *ctx)
+{
+    (void)data;
+    (void)ctx;
+    return size * n;
+}
+
 static void start_attempt(struct webhook *wh)
 {
     char err[256];
@@ -73,14 +84,15 @@ static void start_attempt(struct webhook *wh)
     curl.curl_easy_setopt(e, CURLOPT_URL, wh->url);
     curl.curl_easy_setopt(e, CURLOPT_POSTFIELDS, wh->body);
     curl.curl_easy_setopt(e, CURLOPT_HTTPHEADER, wh->headers);
-    curl.curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)WEBHOOK_TIMEOUT_MS);
+    curl.curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                          (long)(wh->timeout_ms < 2147483647 ? wh->timeout_ms : 2147483647));
+    /* The app is in the pod: never through http_proxy (as the checks). */
+    curl.curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl.curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl.curl_easy_setopt(e, CURLOPT_ERRORBUFFER, wh->errbuf);
     curl.curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl.curl_easy_setopt(e, CURLOPT_USERAGENT, "podvisor/" PODVISOR_VERSION);
-    /* The answer's body is not ours to print: read and dropped. */
-    curl.curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, NULL);
-    curl.curl_easy_setopt(e, CURLOPT_WRITEDATA, stderr);
+    curl.curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
     wh->easy = e;
     if (curlloop_add(wh->cl, e) < 0) {
         curl.curl_easy_cleanup(e);
@@ -94,17 +106,36 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
     struct webhook *wh = ctx;
     if (easy != wh->easy)
         return;
-    long status = 0;
+    long status = 0, sent = 0;
     curl.curl_easy_getinfo(wh->easy, CURLINFO_RESPONSE_CODE, &status);
+    /* Bytes of the request written: the server has it (or part of it). */
+    curl.curl_easy_getinfo(wh->easy, CURLINFO_REQUEST_SIZE, &sent);
     char what[CURL_ERROR_SIZE + 32];
     if (rc != CURLE_OK)
         snprintf(what, sizeof what, "%s", wh->errbuf[0] ? wh->errbuf : curl.curl_easy_strerror(rc));
     else
         snprintf(what, sizeof what, "HTTP %ld", status);
     drop_easy(wh);
+    if (wh->pending) {
+        /* A newer change waited for this answer: it supersedes any retry. */
+        log_info("webhook %s: %s; posting the newer change", wh->url, what);
+        free(wh->body);
+        wh->body = wh->pending;
+        wh->pending = NULL;
+        wh->retry_ms = 0;
+        start_attempt(wh);
+        return;
+    }
     if (rc == CURLE_OK && status >= 200 && status < 300) {
         log_info("webhook %s: %s", wh->url, what);
         wh->on_result(wh->ctx, 1, what);
+    } else if (rc == CURLE_OPERATION_TIMEDOUT && status == 0 && sent > 0) {
+        char result[CURL_ERROR_SIZE + 160];
+        snprintf(result, sizeof result,
+                 "no answer within --webhook-timeout %lldms; not retried (the server may still "
+                 "be working on it): the next change posts again", (long long)wh->timeout_ms);
+        log_warn("webhook %s: %s", wh->url, result);
+        wh->on_result(wh->ctx, 0, result);
     } else {
         fail_attempt(wh, what);
     }
@@ -112,8 +143,8 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 
 static void on_retry(void *ctx) { start_attempt(ctx); }
 
-struct webhook *webhook_new(const char *url, struct loop *loop, webhook_result_fn on_result,
-                            void *ctx)
+struct webhook *webhook_new(const char *url, int64_t timeout_ms, struct loop *loop,
+                            webhook_result_fn on_result, void *ctx)
 {
     struct webhook *wh = calloc(1, sizeof *wh);
     if (wh == NULL || (wh->url = strdup(url)) == NULL) {
@@ -121,6 +152,7 @@ struct webhook *webhook_new(const char *url, struct loop *loop, webhook_result_f
         return NULL;
     }
     wh->loop = loop;
+    wh->timeout_ms = timeout_ms;
     wh->on_result = on_result;
     wh->ctx = ctx;
     loop_timer_init(&wh->retry, on_retry, wh);
@@ -129,13 +161,21 @@ struct webhook *webhook_new(const char *url, struct loop *loop, webhook_result_f
 
 void webhook_post(struct webhook *wh, const char *body)
 {
-    drop_easy(wh);
-    loop_timer_disarm(wh->loop, &wh->retry);
     char *copy = strdup(body);
     if (copy == NULL) {
         wh->on_result(wh->ctx, 0, "out of memory");
         return;
     }
+    if (wh->easy != NULL) {
+        /* One POST in flight: this one waits for its answer. */
+        if (wh->pending == NULL)
+            log_info("webhook %s: a POST is in flight; the change is posted when it is "
+                     "answered", wh->url);
+        free(wh->pending);
+        wh->pending = copy;
+        return;
+    }
+    loop_timer_disarm(wh->loop, &wh->retry);
     free(wh->body);
     wh->body = copy;
     wh->retry_ms = 0;
@@ -152,6 +192,7 @@ void webhook_free(struct webhook *wh)
     if (wh->headers)
         curl.curl_slist_free_all(wh->headers);
     free(wh->body);
+    free(wh->pending);
     free(wh->url);
     free(wh);
 }

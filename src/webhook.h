@@ -1,12 +1,22 @@
 /* webhook: the on-change action webhook:URL. POSTs through libcurl's multi
  * interface driven by the event loop (its sockets are loop watches, its
  * timeouts a loop timer), so a slow or dead endpoint never holds up
- * signals, reaping or probes. A failed POST (no connection, a timeout, a
- * status other than 2xx) is retried with doubling backoff until one
- * succeeds or the next change replaces it. libcurl is loaded on the first
- * POST (see lazylib.h). */
+ * signals, reaping or probes.
+ *
+ * Never more than one POST in flight: the app's reload may take long (a
+ * large Prometheus config: 12 s), and two reloads at once on the app are
+ * worse than a late one. A change that comes meanwhile waits and is posted
+ * when the answer comes (only the latest: changes coalesce). A POST that
+ * fails before the server had it (no connection, an answer other than
+ * 2xx) is retried with doubling backoff until one succeeds or a newer
+ * change replaces it; one that times out is not retried (the server may
+ * still be working on it): the next change posts again. No proxy, ever
+ * (the app is in the pod), and the answer's body is read and dropped.
+ * libcurl is loaded on the first POST (see lazylib.h). */
 #ifndef PODVISOR_WEBHOOK_H
 #define PODVISOR_WEBHOOK_H
+
+#include <stdint.h>
 
 #include "loop.h"
 
@@ -16,16 +26,16 @@ struct webhook;
  * retrying in 2s", a curl error). */
 typedef void (*webhook_result_fn)(void *ctx, int ok, const char *result);
 
-/* One POST's time limit, and the retry backoff. */
-#define WEBHOOK_TIMEOUT_MS 10000
+/* The retry backoff (the time limit is --webhook-timeout). */
 #define WEBHOOK_RETRY_FIRST_MS 1000
 #define WEBHOOK_RETRY_MAX_MS 30000
 
 /** Prepares posts to url; nothing is sent yet. NULL when out of memory. */
-struct webhook *webhook_new(const char *url, struct loop *loop, webhook_result_fn on_result,
-                            void *ctx);
+struct webhook *webhook_new(const char *url, int64_t timeout_ms, struct loop *loop,
+                            webhook_result_fn on_result, void *ctx);
 
-/** POSTs body (JSON), replacing any post or retry still in progress. */
+/** POSTs body (JSON) now, or when the POST in flight is answered; a
+ * retry still waiting is replaced. */
 void webhook_post(struct webhook *wh, const char *body);
 
 void webhook_free(struct webhook *wh);

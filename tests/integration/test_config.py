@@ -234,10 +234,17 @@ class Hook(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         srv = self.server
         srv.posts.append((time.monotonic(), self.path, json.loads(body)))
+        with srv.lock:
+            srv.inflight += 1
+            srv.max_inflight = max(srv.max_inflight, srv.inflight)
+        time.sleep(srv.delay)   # the app's reload, as long as it takes
+        with srv.lock:
+            srv.inflight -= 1
         code = srv.codes.pop(0) if srv.codes else 200
         self.send_response(code)
-        self.send_header("Content-Length", "0")
+        self.send_header("Content-Length", str(len(srv.reply)))
         self.end_headers()
+        self.wfile.write(srv.reply)
 
     def log_message(self, *a):
         pass
@@ -247,6 +254,8 @@ class Hook(http.server.BaseHTTPRequestHandler):
 def hook():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     srv.posts, srv.codes = [], []
+    srv.delay, srv.reply, srv.inflight, srv.max_inflight = 0, b"", 0, 0
+    srv.lock = threading.Lock()
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield srv
     srv.shutdown()
@@ -273,6 +282,45 @@ def test_on_change_webhook_is_retried_after_a_500(cm, hook):
         assert pv.child_pid() == child
         time.sleep(1.5)
         assert len(hook.posts) == 2  # no more once it succeeded
+    finally:
+        stop(pv)
+
+
+def test_webhook_one_post_in_flight_changes_coalesce_and_a_timeout_is_not_retried(cm, hook):
+    """A reload slower than podvisor waits (a large Prometheus config) was
+    timed out and POSTed again while it still ran: 5 POSTs for one change;
+    a storm of changes aborted the POST in flight and posted again at once
+    (10 reloads at once). One POST in flight; the latest change waits."""
+    hook.delay, hook.reply = 1.5, b"INJECTED log line\n{\"level\":\"error\"}\n"
+    url = f"http://127.0.0.1:{hook.server_address[1]}/-/reload"
+    pv, port = start(cm, "--debounce", "0", "--on-change", f"webhook:{url}")
+    try:
+        assert pv.readline() == "start v1"
+        for i in range(2, 12):
+            cm.update({"key": f"v{i}"})
+            time.sleep(0.1)
+        final = status(port)["config"]["hash"]
+        wait_for(lambda: hook.posts and hook.posts[-1][2]["hash"] == final, timeout=15,
+                 what="the last change posted")
+        wait_for(lambda: hook.inflight == 0, timeout=5, what="the last answer")
+        time.sleep(0.5)
+        assert hook.max_inflight == 1
+        assert 2 <= len(hook.posts) <= 3, [p[2]["hash"] for p in hook.posts]
+        assert "INJECTED" not in pv.stderr_so_far()      # the answer's body is dropped
+    finally:
+        stop(pv)
+    # A reload longer than --webhook-timeout: given up on, never posted again.
+    hook.posts.clear()
+    hook.delay = 3
+    pv, port = start(cm, "--debounce", "0", "--webhook-timeout", "1s", "--on-change",
+                     f"webhook:{url}")
+    try:
+        assert pv.readline().startswith("start v")
+        cm.update({"key": "timeout"})
+        err_line(pv, "no answer within --webhook-timeout 1000ms; not retried")
+        time.sleep(3)
+        assert len(hook.posts) == 1
+        assert status(port)["config"]["last_action"]["ok"] is False
     finally:
         stop(pv)
 
