@@ -161,9 +161,10 @@ static void run_exec(struct check_run *r)
         return;
     }
     int out[2];
-    if (pipe2(out, O_CLOEXEC | O_NONBLOCK) < 0) {
+    int prc = child_output_pipe(out);
+    if (prc < 0) {
         char why[96];
-        snprintf(why, sizeof why, "cannot make a pipe: %s", strerror(errno));
+        snprintf(why, sizeof why, "cannot make a pipe: %s", strerror(-prc));
         finish(r, 0, why);
         return;
     }

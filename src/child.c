@@ -204,6 +204,20 @@ static __attribute__((noreturn)) void child_after_fork(struct child_exec_plan *p
     _exit(127);
 }
 
+int child_output_pipe(int fds[2])
+{
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return -errno;
+    int fl = fcntl(fds[0], F_GETFL);
+    if (fl < 0 || fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) < 0) {
+        int err = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return -err;
+    }
+    return 0;
+}
+
 int child_spawn(char *const *argv, const struct child_spawn_opts *opts, pid_t *pid_out,
                 int *exec_fd)
 {

@@ -37,6 +37,13 @@ struct child_spawn_opts {
     char *const *envp; /* NULL: podvisor's own environment */
 };
 
+/** A pipe for a helper's output: both ends close-on-exec, only podvisor's
+ * read end non-blocking. The writer's end must block: a helper writing more
+ * than the pipe holds (64 KiB) would otherwise get EAGAIN and fail (a valid
+ * config refused by --validate, an exec check that never passes). Returns
+ * 0 or -errno. */
+int child_output_pipe(int fds[2]);
+
 /** Forks argv[0] (searched in PATH like execvp) as a new process-group
  * leader with an empty signal mask, default dispositions, only fds 0, 1, 2,
  * and the terminal's foreground when podvisor holds it (not for helpers).

@@ -248,7 +248,7 @@ static void spawn(struct supervisor *sv, int slot)
     int capture[2] = {-1, -1};
     c->out_len = 0;
     c->out[0] = '\0';
-    if (slot == LC_VALIDATE && pipe2(capture, O_CLOEXEC | O_NONBLOCK) == 0)
+    if (slot == LC_VALIDATE && child_output_pipe(capture) == 0)
         opts.output_fd = capture[1];
     pid_t pid;
     int fd;

@@ -325,6 +325,20 @@ def test_webhook_one_post_in_flight_changes_coalesce_and_a_timeout_is_not_retrie
         stop(pv)
 
 
+def test_validate_that_writes_much_is_not_refused_for_it(cm):
+    """A validator's output went into a non-blocking pipe: past 64 KiB it
+    got EAGAIN and a valid config was refused."""
+    pv, port = start(cm, "--debounce", "50ms", "--on-change", "signal:HUP", "--validate",
+                     "/usr/bin/python3 -c 'import os; [os.write(1, b\"x\" * 65536) for _ in range(5)]'")
+    try:
+        assert pv.readline() == "start v1"
+        cm.update({"key": "v2"})
+        err_line(pv, "--validate passed")
+        assert pv.readline(timeout=5) == "HUP v2"
+    finally:
+        stop(pv)
+
+
 def test_validate_refuses_a_broken_change(cm, tmp_path):
     key = os.path.join(cm.path, "key")
     pv, port = start(cm, "--debounce", "50ms", "--validate",

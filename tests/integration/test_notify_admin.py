@@ -74,6 +74,23 @@ def test_exec_check_follows_the_command_and_says_why(tmp_path):
         stop(pv, 143)
 
 
+def test_exec_check_that_writes_much_passes():
+    """Past 64 KiB of output a check's writes got EAGAIN: never ready."""
+    pp = free_port()
+    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "100ms",
+                   "--ready-check",
+                   "exec:/usr/bin/python3 -c 'import os; [os.write(1, b\"x\" * 65536) for _ in range(5)]'",
+                   "--",
+                   "sleep", "60"])
+    try:
+        wait_for(lambda: probe(pp, "/readyz").ok, what="the check to pass")
+        time.sleep(0.5)
+        (c,) = status(pp)["checks"]
+        assert c["runs"] >= 3 and c["failures"] == 0, c
+    finally:
+        stop(pv, 143)
+
+
 def test_exec_check_timeout_kills_its_whole_group(tmp_path):
     marker = tmp_path / "grandchild"
     pp = free_port()
