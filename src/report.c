@@ -97,7 +97,25 @@ static json_t *at(int64_t mono_ms, struct report_now now)
     return mono_ms > 0 ? rfc3339(now.wall_ms - (now.mono_ms - mono_ms)) : json_null();
 }
 
-static json_t *str_or_null(const char *s) { return s && *s ? json_string(s) : json_null(); }
+/* Text that came from outside (a validator's or a check's output, STATUS=,
+ * a check's name, podvisor's own text cut at a byte count): jansson takes
+ * UTF-8 only, and a refused string dropped its object or the whole reply.
+ * Invalid bytes become U+FFFD. */
+static json_t *json_text(const char *s)
+{
+    size_t len = strlen(s);
+    char small[1024];
+    char *buf = len * 3 + 1 <= sizeof small ? small : malloc(len * 3 + 1);
+    if (buf == NULL)
+        return json_string("(out of memory)");
+    log_valid_utf8(s, buf, len * 3 + 1);
+    json_t *j = json_string(buf);
+    if (buf != small)
+        free(buf);
+    return j;
+}
+
+static json_t *str_or_null(const char *s) { return s && *s ? json_text(s) : json_null(); }
 
 /* The watched config: what the child runs with, and what happened to the
  * last change (refused by --validate, acted on). */
@@ -106,18 +124,18 @@ static json_t *config_json(const struct lifecycle *lc, struct report_now now)
     const struct lc_config *c = &lc->config;
     json_t *refused = json_null();
     if (c->last_refused.at_ms > 0)
-        refused = json_pack("{s:o, s:s, s:o, s:b, s:s}", "at", at(c->last_refused.at_ms, now),
+        refused = json_pack("{s:o, s:s, s:o, s:b, s:o}", "at", at(c->last_refused.at_ms, now),
                             "hash", c->last_refused.hash, "validate",
                             c->last_refused.timed_out ? json_null()
                                                       : exit_json(c->last_refused.status),
                             "timed_out", c->last_refused.timed_out, "output",
-                            c->last_refused.output);
+                            json_text(c->last_refused.output));
     json_t *action = json_null();
     if (c->last_action.at_ms > 0)
-        action = json_pack("{s:o, s:s, s:b, s:b, s:s}", "at", at(c->last_action.at_ms, now),
+        action = json_pack("{s:o, s:s, s:b, s:b, s:o}", "at", at(c->last_action.at_ms, now),
                            "on_change", options_on_change_name(lc->cfg->on_change.kind), "ok",
                            c->last_action.ok, "pending", c->last_action.pending, "result",
-                           c->last_action.result);
+                           json_text(c->last_action.result));
     return json_pack("{s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "hash", str_or_null(c->hash),
                      "last_change", at(c->changed_ms, now), "changes", (json_int_t)c->changes,
                      "reloads", (json_int_t)c->reloads, "refused", (json_int_t)c->refused,
@@ -169,10 +187,10 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
     for (int i = 0; i < lc->n_checks && checks; i++) {
         const struct lc_check *k = &lc->checks[i];
         json_array_append_new(
-            checks, json_pack("{s:s, s:s, s:o, s:o, s:i, s:i, s:i, s:o}", "name", k->name, "kind",
+            checks, json_pack("{s:o, s:s, s:o, s:o, s:i, s:i, s:i, s:o}", "name", json_text(k->name), "kind",
                               k->live ? "live" : "ready", "ok",
                               k->has_result ? json_boolean(k->ok) : json_null(), "last_error",
-                              k->has_result && !k->ok ? json_string(k->error) : json_null(),
+                              k->has_result && !k->ok ? json_text(k->error) : json_null(),
                               "consecutive_failures", (int)k->consecutive_failures, "failures",
                               (int)k->failures, "runs", (int)k->runs, "last_duration_ms",
                               k->has_result ? json_integer(k->last_duration_ms) : json_null()));
@@ -190,7 +208,7 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
         json_object_set_new(
             doc, "notify",
             json_pack("{s:o, s:o, s:i, s:{s:i, s:i}}", "status",
-                      lc->notify.status[0] ? json_string(lc->notify.status) : json_null(),
+                      lc->notify.status[0] ? json_text(lc->notify.status) : json_null(),
                       "mainpid", lc->notify.mainpid ? json_integer(lc->notify.mainpid) : json_null(),
                       "messages", (int)lc->notify.messages, "ignored", "malformed",
                       (int)lc->notify.rejected[0], "foreign", (int)lc->notify.rejected[1]));

@@ -249,6 +249,24 @@ def test_barrier_senders_are_never_foreign(pid1):
         stop(pv, 0)
 
 
+def test_text_that_is_not_utf8_keeps_status_whole():
+    """A STATUS= (or a check's output) that is not UTF-8 made /status an
+    empty reply or dropped objects: jansson takes UTF-8 only."""
+    pp = free_port()
+    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "100ms",
+                   "--ready-check", "exec:sh -c 'printf \"bad \\377\\376 output\"; exit 1'",
+                   "--notify", "--", *notify_app("send:STATUS=caf\udce9 \udcff")])
+    try:
+        wait_for(lambda: notify_status(pp).get("status"), what="STATUS=")
+        wait_for(lambda: status(pp)["checks"][0]["last_error"], what="the check's failure")
+        st = status(pp)
+        assert st["notify"]["status"] == "caf\ufffd \ufffd", st["notify"]
+        assert "\ufffd\ufffd" in st["checks"][0]["last_error"], st["checks"]
+        assert st["state"] == "running"
+    finally:
+        stop(pv, 0)
+
+
 def test_watchdog_expiry_fails_liveness():
     pp = free_port()
     pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--watchdog", "1s", "--ready-check",

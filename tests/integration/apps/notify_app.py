@@ -31,7 +31,7 @@ def send(text):
     if addr.startswith("@"):
         addr = "\0" + addr[1:]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.sendto(text.encode(), addr)
+        s.sendto(text.encode(errors="surrogateescape"), addr)
 
 
 def barrier():
