@@ -21,7 +21,8 @@ struct opt_def {
     int short_name;         /* 0: none */
     int takes_value;        /* 0: a switch ("true"/"false" internally) */
     int repeatable;
-    int env_pairs;          /* environment list items go in pairs (FROM:TO) */
+    int env_pairs;          /* environment list items go in pairs (FROM:TO); 2: items are
+                             * checks, which hold ':' themselves (env_check_end) */
     const char *alias_env;  /* tini's variable: set at all means on */
     const char *defval;     /* NULL: the struct's zero/initial value stands */
     apply_fn apply;
@@ -375,9 +376,9 @@ static const struct opt_def option_table[] = {
      "first restart delay for on-failure/always (doubles each time)"},
     {"backoff-max", 0, 1, 0, 0, NULL, "30s", apply_duration, F(backoff_max_ms), -1, "D",
      "longest restart delay; a run this long resets the backoff"},
-    {"ready-check", 0, 1, 1, 0, NULL, NULL, apply_check, F(ready_check), -1, "CHECK",
+    {"ready-check", 0, 1, 1, 2, NULL, NULL, apply_check, F(ready_check), -1, "CHECK",
      "the child is ready while all pass: http(s)://..., tcp://HOST:PORT, file:PATH"},
-    {"live-check", 0, 1, 1, 0, NULL, NULL, apply_check, F(live_check), -1, "CHECK",
+    {"live-check", 0, 1, 1, 2, NULL, NULL, apply_check, F(live_check), -1, "CHECK",
      "the child is live unless one fails --failure-threshold times in a row"},
     {"check-interval", 0, 1, 0, 0, NULL, "1s", apply_duration, F(check_interval_ms), -1, "D",
      "how often each check runs"},
@@ -485,6 +486,27 @@ static const char *env_lookup(char *const *envp, const char *name)
     return NULL;
 }
 
+/* Where the check starting at tok ends in a PODVISOR_READY_CHECK list:
+ * every check holds ':' (http://, tcp://, exec:, file:), so a ':' ends an
+ * item only when a check starts right after it. A list with a newline in
+ * it is split at newlines only (a YAML block scalar in a pod spec, for an
+ * exec: command that holds one of those prefixes itself). */
+static char *env_check_end(char *tok, int by_newline)
+{
+    if (by_newline)
+        return strchrnul(tok, '\n');
+    static const char *const starts[] = {"http://", "https://", "tcp://", "file:", "exec:",
+                                         "notify:"};
+    for (char *p = strchr(tok, ':'); p != NULL; p = strchr(p + 1, ':')) {
+        if (strcmp(p + 1, "notify") == 0)
+            return p;
+        for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++)
+            if (strncmp(p + 1, starts[i], strlen(starts[i])) == 0)
+                return p;
+    }
+    return tok + strlen(tok);
+}
+
 static int gather_env(struct parse_state *st, char *const *envp)
 {
     for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -512,13 +534,14 @@ static int gather_env(struct parse_state *st, char *const *envp)
         /* Split by hand: strtok would fold "TERM::QUIT" into "TERM:QUIT". */
         char *pending = NULL;
         for (char *tok = copy, *end;; tok = end + 1) {
-            end = strchrnul(tok, ':');
+            end = d->env_pairs == 2 ? env_check_end(tok, strchr(v, '\n') != NULL)
+                                    : strchrnul(tok, ':');
             int last = *end == '\0';
             *end = '\0';
             if (*tok == '\0')
                 return fail(st, "%s: \"%.*s%s\" has an empty item (items are separated by one "
                                 ":)", name, QUOTED(v));
-            if (!d->env_pairs) {
+            if (d->env_pairs != 1) {
                 if (add_value(st, SRC_ENV, i, tok) < 0)
                     return -1;
             } else if (pending == NULL) {

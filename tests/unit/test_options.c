@@ -75,6 +75,27 @@ static void command_flags_are_not_ours(void **state)
     assert_string_equal(cfg.command[1], "-g");
 }
 
+/* Every check holds ':' itself: the list splits where a check starts. */
+static void check_lists_from_the_environment(void **state)
+{
+    char *env[] = {"PODVISOR_READY_CHECK=tcp://127.0.0.1:8080:http://[::1]:8080/healthz:notify",
+                   "PODVISOR_LIVE_CHECK=exec:sh -c 'test -e /tmp/a:b':file:/tmp/ready", NULL};
+    assert_int_equal(parse_env(env, "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(cfg.ready_check.n, 3);
+    assert_string_equal(cfg.ready_check.v[0], "tcp://127.0.0.1:8080");
+    assert_string_equal(cfg.ready_check.v[1], "http://[::1]:8080/healthz");
+    assert_string_equal(cfg.ready_check.v[2], "notify");
+    assert_int_equal(cfg.live_check.n, 2);
+    assert_string_equal(cfg.live_check.v[0], "exec:sh -c 'test -e /tmp/a:b'");
+    assert_string_equal(cfg.live_check.v[1], "file:/tmp/ready");
+    /* A newline always separates (an exec: command holding "file:"). */
+    char *env2[] = {"PODVISOR_READY_CHECK=exec:grep -q x:file:/a\nfile:/b", NULL};
+    assert_int_equal(parse_env(env2, "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(cfg.ready_check.n, 2);
+    assert_string_equal(cfg.ready_check.v[0], "exec:grep -q x:file:/a");
+    assert_string_equal(cfg.ready_check.v[1], "file:/b");
+}
+
 static void precedence(void **state)
 {
     char *env[] = {"PODVISOR_PRESTOP_DELAY=7s", "PODVISOR_STOP_SIGNAL=QUIT", NULL};
@@ -440,6 +461,7 @@ int main(void)
         cmocka_unit_test(defaults),
         cmocka_unit_test(command_flags_are_not_ours),
         cmocka_unit_test(precedence),
+        cmocka_unit_test(check_lists_from_the_environment),
         cmocka_unit_test(repeatable_sources_replace),
         cmocka_unit_test(stop_signal_given_beats_rewrite),
         cmocka_unit_test(switches_and_tini_env),
