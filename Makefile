@@ -77,6 +77,7 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
 WRAP_test_loop  := -Wl,--wrap=epoll_ctl -Wl,--wrap=close
 WRAP_test_child := -Wl,--wrap=fork
 WRAP_test_log   := -Wl,--wrap=write
+WRAP_test_watch := -Wl,--wrap=inotify_init1
 
 $(BUILD)/tests/%: tests/unit/%.c $(OBJS) $(wildcard src/*.h) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) $(WRAP_$*) -o $@ $< $(OBJS) $(LDLIBS) -lcmocka

@@ -80,6 +80,8 @@ const char *watch_hash(const struct watch *w) { return w->hash; }
 
 static int add(struct watch *w, struct watched *p, const char *dir)
 {
+    if (w->fd < 0)
+        return -1; /* polling: no inotify instance to be had */
     int wd = inotify_add_watch(w->fd, dir, WATCH_MASK);
     if (wd >= 0)
         return wd;
@@ -329,11 +331,19 @@ struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, stru
     loop_timer_init(&w->resume, on_resume, w);
     w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (w->fd < 0) {
-        snprintf(err, errlen, "inotify: %s%s", strerror(errno),
-                 errno == EMFILE ? " (fs.inotify.max_user_instances is used up)" : "");
-        free(w->w);
-        free(w);
-        return NULL;
+        /* Out of inotify instances (shared by every container of the
+         * node's user): poll, as when out of watches, rather than never
+         * start the app. The hash decides, every RETRY_MS. */
+        if (errno != EMFILE && errno != ENFILE && errno != ENOMEM) {
+            snprintf(err, errlen, "inotify: %s", strerror(errno));
+            free(w->w);
+            free(w);
+            return NULL;
+        }
+        log_errno(LOG_WARN, errno, "--watch: no inotify instance%s; polling the watched paths "
+                  "every %ds instead",
+                  errno == EMFILE ? " (fs.inotify.max_user_instances is used up)" : "",
+                  RETRY_MS / 1000);
     }
     for (size_t i = 0; i < w->n; i++) {
         struct watched *p = &w->w[i];
@@ -351,7 +361,7 @@ struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, stru
         }
         warn_at_start(p);
     }
-    int rc = loop_add(loop, &w->lw, w->fd, EPOLLIN, on_events, w);
+    int rc = w->fd >= 0 ? loop_add(loop, &w->lw, w->fd, EPOLLIN, on_events, w) : 0;
     if (rc < 0) {
         snprintf(err, errlen, "%s", strerror(-rc));
         watch_stop(w);
