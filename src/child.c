@@ -167,18 +167,41 @@ struct kernel_sigaction {
     uint64_t mask;
 };
 
+/* What podvisor was started with (child_record_inherited_signals): the
+ * app gets the same. */
+static sigset_t inherited_mask;
+static unsigned char inherited_ignored[NSIG];
+
+void child_record_inherited_signals(void)
+{
+    sigemptyset(&inherited_mask);
+    sigprocmask(SIG_SETMASK, NULL, &inherited_mask);
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction old;
+        if (sig < SIGRTMIN && sig >= 32)
+            continue; /* the C library's own: never passed on */
+        if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+            inherited_ignored[sig] = 1;
+    }
+    for (int sig = 32; sig < SIGRTMIN; sig++)
+        sigdelset(&inherited_mask, sig);
+}
+
 /* Runs in the forked child: async-signal-safe calls only. */
 static __attribute__((noreturn)) void child_after_fork(struct child_exec_plan *p, int errfd,
                                                          int take_terminal, int output_fd)
 {
-    struct sigaction dfl;
+    struct sigaction dfl, ign;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
-    /* Inherited SIG_IGN survives exec; the app must start with every
-     * disposition at its default, whatever podvisor's parent left. */
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    /* Every disposition as podvisor's parent left it for podvisor: ignored
+     * where it was (SIG_IGN survives exec; nohup's SIGHUP), the default
+     * everywhere else, whatever podvisor did since. */
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &dfl, NULL);
+            sigaction(sig, inherited_ignored[sig] ? &ign : &dfl, NULL);
     /* glibc's sigaction refuses its two internal signals (32, 33), so an
      * ignored one would survive; seen under make, which leaves 32 ignored.
      * The raw syscall resets them. */
@@ -195,9 +218,9 @@ static __attribute__((noreturn)) void child_after_fork(struct child_exec_plan *p
         dup2(output_fd, STDERR_FILENO);
     }
     child_close_other_fds(errfd, 1);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* The mask podvisor was started with (empty unless its parent blocked
+     * something), as tini restores it. */
+    sigprocmask(SIG_SETMASK, &inherited_mask, NULL);
     int err = exec_plan_run(p);
     ssize_t unused = write(errfd, &err, sizeof err);
     (void)unused;

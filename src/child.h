@@ -37,6 +37,14 @@ struct child_spawn_opts {
     char *const *envp; /* NULL: podvisor's own environment */
 };
 
+/** Records the signal mask and the ignored signals podvisor itself was
+ * started with, before it blocks everything (signals_open): the app
+ * inherits them, as tini does ("completely transparently": under `nohup
+ * podvisor -- app` a SIGHUP must not kill the app). Helpers too. The C
+ * library's reserved signals (glibc 32-33, musl 32-34) are never passed
+ * on. */
+void child_record_inherited_signals(void);
+
 /** A pipe for a helper's output: both ends close-on-exec, only podvisor's
  * read end non-blocking. The writer's end must block: a helper writing more
  * than the pipe holds (64 KiB) would otherwise get EAGAIN and fail (a valid
@@ -45,7 +53,8 @@ struct child_spawn_opts {
 int child_output_pipe(int fds[2]);
 
 /** Forks argv[0] (searched in PATH like execvp) as a new process-group
- * leader with an empty signal mask, default dispositions, only fds 0, 1, 2,
+ * leader with the signal mask and the ignored signals podvisor started with
+ * (child_record_inherited_signals), every other disposition at its default, only fds 0, 1, 2,
  * and the terminal's foreground when podvisor holds it (not for helpers).
  * opts may be NULL (the main child). Does not wait for the exec: *exec_fd
  * is the non-blocking, close-on-exec read end of a pipe that

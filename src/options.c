@@ -514,6 +514,19 @@ static int gather_env(struct parse_state *st, char *const *envp)
         char name[64];
         env_name(d, name, sizeof name);
         const char *v = env_lookup(envp, name);
+        if (v == NULL && strcmp(d->name, "log-level") == 0 &&
+            (v = env_lookup(envp, "TINI_VERBOSITY")) != NULL) {
+            /* tini's verbosity: 0 errors (and fatal), 1 warnings (its
+             * default), 2 info, 3 and more debug. */
+            static const char *const levels[] = {"error", "warn", "info", "debug"};
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*v == '\0' || *end != '\0' || n < 0)
+                return fail(st, "TINI_VERBOSITY: \"%.*s%s\" is not a number (0 to 3)", QUOTED(v));
+            if (add_value(st, SRC_ENV, i, levels[n > 3 ? 3 : n]) < 0)
+                return -1;
+            continue;
+        }
         if (v == NULL) {
             if (d->alias_env && env_lookup(envp, d->alias_env) != NULL)
                 if (add_value(st, SRC_ENV, i, "true") < 0)

@@ -1,6 +1,8 @@
 /* signals: see signals.h. */
 #include "signals.h"
 
+#include "child.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <sys/signalfd.h>
@@ -19,6 +21,8 @@ static int is_fault_signal(int sig)
 
 int signals_open(void)
 {
+    /* Before anything is blocked: the app gets what podvisor got. */
+    child_record_inherited_signals();
     sigset_t all;
     sigfillset(&all);
 #ifdef PODVISOR_SANITIZER

@@ -341,7 +341,8 @@ static void on_status(void *ctx, pid_t pid, int status)
         return;
     if (slot < 0) {
         if (sv->cfg->warn_on_reap && (WIFEXITED(status) || WIFSIGNALED(status)))
-            log_warn("reaped zombie %d (%s)", (int)pid,
+            /* tini's own words: scripts grep for them. */
+            log_warn("Reaped zombie process with pid=%d (%s)", (int)pid,
                      child_exit_describe(status, how, sizeof how));
         return;
     }

@@ -153,9 +153,9 @@ def test_orphans_are_adopted_and_reaped_when_not_pid1():
 def test_warn_on_reap_names_the_zombie():
     r = run(["-w", "--", "sh", "-c", "(sleep 0.1 &); sleep 0.5"], pid1=True)
     assert r.returncode == 0
-    assert "reaped zombie" in r.stderr
+    assert "Reaped zombie process with pid=" in r.stderr   # tini's words
     r = run(["--", "sh", "-c", "(sleep 0.1 &); sleep 0.5"], pid1=True)
-    assert "reaped zombie" not in r.stderr
+    assert "Reaped zombie process" not in r.stderr
 
 
 @pytest.mark.parametrize("pid1", MODES)
@@ -191,15 +191,23 @@ def test_child_output_passes_through_untouched():
     assert r.stderr == "err\n"
 
 
+def sigbits(*sigs):
+    return "%016x" % sum(1 << (s - 1) for s in sigs)
+
+
 @pytest.mark.parametrize("pid1", MODES)
 def test_child_starts_clean(pid1, podvisor_factory):
-    # podvisor's parent leaves signals ignored and an extra fd open; neither
-    # may reach the app, nor may any fd of podvisor's own.
+    # podvisor's parent leaves signals ignored, one blocked, and an extra fd
+    # open. The app gets the ignored and blocked signals podvisor got, as
+    # tini passes them on (under nohup a SIGHUP must not kill the app), but
+    # none of podvisor's own handling, no fd beyond 0-2, and not glibc's
+    # internal signal.
     extra_r, extra_w = os.pipe()
 
     def dirty_parent():
         for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
         # ... and glibc's internal signal 32 ignored, which glibc's own
         # sigaction can neither set nor reset (make leaves it so): the raw
         # x86-64 rt_sigaction(32, {SIG_IGN}).
@@ -221,14 +229,26 @@ def test_child_starts_clean(pid1, podvisor_factory):
     time.sleep(0.05)
     with open(f"/proc/{child}/status") as f:
         status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
-    assert status["SigBlk"].strip() == "0000000000000000"
-    assert status["SigIgn"].strip() == "0000000000000000"
+    assert status["SigBlk"].strip() == sigbits(signal.SIGUSR2)
+    assert status["SigIgn"].strip() == sigbits(signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1,
+                                               signal.SIGHUP)
     assert sorted(os.listdir(f"/proc/{child}/fd")) == ["0", "1", "2"]
     # ... and the app leads its own process group
     assert os.getpgid(child) == child
     os.close(extra_r)
     os.close(extra_w)
     conn.close()
+
+
+def test_under_nohup_the_app_survives_a_hangup(tmp_path):
+    """nohup podvisor -- app: SIGHUP is ignored for the app too, as under
+    tini (it used to be reset, and a hangup killed the app: exit 129)."""
+    r = subprocess.run(["nohup", PODVISOR, "--probe-listen", "off", "--", "sh", "-c",
+                        "kill -HUP $$; echo survived"], capture_output=True, text=True,
+                       timeout=30, env=base_env(), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = (tmp_path / "nohup.out").read_text() if (tmp_path / "nohup.out").exists() else r.stdout
+    assert "survived" in out, (r.stdout, r.stderr)
 
 
 def _try_connect(port):

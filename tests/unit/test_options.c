@@ -96,6 +96,22 @@ static void check_lists_from_the_environment(void **state)
     assert_string_equal(cfg.ready_check.v[1], "file:/b");
 }
 
+/* tini's TINI_VERBOSITY sets the log level unless podvisor's own does. */
+static void tini_verbosity(void **state)
+{
+    char *env[] = {"TINI_VERBOSITY=3", NULL};
+    assert_int_equal(parse_env(env, "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(cfg.log_level, LOG_DEBUG);
+    char *env0[] = {"TINI_VERBOSITY=0", NULL};
+    assert_int_equal(parse_env(env0, "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(cfg.log_level, LOG_ERROR);
+    char *both[] = {"TINI_VERBOSITY=0", "PODVISOR_LOG_LEVEL=info", NULL};
+    assert_int_equal(parse_env(both, "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(cfg.log_level, LOG_INFO);
+    char *bad[] = {"TINI_VERBOSITY=loud", NULL};
+    assert_int_equal(parse_env(bad, "app", (char *)NULL), OPTIONS_ERROR);
+}
+
 static void precedence(void **state)
 {
     char *env[] = {"PODVISOR_PRESTOP_DELAY=7s", "PODVISOR_STOP_SIGNAL=QUIT", NULL};
@@ -461,6 +477,7 @@ int main(void)
         cmocka_unit_test(defaults),
         cmocka_unit_test(command_flags_are_not_ours),
         cmocka_unit_test(precedence),
+        cmocka_unit_test(tini_verbosity),
         cmocka_unit_test(check_lists_from_the_environment),
         cmocka_unit_test(repeatable_sources_replace),
         cmocka_unit_test(stop_signal_given_beats_rewrite),
