@@ -1,6 +1,8 @@
 /* child: see child.h. */
 #include "child.h"
 
+#include "procs.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -356,7 +358,12 @@ int child_reap(void (*on_status)(void *ctx, pid_t pid, int status), void *ctx)
 
 /* The pids whose parent is podvisor, from /proc: an orphan adopted by a
  * subreaper is its child like any other, and no other list of them exists. */
-static int signal_own_children(int sig)
+/* Not PID 1: every process below podvisor, grandchildren included, in one
+ * pass. Signalling only the direct children left a grandchild orphaned by
+ * its parent's death (reparented to podvisor, a subreaper) without the
+ * SIGTERM unless the reparenting won the race: it got only the SIGKILL a
+ * second later. */
+static int signal_descendants(int sig)
 {
     DIR *d = opendir("/proc");
     if (d == NULL)
@@ -369,24 +376,7 @@ static int signal_own_children(int sig)
         long pid = strtol(de->d_name, &end, 10);
         if (*end != '\0' || pid <= 0 || pid == self)
             continue;
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        buf[n] = '\0';
-        /* "pid (comm) state ppid ...": comm may hold spaces and parens, so
-         * parse from the last ')'. */
-        char *rp = strrchr(buf, ')');
-        char state;
-        long ppid;
-        if (rp == NULL || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2)
-            continue;
-        if (ppid == self && state != 'Z' && kill((pid_t)pid, sig) == 0)
+        if (procs_descends_from((pid_t)pid, self) && kill((pid_t)pid, sig) == 0)
             count++;
     }
     closedir(d);
@@ -400,7 +390,7 @@ int child_signal_all_remaining(int sig)
          * podvisor itself. ESRCH: nothing is left. */
         return kill(-1, sig) == 0 ? 1 : 0;
     }
-    return signal_own_children(sig);
+    return signal_descendants(sig);
 }
 
 int child_status_code(int status)

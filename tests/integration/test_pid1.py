@@ -379,3 +379,33 @@ def test_json_log_lines():
         assert set(obj) >= {"ts", "level", "msg"}
     r = run(["--log-level", "error", "--", "true"], pid1=False)
     assert r.stderr == ""
+
+
+LEAVES_A_TREE = r'''
+import os, signal, sys, time
+if os.fork() == 0:                  # L: left behind, dies on TERM
+    if os.fork() == 0:              # G: L's child, podvisor's grandchild
+        def term(*_):
+            print("G got TERM", flush=True)
+            os._exit(0)
+        signal.signal(signal.SIGTERM, term)
+        print("G up", flush=True)
+        while True:
+            time.sleep(0.05)
+    while True:
+        time.sleep(0.05)
+time.sleep(0.5)                     # the app exits, its tree stays
+'''
+
+
+def test_clean_up_terms_grandchildren_too(podvisor_factory):
+    """Not PID 1: the clean-up's SIGTERM pass signalled podvisor's direct
+    children only; a grandchild orphaned by it got SIGTERM only when the
+    race went its way, otherwise the SIGKILL a second later."""
+    for _ in range(5):
+        pv = podvisor_factory(["--", "/usr/bin/python3", "-c", LEAVES_A_TREE], pid1=False)
+        assert pv.readline() == "G up"
+        t0 = time.monotonic()
+        assert pv.wait(timeout=10) == 0
+        assert pv.readline(timeout=5) == "G got TERM"
+        assert time.monotonic() - t0 < 1.0 + 0.5   # no wait for the SIGKILL
