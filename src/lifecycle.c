@@ -557,6 +557,8 @@ static void on_action_exited(struct lifecycle *lc, const struct lc_event *ev,
     char how[64], text[160];
     if (timed_out)
         snprintf(text, sizeof text, "exec: killed after %ds", LC_HELPER_TIMEOUT_MS / 1000);
+    else if (ev->text != NULL) /* the executor's words (a command that cannot run) */
+        snprintf(text, sizeof text, "exec: %s", ev->text);
     else
         snprintf(text, sizeof text, "exec: %s", child_exit_describe(ev->status, how, sizeof how));
     action_result(lc, ev, !timed_out && ev->status == 0, text);
@@ -840,7 +842,11 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         if ((lc->state == LC_STOPPING ||
              (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_STOPPING)) &&
             main_alive(lc))
-            act_on(lc, out, LC_ACT_KILL_GROUP, LC_MAIN, SIGKILL);
+            /* code 1: the stop timeout is the reason (the executor says so;
+             * it never guesses the reason from the state). */
+            act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP, .child = LC_MAIN,
+                                        .pid = lc->children[LC_MAIN].pid, .sig = SIGKILL,
+                                        .code = 1});
         break;
     case LC_EV_CLEANUP_TERM_ELAPSED:
         on_cleanup_term_elapsed(lc, out);

@@ -106,7 +106,8 @@ enum lc_action_type {
     LC_ACT_SPAWN,            /* child: fork and exec its command */
     LC_ACT_FORWARD,          /* child, sig (to its group with -g) */
     LC_ACT_STOP_CHILD,       /* child, sig: the stop signal (to its group with -g) */
-    LC_ACT_KILL_GROUP,       /* child: SIGKILL its whole process group */
+    LC_ACT_KILL_GROUP,       /* child: SIGKILL its whole process group; code 1: the stop
+                              * timeout elapsed (else the why, or no reason to log) */
     LC_ACT_KILL_OLD_GROUP,   /* pid: SIGKILL what is left in a reaped child's group */
     LC_ACT_SIGNAL_REMAINING, /* sig: every process podvisor must not leave behind */
     LC_ACT_ARM_TIMER,        /* timer, ms, child (carried back by the event) */

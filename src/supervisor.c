@@ -63,6 +63,7 @@ struct sv_child {
     struct loop_watch out_watch;
     char out[CAPTURE_MAX];
     size_t out_len;
+    int exec_errno;         /* its exec failed with this (0: it did not) */
     struct supervisor *sv;
     int slot;
 };
@@ -195,6 +196,7 @@ static int take_exec_result(struct sv_child *c)
         break;
     case CHILD_EXEC_FAILED: {
         int code = child_exec_error_code(err);
+        c->exec_errno = err;
         /* The command shown is cut, never the reason after it. */
         log_error("cannot run \"%.*s%s\": %s%s", LOG_CUT(cmd, 256), strerror(err),
                   code == 127 && *cmd && !strchr(cmd, '/') ? " (searched PATH)" : "");
@@ -270,6 +272,7 @@ static void spawn(struct supervisor *sv, int slot)
         }
     }
     c->exec_fd = fd;
+    c->exec_errno = 0;
     feed(sv, (struct lc_event){.type = LC_EV_FORKED, .child = slot, .pid = pid});
     rc = loop_add(&sv->loop, &c->exec_watch, fd, EPOLLIN, on_exec_pipe, c);
     if (rc < 0) {
@@ -297,12 +300,22 @@ static void one_line_output(const char *in, char *out, size_t len)
 static void helper_exited(struct supervisor *sv, int slot, int status)
 {
     struct sv_child *c = &sv->children[slot];
-    char how[64];
-    child_exit_describe(status, how, sizeof how);
+    char how[320];
+    /* A command that could not run says so, not how its forked copy ended
+     * (127, or the SIGKILL of its group that followed). */
+    if (c->exec_errno) {
+        snprintf(how, sizeof how, "cannot run \"%.*s%s\": %s", LOG_CUT(slot_argv(sv, slot)[0], 200),
+                 strerror(c->exec_errno));
+        /* As a shell says it: 127 not found, 126 not runnable. */
+        status = child_exec_error_code(c->exec_errno) << 8;
+    } else {
+        child_exit_describe(status, how, sizeof how);
+    }
     if (slot == LC_ACTION) {
         log_at(status == 0 ? LOG_INFO : LOG_WARN, 0, "on-change \"%.*s%s\" %s",
                LOG_CUT(sv->cfg->on_change.text, 200), how);
-        feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status});
+        feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status,
+                                   .text = how});
         return;
     }
     if (c->out_fd >= 0)
@@ -320,7 +333,7 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
                  text[0] ? ": " : "", text,
                  "; the running child is kept");
     feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status,
-                               .text = c->out});
+                               .text = c->exec_errno && !c->out[0] ? how : c->out});
 }
 
 static void adopt_pending_mainpid(struct supervisor *sv);
@@ -723,7 +736,7 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
     case LC_ACT_KILL_GROUP:
         if (a->why)
             log_warn("%s", a->why);
-        if (sv->lc.state == LC_STOPPING || (sv->lc.state == LC_RESTARTING && a->child == LC_MAIN))
+        if (a->code == 1) /* the lifecycle's reason: the stop timeout */
             log_warn("child %d still running after --stop-timeout %lldms: SIGKILL to its "
                      "process group",
                      (int)a->pid, (long long)sv->cfg->stop_timeout_ms);

@@ -339,6 +339,37 @@ def test_validate_that_writes_much_is_not_refused_for_it(cm):
         stop(pv)
 
 
+def test_a_command_that_cannot_run_is_reported_as_that(cm):
+    """A validator or exec: action that cannot run was reported as "killed
+    by SIGKILL" (137) or 127 by turns; the chart's sidecar rendered
+    --validate 'nginx -t' into an image without nginx."""
+    pv, port = start(cm, "--debounce", "50ms", "--validate", "no-such-validator -t",
+                     "--on-change", "exec:no-such-action now")
+    try:
+        assert pv.readline() == "start v1"
+        cm.update({"key": "v2"})
+        line, _ = err_line(pv, "config change refused")
+        assert 'cannot run "no-such-validator": No such file or directory' in line, line
+        wait_for(lambda: status(port)["config"]["last_refused_change"], what="the refusal")
+        refused = status(port)["config"]["last_refused_change"]
+        assert refused["validate"] == {"how": "exit", "signal": None, "exit_code": 127}, refused
+        assert "cannot run" in refused["output"]
+    finally:
+        stop(pv)
+    pv, port = start(cm, "--debounce", "50ms", "--on-change", "exec:no-such-action now")
+    try:
+        assert pv.readline() == "start v2"
+        cm.update({"key": "v3"})
+        line, _ = err_line(pv, 'on-change "exec:no-such-action now"')
+        assert 'cannot run "no-such-action": No such file or directory' in line, line
+        wait_for(lambda: status(port)["config"]["last_action"] and
+                 not status(port)["config"]["last_action"]["pending"], what="the result")
+        assert status(port)["config"]["last_action"]["result"] == \
+            'exec: cannot run "no-such-action": No such file or directory'
+    finally:
+        stop(pv)
+
+
 def test_validate_refuses_a_broken_change(cm, tmp_path):
     key = os.path.join(cm.path, "key")
     pv, port = start(cm, "--debounce", "50ms", "--validate",

@@ -79,6 +79,22 @@ static void a_signal_rewritten_to_term_drains(void **state)
     assert_int_equal(res.actions[find(LC_ACT_FORWARD)].sig, SIGQUIT);
 }
 
+/* The executor logs "still running after --stop-timeout" only when the
+ * lifecycle says that is the reason, never for a failed exec. */
+static void kill_group_carries_its_reason(void **state)
+{
+    setup_cfg(0, 5000, SIGTERM);
+    start();
+    step(LC_EV_SIGNAL, 1100, SIGTERM);
+    step(LC_EV_STOP_TIMEOUT, 6100, 0);
+    assert_int_equal(res.actions[find(LC_ACT_KILL_GROUP)].code, 1);
+    setup_cfg(0, 5000, SIGTERM);
+    step(LC_EV_START, 1000, 0);
+    step(LC_EV_FORKED, 1000, 42);
+    step(LC_EV_EXEC_FAILED, 1000, 127);
+    assert_int_equal(res.actions[find(LC_ACT_KILL_GROUP)].code, 0);
+}
+
 static void spawn_makes_ready(void **state)
 {
     setup_cfg(0, 5000, SIGTERM);
@@ -877,6 +893,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(spawn_makes_ready),
         cmocka_unit_test(a_signal_rewritten_to_term_drains),
+        cmocka_unit_test(kill_group_carries_its_reason),
         cmocka_unit_test(sigterm_with_delay_drains_then_stops),
         cmocka_unit_test(sigterm_without_delay_stops_at_once),
         cmocka_unit_test(second_sigterm_cuts_delay),
