@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/time.h>
@@ -166,7 +167,8 @@ static enum MHD_Result admin_request(struct http_server *srv, struct MHD_Connect
     if (srv->admin->token != NULL) {
         const char *auth = mhd.MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                            MHD_HTTP_HEADER_AUTHORIZATION);
-        int ok = auth != NULL && strncmp(auth, "Bearer ", 7) == 0 &&
+        /* RFC 7235: the scheme is case-insensitive ("bearer" too). */
+        int ok = auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 &&
                  http_secret_equal(auth + 7, strlen(auth + 7), srv->admin->token);
         if (!ok) {
             log_warn("admin: POST %s from %s refused: %s", url, peer,

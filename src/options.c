@@ -377,7 +377,8 @@ static const struct opt_def option_table[] = {
     {"backoff-max", 0, 1, 0, 0, NULL, "30s", apply_duration, F(backoff_max_ms), -1, "D",
      "longest restart delay; a run this long resets the backoff"},
     {"ready-check", 0, 1, 1, 2, NULL, NULL, apply_check, F(ready_check), -1, "CHECK",
-     "the child is ready while all pass: http(s)://..., tcp://HOST:PORT, file:PATH"},
+     "the child is ready while all pass: http(s)://..., tcp://HOST:PORT, file:PATH, exec:CMD, "
+     "notify"},
     {"live-check", 0, 1, 1, 2, NULL, NULL, apply_check, F(live_check), -1, "CHECK",
      "the child is live unless one fails --failure-threshold times in a row"},
     {"check-interval", 0, 1, 0, 0, NULL, "1s", apply_duration, F(check_interval_ms), -1, "D",
@@ -1143,6 +1144,7 @@ void options_help(char *buf, size_t len)
         "       podvisor hash PATH...\n"
         "       podvisor install DEST\n"
         "       podvisor probe [--timeout D] [--header 'K: V'] TARGET\n"
+        "       podvisor wait-for [--timeout D] [--interval D] TARGET...   (init containers)\n"
         "       podvisor sleep DURATION\n"
         "       podvisor version | help\n\n"
         "Runs COMMAND as its child: forwards signals, reaps zombies, drains on SIGTERM,\n"

@@ -398,9 +398,12 @@ int tools_install_main(int argc, char **argv)
         fprintf(stderr, "podvisor install: reading /proc/self/exe: %s\n", strerror(errno));
         return 1;
     }
+    /* A name of its own each time: as PID 1 the pid is always 1, and a
+     * DEST.tmp1 left by an install killed midway made every later one fail
+     * with "File exists". */
     char tmp[PATH_MAX + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp%d", dest, (int)getpid());
-    int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+    snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", dest);
+    int out = mkostemp(tmp, O_CLOEXEC);
     if (out < 0) {
         fprintf(stderr, "podvisor install: %s: %s\n", dest, strerror(errno));
         close(in);

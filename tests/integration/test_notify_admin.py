@@ -385,9 +385,9 @@ def test_sidecar_has_no_notify(tmp_path):
 
 # --- the admin listener -------------------------------------------------------
 
-def post(port, path, token=None, method="POST"):
+def post(port, path, token=None, method="POST", scheme="Bearer"):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    headers = {"Authorization": f"{scheme} {token}"} if token is not None else {}
     c.request(method, path, headers=headers)
     r = c.getresponse()
     return r.status, r.read().decode(), dict(r.getheaders())
@@ -438,10 +438,12 @@ def test_admin_token_restart_and_reload(tmp_path):
         assert post(ap, "/restart", token="s3cret-tokeN")[0] == 401
         assert post(ap, "/restart", token="s3cret-token-and-more")[0] == 401
         assert post(ap, "/restart", token="")[0] == 401
+        assert post(ap, "/restart", token="s3cret-token", scheme="Basic")[0] == 401
         assert status(pp)["child"]["pid"] == first and status(pp)["child"]["restarts"] == 0
         assert "wrong token" in pv.stderr_so_far()
         assert "no Authorization header" in pv.stderr_so_far()
-        code, body, _ = post(ap, "/reload", token="s3cret-token")
+        # RFC 7235: the scheme is case-insensitive.
+        code, body, _ = post(ap, "/reload", token="s3cret-token", scheme="bearer")
         assert code == 202 and "signal:HUP" in body, body
         wait_for(lambda: log.exists() and log.read_text() == "hup\n", what="the HUP")
         code, body, _ = post(ap, "/restart", token="s3cret-token")

@@ -357,6 +357,15 @@ def test_install_copies_the_binary_for_injection(tmp_path):
     assert subprocess.run([PODVISOR, "install"], capture_output=True).returncode == 2
 
 
+def test_install_as_pid_1_past_a_leftover_temporary(tmp_path):
+    """As PID 1 the pid is always 1: a DEST.tmp1 left by an install killed
+    midway made every later install fail with "File exists"."""
+    (tmp_path / "podvisor.tmp1").write_text("half a binary")
+    r = run(["install", str(tmp_path)], pid1=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "podvisor").read_bytes() == open(PODVISOR, "rb").read()
+
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
