@@ -49,6 +49,7 @@ struct watch {
     int paused;             /* the fd is out of the loop until `resume` fires */
     int64_t debounce_ms;
     int64_t last_event_ms;
+    int64_t first_event_ms;  /* of the burst being debounced; 0: none */
     struct watched *w;
     size_t n;
     char *const *paths;
@@ -120,9 +121,19 @@ static void set_up_all(struct watch *w)
         loop_timer_arm(w->loop, &w->retry, RETRY_MS);
 }
 
+/* A file touched more often than the debounce would hold a real change
+ * back for ever (every 200 ms held one back 8 s): a burst is acted on at
+ * the latest this long after its first event. */
+static int64_t debounce_bound(const struct watch *w)
+{
+    return w->debounce_ms * 4 > 2000 ? w->debounce_ms * 4 : 2000;
+}
+
 static void mark(struct watch *w)
 {
     w->last_event_ms = loop_now_ms();
+    if (w->first_event_ms == 0)
+        w->first_event_ms = w->last_event_ms;
     /* Re-armed only when idle: a burst of events costs a clock read each,
      * not a timerfd update each (on_debounce waits out the rest). */
     if (!w->debounce.armed)
@@ -167,11 +178,15 @@ static int hash_one_revision(struct watch *w, char *hash, enum hash_found *found
 static void on_debounce(void *ctx)
 {
     struct watch *w = ctx;
-    int64_t quiet = loop_now_ms() - w->last_event_ms;
-    if (quiet < w->debounce_ms) {
-        loop_timer_arm(w->loop, &w->debounce, w->debounce_ms - quiet);
+    int64_t now = loop_now_ms();
+    int64_t quiet = now - w->last_event_ms;
+    int64_t left = w->first_event_ms + debounce_bound(w) - now;
+    if (quiet < w->debounce_ms && left > 0) {
+        int64_t wait = w->debounce_ms - quiet;
+        loop_timer_arm(w->loop, &w->debounce, wait < left ? wait : left);
         return;
     }
+    w->first_event_ms = 0;
     set_up_all(w);
     enum hash_found found[w->n];
     char hash[HASH_TEXT_LEN];

@@ -339,6 +339,33 @@ def test_validate_that_writes_much_is_not_refused_for_it(cm):
         stop(pv)
 
 
+def test_a_file_touched_all_the_time_does_not_hold_a_change_back(cm):
+    """The debounce waited for quiet without bound: a file touched every
+    200 ms held a real change back 8 s (and for ever if it kept on)."""
+    pv, port = start(cm, "--on-change", "signal:HUP")   # --debounce 500ms
+    stop_touching = threading.Event()
+    noisy = os.path.join(cm.path, "..noisy")
+
+    def touch():
+        while not stop_touching.wait(0.2):
+            with open(noisy, "w") as f:
+                f.write("x")
+
+    toucher = threading.Thread(target=touch, daemon=True)
+    try:
+        assert pv.readline() == "start v1"
+        toucher.start()
+        time.sleep(1)
+        t0 = time.monotonic()
+        cm.update({"key": "v2"})
+        assert pv.readline(timeout=10) == "HUP v2"
+        assert time.monotonic() - t0 < 2.0 + 0.5 + SLACK * 5   # 4 x 500ms bounds it
+    finally:
+        stop_touching.set()
+        toucher.join()
+        stop(pv)
+
+
 def test_a_command_that_cannot_run_is_reported_as_that(cm):
     """A validator or exec: action that cannot run was reported as "killed
     by SIGKILL" (137) or 127 by turns; the chart's sidecar rendered
