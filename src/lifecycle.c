@@ -407,9 +407,10 @@ static void perform_on_change(struct lifecycle *lc, const struct lc_event *ev,
     char name[16], text[96];
     switch (oc->kind) {
     case ON_CHANGE_RESTART:
-        if (main_settled(lc))
+        if (main_settled(lc)) {
             begin_restart(lc, out, reason);
-        else
+            action_pending(lc, ev, "restart: stopping the child");
+        } else
             action_result(lc, ev, 1, "restart: the child is (re)starting and reads it");
         break;
     case ON_CHANGE_SIGNAL:
@@ -659,6 +660,12 @@ static void on_exec_ok(struct lifecycle *lc, const struct lc_event *ev, struct l
     } else if (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_STARTING) {
         lc->restart_phase = LC_RS_NONE;
         move(lc, out, LC_RUNNING, "child started again");
+        if (lc->restart_reason != LC_REASON_CRASH && lc->config.last_action.pending) {
+            char text[64];
+            snprintf(text, sizeof text, "restart: child %d started",
+                     (int)lc->children[LC_MAIN].pid);
+            action_result(lc, ev, 1, text);
+        }
     } else {
         return;
     }

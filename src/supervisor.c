@@ -331,7 +331,9 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
                  LOG_CUT(sv->cfg->validate.text, 200),
                  sv->lc.children[slot].timed_out ? "ran too long and was killed" : how,
                  text[0] ? ": " : "", text,
-                 "; the running child is kept");
+                 !lifecycle_accepts_changes(&sv->lc) ? " (podvisor is stopping)"
+                 : sv->cfg->sidecar                  ? "; nothing is signalled"
+                                                     : "; the running child is kept");
     feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status,
                                .text = c->exec_errno && !c->out[0] ? how : c->out});
 }

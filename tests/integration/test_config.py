@@ -113,6 +113,12 @@ def test_atomic_update_restarts_the_child_once(cm):
         assert s["config"]["hash"] == want
         assert s["config"]["changes"] == 1
         assert metric(port, 'podvisor_child_restarts_total{reason="config"}') == 1
+        # What was done, as for the other actions (it stayed null).
+        wait_for(lambda: status(port)["config"]["last_action"]["pending"] is False,
+                 what="the restart recorded")
+        action = status(port)["config"]["last_action"]
+        pid = status(port)["child"]["pid"]   # as podvisor sees it (its namespace)
+        assert action["ok"] and action["result"] == f"restart: child {pid} started"
     finally:
         assert stop(pv) == 128 + signal.SIGTERM
 
