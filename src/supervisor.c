@@ -507,7 +507,12 @@ static void signal_processes(struct supervisor *sv, int sig)
     int sent = 0;
     for (int i = 0; i < n; i++) {
         if (kill(pids[i], sig) < 0) {
-            log_errno(LOG_WARN, errno, "sending SIG%s to %d", name, (int)pids[i]);
+            /* Across containers the usual cause: another uid, without
+             * CAP_KILL. Say the way out, not only the errno. */
+            log_errno(LOG_WARN, errno, "sending SIG%s to %d%s", name, (int)pids[i],
+                      errno == EPERM ? " (a process of another user: run the sidecar with the "
+                                       "app's uid (runAsUser), or give it CAP_KILL)"
+                                     : "");
             continue;
         }
         sent++;
