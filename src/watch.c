@@ -310,6 +310,27 @@ static void on_events(void *ctx, uint32_t events)
     }
 }
 
+/* Whether a directory on the way to path is a symlink: a ConfigMap item
+ * with a nested path (a/b/key) is a plain file under the link a ->
+ * ..data/a, and updated like any key. */
+static int through_symlink(const char *path)
+{
+    char prefix[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof prefix)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if (path[i] != '/')
+            continue;
+        memcpy(prefix, path, i);
+        prefix[i] = '\0';
+        struct stat sb;
+        if (lstat(prefix, &sb) == 0 && S_ISLNK(sb.st_mode))
+            return 1;
+    }
+    return 0;
+}
+
 static void warn_at_start(const struct watched *p)
 {
     struct stat sb;
@@ -319,7 +340,7 @@ static void warn_at_start(const struct watched *p)
     }
     /* KUBERNETES.md: a ConfigMap key mounted whole is a symlink into
      * ..data; a subPath mount is a plain file the kubelet never updates. */
-    if (S_ISREG(sb.st_mode))
+    if (S_ISREG(sb.st_mode) && !through_symlink(p->path))
         log_warn("--watch %s is a plain file, not a symlink into a ConfigMap's ..data: if it "
                  "is a subPath mount, Kubernetes never updates it (mount the ConfigMap as a "
                  "directory and watch that)",

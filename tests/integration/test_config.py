@@ -470,6 +470,22 @@ def test_a_path_that_appears_late(tmp_path):
         stop(pv)
 
 
+def test_a_nested_configmap_item_is_not_taken_for_a_subpath_mount(tmp_path):
+    """An item with a path (a/b/key) is a plain file under the link a ->
+    ..data/a: the kubelet updates it like any key, no warning is due."""
+    vol = ConfigMapVolume(tmp_path / "cm")
+    vol.update({"a/b/key": "v1"})
+    key = os.path.join(vol.path, "a", "b", "key")
+    pv = Podvisor(["--watch", key, "--debounce", "50ms", "--on-change", "none", "--",
+                   "sh", "-c", "echo up; while :; do sleep 0.05; done"])
+    try:
+        assert pv.readline() == "up"
+        time.sleep(0.3)
+        assert "is a plain file" not in pv.stderr_so_far()
+    finally:
+        stop(pv)
+
+
 def test_a_plain_file_is_warned_about_as_a_subpath_mount(tmp_path):
     f = tmp_path / "app.conf"
     f.write_text("v1")
