@@ -37,6 +37,8 @@ struct watched {
     int wd_self;        /* the path itself, when it is a directory */
     int wd_parent;      /* its parent directory */
     int ever_seen;      /* it existed at some point: its absence is a gap */
+    dev_t dev;          /* the file system it was on when first seen */
+    int dev_known;
     int gap_logged;
     int add_error_logged;
 };
@@ -175,6 +177,20 @@ static int hash_one_revision(struct watch *w, char *hash, enum hash_found *found
     return rc;
 }
 
+/* Whether p now lies on another file system than when first seen. */
+static int moved_file_system(struct watched *p)
+{
+    struct stat sb;
+    if (stat(p->path, &sb) < 0)
+        return 0;
+    if (!p->dev_known) {
+        p->dev = sb.st_dev;
+        p->dev_known = 1;
+        return 0;
+    }
+    return sb.st_dev != p->dev;
+}
+
 static void on_debounce(void *ctx)
 {
     struct watch *w = ctx;
@@ -201,6 +217,20 @@ static void on_debounce(void *ctx)
     int gap = 0;
     for (size_t i = 0; i < w->n; i++) {
         struct watched *p = &w->w[i];
+        if (found[i] != HASH_MISSING && moved_file_system(p)) {
+            /* Its volume was unmounted: what shows now is the directory
+             * underneath, not a config. A gap, as a vanished path. */
+            if (!p->gap_logged)
+                log_warn("--watch %s is on another file system than before (its volume "
+                         "unmounted?); waiting for it to come back before acting", p->path);
+            p->gap_logged = 1;
+            gap = 1;
+            /* Nothing tells when it is mounted again (the watch is on the
+             * directory underneath): look again every RETRY_MS. */
+            if (!w->retry.armed)
+                loop_timer_arm(w->loop, &w->retry, RETRY_MS);
+            continue;
+        }
         if (found[i] != HASH_MISSING) {
             if (p->gap_logged)
                 log_info("--watch %s is back", p->path);
@@ -416,8 +446,11 @@ struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, stru
         watch_stop(w);
         return NULL;
     }
-    for (size_t i = 0; i < w->n; i++)
+    for (size_t i = 0; i < w->n; i++) {
         w->w[i].ever_seen = found[i] != HASH_MISSING;
+        if (w->w[i].ever_seen)
+            moved_file_system(&w->w[i]); /* records where it is */
+    }
     return w;
 }
 

@@ -470,6 +470,40 @@ def test_a_path_that_appears_late(tmp_path):
         stop(pv)
 
 
+def test_an_unmounted_volume_is_a_gap_not_a_change(tmp_path):
+    """After the watched tmpfs was unmounted podvisor acted on the directory
+    underneath (an empty config): now it waits for the volume to return."""
+    d = tmp_path / "vol"
+    d.mkdir()
+    (d / "under").write_text("the directory underneath")
+    if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(d)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    mounted = True
+    try:
+        (d / "key").write_text("v1")
+        pv = Podvisor(["--watch", str(d), "--debounce", "50ms", "--on-change",
+                       "exec:echo acted", "--", "sh", "-c", "echo up; while :; do sleep 0.05; done"],
+                      pid1=False)
+        try:
+            assert pv.readline() == "up"
+            subprocess.run(["umount", str(d)], check=True)
+            mounted = False
+            err_line(pv, "is on another file system than before")
+            time.sleep(0.5)
+            assert "config changed" not in pv.stderr_so_far()
+            # Back, with new content: acted on once.
+            subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(d)], check=True)
+            mounted = True
+            (d / "key").write_text("v2")
+            err_line(pv, "is back")
+            assert pv.readline(timeout=5) == "acted"
+        finally:
+            stop(pv)
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(d)])
+
+
 def test_a_nested_configmap_item_is_not_taken_for_a_subpath_mount(tmp_path):
     """An item with a path (a/b/key) is a plain file under the link a ->
     ..data/a: the kubelet updates it like any key, no warning is due."""
