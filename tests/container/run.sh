@@ -45,6 +45,15 @@ label=$(podman image inspect -f '{{index .Labels "org.opencontainers.image.versi
 # One source: the binary says the version the label says.
 said=$(podman run --rm "$IMAGE" --version 2>&1 | head -1)
 case "$said" in *" $VERSION"*) ;; *) fail "the binary says \"$said\", the label $VERSION" ;; esac
+# podman 4.3's layer cache once kept the first build's label for every
+# later version: two builds with other versions must each say their own.
+for v in 1.1 2.2; do
+    make --no-print-directory image VERSION=$v IMAGE=localhost/podvisor-label:$v >/dev/null 2>&1 ||
+        fail "make image VERSION=$v"
+    l=$(podman image inspect -f '{{index .Labels "org.opencontainers.image.version"}}' localhost/podvisor-label:$v)
+    podman rmi localhost/podvisor-label:$v >/dev/null
+    [ "$l" = "$v" ] || fail "make image VERSION=$v is labelled \"$l\""
+done
 licenses=$(podman image inspect -f '{{index .Labels "org.opencontainers.image.licenses"}}' "$IMAGE")
 case "$licenses" in Apache-2.0\ AND\ *) ;; *) fail "licenses label is \"$licenses\"" ;; esac
 

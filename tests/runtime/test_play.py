@@ -192,6 +192,8 @@ class Pod:
         return podman("inspect", "-f", "{{.State.ExitCode}}", self.ctr(ctr)).stdout.strip()
 
     def remove(self):
+        # Never `podman kube down` to stop a pod under test: it SIGKILLs at
+        # once (podman 4.3). The drain is tested through `podman pod stop`.
         podman("pod", "rm", "-f", "-t", "0", self.name, check=False)
         for v in self.named_volumes:
             podman("volume", "rm", "-f", v, check=False)
