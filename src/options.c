@@ -195,6 +195,25 @@ static const char *apply_strlist(void *field, const char *v)
     return NULL;
 }
 
+/* A file that must be readable now (a CA bundle): said at start, not at
+ * the first POST. */
+static const char *apply_readable_file(void *field, const char *v)
+{
+    static char why[160];
+    if (*v == '\0')
+        return "is empty (give a file path)";
+    if (access(v, R_OK) < 0) {
+        snprintf(why, sizeof why, "cannot be read: %s", strerror(errno));
+        return why;
+    }
+    char *copy = strdup(v);
+    if (copy == NULL)
+        return "cannot be kept: out of memory";
+    free(*(char **)field);
+    *(char **)field = copy;
+    return NULL;
+}
+
 static const char *apply_check(void *field, const char *v)
 {
     struct check_spec spec;
@@ -368,6 +387,8 @@ static const struct opt_def option_table[] = {
      "quiet time after the last file event before acting"},
     {"webhook-timeout", 0, 1, 0, 0, NULL, "60s", apply_duration, F(webhook_timeout_ms), -1,
      "D", "how long webhook:URL waits for the answer; a POST that times out is not retried"},
+    {"webhook-ca", 0, 1, 0, 0, NULL, NULL, apply_readable_file, F(webhook_ca), -1, "FILE",
+     "webhook:https:// verifies the server (always): against this CA file, not the system's"},
     {"signal-process", 0, 1, 1, 0, NULL, NULL, apply_strlist, F(signal_process), -1, "NAME",
      "sidecar mode: signal:SIG goes to the processes named NAME (top of each tree)"},
     {"restart-policy", 0, 1, 0, 0, NULL, "never", apply_restart_policy, F(restart_policy), -1,
@@ -1069,6 +1090,8 @@ void options_free(struct podvisor_config *cfg)
     free(cfg->admin_token.value);
     free(cfg->admin_token.path);
     cfg->admin_token.value = cfg->admin_token.path = NULL;
+    free(cfg->webhook_ca);
+    cfg->webhook_ca = NULL;
 }
 
 const char *options_on_change_name(enum on_change_kind k)

@@ -75,6 +75,7 @@ struct podvisor_config {
     struct cmdline validate;  /* argv NULL: none */
     int64_t debounce_ms;
     int64_t webhook_timeout_ms; /* how long a webhook POST's answer is waited for */
+    char *webhook_ca;       /* webhook:https: verify against this CA file (NULL: system's) */
     struct strlist signal_process;
     int sidecar;            /* --watch and no COMMAND: no child */
     enum restart_policy restart_policy;

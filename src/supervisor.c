@@ -837,7 +837,8 @@ static int setup(struct supervisor *sv)
                  sv->cfg->watch.n == 1 ? "" : "s", watch_hash(sv->watch), sv->cfg->on_change.text);
     }
     if (sv->cfg->on_change.kind == ON_CHANGE_WEBHOOK) {
-        sv->webhook = webhook_new(sv->cfg->on_change.url, sv->cfg->webhook_timeout_ms, &sv->loop,
+        sv->webhook = webhook_new(sv->cfg->on_change.url, sv->cfg->webhook_timeout_ms,
+                                  sv->cfg->webhook_ca, &sv->loop,
                                   on_webhook_result, sv);
         if (sv->webhook == NULL) {
             log_error("--on-change webhook: out of memory");

@@ -23,6 +23,7 @@ struct webhook {
     CURL *easy;                 /* the POST in flight, or NULL */
     struct curl_slist *headers;
     char *body;                 /* the body of the POST in flight or to retry */
+    const char *ca;             /* --webhook-ca, or NULL */
     char *pending;              /* a newer body, posted when the answer comes */
     int64_t timeout_ms;
     struct loop_timer retry;
@@ -88,6 +89,10 @@ static void start_attempt(struct webhook *wh)
                           (long)(wh->timeout_ms < 2147483647 ? wh->timeout_ms : 2147483647));
     /* The app is in the pod: never through http_proxy (as the checks). */
     curl.curl_easy_setopt(e, CURLOPT_PROXY, "");
+    /* https: always verified (a POST makes the app act: unlike a probe, it
+     * must reach the right server); --webhook-ca names the CA to trust. */
+    if (wh->ca != NULL)
+        curl.curl_easy_setopt(e, CURLOPT_CAINFO, wh->ca);
     curl.curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl.curl_easy_setopt(e, CURLOPT_ERRORBUFFER, wh->errbuf);
     curl.curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -143,8 +148,8 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 
 static void on_retry(void *ctx) { start_attempt(ctx); }
 
-struct webhook *webhook_new(const char *url, int64_t timeout_ms, struct loop *loop,
-                            webhook_result_fn on_result, void *ctx)
+struct webhook *webhook_new(const char *url, int64_t timeout_ms, const char *ca,
+                            struct loop *loop, webhook_result_fn on_result, void *ctx)
 {
     struct webhook *wh = calloc(1, sizeof *wh);
     if (wh == NULL || (wh->url = strdup(url)) == NULL) {
@@ -153,6 +158,7 @@ struct webhook *webhook_new(const char *url, int64_t timeout_ms, struct loop *lo
     }
     wh->loop = loop;
     wh->timeout_ms = timeout_ms;
+    wh->ca = ca;
     wh->on_result = on_result;
     wh->ctx = ctx;
     loop_timer_init(&wh->retry, on_retry, wh);

@@ -31,8 +31,10 @@ typedef void (*webhook_result_fn)(void *ctx, int ok, const char *result);
 #define WEBHOOK_RETRY_MAX_MS 30000
 
 /** Prepares posts to url; nothing is sent yet. NULL when out of memory. */
-struct webhook *webhook_new(const char *url, int64_t timeout_ms, struct loop *loop,
-                            webhook_result_fn on_result, void *ctx);
+/** ca: webhook:https:// verifies the server against this CA file (NULL:
+ * the system's). */
+struct webhook *webhook_new(const char *url, int64_t timeout_ms, const char *ca,
+                            struct loop *loop, webhook_result_fn on_result, void *ctx);
 
 /** POSTs body (JSON) now, or when the POST in flight is answered; a
  * retry still waiting is replaced. */

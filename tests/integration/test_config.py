@@ -14,7 +14,7 @@ import pytest
 
 from atomic_writer import ConfigMapVolume
 from conftest import (PODVISOR, SANITIZER, Podvisor, base_env, children_of, free_port,
-                      wait_for)
+                      needs_tls, wait_for)
 from kubelet import http_probe
 
 # Scheduling slack for timings that are otherwise exact (the debounce);
@@ -401,6 +401,40 @@ def test_a_command_that_cannot_run_is_reported_as_that(cm):
             'exec: cannot run "no-such-action": No such file or directory'
     finally:
         stop(pv)
+
+
+@needs_tls
+def test_webhook_https_verifies_against_webhook_ca(cm, hook, tmp_path):
+    """webhook:https always verified, with no way to give a CA."""
+    import ssl
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "ca.pem")],
+                   check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(tmp_path / "ca.pem"), str(tmp_path / "key.pem"))
+    hook.socket = ctx.wrap_socket(hook.socket, server_side=True)
+    url = f"https://127.0.0.1:{hook.server_address[1]}/-/reload"
+    pv, port = start(cm, "--debounce", "50ms", "--on-change", f"webhook:{url}")
+    try:
+        assert pv.readline() == "start v1"
+        cm.update({"key": "v2"})
+        line, _ = err_line(pv, "retrying in")      # the system's CAs do not know it
+        assert not hook.posts
+    finally:
+        stop(pv)
+    pv, port = start(cm, "--debounce", "50ms", "--webhook-ca", str(tmp_path / "ca.pem"),
+                     "--on-change", f"webhook:{url}")
+    try:
+        assert pv.readline() == "start v2"
+        cm.update({"key": "v3"})
+        wait_for(lambda: hook.posts, what="the POST through TLS")
+        err_line(pv, "HTTP 200")
+    finally:
+        stop(pv)
+    r = subprocess.run([PODVISOR, "--webhook-ca", str(tmp_path / "nope.pem"), "--", "true"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--webhook-ca" in r.stderr and "No such file" in r.stderr
 
 
 def test_validate_refuses_a_broken_change(cm, tmp_path):
