@@ -92,6 +92,12 @@ const char *notify_parse(const char *buf, size_t len, struct notify_msg *out)
     return NULL;
 }
 
+int notify_msg_is_empty(const struct notify_msg *m)
+{
+    return !m->ready && !m->reloading && !m->stopping && !m->watchdog && !m->watchdog_trigger &&
+           !m->has_status && m->mainpid == 0;
+}
+
 /* NULL when the sender belongs to the child's tree, else why not. */
 static const char *sender_foreign(const struct notify *n, pid_t pid)
 {
@@ -148,16 +154,19 @@ static void read_one(struct notify *n, int *more)
     /* File descriptors (FDSTORE=1, BARRIER=1) are not kept: closed now. */
     for (size_t i = 0; i < nfds; i++)
         close(fds[i]);
+    int too_big = (mh.msg_flags & MSG_TRUNC) || (size_t)len > NOTIFY_MAX;
+    struct notify_msg m;
+    const char *why = too_big ? "a datagram larger than 4096 bytes"
+                              : notify_parse(buf, (size_t)len, &m);
+    /* A datagram that would change nothing (BARRIER=1 alone: systemd-notify
+     * sends it from a helper that exits at once) needs no sender check:
+     * closing its fd was all it asked. */
+    if (foreign && why == NULL && notify_msg_is_empty(&m))
+        return;
     if (foreign) {
         n->on_reject(n->ctx, NOTIFY_FOREIGN, have_cred ? cred.pid : 0, foreign);
         return;
     }
-    if ((mh.msg_flags & MSG_TRUNC) || (size_t)len > NOTIFY_MAX) {
-        n->on_reject(n->ctx, NOTIFY_MALFORMED, cred.pid, "a datagram larger than 4096 bytes");
-        return;
-    }
-    struct notify_msg m;
-    const char *why = notify_parse(buf, (size_t)len, &m);
     if (why) {
         n->on_reject(n->ctx, NOTIFY_MALFORMED, cred.pid, why);
         return;

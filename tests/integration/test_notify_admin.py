@@ -235,6 +235,27 @@ def test_ready_from_a_sender_that_already_exited(tmp_path, pid1):
         stop(pv, 0)
 
 
+SYSTEMD_NOTIFY = shutil.which("systemd-notify") or "/usr/bin/systemd-notify"
+
+
+@pytest.mark.skipif(not os.path.exists(SYSTEMD_NOTIFY), reason="no systemd-notify")
+@pytest.mark.parametrize("pid1,flags", [(True, ["--no-block"]), (False, [])])
+def test_systemd_notify_makes_the_app_ready_every_time(pid1, flags):
+    """systemd's own systemd-notify, 20 starts: --no-block lost READY=1 in 2
+    of 20 (it exits before podvisor reads). As PID 1 it always counts; as
+    a subreaper, without --no-block it waits for podvisor (BARRIER=1)."""
+    for _ in range(20):
+        pp = free_port()
+        pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify", "--",
+                       "sh", "-c", f"{SYSTEMD_NOTIFY} {' '.join(flags)} --ready; exec sleep 60"],
+                      pid1=pid1)
+        try:
+            wait_for(lambda: probe(pp, "/readyz").ok, timeout=5, what="READY=1")
+            assert notify_status(pp)["ignored"]["foreign"] == 0
+        finally:
+            stop(pv, 143)
+
+
 @pytest.mark.parametrize("pid1", [True, False])
 def test_barrier_senders_are_never_foreign(pid1):
     """sd_notify_barrier: BARRIER=1 with an fd, the sender waits for podvisor
