@@ -169,8 +169,10 @@ static void on_sigterm_restarting(struct lifecycle *lc, const struct lc_event *e
     case LC_RS_STOPPING:
         move(lc, out, LC_STOPPING, "SIGTERM during a restart");
         break;
+    case LC_RS_OLD_GROUP:
     case LC_RS_BACKOFF:
         cancel(out, LC_EV_BACKOFF_ELAPSED);
+        cancel(out, LC_EV_OLD_GROUP_DEADLINE);
         exit_without_child(lc, ev, out,
                            options_remap_exit(lc->cfg, child_status_code(lc->last_exit_status)),
                            "SIGTERM while waiting to restart the child");
@@ -280,13 +282,19 @@ static void kill_old_group(struct lc_result *out, pid_t old)
     act(out, (struct lc_action){.type = LC_ACT_KILL_OLD_GROUP, .child = LC_MAIN, .pid = old});
 }
 
-static void start_again(struct lifecycle *lc, struct lc_result *out)
+/* why: said when the command starts (NULL: nothing worth a warning). */
+static void start_again_why(struct lifecycle *lc, struct lc_result *out, const char *why)
 {
     lc->restart_phase = LC_RS_STARTING;
     lc->restarts++;
     lc->restarts_by[lc->restart_reason]++;
     lc->children[LC_MAIN].in_use = 1;
-    act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = LC_MAIN});
+    act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = LC_MAIN, .why = why});
+}
+
+static void start_again(struct lifecycle *lc, struct lc_result *out)
+{
+    start_again_why(lc, out, NULL);
 }
 
 static void restart_stop(struct lifecycle *lc, struct lc_result *out)
@@ -310,7 +318,10 @@ static void begin_restart(struct lifecycle *lc, struct lc_result *out, enum lc_r
         restart_stop(lc, out);
 }
 
-/* The stopped child is gone: start it again at once. */
+/* The stopped child is gone: what it left in its process group is
+ * killed, and the command starts again once that group is empty, not as
+ * soon as the SIGKILL is sent: a worker still freeing 6 GB kept the port,
+ * and the new child got EADDRINUSE. Bounded (LC_OLD_GROUP_WAIT_MS). */
 static void respawn_after_stop(struct lifecycle *lc, const struct lc_event *ev,
                                struct lc_result *out)
 {
@@ -319,7 +330,9 @@ static void respawn_after_stop(struct lifecycle *lc, const struct lc_event *ev,
     cancel(out, LC_EV_PRESTOP_ELAPSED);
     cancel(out, LC_EV_STOP_TIMEOUT);
     kill_old_group(out, old);
-    start_again(lc, out);
+    lc->restart_phase = LC_RS_OLD_GROUP;
+    act(out, (struct lc_action){.type = LC_ACT_AWAIT_GROUP, .child = LC_MAIN, .pid = old});
+    arm(out, LC_EV_OLD_GROUP_DEADLINE, LC_MAIN, LC_OLD_GROUP_WAIT_MS);
 }
 
 static int policy_restarts(const struct lifecycle *lc, int status)
@@ -880,6 +893,19 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
     case LC_EV_BACKOFF_ELAPSED:
         if (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_BACKOFF)
             start_again(lc, out);
+        break;
+    case LC_EV_OLD_GROUP_GONE:
+        if (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_OLD_GROUP) {
+            cancel(out, LC_EV_OLD_GROUP_DEADLINE);
+            start_again(lc, out);
+        }
+        break;
+    case LC_EV_OLD_GROUP_DEADLINE:
+        if (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_OLD_GROUP) {
+            start_again_why(lc, out,
+                            "the old child's process group still has members 5s after its "
+                            "SIGKILL: starting the command anyway (it may find its port taken)");
+        }
         break;
     case LC_EV_CHECK_RESULT:
         on_check_result(lc, ev, out);

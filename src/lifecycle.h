@@ -49,12 +49,17 @@ enum lc_restart_phase {
     LC_RS_DELAY,            /* readiness off; the prestop delay runs */
     LC_RS_STOPPING,         /* the stop signal went out; the stop timeout runs */
     LC_RS_BACKOFF,          /* the child is gone; waiting before starting it again */
+    LC_RS_OLD_GROUP,        /* the child is gone; what it left in its process group is
+                             * being killed: the command starts once the group is empty */
     LC_RS_STARTING,         /* the command was started again; its exec is pending */
 };
 
 /* A helper (validate, exec:) that runs longer than this is killed; a
  * validate that hangs would otherwise block every later change. */
 #define LC_HELPER_TIMEOUT_MS 30000
+/* How long a restart waits for the old child's process group to empty
+ * (a worker freeing gigabytes keeps its listening port until it is gone). */
+#define LC_OLD_GROUP_WAIT_MS 5000
 
 /* Timers are named by the event they feed back when they fire: arming one
  * is an action {LC_ACT_ARM_TIMER, .timer = LC_EV_..., .ms}, so a new timer
@@ -87,6 +92,8 @@ enum lc_event_type {
     LC_EV_NOTIFY_REJECTED,   /* code: enum notify_reject (a malformed or foreign datagram) */
     LC_EV_DRAIN,             /* admin POST /drain: readiness off for good, nothing stopped */
     LC_EV_RELOAD,            /* admin POST /reload: the --on-change action, now */
+    LC_EV_OLD_GROUP_GONE,    /* the restarted child's old process group is empty */
+    LC_EV_OLD_GROUP_DEADLINE, /* timer: stop waiting for the old group to empty */
     LC_N_EVENTS
 };
 
@@ -109,6 +116,7 @@ enum lc_action_type {
     LC_ACT_KILL_GROUP,       /* child: SIGKILL its whole process group; code 1: the stop
                               * timeout elapsed (else the why, or no reason to log) */
     LC_ACT_KILL_OLD_GROUP,   /* pid: SIGKILL what is left in a reaped child's group */
+    LC_ACT_AWAIT_GROUP,      /* pid: report LC_EV_OLD_GROUP_GONE once group pid is empty */
     LC_ACT_SIGNAL_REMAINING, /* sig: every process podvisor must not leave behind */
     LC_ACT_ARM_TIMER,        /* timer, ms, child (carried back by the event) */
     LC_ACT_CANCEL_TIMER,     /* timer */

@@ -90,6 +90,9 @@ struct supervisor {
     /* MAINPID= named a child of the main child: supervised once the main
      * child exits and it is reparented to podvisor (PID 1 or subreaper). */
     pid_t pending_mainpid;
+    /* A restart waits for the old child's process group to empty. */
+    pid_t old_group;
+    struct loop_timer old_group_poll;
     struct loop_timer process_retry;
     int process_warned;       /* sidecar: said that no --signal-process is visible */
     pid_t parent_at_start;
@@ -142,6 +145,23 @@ static void on_check_result(void *ctx, int index, int ok, int64_t took_ms, const
     feed(sv, (struct lc_event){.type = LC_EV_CHECK_RESULT, .child = index, .code = ok,
                                .status = (int)(took_ms > INT32_MAX ? INT32_MAX : took_ms),
                                .text = why});
+}
+
+/* Every 10 ms until the old child's process group is empty: the SIGKILL
+ * is sent, but a member may take a while to go (freeing its memory, it
+ * still holds its fds: the port). Its zombies are reaped meanwhile by the
+ * loop; the lifecycle bounds the wait. */
+static void on_old_group_poll(void *ctx)
+{
+    struct supervisor *sv = ctx;
+    if (sv->old_group <= 0)
+        return;
+    if (kill(-sv->old_group, 0) < 0 && errno == ESRCH) {
+        sv->old_group = 0;
+        feed(sv, (struct lc_event){.type = LC_EV_OLD_GROUP_GONE, .child = LC_MAIN});
+        return;
+    }
+    loop_timer_arm(&sv->loop, &sv->old_group_poll, 10);
 }
 
 static void on_timer(void *ctx)
@@ -715,8 +735,13 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
     struct sv_timer *t;
     switch (a->type) {
     case LC_ACT_SPAWN:
+        if (a->why)
+            log_warn("%s", a->why);
         spawn(sv, a->child);
         return 0;
+    case LC_ACT_AWAIT_GROUP:
+        sv->old_group = a->pid;
+        return loop_timer_arm(&sv->loop, &sv->old_group_poll, 0);
     case LC_ACT_FORWARD:
         log_debug("forwarding SIG%s to child %d", signal_name(a->sig, name, sizeof name),
                   (int)a->pid);
@@ -913,6 +938,7 @@ static void teardown(struct supervisor *sv)
     webhook_free(sv->webhook);
     checks_free(sv->checks);
     loop_timer_disarm(&sv->loop, &sv->process_retry);
+    loop_timer_disarm(&sv->loop, &sv->old_group_poll);
     for (int i = 0; i < LC_MAX_CHILDREN; i++) {
         close_exec_pipe(&sv->children[i]);
         close_capture(&sv->children[i]);
@@ -941,6 +967,7 @@ int supervisor_run(const struct podvisor_config *cfg, pid_t parent_at_start)
     for (int i = 0; i < LC_MAX_CHILDREN; i++)
         sv.children[i] = (struct sv_child){.exec_fd = -1, .out_fd = -1, .sv = &sv, .slot = i};
     loop_timer_init(&sv.process_retry, on_process_retry, &sv);
+    loop_timer_init(&sv.old_group_poll, on_old_group_poll, &sv);
     lifecycle_init(&sv.lc, cfg);
     int code = 1;
 

@@ -123,6 +123,47 @@ def test_atomic_update_restarts_the_child_once(cm):
         assert stop(pv) == 128 + signal.SIGTERM
 
 
+HOLDS_ITS_PORT = r'''
+import os, signal, socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+    s.listen()
+except OSError as e:
+    print("bind failed:", e, flush=True)
+    sys.exit(3)
+if os.fork() == 0:
+    # A worker on the same socket that is slow to go: the kernel frees its
+    # memory before its fds, so it holds the port a while after SIGKILL.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ballast = b"\x01" * (int(sys.argv[2]) << 20)
+    print("worker ready", flush=True)
+    while True:
+        time.sleep(1)
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+while True:
+    time.sleep(1)
+'''
+
+
+def test_a_restart_starts_the_command_once_the_old_group_is_gone(cm):
+    """The new child was started as soon as SIGKILL went to the old group: a
+    worker still freeing its memory kept the port, and the new child got
+    EADDRINUSE (3 of 3 runs with 6 GB). It starts once the group is empty."""
+    port = free_port()
+    pv, probe = start(cm, "--debounce", "50ms",
+                      cmd=["/usr/bin/python3", "-c", HOLDS_ITS_PORT, str(port), "2048"])
+    try:
+        assert pv.readline(timeout=30) == "worker ready"
+        cm.update({"key": "v2"})
+        assert pv.readline(timeout=30) == "worker ready", pv.stderr_so_far()
+        assert pv.proc.poll() is None
+        assert "bind failed" not in pv.stderr_so_far()
+    finally:
+        stop(pv)
+
+
 def test_noop_update_and_touch_do_nothing(cm):
     pv, port = start(cm, "--debounce", "100ms")
     try:

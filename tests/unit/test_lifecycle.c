@@ -603,6 +603,11 @@ static void config_change_restarts_gracefully(void **state)
     i = find(LC_ACT_KILL_OLD_GROUP); /* only the old child's group */
     assert_true(i >= 0);
     assert_int_equal(res.actions[i].pid, 42);
+    /* The command starts once the old group is empty, not at the SIGKILL. */
+    assert_int_equal(find(LC_ACT_SPAWN), -1);
+    assert_int_equal(res.actions[find(LC_ACT_AWAIT_GROUP)].pid, 42);
+    assert_true(armed(LC_EV_OLD_GROUP_DEADLINE, LC_OLD_GROUP_WAIT_MS));
+    step(LC_EV_OLD_GROUP_GONE, 12050, 0);
     i = find(LC_ACT_SPAWN);
     assert_true(i >= 0);
     assert_int_equal(res.actions[i].child, LC_MAIN);
@@ -631,10 +636,37 @@ static void changes_during_a_restart_coalesce(void **state)
     changed(4100, "h4");
     assert_int_equal(res.nactions, 0);
     step(LC_EV_CHILD_EXITED, 4200, SIGTERM);
+    step(LC_EV_OLD_GROUP_GONE, 4200, 0);
     step(LC_EV_FORKED, 4200, 43);
     step(LC_EV_EXEC_OK, 4200, 0);
     assert_int_equal(lc.restarts, 1);
     assert_int_equal(lc.config.changes, 3);
+}
+
+/* The old group does not empty in time: the command starts anyway, and
+ * says why; a SIGTERM while waiting ends podvisor with the last status. */
+static void a_restart_waits_for_the_old_group_within_a_bound(void **state)
+{
+    setup_cfg(0, 5000, SIGTERM);
+    start();
+    changed(2000, "h2");
+    step(LC_EV_CHILD_EXITED, 2100, SIGTERM);
+    assert_int_equal(find(LC_ACT_SPAWN), -1);
+    step(LC_EV_OLD_GROUP_DEADLINE, 2100 + LC_OLD_GROUP_WAIT_MS, 0);
+    int i = find(LC_ACT_SPAWN);
+    assert_true(i >= 0);
+    assert_non_null(res.actions[i].why);
+    step(LC_EV_OLD_GROUP_GONE, 7200, 0); /* late: nothing more */
+    assert_int_equal(find(LC_ACT_SPAWN), -1);
+    setup_cfg(0, 5000, SIGTERM);
+    start();
+    changed(2000, "h2");
+    step(LC_EV_CHILD_EXITED, 2100, 0);
+    step(LC_EV_SIGNAL, 2200, SIGTERM);
+    assert_int_equal(lc.state, LC_EXITED);
+    assert_int_equal(find(LC_ACT_SPAWN), -1);
+    step(LC_EV_OLD_GROUP_GONE, 2300, 0);
+    assert_int_equal(find(LC_ACT_SPAWN), -1);
 }
 
 static void sigterm_during_a_restart_wins(void **state)
@@ -854,6 +886,7 @@ static void admin_restart_is_an_event(void **state)
     step_ev((struct lc_event){.type = LC_EV_RESTART, .now_ms = 2000, .code = LC_REASON_ADMIN});
     assert_int_equal(lc.state, LC_RESTARTING);
     step(LC_EV_CHILD_EXITED, 2100, SIGTERM);
+    step(LC_EV_OLD_GROUP_GONE, 2100, 0);
     assert_int_equal(lc.restarts_by[LC_REASON_ADMIN], 1);
 }
 
@@ -894,6 +927,7 @@ int main(void)
         cmocka_unit_test(spawn_makes_ready),
         cmocka_unit_test(a_signal_rewritten_to_term_drains),
         cmocka_unit_test(kill_group_carries_its_reason),
+        cmocka_unit_test(a_restart_waits_for_the_old_group_within_a_bound),
         cmocka_unit_test(sigterm_with_delay_drains_then_stops),
         cmocka_unit_test(sigterm_without_delay_stops_at_once),
         cmocka_unit_test(second_sigterm_cuts_delay),
