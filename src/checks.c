@@ -17,10 +17,11 @@
 #include "lazylib.h"
 #include "log.h"
 
-#define CURL_FUNCS(X)                                                                        \
-    X(curl_easy_init) X(curl_easy_setopt) X(curl_easy_getinfo) X(curl_easy_cleanup)         \
-    X(curl_easy_strerror) X(curl_slist_append) X(curl_slist_free_all) X(curl_url)           \
-    X(curl_url_set) X(curl_url_get) X(curl_url_cleanup) X(curl_free)
+#define CURL_FUNCS(X)                                                                              \
+    X(curl_easy_init)                                                                              \
+    X(curl_easy_setopt) X(curl_easy_getinfo) X(curl_easy_cleanup) X(curl_easy_strerror)            \
+        X(curl_slist_append) X(curl_slist_free_all) X(curl_url) X(curl_url_set) X(curl_url_get)    \
+            X(curl_url_cleanup) X(curl_free)
 LAZYLIB_DEFINE(curl, CURL_FUNCS);
 
 /* As the kubelet's prober (KUBERNETES.md): a body is read up to 10 KiB,
@@ -41,18 +42,18 @@ struct check_run {
     int index;
     int live;
     struct check_spec spec;
-    char *url;                  /* http: the URL; tcp: http://HOST:PORT/, connect only */
-    char *location;             /* http: the same-host redirect being followed, or NULL */
+    char *url;      /* http: the URL; tcp: http://HOST:PORT/, connect only */
+    char *location; /* http: the same-host redirect being followed, or NULL */
     int redirects;
-    char **argv;                /* exec: parse_command_words block */
-    struct loop_timer next;     /* the next run; notify (live): the watchdog deadline */
-    CURL *easy;                 /* in flight, or NULL */
+    char **argv;            /* exec: parse_command_words block */
+    struct loop_timer next; /* the next run; notify (live): the watchdog deadline */
+    CURL *easy;             /* in flight, or NULL */
     int64_t started_ms;
     size_t body;
     char errbuf[CURL_ERROR_SIZE];
     /* exec: the running command, until it is reaped. */
     pid_t pid;
-    int abandoned;              /* killed when the checks stopped: reaped without a result */
+    int abandoned; /* killed when the checks stopped: reaped without a result */
     int timed_out;
     struct loop_timer deadline;
     int exec_fd, out_fd;
@@ -70,7 +71,7 @@ struct checks {
     int verify_tls;
     const char *user_agent;
     int active;
-    struct curlloop *cl;        /* made on the first http or tcp run */
+    struct curlloop *cl; /* made on the first http or tcp run */
     int n;
     struct check_run runs[OPTIONS_MAX_CHECKS];
 };
@@ -128,7 +129,10 @@ static void read_output(struct check_run *r)
     }
 }
 
-static void on_output(void *ctx, uint32_t events) { read_output(ctx); }
+static void on_output(void *ctx, uint32_t events)
+{
+    read_output(ctx);
+}
 
 /* The exec check ran past --check-timeout: its whole group goes, as the
  * kubelet kills a timed-out exec probe; the result comes with its reaping. */
@@ -218,13 +222,13 @@ int checks_reaped(struct checks *cs, pid_t pid, int status)
         if (er == CHILD_EXEC_FAILED)
             snprintf(why, sizeof why, "cannot run %s: %s", r->argv[0], strerror(err));
         else if (r->timed_out)
-            snprintf(why, sizeof why, "timed out after %lldms (killed)",
-                     (long long)cs->timeout_ms);
+            snprintf(why, sizeof why, "timed out after %lldms (killed)", (long long)cs->timeout_ms);
         else
             snprintf(why, sizeof why, "%s%s%.*s", child_exit_describe(status, how, sizeof how),
                      line ? ": " : "", (int)line, r->out);
-        finish(r, er != CHILD_EXEC_FAILED && !r->timed_out && WIFEXITED(status) &&
-                      WEXITSTATUS(status) == 0,
+        finish(r,
+               er != CHILD_EXEC_FAILED && !r->timed_out && WIFEXITED(status) &&
+                   WEXITSTATUS(status) == 0,
                why);
         return 1;
     }
@@ -251,7 +255,8 @@ void checks_notify(struct checks *cs, const struct notify_msg *m)
         if (r->live) {
             if (m->watchdog_trigger) {
                 loop_timer_disarm(cs->loop, &r->next);
-                cs->on_result(cs->ctx, r->index, 0, 0, "WATCHDOG=trigger: the app says it is stuck");
+                cs->on_result(cs->ctx, r->index, 0, 0,
+                              "WATCHDOG=trigger: the app says it is stuck");
             } else if (m->watchdog) {
                 loop_timer_arm(cs->loop, &r->next, cs->watchdog_ms);
                 cs->on_result(cs->ctx, r->index, 1, 0, NULL);
@@ -308,8 +313,10 @@ static int follow_redirect(struct check_run *r, const char *location, char *why,
     const char *current = r->location ? r->location : r->url;
     if (url_host(current, from, sizeof from) < 0 || url_host(location, to, sizeof to) < 0 ||
         strcmp(from, to) != 0) {
-        snprintf(why, len, "warning: redirects to another host (%.120s): not followed, the 3xx "
-                 "counts as success", location);
+        snprintf(why, len,
+                 "warning: redirects to another host (%.120s): not followed, the 3xx "
+                 "counts as success",
+                 location);
         return 0;
     }
     if (++r->redirects >= MAX_REDIRECTS) {
@@ -437,7 +444,8 @@ static void run_check(void *ctx)
     }
     char err[256];
     if (LAZYLIB_LOAD(curl, LIBCURL_SONAME, err, sizeof err) < 0 ||
-        (cs->cl == NULL && (cs->cl = curlloop_new(cs->loop, on_done, cs, err, sizeof err)) == NULL)) {
+        (cs->cl == NULL &&
+         (cs->cl = curlloop_new(cs->loop, on_done, cs, err, sizeof err)) == NULL)) {
         finish(r, 0, err);
         return;
     }
@@ -494,8 +502,7 @@ struct checks *checks_new_list(const struct checks_params *p, struct loop *loop,
             checks_free(cs);
             return NULL;
         }
-        snprintf(r->url, len, "%s%s", r->spec.kind == CHECK_TCP ? "http://" : "",
-                 r->spec.target);
+        snprintf(r->url, len, "%s%s", r->spec.kind == CHECK_TCP ? "http://" : "", r->spec.target);
     }
     return cs;
 }
@@ -510,7 +517,9 @@ struct checks *checks_new(const struct podvisor_config *cfg, struct loop *loop,
     int n_ready = n;
     for (size_t i = 0; i < cfg->live_check.n && n < OPTIONS_MAX_CHECKS; i++)
         specs[n++] = cfg->live_check.v[i];
-    struct checks_params p = {.specs = specs, .n_ready = n_ready, .n_live = n - n_ready,
+    struct checks_params p = {.specs = specs,
+                              .n_ready = n_ready,
+                              .n_live = n - n_ready,
                               .interval_ms = cfg->check_interval_ms,
                               .timeout_ms = cfg->check_timeout_ms,
                               .watchdog_ms = cfg->watchdog_ms};

@@ -24,8 +24,7 @@ struct checks;
  * when it passed, a warning worth showing, or NULL). HTTP checks follow
  * the kubelet: 200-399 passes; redirects are followed to the same host
  * only, at most 10. */
-typedef void (*checks_result_fn)(void *ctx, int index, int ok, int64_t took_ms,
-                                 const char *why);
+typedef void (*checks_result_fn)(void *ctx, int index, int ok, int64_t took_ms, const char *why);
 
 /** NULL when out of memory. Nothing runs until checks_set_active(1). */
 struct checks *checks_new(const struct podvisor_config *cfg, struct loop *loop,
@@ -38,10 +37,10 @@ struct checks_params {
     char *const *specs;
     int n_ready, n_live;
     int64_t interval_ms, timeout_ms, watchdog_ms;
-    char *const *headers;       /* extra HTTP request headers, "Name: value" */
+    char *const *headers; /* extra HTTP request headers, "Name: value" */
     int n_headers;
-    int verify_tls;             /* check https certificates (the kubelet does not) */
-    const char *user_agent;     /* NULL: podvisor-check/VERSION */
+    int verify_tls;         /* check https certificates (the kubelet does not) */
+    const char *user_agent; /* NULL: podvisor-check/VERSION */
 };
 /** NULL when out of memory (or, with headers, when libcurl cannot be
  * loaded). */

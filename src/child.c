@@ -191,7 +191,7 @@ void child_record_inherited_signals(void)
 
 /* Runs in the forked child: async-signal-safe calls only. */
 static __attribute__((noreturn)) void child_after_fork(struct child_exec_plan *p, int errfd,
-                                                         int take_terminal, int output_fd)
+                                                       int take_terminal, int output_fd)
 {
     struct sigaction dfl, ign;
     memset(&dfl, 0, sizeof dfl);
@@ -263,8 +263,7 @@ int child_spawn(char *const *argv, const struct child_spawn_opts *opts, pid_t *p
     }
     /* Take the terminal's foreground only when podvisor has it: a podvisor
      * started in the background must not steal the terminal from a shell. */
-    int take_terminal =
-        !helper && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+    int take_terminal = !helper && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
 
     pid_t pid = fork();
     if (pid < 0) {
@@ -314,7 +313,10 @@ enum child_exec_result child_exec_result(int fd, int *err)
     return CHILD_EXEC_LOST;
 }
 
-int child_exec_error_code(int err) { return err == ENOENT || err == ENOTDIR ? 127 : 126; }
+int child_exec_error_code(int err)
+{
+    return err == ENOENT || err == ENOTDIR ? 127 : 126;
+}
 
 int child_kill_group_only(pid_t pgid)
 {
@@ -400,7 +402,10 @@ int child_status_code(int status)
     return WEXITSTATUS(status);
 }
 
-int child_exit_signaled(int status) { return WIFSIGNALED(status) ? WTERMSIG(status) : 0; }
+int child_exit_signaled(int status)
+{
+    return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
 
 const char *child_exit_describe(int status, char *buf, size_t len)
 {

@@ -13,11 +13,11 @@
  * exec only async-signal-safe calls are allowed (the parent may hold locks
  * in malloc or stdio), so the PATH search and all allocation happen here. */
 struct child_exec_plan {
-    char **paths;     /* candidate files, in PATH order (execvp's search) */
+    char **paths; /* candidate files, in PATH order (execvp's search) */
     size_t npaths;
-    char **sh_argv;   /* "/bin/sh", <path>, argv[1..]: execvp's ENOEXEC fallback */
+    char **sh_argv; /* "/bin/sh", <path>, argv[1..]: execvp's ENOEXEC fallback */
     char *const *argv;
-    char *const *envp;  /* the child's environment */
+    char *const *envp; /* the child's environment */
 };
 
 /** Builds the plan for argv (argv[0] searched in PATH unless it has a
@@ -32,8 +32,8 @@ int child_close_other_fds(int keep, int use_close_range);
 
 /* How a child differs from the main one. */
 struct child_spawn_opts {
-    int output_fd;    /* >= 0: the child's stdout and stderr (a capture pipe) */
-    int helper;       /* a podvisor helper (--validate, exec:): never takes the terminal */
+    int output_fd;     /* >= 0: the child's stdout and stderr (a capture pipe) */
+    int helper;        /* a podvisor helper (--validate, exec:): never takes the terminal */
     char *const *envp; /* NULL: podvisor's own environment */
 };
 
@@ -60,8 +60,7 @@ int child_output_pipe(int fds[2]);
  * is the non-blocking, close-on-exec read end of a pipe that
  * child_exec_result reads once it is readable. Returns 0, or -errno when no
  * process could be made. */
-int child_spawn(char *const *argv, const struct child_spawn_opts *opts, pid_t *pid,
-                int *exec_fd);
+int child_spawn(char *const *argv, const struct child_spawn_opts *opts, pid_t *pid, int *exec_fd);
 
 enum child_exec_result {
     CHILD_EXEC_PENDING = 0, /* nothing to read yet */

@@ -54,9 +54,9 @@ struct walk {
     struct hash_notes scratch;
     uint64_t content_left;
     unsigned entries;
-    char root[PATH_MAX];       /* the top path, resolved: the watched tree */
+    char root[PATH_MAX]; /* the top path, resolved: the watched tree */
     size_t rootlen;
-    char path[PATH_MAX];       /* the entry being hashed, for the notes */
+    char path[PATH_MAX]; /* the entry being hashed, for the notes */
     struct {
         dev_t dev;
         ino_t ino;
@@ -72,8 +72,8 @@ static void note(struct walk *w, unsigned *counter, const char *why)
     /* A long path is cut at its start: its end names the entry. */
     size_t plen = strlen(w->path), room = 160;
     const char *p = plen > room ? w->path + plen - room : w->path;
-    int n = snprintf(w->notes->first, sizeof w->notes->first, "%s%s: ", plen > room ? "..." : "",
-                     p);
+    int n =
+        snprintf(w->notes->first, sizeof w->notes->first, "%s%s: ", plen > room ? "..." : "", p);
     if (n > 0 && (size_t)n < sizeof w->notes->first)
         snprintf(w->notes->first + n, sizeof w->notes->first - (size_t)n, "%.*s",
                  (int)(sizeof w->notes->first - (size_t)n - 1), why);
@@ -112,8 +112,7 @@ static void put_identity(struct sha256_ctx *c, const struct stat *sb)
     put_u64(c, (uint64_t)sb->st_ctim.tv_nsec);
 }
 
-static int hash_at(struct walk *w, int dirfd, const char *name, int depth,
-                   enum hash_found *found);
+static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum hash_found *found);
 
 static int hash_dir(struct walk *w, int fd, int depth)
 {
@@ -200,8 +199,7 @@ static void hash_content(struct walk *w, int fd, const struct stat *sb)
     put_u64(&w->c, total);
 }
 
-static int hash_at(struct walk *w, int dirfd, const char *name, int depth,
-                   enum hash_found *found)
+static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum hash_found *found)
 {
     /* A top-level path is hashed by content only: the same tree gives the
      * same hash wherever it is mounted. */
@@ -219,8 +217,8 @@ static int hash_at(struct walk *w, int dirfd, const char *name, int depth,
         return 0;
     }
     struct stat lsb;
-    int is_link = depth > 0 && fstatat(dirfd, name, &lsb, AT_SYMLINK_NOFOLLOW) == 0 &&
-                  S_ISLNK(lsb.st_mode);
+    int is_link =
+        depth > 0 && fstatat(dirfd, name, &lsb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lsb.st_mode);
     /* O_NONBLOCK: a FIFO in a watched directory must not hang podvisor;
      * the type is checked on the open fd, so nothing can swap it between. */
     int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
@@ -271,8 +269,9 @@ static int hash_at(struct walk *w, int dirfd, const char *name, int depth,
             *found = HASH_DIR;
         for (int i = 0; i < w->depth_dirs; i++) {
             if (w->on_path[i].dev == sb.st_dev && w->on_path[i].ino == sb.st_ino) {
-                note(w, &w->notes->loops, "a directory already on its own path (a symlink "
-                                          "loop): not entered again");
+                note(w, &w->notes->loops,
+                     "a directory already on its own path (a symlink "
+                     "loop): not entered again");
                 put_error(&w->c, ELOOP);
                 close(fd);
                 return 0;

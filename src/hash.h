@@ -24,12 +24,12 @@
 
 /* What the bounds above did to one hash: the watcher says so once. */
 struct hash_notes {
-    unsigned loops;       /* directories met again on their own path */
-    unsigned outside;     /* symlinks out of the watched tree */
-    unsigned unreadable;  /* files hashed by size and times: not readable */
-    unsigned big;         /* files hashed by size and times: past the budget */
-    unsigned truncated;   /* entries past HASH_MAX_ENTRIES, not hashed */
-    char first[320];      /* the first of them: "PATH: why" */
+    unsigned loops;      /* directories met again on their own path */
+    unsigned outside;    /* symlinks out of the watched tree */
+    unsigned unreadable; /* files hashed by size and times: not readable */
+    unsigned big;        /* files hashed by size and times: past the budget */
+    unsigned truncated;  /* entries past HASH_MAX_ENTRIES, not hashed */
+    char first[320];     /* the first of them: "PATH: why" */
 };
 
 /* What one path held when hashed. */
@@ -42,6 +42,6 @@ enum hash_found { HASH_MISSING = 0, HASH_FILE, HASH_DIR, HASH_OTHER };
  * hash itself could not be made (out of memory). notes (when not NULL)
  * says what the bounds did. */
 int hash_paths(char *const *paths, size_t n, char out[HASH_TEXT_LEN], enum hash_found *found,
-                struct hash_notes *notes);
+               struct hash_notes *notes);
 
 #endif

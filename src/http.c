@@ -33,11 +33,12 @@
 #define CONN_MEMORY (16 * 1024)
 
 /* libmicrohttpd is loaded when the server starts (see lazylib.h). */
-#define MHD_FUNCS(X)                                                                        \
-    X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_run) X(MHD_get_timeout)                     \
-    X(MHD_get_daemon_info) X(MHD_create_response_from_buffer) X(MHD_add_response_header)    \
-    X(MHD_queue_response) X(MHD_destroy_response) X(MHD_get_connection_values)              \
-    X(MHD_lookup_connection_value) X(MHD_set_connection_option) X(MHD_get_connection_info)
+#define MHD_FUNCS(X)                                                                               \
+    X(MHD_start_daemon)                                                                            \
+    X(MHD_stop_daemon) X(MHD_run) X(MHD_get_timeout) X(MHD_get_daemon_info)                        \
+        X(MHD_create_response_from_buffer) X(MHD_add_response_header) X(MHD_queue_response)        \
+            X(MHD_destroy_response) X(MHD_get_connection_values) X(MHD_lookup_connection_value)    \
+                X(MHD_set_connection_option) X(MHD_get_connection_info)
 LAZYLIB_DEFINE(mhd, MHD_FUNCS);
 _Static_assert(sizeof MHD_SONAME > 1, "MHD_SONAME is empty: the Makefile could not find "
                                       "libmicrohttpd's soname (is libmicrohttpd-dev installed?)");
@@ -48,8 +49,8 @@ _Static_assert(sizeof MHD_SONAME > 1, "MHD_SONAME is empty: the Makefile could n
 #define RETRY_MAX_MS 30000
 
 struct http_server {
-    struct MHD_Daemon *daemon;  /* NULL while the listener is being re-created */
-    int listen_fd;              /* owned by the daemon */
+    struct MHD_Daemon *daemon; /* NULL while the listener is being re-created */
+    int listen_fd;             /* owned by the daemon */
     struct loop *loop;
     struct loop_watch watch;
     struct loop_timer timer;
@@ -59,7 +60,7 @@ struct http_server {
     const struct lifecycle *lc;
     const struct http_admin *admin; /* NULL: the probe server */
     const char *name;               /* "probe server" or "admin listener", for the log */
-    int rerun;          /* a connection closed during the last run */
+    int rerun;                      /* a connection closed during the last run */
     char address[80];
 };
 
@@ -157,16 +158,18 @@ static enum MHD_Result admin_request(struct http_server *srv, struct MHD_Connect
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         known |= strcmp(url, paths[i]) == 0;
     if (!known)
-        return respond(conn, MHD_HTTP_NOT_FOUND,
-                       line(url, ": not an admin path (POST /restart, /reload, /drain or /quitquitquit)"), text);
+        return respond(
+            conn, MHD_HTTP_NOT_FOUND,
+            line(url, ": not an admin path (POST /restart, /reload, /drain or /quitquitquit)"),
+            text);
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-        return respond_allow(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                             line(url, " takes POST only"), text, "POST");
+        return respond_allow(conn, MHD_HTTP_METHOD_NOT_ALLOWED, line(url, " takes POST only"), text,
+                             "POST");
     char peer[80];
     peer_name(conn, peer, sizeof peer);
     if (srv->admin->token != NULL) {
-        const char *auth = mhd.MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                           MHD_HTTP_HEADER_AUTHORIZATION);
+        const char *auth =
+            mhd.MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         /* RFC 7235: the scheme is case-insensitive ("bearer" too). */
         int ok = auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 &&
                  http_secret_equal(auth + 7, strlen(auth + 7), srv->admin->token);
@@ -192,8 +195,8 @@ static struct report_now now(void)
 
 static int announces_body(struct MHD_Connection *conn)
 {
-    const char *len = mhd.MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *len =
+        mhd.MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     return (len != NULL && strcmp(len, "0") != 0) ||
            mhd.MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                            MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
@@ -205,9 +208,8 @@ static int announces_body(struct MHD_Connection *conn)
  * once and its body never read (MHD then closes the connection): the answer
  * never depends on it (405 for other methods). */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     static int headers_seen;
     struct http_server *srv = cls;
@@ -294,7 +296,10 @@ static void run_daemon(void *ctx)
         rearm(srv);
 }
 
-static void on_ready(void *ctx, uint32_t events) { run_daemon(ctx); }
+static void on_ready(void *ctx, uint32_t events)
+{
+    run_daemon(ctx);
+}
 
 /* A new connection gets the short header timeout. A closed one may have
  * freed the slot that kept libmicrohttpd's listening socket out of its
@@ -327,8 +332,7 @@ static unsigned connection_limit(void)
  * exit 1, podvisor failed). */
 static int address_fault(int e)
 {
-    return e == EADDRINUSE || e == EADDRNOTAVAIL || e == EACCES || e == EAFNOSUPPORT ||
-           e == EINVAL;
+    return e == EADDRINUSE || e == EADDRNOTAVAIL || e == EACCES || e == EAFNOSUPPORT || e == EINVAL;
 }
 
 /* Binds the address and starts a daemon on it in the loop. */
@@ -343,25 +347,24 @@ static int open_daemon(struct http_server *srv, char *err, size_t errlen, int *c
     net_local_name(fd, srv->address, sizeof srv->address);
     errno = 0;
     srv->daemon = mhd.MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, srv,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET,
+        fd, MHD_OPTION_CONNECTION_LIMIT, connection_limit(), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)PER_IP_LIMIT, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HEADER_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_log, NULL, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         int e = errno ? errno : ENOMEM;
         close(fd);
-        snprintf(err, errlen, "cannot start the HTTP server on %s: %s", srv->address,
-                 strerror(e));
+        snprintf(err, errlen, "cannot start the HTTP server on %s: %s", srv->address, strerror(e));
         return -1;
     }
     srv->listen_fd = fd;
     const union MHD_DaemonInfo *info =
         mhd.MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    int rc = info == NULL ? -EINVAL
-                          : loop_add(srv->loop, &srv->watch, info->epoll_fd, EPOLLIN, on_ready, srv);
+    int rc = info == NULL
+                 ? -EINVAL
+                 : loop_add(srv->loop, &srv->watch, info->epoll_fd, EPOLLIN, on_ready, srv);
     if (rc < 0) {
         snprintf(err, errlen, "cannot add the HTTP server to the event loop: %s", strerror(-rc));
         srv->watch.fd = -1;
@@ -417,7 +420,10 @@ fail:
     return NULL;
 }
 
-const char *http_address(const struct http_server *srv) { return srv->address; }
+const char *http_address(const struct http_server *srv)
+{
+    return srv->address;
+}
 
 void http_stop(struct http_server *srv)
 {

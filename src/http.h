@@ -1,7 +1,7 @@
-/* http: the probe server (and, configured so, the admin listener). Owns the libmicrohttpd daemon, run without any
- * thread of its own: its epoll fd sits in podvisor's loop and its timeouts
- * on a timerfd, so requests read the lifecycle's state with no locks. It
- * only reads that state (through report), never changes it. */
+/* http: the probe server (and, configured so, the admin listener). Owns the libmicrohttpd daemon,
+ * run without any thread of its own: its epoll fd sits in podvisor's loop and its timeouts on a
+ * timerfd, so requests read the lifecycle's state with no locks. It only reads that state (through
+ * report), never changes it. */
 #ifndef PODVISOR_HTTP_H
 #define PODVISOR_HTTP_H
 
@@ -18,7 +18,7 @@ struct http_server;
  * an authorised request to one of those paths; it fills *status and a
  * one-line answer. */
 struct http_admin {
-    const char *token;          /* NULL: no Authorization needed */
+    const char *token; /* NULL: no Authorization needed */
     void (*act)(void *ctx, const char *path, const char *peer, unsigned *status, char *msg,
                 size_t msglen);
     void *ctx;

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int lazylib_load(const char *soname, const char *const *names, void **slots, size_t n,
-                 char *err, size_t errlen)
+int lazylib_load(const char *soname, const char *const *names, void **slots, size_t n, char *err,
+                 size_t errlen)
 {
     if (n > 0 && slots[0] != NULL)
         return 0; /* loaded before */

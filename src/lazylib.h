@@ -25,32 +25,32 @@
  * always fails, and a static binary has no loading cost to save. The same
  * struct is filled at compile time, so callers do not change. */
 #define LAZYLIB_ADDR(f) f,
-#define LAZYLIB_DEFINE(api, FUNCS)                                                           \
-    static const struct {                                                                   \
-        FUNCS(LAZYLIB_SLOT)                                                                 \
+#define LAZYLIB_DEFINE(api, FUNCS)                                                                 \
+    static const struct {                                                                          \
+        FUNCS(LAZYLIB_SLOT)                                                                        \
     } api = {FUNCS(LAZYLIB_ADDR)}
 #define LAZYLIB_LOAD(api, soname, err, errlen) ((void)(soname), (void)(err), (void)(errlen), 0)
 #else
 /* Defines `api` (the pointers) and `api_names`; the assert holds while every
  * member is one pointer, which lazylib_load relies on. */
-#define LAZYLIB_DEFINE(api, FUNCS)                                                           \
-    static struct {                                                                         \
-        FUNCS(LAZYLIB_SLOT)                                                                 \
-    } api;                                                                                  \
-    static const char *const api##_names[] = {FUNCS(LAZYLIB_NAME)};                         \
-    _Static_assert(sizeof api == sizeof api##_names / sizeof api##_names[0] * sizeof(void *), \
+#define LAZYLIB_DEFINE(api, FUNCS)                                                                 \
+    static struct {                                                                                \
+        FUNCS(LAZYLIB_SLOT)                                                                        \
+    } api;                                                                                         \
+    static const char *const api##_names[] = {FUNCS(LAZYLIB_NAME)};                                \
+    _Static_assert(sizeof api == sizeof api##_names / sizeof api##_names[0] * sizeof(void *),      \
                    "one pointer per function")
 
-#define LAZYLIB_LOAD(api, soname, err, errlen)                                               \
-    lazylib_load((soname), api##_names, (void **)&api,                                      \
-                 sizeof api##_names / sizeof api##_names[0], (err), (errlen))
+#define LAZYLIB_LOAD(api, soname, err, errlen)                                                     \
+    lazylib_load((soname), api##_names, (void **)&api, sizeof api##_names / sizeof api##_names[0], \
+                 (err), (errlen))
 #endif
 
 /** Opens soname once (later calls return at once) and fills slots[i] with
  * the address of names[i]. Returns 0, or with the reason in err: -1 when
  * the library or a symbol is missing, -2 when the machine ran out of fds
  * loading it. */
-int lazylib_load(const char *soname, const char *const *names, void **slots, size_t n,
-                 char *err, size_t errlen);
+int lazylib_load(const char *soname, const char *const *names, void **slots, size_t n, char *err,
+                 size_t errlen);
 
 #endif

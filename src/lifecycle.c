@@ -10,8 +10,8 @@
 #include "loop.h"
 #include "parse.h"
 
-static const char *const state_names[LC_N_STATES] = {
-    "starting", "running", "ready", "draining", "stopping", "exited", "restarting"};
+static const char *const state_names[LC_N_STATES] = {"starting", "running", "ready",     "draining",
+                                                     "stopping", "exited",  "restarting"};
 static const char *const reason_names[LC_N_REASONS] = {"config", "crash", "admin"};
 
 const char *lifecycle_state_name(enum lc_state s)
@@ -65,8 +65,8 @@ static void act(struct lc_result *out, struct lc_action a)
 static void act_on(const struct lifecycle *lc, struct lc_result *out, enum lc_action_type type,
                    int child, int sig)
 {
-    act(out, (struct lc_action){.type = type, .child = child, .pid = lc->children[child].pid,
-                                .sig = sig});
+    act(out, (struct lc_action){
+                 .type = type, .child = child, .pid = lc->children[child].pid, .sig = sig});
 }
 
 static void move(struct lifecycle *lc, struct lc_result *out, enum lc_state to, const char *why)
@@ -81,8 +81,8 @@ static void move(struct lifecycle *lc, struct lc_result *out, enum lc_state to, 
 
 static void arm(struct lc_result *out, enum lc_event_type timer, int child, int64_t ms)
 {
-    act(out, (struct lc_action){.type = LC_ACT_ARM_TIMER, .timer = timer, .child = child,
-                                .ms = ms});
+    act(out,
+        (struct lc_action){.type = LC_ACT_ARM_TIMER, .timer = timer, .child = child, .ms = ms});
 }
 
 static void cancel(struct lc_result *out, enum lc_event_type timer)
@@ -380,8 +380,8 @@ static void spawn_helper(struct lifecycle *lc, struct lc_result *out, enum lc_ro
     arm(out, timeout, role, LC_HELPER_TIMEOUT_MS);
 }
 
-static void set_last_action(struct lifecycle *lc, const struct lc_event *ev, int ok,
-                            int pending, const char *text)
+static void set_last_action(struct lifecycle *lc, const struct lc_event *ev, int ok, int pending,
+                            const char *text)
 {
     lc->config.last_action.at_ms = ev->now_ms;
     lc->config.last_action.ok = ok;
@@ -430,7 +430,8 @@ static void perform_on_change(struct lifecycle *lc, const struct lc_event *ev,
         lc->config.reloads++;
         if (lc->cfg->sidecar) {
             act(out, (struct lc_action){.type = LC_ACT_SIGNAL_PROCESSES, .sig = oc->sig});
-            snprintf(text, sizeof text, "signal %s: sending", signal_name(oc->sig, name, sizeof name));
+            snprintf(text, sizeof text, "signal %s: sending",
+                     signal_name(oc->sig, name, sizeof name));
             action_pending(lc, ev, text);
         } else if (main_settled(lc)) {
             if (oc->sig < OPTIONS_NSIG)
@@ -552,8 +553,7 @@ static void on_validate_exited(struct lifecycle *lc, const struct lc_event *ev,
                   lc->config.validating);
         lc->config.last_refused.status = ev->status;
         lc->config.last_refused.timed_out = timed_out;
-        copy_text(lc->config.last_refused.output, sizeof lc->config.last_refused.output,
-                  ev->text);
+        copy_text(lc->config.last_refused.output, sizeof lc->config.last_refused.output, ev->text);
     }
     if (lc->config.validate_again) {
         lc->config.validate_again = 0;
@@ -561,8 +561,7 @@ static void on_validate_exited(struct lifecycle *lc, const struct lc_event *ev,
     }
 }
 
-static void on_action_exited(struct lifecycle *lc, const struct lc_event *ev,
-                             struct lc_result *out)
+static void on_action_exited(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     struct lc_child *c = &lc->children[LC_ACTION];
     int timed_out = c->timed_out;
@@ -589,7 +588,9 @@ static void on_helper_timeout(struct lifecycle *lc, struct lc_result *out, enum 
     if (!c->in_use || c->pid <= 0)
         return;
     c->timed_out = 1;
-    act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP, .child = role, .pid = c->pid,
+    act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
+                                .child = role,
+                                .pid = c->pid,
                                 .why = role == LC_VALIDATE
                                            ? "--validate ran too long: killed"
                                            : "the exec: on-change command ran too long: killed"});
@@ -615,8 +616,7 @@ static void on_helper_spawn_failed(struct lifecycle *lc, const struct lc_event *
  * them: nothing is waited for blocking, and a deadline bounds the whole. */
 static void on_reaped(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
-    if (lc->state != LC_EXITED || lc->cleanup == LC_CLEANUP_DONE ||
-        lc->cleanup == LC_CLEANUP_NONE)
+    if (lc->state != LC_EXITED || lc->cleanup == LC_CLEANUP_DONE || lc->cleanup == LC_CLEANUP_NONE)
         return;
     if (!ev->left) {
         cancel(out, LC_EV_CLEANUP_TERM_ELAPSED);
@@ -627,7 +627,8 @@ static void on_reaped(struct lifecycle *lc, const struct lc_event *ev, struct lc
     }
     if (lc->cleanup == LC_CLEANUP_REAPING) {
         lc->cleanup = LC_CLEANUP_TERM;
-        act(out, (struct lc_action){.type = LC_ACT_SIGNAL_REMAINING, .sig = SIGTERM,
+        act(out, (struct lc_action){.type = LC_ACT_SIGNAL_REMAINING,
+                                    .sig = SIGTERM,
                                     .why = "stopping the processes the child left behind "
                                            "(SIGTERM, then SIGKILL)"});
         arm(out, LC_EV_CLEANUP_TERM_ELAPSED, LC_MAIN, LC_CLEANUP_TERM_MS);
@@ -641,7 +642,8 @@ static void on_cleanup_term_elapsed(struct lifecycle *lc, struct lc_result *out)
     if (lc->cleanup != LC_CLEANUP_TERM)
         return;
     lc->cleanup = LC_CLEANUP_KILL;
-    act(out, (struct lc_action){.type = LC_ACT_SIGNAL_REMAINING, .sig = SIGKILL,
+    act(out, (struct lc_action){.type = LC_ACT_SIGNAL_REMAINING,
+                                .sig = SIGKILL,
                                 .why = "processes left behind did not exit on SIGTERM: "
                                        "SIGKILL"});
     arm(out, LC_EV_CLEANUP_DEADLINE, LC_MAIN, LC_CLEANUP_KILL_MS);
@@ -652,7 +654,8 @@ static void on_cleanup_deadline(struct lifecycle *lc, struct lc_result *out)
     if (lc->cleanup != LC_CLEANUP_KILL)
         return;
     lc->cleanup = LC_CLEANUP_DONE;
-    act(out, (struct lc_action){.type = LC_ACT_EXIT, .code = lc->exit_code,
+    act(out, (struct lc_action){.type = LC_ACT_EXIT,
+                                .code = lc->exit_code,
                                 .why = "processes left behind were not reaped in time; "
                                        "exiting anyway"});
 }
@@ -708,8 +711,7 @@ static const struct lc_check *failing_ready_check(const struct lifecycle *lc)
     return NULL;
 }
 
-static void on_check_result(struct lifecycle *lc, const struct lc_event *ev,
-                            struct lc_result *out)
+static void on_check_result(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     if (ev->child < 0 || ev->child >= lc->n_checks || !lifecycle_checks_wanted(lc))
         return;
@@ -748,8 +750,7 @@ int lifecycle_checks_wanted(const struct lifecycle *lc)
            lc->state == LC_STOPPING;
 }
 
-static void on_child_exited(struct lifecycle *lc, const struct lc_event *ev,
-                            struct lc_result *out)
+static void on_child_exited(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     switch (ev->child) {
     case LC_VALIDATE:
@@ -864,8 +865,10 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
             main_alive(lc))
             /* code 1: the stop timeout is the reason (the executor says so;
              * it never guesses the reason from the state). */
-            act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP, .child = LC_MAIN,
-                                        .pid = lc->children[LC_MAIN].pid, .sig = SIGKILL,
+            act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
+                                        .child = LC_MAIN,
+                                        .pid = lc->children[LC_MAIN].pid,
+                                        .sig = SIGKILL,
                                         .code = 1});
         break;
     case LC_EV_CLEANUP_TERM_ELAPSED:
@@ -976,7 +979,8 @@ int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
         const struct lc_check *k = failing_ready_check(lc);
         c[1].failed = 1;
         if (k == NULL || !k->has_result)
-            snprintf(c[1].why, sizeof c[1].why, "%.60s%s", k ? k->name : "", k ? ": pending" : "pending");
+            snprintf(c[1].why, sizeof c[1].why, "%.60s%s", k ? k->name : "",
+                     k ? ": pending" : "pending");
         else
             snprintf(c[1].why, sizeof c[1].why, "%.60s: %.120s", k->name, k->error);
         break;
@@ -1048,7 +1052,10 @@ int lifecycle_live(const struct lifecycle *lc)
     return lc->state != LC_EXITED && lc->state != LC_STARTING && !lifecycle_live_failing(lc);
 }
 
-int lifecycle_started(const struct lifecycle *lc) { return lc->ever_ready; }
+int lifecycle_started(const struct lifecycle *lc)
+{
+    return lc->ever_ready;
+}
 
 double lifecycle_drain_seconds(const struct lifecycle *lc, int64_t now_ms)
 {

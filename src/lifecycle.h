@@ -29,8 +29,15 @@
 
 #include "options.h"
 
-enum lc_state { LC_STARTING = 0, LC_RUNNING, LC_READY, LC_DRAINING, LC_STOPPING, LC_EXITED,
-                LC_RESTARTING };
+enum lc_state {
+    LC_STARTING = 0,
+    LC_RUNNING,
+    LC_READY,
+    LC_DRAINING,
+    LC_STOPPING,
+    LC_EXITED,
+    LC_RESTARTING
+};
 #define LC_N_STATES 7
 
 /* Children by role. A role is a slot: the main child, the --validate
@@ -46,12 +53,12 @@ enum lc_reason { LC_REASON_CONFIG = 0, LC_REASON_CRASH, LC_REASON_ADMIN };
 /* Where a restart is (state LC_RESTARTING). */
 enum lc_restart_phase {
     LC_RS_NONE = 0,
-    LC_RS_DELAY,            /* readiness off; the prestop delay runs */
-    LC_RS_STOPPING,         /* the stop signal went out; the stop timeout runs */
-    LC_RS_BACKOFF,          /* the child is gone; waiting before starting it again */
-    LC_RS_OLD_GROUP,        /* the child is gone; what it left in its process group is
-                             * being killed: the command starts once the group is empty */
-    LC_RS_STARTING,         /* the command was started again; its exec is pending */
+    LC_RS_DELAY,     /* readiness off; the prestop delay runs */
+    LC_RS_STOPPING,  /* the stop signal went out; the stop timeout runs */
+    LC_RS_BACKOFF,   /* the child is gone; waiting before starting it again */
+    LC_RS_OLD_GROUP, /* the child is gone; what it left in its process group is
+                      * being killed: the command starts once the group is empty */
+    LC_RS_STARTING,  /* the command was started again; its exec is pending */
 };
 
 /* A helper (validate, exec:) that runs longer than this is killed; a
@@ -65,48 +72,48 @@ enum lc_restart_phase {
  * is an action {LC_ACT_ARM_TIMER, .timer = LC_EV_..., .ms}, so a new timer
  * is a new event type and nothing else. */
 enum lc_event_type {
-    LC_EV_START = 0,         /* podvisor is set up: start the main child */
-    LC_EV_FORKED,            /* child, pid: it exists; its exec is pending */
-    LC_EV_EXEC_OK,           /* child: the exec succeeded */
-    LC_EV_EXEC_FAILED,       /* child, code: 126/127, or 1 when its result was lost */
-    LC_EV_SPAWN_FAILED,      /* child: no process could be made (podvisor's failure) */
-    LC_EV_SIGNAL,            /* sig: podvisor received it */
-    LC_EV_CHILD_STOPPED,     /* child, sig: stopped by job control */
-    LC_EV_CHILD_CONTINUED,   /* child */
-    LC_EV_CHILD_EXITED,      /* child, status: its wait status */
-    LC_EV_REAPED,            /* left: after a reap pass, whether podvisor has children */
-    LC_EV_PRESTOP_ELAPSED,   /* timer */
-    LC_EV_STOP_TIMEOUT,      /* timer, child */
+    LC_EV_START = 0,            /* podvisor is set up: start the main child */
+    LC_EV_FORKED,               /* child, pid: it exists; its exec is pending */
+    LC_EV_EXEC_OK,              /* child: the exec succeeded */
+    LC_EV_EXEC_FAILED,          /* child, code: 126/127, or 1 when its result was lost */
+    LC_EV_SPAWN_FAILED,         /* child: no process could be made (podvisor's failure) */
+    LC_EV_SIGNAL,               /* sig: podvisor received it */
+    LC_EV_CHILD_STOPPED,        /* child, sig: stopped by job control */
+    LC_EV_CHILD_CONTINUED,      /* child */
+    LC_EV_CHILD_EXITED,         /* child, status: its wait status */
+    LC_EV_REAPED,               /* left: after a reap pass, whether podvisor has children */
+    LC_EV_PRESTOP_ELAPSED,      /* timer */
+    LC_EV_STOP_TIMEOUT,         /* timer, child */
     LC_EV_CLEANUP_TERM_ELAPSED, /* timer: leftovers had their chance to stop */
-    LC_EV_CLEANUP_DEADLINE,  /* timer: stop waiting for leftovers */
-    LC_EV_CONFIG_CHANGED,    /* text: the new content hash (after the debounce) */
-    LC_EV_RESTART,           /* code: enum lc_reason; a graceful restart asked for */
-    LC_EV_ACTION_RESULT,     /* code: 1 ok, 0 failed; text: what happened (webhook) */
-    LC_EV_VALIDATE_TIMEOUT,  /* timer */
-    LC_EV_ACTION_TIMEOUT,    /* timer */
-    LC_EV_BACKOFF_ELAPSED,   /* timer: start the crashed child again */
-    LC_EV_CHECK_RESULT,      /* child: check index; code: 1 passed; status: how long it took
-                              * (ms); text: why it failed */
-    LC_EV_MAINPID,           /* pid: sd_notify MAINPID=, checked to descend from podvisor */
-    LC_EV_NOTIFY_STATUS,     /* an sd_notify message was taken; text: its STATUS=, or NULL */
-    LC_EV_NOTIFY_REJECTED,   /* code: enum notify_reject (a malformed or foreign datagram) */
-    LC_EV_DRAIN,             /* admin POST /drain: readiness off for good, nothing stopped */
-    LC_EV_RELOAD,            /* admin POST /reload: the --on-change action, now */
-    LC_EV_OLD_GROUP_GONE,    /* the restarted child's old process group is empty */
-    LC_EV_OLD_GROUP_DEADLINE, /* timer: stop waiting for the old group to empty */
+    LC_EV_CLEANUP_DEADLINE,     /* timer: stop waiting for leftovers */
+    LC_EV_CONFIG_CHANGED,       /* text: the new content hash (after the debounce) */
+    LC_EV_RESTART,              /* code: enum lc_reason; a graceful restart asked for */
+    LC_EV_ACTION_RESULT,        /* code: 1 ok, 0 failed; text: what happened (webhook) */
+    LC_EV_VALIDATE_TIMEOUT,     /* timer */
+    LC_EV_ACTION_TIMEOUT,       /* timer */
+    LC_EV_BACKOFF_ELAPSED,      /* timer: start the crashed child again */
+    LC_EV_CHECK_RESULT,         /* child: check index; code: 1 passed; status: how long it took
+                                 * (ms); text: why it failed */
+    LC_EV_MAINPID,              /* pid: sd_notify MAINPID=, checked to descend from podvisor */
+    LC_EV_NOTIFY_STATUS,        /* an sd_notify message was taken; text: its STATUS=, or NULL */
+    LC_EV_NOTIFY_REJECTED,      /* code: enum notify_reject (a malformed or foreign datagram) */
+    LC_EV_DRAIN,                /* admin POST /drain: readiness off for good, nothing stopped */
+    LC_EV_RELOAD,               /* admin POST /reload: the --on-change action, now */
+    LC_EV_OLD_GROUP_GONE,       /* the restarted child's old process group is empty */
+    LC_EV_OLD_GROUP_DEADLINE,   /* timer: stop waiting for the old group to empty */
     LC_N_EVENTS
 };
 
 struct lc_event {
     enum lc_event_type type;
-    int64_t now_ms;         /* monotonic */
-    int child;              /* slot (enum lc_role) */
+    int64_t now_ms; /* monotonic */
+    int child;      /* slot (enum lc_role) */
     pid_t pid;
     int sig;
     int status;
     int code;
     int left;
-    const char *text;       /* copied by the lifecycle; valid during the step */
+    const char *text; /* copied by the lifecycle; valid during the step */
 };
 
 enum lc_action_type {
@@ -129,12 +136,12 @@ enum lc_action_type {
 struct lc_action {
     enum lc_action_type type;
     int child;
-    pid_t pid;              /* the child's pid when the action was decided */
+    pid_t pid; /* the child's pid when the action was decided */
     int sig;
     enum lc_event_type timer;
     int64_t ms;
     int code;
-    const char *why;        /* static text worth a log line, or NULL */
+    const char *why; /* static text worth a log line, or NULL */
 };
 
 #define LC_MAX_ACTIONS 8
@@ -142,7 +149,7 @@ struct lc_action {
 
 struct lc_transition {
     enum lc_state from, to;
-    const char *why;        /* static string, for the log line */
+    const char *why; /* static string, for the log line */
 };
 
 struct lc_result {
@@ -153,21 +160,21 @@ struct lc_result {
 };
 
 struct lc_child {
-    int in_use;             /* spawn asked for and not reaped yet */
-    pid_t pid;              /* 0 until forked */
-    int exec_pending;       /* forked; exec not confirmed */
-    int stopped_by;         /* job-control stop signal; 0 while running */
-    int timed_out;          /* a helper killed for running too long */
-    int exec_error_code;    /* 126/127 (or 1) when its exec failed */
+    int in_use;          /* spawn asked for and not reaped yet */
+    pid_t pid;           /* 0 until forked */
+    int exec_pending;    /* forked; exec not confirmed */
+    int stopped_by;      /* job-control stop signal; 0 while running */
+    int timed_out;       /* a helper killed for running too long */
+    int exec_error_code; /* 126/127 (or 1) when its exec failed */
     int64_t started_ms;
 };
 
 /* The clean-up after the main child is gone (SPEC: nothing left behind). */
 enum lc_cleanup {
-    LC_CLEANUP_NONE = 0,    /* the main child runs */
-    LC_CLEANUP_REAPING,     /* it is gone: does anything remain? */
-    LC_CLEANUP_TERM,        /* leftovers got SIGTERM */
-    LC_CLEANUP_KILL,        /* leftovers got SIGKILL; re-sent to late orphans */
+    LC_CLEANUP_NONE = 0, /* the main child runs */
+    LC_CLEANUP_REAPING,  /* it is gone: does anything remain? */
+    LC_CLEANUP_TERM,     /* leftovers got SIGTERM */
+    LC_CLEANUP_KILL,     /* leftovers got SIGKILL; re-sent to late orphans */
     LC_CLEANUP_DONE,
 };
 
@@ -175,10 +182,10 @@ enum lc_cleanup {
  * last started (/status, /metrics, /readyz?verbose). */
 #define LC_MAX_CHECKS OPTIONS_MAX_CHECKS
 struct lc_check {
-    const char *name;             /* the CHECK as given (owned by the config) */
-    int live;                     /* a --live-check; else a --ready-check */
-    int immediate;                /* notify: one failure counts (the watchdog's deadline
-                                   * already is the app's allowance) */
+    const char *name; /* the CHECK as given (owned by the config) */
+    int live;         /* a --live-check; else a --ready-check */
+    int immediate;    /* notify: one failure counts (the watchdog's deadline
+                       * already is the app's allowance) */
     int has_result, ok;
     unsigned consecutive_failures, failures, runs;
     int64_t last_ms, last_duration_ms;
@@ -189,51 +196,51 @@ struct lifecycle {
     const struct podvisor_config *cfg;
     struct lc_check checks[LC_MAX_CHECKS];
     int n_checks, n_ready_checks;
-    int ready_since_start;        /* ready at least once since the main child last started */
-    int admin_drained;            /* POST /drain: /readyz fails until podvisor exits */
+    int ready_since_start; /* ready at least once since the main child last started */
+    int admin_drained;     /* POST /drain: /readyz fails until podvisor exits */
     struct {
-        char status[256];         /* the last STATUS= */
-        pid_t mainpid;            /* the last MAINPID= taken; 0: none */
+        char status[256]; /* the last STATUS= */
+        pid_t mainpid;    /* the last MAINPID= taken; 0: none */
         unsigned messages;
-        unsigned rejected[2];     /* malformed, foreign (enum notify_reject) */
+        unsigned rejected[2]; /* malformed, foreign (enum notify_reject) */
     } notify;
-    char check_why[200];          /* the transition text a check result caused */
+    char check_why[200]; /* the transition text a check result caused */
     enum lc_state state;
     struct lc_child children[LC_MAX_CHILDREN];
     enum lc_cleanup cleanup;
-    int64_t main_started_ms;      /* when the main child was last forked; 0: never */
-    int ever_ready;               /* /startupz */
+    int64_t main_started_ms; /* when the main child was last forked; 0: never */
+    int ever_ready;          /* /startupz */
     unsigned restarts;
     int has_exited;
-    int last_exit_status;         /* wait status of the last main-child exit */
-    int exit_code;                /* what podvisor exits with */
-    int64_t drain_started_ms;     /* -1: no drain yet */
-    int64_t drain_ended_ms;       /* -1: drain still running or none */
+    int last_exit_status;             /* wait status of the last main-child exit */
+    int exit_code;                    /* what podvisor exits with */
+    int64_t drain_started_ms;         /* -1: no drain yet */
+    int64_t drain_ended_ms;           /* -1: drain still running or none */
     uint64_t forwarded[OPTIONS_NSIG]; /* per signal actually forwarded as */
     /* Restarts of the main child. */
     enum lc_restart_phase restart_phase;
     enum lc_reason restart_reason;
     unsigned restarts_by[LC_N_REASONS];
-    int64_t backoff_ms;           /* the last crash-restart delay; 0: reset (a stable run) */
+    int64_t backoff_ms; /* the last crash-restart delay; 0: reset (a stable run) */
     int64_t backoff_until_ms;
     /* Config changes. */
     struct lc_config {
-        char hash[80];            /* what the running child was given ("" until a change) */
-        char pending[80];         /* the latest change seen */
-        char validating[80];      /* the change --validate is running for */
-        int64_t changed_ms;       /* when the last change was accepted; 0: never */
-        int validate_again;       /* another change came while validating */
-        int action_again;         /* another change came while exec: ran */
+        char hash[80];       /* what the running child was given ("" until a change) */
+        char pending[80];    /* the latest change seen */
+        char validating[80]; /* the change --validate is running for */
+        int64_t changed_ms;  /* when the last change was accepted; 0: never */
+        int validate_again;  /* another change came while validating */
+        int action_again;    /* another change came while exec: ran */
         unsigned changes, reloads, refused, action_failures;
         struct {
-            int64_t at_ms;        /* 0: none yet */
+            int64_t at_ms; /* 0: none yet */
             char hash[80];
-            int status;           /* validate's wait status */
+            int status; /* validate's wait status */
             int timed_out;
             char output[512];
         } last_refused;
         struct {
-            int64_t at_ms;        /* 0: none yet */
+            int64_t at_ms; /* 0: none yet */
             int ok, pending;
             char result[160];
         } last_action;

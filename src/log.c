@@ -21,7 +21,10 @@ void log_setup(enum log_level level, enum log_format format)
     current_format = format;
 }
 
-int log_enabled(enum log_level level) { return level <= current_level; }
+int log_enabled(enum log_level level)
+{
+    return level <= current_level;
+}
 
 void log_one_line(char *s)
 {
@@ -130,8 +133,8 @@ void log_write(enum log_level level, int err, const char *fmt, ...)
         /* jansson refuses strings that are not UTF-8, and the line would
          * vanish (a failed exec of a non-UTF-8 command name said nothing). */
         log_valid_utf8(msg, clean, sizeof clean);
-        json_t *obj = json_pack("{s:s, s:s, s:s, s:i}", "ts", ts, "level",
-                                log_level_name(level), "msg", clean, "pid", (int)getpid());
+        json_t *obj = json_pack("{s:s, s:s, s:s, s:i}", "ts", ts, "level", log_level_name(level),
+                                "msg", clean, "pid", (int)getpid());
         char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
         size_t ll = line ? strlen(line) : 0;
         char *nl = line ? realloc(line, ll + 2) : NULL;

@@ -28,8 +28,8 @@ void log_one_line(char *s);
 
 /* Arguments for "%.*s%s": at most max bytes of s, then "..." when cut, so
  * that a long quoted value never pushes the reason out of its line. */
-#define LOG_CUT(s, max) (int)(strlen(s) > (max) ? (size_t)(max) : strlen(s)), (s), \
-                        (strlen(s) > (max) ? "..." : "")
+#define LOG_CUT(s, max)                                                                            \
+    (int)(strlen(s) > (max) ? (size_t)(max) : strlen(s)), (s), (strlen(s) > (max) ? "..." : "")
 
 /** Copies in to out (outlen bytes, NUL included), each byte that is not
  * part of valid UTF-8 replaced by U+FFFD, never cutting a character. */
@@ -39,11 +39,14 @@ void log_valid_utf8(const char *in, char *out, size_t outlen);
 int log_level_parse(const char *s);
 const char *log_level_name(enum log_level level);
 
-#define log_at(lvl, err, ...) \
-    do { if (log_enabled(lvl)) log_write((lvl), (err), __VA_ARGS__); } while (0)
+#define log_at(lvl, err, ...)                                                                      \
+    do {                                                                                           \
+        if (log_enabled(lvl))                                                                      \
+            log_write((lvl), (err), __VA_ARGS__);                                                  \
+    } while (0)
 #define log_error(...) log_at(LOG_ERROR, 0, __VA_ARGS__)
-#define log_warn(...)  log_at(LOG_WARN, 0, __VA_ARGS__)
-#define log_info(...)  log_at(LOG_INFO, 0, __VA_ARGS__)
+#define log_warn(...) log_at(LOG_WARN, 0, __VA_ARGS__)
+#define log_info(...) log_at(LOG_INFO, 0, __VA_ARGS__)
 #define log_debug(...) log_at(LOG_DEBUG, 0, __VA_ARGS__)
 /* Same, with errno (or another error number) appended as its description. */
 #define log_errno(lvl, err, ...) log_at((lvl), (err), __VA_ARGS__)

@@ -34,8 +34,8 @@ int loop_init(struct loop *l)
     if (l->epfd < 0)
         return -errno;
     l->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    int rc = l->timer_fd < 0 ? -errno : loop_add(l, &l->timer_watch, l->timer_fd, EPOLLIN,
-                                                 on_timer_fd, l);
+    int rc = l->timer_fd < 0 ? -errno
+                             : loop_add(l, &l->timer_watch, l->timer_fd, EPOLLIN, on_timer_fd, l);
     if (rc < 0) {
         loop_close(l);
         return rc;
@@ -74,8 +74,7 @@ static int reserve(struct loop *l, int fd)
     return 0;
 }
 
-int loop_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_cb cb,
-             void *ctx)
+int loop_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_cb cb, void *ctx)
 {
     if (fd < 0)
         return -EBADF;
@@ -99,7 +98,8 @@ int loop_mod(struct loop *l, struct loop_watch *w, uint32_t events)
 {
     if (w->fd < 0 || (size_t)w->fd >= l->nfds || l->by_fd[w->fd] != w)
         return -ENOENT;
-    struct epoll_event ev = {.events = events, .data.u64 = (uint64_t)w->gen << 32 | (uint32_t)w->fd};
+    struct epoll_event ev = {.events = events,
+                             .data.u64 = (uint64_t)w->gen << 32 | (uint32_t)w->fd};
     return epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
 }
 
@@ -212,7 +212,10 @@ int loop_run(struct loop *l)
     return 0;
 }
 
-void loop_stop(struct loop *l) { l->running = 0; }
+void loop_stop(struct loop *l)
+{
+    l->running = 0;
+}
 
 int64_t loop_now_ms(void)
 {

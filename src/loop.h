@@ -19,7 +19,7 @@ typedef void (*loop_cb)(void *ctx, uint32_t events);
 /* A registration: owned by the caller, valid from loop_add to loop_del. */
 struct loop_watch {
     int fd;
-    uint32_t gen;     /* which registration of this fd; stale events carry an older one */
+    uint32_t gen; /* which registration of this fd; stale events carry an older one */
     loop_cb cb;
     void *ctx;
 };
@@ -27,11 +27,11 @@ struct loop_watch {
 /* A timer: owned by the caller, no fd of its own, so arming cannot fail
  * for lack of fds. */
 struct loop_timer {
-    int64_t deadline_ns;          /* monotonic; meaningful while armed */
+    int64_t deadline_ns; /* monotonic; meaningful while armed */
     int armed;
     void (*fire)(void *ctx);
     void *ctx;
-    struct loop_timer *next;      /* in the loop's armed list */
+    struct loop_timer *next; /* in the loop's armed list */
 };
 
 struct loop {
@@ -39,10 +39,10 @@ struct loop {
     int timer_fd;
     int running;
     uint32_t next_gen;
-    struct loop_watch **by_fd;    /* fd -> its current registration, or NULL */
+    struct loop_watch **by_fd; /* fd -> its current registration, or NULL */
     size_t nfds;
     struct loop_watch timer_watch;
-    struct loop_timer *armed;     /* unsorted: podvisor has a handful of timers */
+    struct loop_timer *armed; /* unsorted: podvisor has a handful of timers */
 };
 
 /** Creates the epoll fd and the timerfd (both close-on-exec). Returns 0 or
@@ -52,8 +52,7 @@ int loop_init(struct loop *l);
 void loop_close(struct loop *l);
 
 /** Registers fd for `events` (EPOLLIN...). Returns 0 or -errno. */
-int loop_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_cb cb,
-             void *ctx);
+int loop_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_cb cb, void *ctx);
 /** Changes the events a registration waits for. Returns 0 or -errno. */
 int loop_mod(struct loop *l, struct loop_watch *w, uint32_t events);
 /** Removes the registration; pending events for it are dropped. The fd is

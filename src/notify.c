@@ -22,7 +22,7 @@ struct notify {
     notify_msg_fn on_msg;
     notify_reject_fn on_reject;
     void *ctx;
-    char name[64];          /* "@podvisor-notify-<hex>" */
+    char name[64]; /* "@podvisor-notify-<hex>" */
 };
 
 static int is_value(const char *v, size_t vlen, const char *want)
@@ -55,9 +55,9 @@ const char *notify_parse(const char *buf, size_t len, struct notify_msg *out)
 #define KEY(k) (klen == sizeof k - 1 && memcmp(p, k, klen) == 0)
             if (KEY("READY") || KEY("RELOADING") || KEY("STOPPING")) {
                 if (!is_value(v, vlen, "1"))
-                    return KEY("READY") ? "READY= is not 1"
-                                        : KEY("RELOADING") ? "RELOADING= is not 1"
-                                                           : "STOPPING= is not 1";
+                    return KEY("READY")       ? "READY= is not 1"
+                           : KEY("RELOADING") ? "RELOADING= is not 1"
+                                              : "STOPPING= is not 1";
                 if (KEY("READY"))
                     out->ready = 1;
                 else if (KEY("RELOADING"))
@@ -127,7 +127,9 @@ static void read_one(struct notify *n, int *more)
         char space[CMSG_SPACE(sizeof(struct ucred))];
     } control;
     struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control.space,
                         .msg_controllen = sizeof control.space};
     ssize_t len = recvmsg(n->fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
     *more = 0;
@@ -156,8 +158,8 @@ static void read_one(struct notify *n, int *more)
         close(fds[i]);
     int too_big = (mh.msg_flags & MSG_TRUNC) || (size_t)len > NOTIFY_MAX;
     struct notify_msg m;
-    const char *why = too_big ? "a datagram larger than 4096 bytes"
-                              : notify_parse(buf, (size_t)len, &m);
+    const char *why =
+        too_big ? "a datagram larger than 4096 bytes" : notify_parse(buf, (size_t)len, &m);
     /* A datagram that would change nothing (BARRIER=1 alone: systemd-notify
      * sends it from a helper that exits at once) needs no sender check:
      * closing its fd was all it asked. */
@@ -184,7 +186,10 @@ void notify_drain(struct notify *n)
         read_one(n, &more);
 }
 
-static void on_readable(void *ctx, uint32_t events) { notify_drain(ctx); }
+static void on_readable(void *ctx, uint32_t events)
+{
+    notify_drain(ctx);
+}
 
 struct notify *notify_open(struct loop *loop, notify_msg_fn on_msg, notify_reject_fn on_reject,
                            void *ctx, char *err, size_t errlen)
@@ -236,7 +241,10 @@ struct notify *notify_open(struct loop *loop, notify_msg_fn on_msg, notify_rejec
     return n;
 }
 
-const char *notify_socket_name(const struct notify *n) { return n->name; }
+const char *notify_socket_name(const struct notify *n)
+{
+    return n->name;
+}
 
 void notify_close(struct notify *n)
 {

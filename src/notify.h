@@ -18,14 +18,14 @@
 
 /* What one datagram says; 0 / empty where it says nothing. */
 struct notify_msg {
-    int ready;              /* READY=1 */
-    int reloading;          /* RELOADING=1 */
-    int stopping;           /* STOPPING=1 */
-    int watchdog;           /* WATCHDOG=1 */
-    int watchdog_trigger;   /* WATCHDOG=trigger: fail now, as systemd does */
+    int ready;            /* READY=1 */
+    int reloading;        /* RELOADING=1 */
+    int stopping;         /* STOPPING=1 */
+    int watchdog;         /* WATCHDOG=1 */
+    int watchdog_trigger; /* WATCHDOG=trigger: fail now, as systemd does */
     int has_status;
-    char status[256];       /* STATUS=, cut to fit */
-    pid_t mainpid;          /* MAINPID= */
+    char status[256]; /* STATUS=, cut to fit */
+    pid_t mainpid;    /* MAINPID= */
 };
 
 /** Parses one datagram of newline-separated KEY=VALUE lines. Unknown keys

@@ -17,17 +17,17 @@
 typedef const char *(*apply_fn)(void *field, const char *value);
 
 struct opt_def {
-    const char *name;       /* long name = JSON key = PODVISOR_<NAME> */
-    int short_name;         /* 0: none */
-    int takes_value;        /* 0: a switch ("true"/"false" internally) */
+    const char *name; /* long name = JSON key = PODVISOR_<NAME> */
+    int short_name;   /* 0: none */
+    int takes_value;  /* 0: a switch ("true"/"false" internally) */
     int repeatable;
-    int env_pairs;          /* environment list items go in pairs (FROM:TO); 2: items are
-                             * checks, which hold ':' themselves (env_check_end) */
-    const char *alias_env;  /* tini's variable: set at all means on */
-    const char *defval;     /* NULL: the struct's zero/initial value stands */
+    int env_pairs;         /* environment list items go in pairs (FROM:TO); 2: items are
+                            * checks, which hold ':' themselves (env_check_end) */
+    const char *alias_env; /* tini's variable: set at all means on */
+    const char *defval;    /* NULL: the struct's zero/initial value stands */
     apply_fn apply;
-    size_t offset;          /* field in struct podvisor_config */
-    long given_offset;      /* int set to 1 when not defaulted; -1: none */
+    size_t offset;     /* field in struct podvisor_config */
+    long given_offset; /* int set to 1 when not defaulted; -1: none */
     const char *metavar;
     const char *help;
 };
@@ -242,8 +242,8 @@ static const char *apply_token_file(void *field, const char *v)
         return "cannot be read";
     if (n == sizeof buf)
         return "holds more than 4096 bytes (a token is one line)";
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
-                     buf[n - 1] == '\t'))
+    while (n > 0 &&
+           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
         n--;
     buf[n] = '\0';
     if (n == 0)
@@ -350,14 +350,14 @@ static const char *apply_restart_policy(void *field, const char *v)
 #define GIVEN(member) ((long)offsetof(struct podvisor_config, member))
 
 static const struct opt_def option_table[] = {
-    {"log-format", 0, 1, 0, 0, NULL, "text", apply_log_format, F(log_format), -1,
-     "text|json", "podvisor's own log lines on stderr"},
-    {"log-level", 0, 1, 0, 0, NULL, "info", apply_log_level, F(log_level), -1,
-     "LEVEL", "error, warn, info or debug (-v raises it one step)"},
+    {"log-format", 0, 1, 0, 0, NULL, "text", apply_log_format, F(log_format), -1, "text|json",
+     "podvisor's own log lines on stderr"},
+    {"log-level", 0, 1, 0, 0, NULL, "info", apply_log_level, F(log_level), -1, "LEVEL",
+     "error, warn, info or debug (-v raises it one step)"},
     {"subreaper", 's', 0, 0, 0, "TINI_SUBREAPER", NULL, apply_bool, F(subreaper), -1, NULL,
      "become a child subreaper (automatic when not PID 1)"},
-    {"process-group", 'g', 0, 0, 0, "TINI_KILL_PROCESS_GROUP", NULL, apply_bool,
-     F(process_group), -1, NULL, "forward signals to the child's whole process group"},
+    {"process-group", 'g', 0, 0, 0, "TINI_KILL_PROCESS_GROUP", NULL, apply_bool, F(process_group),
+     -1, NULL, "forward signals to the child's whole process group"},
     {"remap-exit", 'e', 1, 1, 0, NULL, NULL, apply_remap_exit, F(remap_exit), -1, "CODE",
      "this child exit code counts as 0 (repeatable)"},
     {"pdeathsig", 'p', 1, 0, 0, NULL, NULL, apply_pdeathsig, F(pdeathsig), -1, "SIG",
@@ -385,8 +385,8 @@ static const struct opt_def option_table[] = {
      "run before acting on a change; a non-zero exit refuses the change"},
     {"debounce", 0, 1, 0, 0, NULL, "500ms", apply_duration, F(debounce_ms), -1, "D",
      "quiet time after the last file event before acting"},
-    {"webhook-timeout", 0, 1, 0, 0, NULL, "60s", apply_duration, F(webhook_timeout_ms), -1,
-     "D", "how long webhook:URL waits for the answer; a POST that times out is not retried"},
+    {"webhook-timeout", 0, 1, 0, 0, NULL, "60s", apply_duration, F(webhook_timeout_ms), -1, "D",
+     "how long webhook:URL waits for the answer; a POST that times out is not retried"},
     {"webhook-ca", 0, 1, 0, 0, NULL, NULL, apply_readable_file, F(webhook_ca), -1, "FILE",
      "webhook:https:// verifies the server (always): against this CA file, not the system's"},
     {"signal-process", 0, 1, 1, 0, NULL, NULL, apply_strlist, F(signal_process), -1, "NAME",
@@ -406,8 +406,8 @@ static const struct opt_def option_table[] = {
      "how often each check runs"},
     {"check-timeout", 0, 1, 0, 0, NULL, "1s", apply_duration, F(check_timeout_ms), -1, "D",
      "one check's time limit"},
-    {"failure-threshold", 0, 1, 0, 0, NULL, "3", apply_threshold, F(failure_threshold), -1,
-     "N", "consecutive live-check failures before /livez fails"},
+    {"failure-threshold", 0, 1, 0, 0, NULL, "3", apply_threshold, F(failure_threshold), -1, "N",
+     "consecutive live-check failures before /livez fails"},
     {"notify", 0, 0, 0, 0, NULL, NULL, apply_bool, F(notify), -1, NULL,
      "give the child a NOTIFY_SOCKET (sd_notify; implied by a notify check)"},
     {"watchdog", 0, 1, 0, 0, NULL, NULL, apply_duration, F(watchdog_ms), -1, "D",
@@ -444,8 +444,7 @@ struct parse_state {
     size_t errlen;
 };
 
-static int fail(struct parse_state *st, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static int fail(struct parse_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(struct parse_state *st, const char *fmt, ...)
 {
     va_list ap;
@@ -517,8 +516,8 @@ static char *env_check_end(char *tok, int by_newline)
 {
     if (by_newline)
         return strchrnul(tok, '\n');
-    static const char *const starts[] = {"http://", "https://", "tcp://", "file:", "exec:",
-                                         "notify:"};
+    static const char *const starts[] = {"http://", "https://", "tcp://",
+                                         "file:",   "exec:",    "notify:"};
     for (char *p = strchr(tok, ':'); p != NULL; p = strchr(p + 1, ':')) {
         if (strcmp(p + 1, "notify") == 0)
             return p;
@@ -574,8 +573,10 @@ static int gather_env(struct parse_state *st, char *const *envp)
             int last = *end == '\0';
             *end = '\0';
             if (*tok == '\0')
-                return fail(st, "%s: \"%.*s%s\" has an empty item (items are separated by one "
-                                ":)", name, QUOTED(v));
+                return fail(st,
+                            "%s: \"%.*s%s\" has an empty item (items are separated by one "
+                            ":)",
+                            name, QUOTED(v));
             if (d->env_pairs != 1) {
                 if (add_value(st, SRC_ENV, i, tok) < 0)
                     return -1;
@@ -607,8 +608,8 @@ static const struct opt_def *find_option(const char *name, size_t *idx)
 }
 
 /* A JSON scalar as the same text a flag would carry. */
-static int json_scalar(struct parse_state *st, const struct opt_def *d, json_t *v,
-                       const char *key, const char **out)
+static int json_scalar(struct parse_state *st, const struct opt_def *d, json_t *v, const char *key,
+                       const char **out)
 {
     char buf[64];
     if (json_is_string(v)) {
@@ -626,8 +627,8 @@ static int json_scalar(struct parse_state *st, const struct opt_def *d, json_t *
         *out = keep(st, strdup(buf));
         return *out ? 0 : fail(st, "out of memory");
     }
-    return fail(st, "%s: \"%s\" has a value of the wrong type (a string%s)", st->config_path,
-                key, d->repeatable ? " or an array of strings" : "");
+    return fail(st, "%s: \"%s\" has a value of the wrong type (a string%s)", st->config_path, key,
+                d->repeatable ? " or an array of strings" : "");
 }
 
 static int gather_file(struct parse_state *st)
@@ -723,8 +724,7 @@ static int apply_all(struct parse_state *st, struct podvisor_config *cfg)
                 env_name(d, env, sizeof env);
                 return fail(st, "%s: \"%.*s%s\" %s", env, QUOTED(v), why);
             }
-            return fail(st, "%s: \"%s\": \"%.*s%s\" %s", st->config_path, d->name, QUOTED(v),
-                        why);
+            return fail(st, "%s: \"%s\": \"%.*s%s\" %s", st->config_path, d->name, QUOTED(v), why);
         }
         if (d->given_offset >= 0)
             *(int *)((char *)cfg + d->given_offset) = 1;
@@ -773,7 +773,7 @@ static const struct {
 
 /* One flag found on the command line: an option_table entry or a special. */
 struct flag {
-    size_t idx;        /* into option_table when sp == SP_NONE */
+    size_t idx; /* into option_table when sp == SP_NONE */
     enum special sp;
     int takes_value;
 };
@@ -925,8 +925,7 @@ static int is_service_link(const char *rest)
             continue;
         while (isdigit((unsigned char)*q))
             q++;
-        if (strncmp(q, "_TCP", 4) != 0 && strncmp(q, "_UDP", 4) != 0 &&
-            strncmp(q, "_SCTP", 5) != 0)
+        if (strncmp(q, "_TCP", 4) != 0 && strncmp(q, "_UDP", 4) != 0 && strncmp(q, "_SCTP", 5) != 0)
             continue;
         q += q[1] == 'S' ? 5 : 4;
         if (*q == '\0' || strcmp(q, "_ADDR") == 0 || strcmp(q, "_PORT") == 0 ||
@@ -980,8 +979,7 @@ static void warn_unknown_env(struct podvisor_config *cfg, char *const *envp)
 /* The error line itself honours --log-format json when that much is known
  * (flag, environment or file, in that order), so that a log pipeline that
  * expects JSON is not handed a text line. */
-static void error_log_format(struct parse_state *st, struct podvisor_config *cfg,
-                             char *const *envp)
+static void error_log_format(struct parse_state *st, struct podvisor_config *cfg, char *const *envp)
 {
     size_t idx;
     if (find_option("log-format", &idx) == NULL)
@@ -1012,8 +1010,7 @@ static int check_notify(struct parse_state *st, struct podvisor_config *cfg)
     if (found[1] && cfg->watchdog_ms == 0)
         return fail(st, "--live-check notify is the sd_notify watchdog: give --watchdog D too "
                         "(the app sends WATCHDOG=1 at least every D/2)");
-    if (cfg->watchdog_ms > 0 && !found[1] &&
-        apply_strlist(&cfg->live_check, "notify") != NULL)
+    if (cfg->watchdog_ms > 0 && !found[1] && apply_strlist(&cfg->live_check, "notify") != NULL)
         return fail(st, "--watchdog: out of memory");
     if (found[0] || cfg->watchdog_ms > 0)
         cfg->notify = 1;
@@ -1034,8 +1031,9 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
                             "(--watch without a COMMAND) use signal:SIG with --signal-process, "
                             "exec:CMD or webhook:URL");
         if (oc->kind == ON_CHANGE_SIGNAL && cfg->signal_process.n == 0)
-            return fail(st, "--on-change %s in sidecar mode needs --signal-process NAME (the "
-                            "process to signal; the pod needs shareProcessNamespace: true)",
+            return fail(st,
+                        "--on-change %s in sidecar mode needs --signal-process NAME (the "
+                        "process to signal; the pod needs shareProcessNamespace: true)",
                         oc->text);
         if (cfg->restart_policy != RESTART_NEVER)
             return fail(st, "--restart-policy needs a COMMAND; a sidecar has no child");
@@ -1156,11 +1154,11 @@ out:
 void options_help(char *buf, size_t len)
 {
     size_t o = 0;
-#define PUT(...)                                                          \
-    do {                                                                  \
-        int n_ = snprintf(buf + o, o < len ? len - o : 0, __VA_ARGS__);  \
-        if (n_ > 0)                                                       \
-            o += (size_t)n_;                                              \
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        int n_ = snprintf(buf + o, o < len ? len - o : 0, __VA_ARGS__);                            \
+        if (n_ > 0)                                                                                \
+            o += (size_t)n_;                                                                       \
     } while (0)
     PUT("usage: podvisor [OPTIONS] [--] COMMAND [ARG...]\n"
         "       podvisor [OPTIONS] --watch PATH...   (sidecar mode: no COMMAND)\n"

@@ -39,15 +39,15 @@ enum on_change_kind {
 struct on_change {
     enum on_change_kind kind;
     int sig;
-    char **argv;            /* exec: one malloc'd block (parse_command_words) */
-    char *url;              /* webhook */
-    char *text;             /* as given, for logs and /status */
+    char **argv; /* exec: one malloc'd block (parse_command_words) */
+    char *url;   /* webhook */
+    char *text;  /* as given, for logs and /status */
 };
 
 /* A command given as one string (--validate). */
 struct cmdline {
-    char **argv;            /* parse_command_words block */
-    char *text;             /* as given */
+    char **argv; /* parse_command_words block */
+    char *text;  /* as given */
 };
 
 enum restart_policy { RESTART_NEVER = 0, RESTART_ON_FAILURE, RESTART_ALWAYS };
@@ -55,29 +55,29 @@ enum restart_policy { RESTART_NEVER = 0, RESTART_ON_FAILURE, RESTART_ALWAYS };
 struct podvisor_config {
     enum log_format log_format;
     enum log_level log_level;
-    int subreaper;          /* -s: asked for; automatic when not PID 1 */
-    int process_group;      /* -g: signals go to the child's group */
+    int subreaper;                 /* -s: asked for; automatic when not PID 1 */
+    int process_group;             /* -g: signals go to the child's group */
     unsigned char remap_exit[256]; /* -e: these codes count as 0 */
-    int pdeathsig;          /* -p: 0 = none */
-    int warn_on_reap;       /* -w */
-    int rewrite[OPTIONS_NSIG]; /* signal -> forwarded as; -1 = unchanged, 0 = dropped */
+    int pdeathsig;                 /* -p: 0 = none */
+    int warn_on_reap;              /* -w */
+    int rewrite[OPTIONS_NSIG];     /* signal -> forwarded as; -1 = unchanged, 0 = dropped */
     int64_t prestop_delay_ms;
-    int stop_signal;        /* 0: the stop step sends nothing (--rewrite TERM:0) */
+    int stop_signal; /* 0: the stop step sends nothing (--rewrite TERM:0) */
     int stop_signal_given;
     int64_t grace_ms;
     int64_t stop_timeout_ms;
     int stop_timeout_given;
     struct listen_addr probe_listen;
-    char *const *command;   /* points into argv; NULL-terminated; NULL in sidecar mode */
+    char *const *command; /* points into argv; NULL-terminated; NULL in sidecar mode */
     /* Config changes (owned: options_free releases them). */
     struct strlist watch;
     struct on_change on_change;
-    struct cmdline validate;  /* argv NULL: none */
+    struct cmdline validate; /* argv NULL: none */
     int64_t debounce_ms;
     int64_t webhook_timeout_ms; /* how long a webhook POST's answer is waited for */
-    char *webhook_ca;       /* webhook:https: verify against this CA file (NULL: system's) */
+    char *webhook_ca;           /* webhook:https: verify against this CA file (NULL: system's) */
     struct strlist signal_process;
-    int sidecar;            /* --watch and no COMMAND: no child */
+    int sidecar; /* --watch and no COMMAND: no child */
     enum restart_policy restart_policy;
     /* Checks (parse_check validated each). */
     struct strlist ready_check, live_check;
@@ -104,10 +104,10 @@ struct podvisor_config {
 };
 
 enum options_result {
-    OPTIONS_RUN = 0,   /* config is complete: supervise the command */
-    OPTIONS_HELP,      /* --help: print options_help() and exit 0 */
-    OPTIONS_VERSION,   /* --version */
-    OPTIONS_ERROR,     /* err holds one line; exit 2 */
+    OPTIONS_RUN = 0, /* config is complete: supervise the command */
+    OPTIONS_HELP,    /* --help: print options_help() and exit 0 */
+    OPTIONS_VERSION, /* --version */
+    OPTIONS_ERROR,   /* err holds one line; exit 2 */
 };
 
 /** Parses argv (argv[0] is the program) with envp as the environment.

@@ -86,15 +86,15 @@ static const struct {
     int sig;
     const char *name;
 } signal_names[] = {
-    {SIGHUP, "HUP"},     {SIGINT, "INT"},       {SIGQUIT, "QUIT"},   {SIGILL, "ILL"},
-    {SIGTRAP, "TRAP"},   {SIGABRT, "ABRT"},     {SIGBUS, "BUS"},     {SIGFPE, "FPE"},
-    {SIGKILL, "KILL"},   {SIGUSR1, "USR1"},     {SIGSEGV, "SEGV"},   {SIGUSR2, "USR2"},
-    {SIGPIPE, "PIPE"},   {SIGALRM, "ALRM"},     {SIGTERM, "TERM"},   {SIGSTKFLT, "STKFLT"},
-    {SIGCHLD, "CHLD"},   {SIGCONT, "CONT"},     {SIGSTOP, "STOP"},   {SIGTSTP, "TSTP"},
-    {SIGTTIN, "TTIN"},   {SIGTTOU, "TTOU"},     {SIGURG, "URG"},     {SIGXCPU, "XCPU"},
-    {SIGXFSZ, "XFSZ"},   {SIGVTALRM, "VTALRM"}, {SIGPROF, "PROF"},   {SIGWINCH, "WINCH"},
-    {SIGPOLL, "POLL"},   {SIGPWR, "PWR"},       {SIGSYS, "SYS"},     {SIGIOT, "IOT"},
-    {SIGIO, "IO"},       {SIGCHLD, "CLD"},
+    {SIGHUP, "HUP"},   {SIGINT, "INT"},       {SIGQUIT, "QUIT"}, {SIGILL, "ILL"},
+    {SIGTRAP, "TRAP"}, {SIGABRT, "ABRT"},     {SIGBUS, "BUS"},   {SIGFPE, "FPE"},
+    {SIGKILL, "KILL"}, {SIGUSR1, "USR1"},     {SIGSEGV, "SEGV"}, {SIGUSR2, "USR2"},
+    {SIGPIPE, "PIPE"}, {SIGALRM, "ALRM"},     {SIGTERM, "TERM"}, {SIGSTKFLT, "STKFLT"},
+    {SIGCHLD, "CHLD"}, {SIGCONT, "CONT"},     {SIGSTOP, "STOP"}, {SIGTSTP, "TSTP"},
+    {SIGTTIN, "TTIN"}, {SIGTTOU, "TTOU"},     {SIGURG, "URG"},   {SIGXCPU, "XCPU"},
+    {SIGXFSZ, "XFSZ"}, {SIGVTALRM, "VTALRM"}, {SIGPROF, "PROF"}, {SIGWINCH, "WINCH"},
+    {SIGPOLL, "POLL"}, {SIGPWR, "PWR"},       {SIGSYS, "SYS"},   {SIGIOT, "IOT"},
+    {SIGIO, "IO"},     {SIGCHLD, "CLD"},
 };
 
 static const char *signal_abbrev(int sig)
@@ -167,7 +167,10 @@ static const char *parse_signal_any(const char *s, int *sig, int allow_zero)
     return hint;
 }
 
-const char *parse_signal(const char *s, int *sig) { return parse_signal_any(s, sig, 0); }
+const char *parse_signal(const char *s, int *sig)
+{
+    return parse_signal_any(s, sig, 0);
+}
 
 const char *parse_signal_or_zero(const char *s, int *sig)
 {
@@ -203,7 +206,8 @@ const char *parse_exit_code(const char *s, int *code)
 
 const char *parse_listen_addr(const char *s, struct listen_addr *out)
 {
-    static const char hint[] = "is not a listen address (try :8099, 127.0.0.1:8099, [::1]:8099 or off)";
+    static const char hint[] =
+        "is not a listen address (try :8099, 127.0.0.1:8099, [::1]:8099 or off)";
     memset(out, 0, sizeof *out);
     if (s == NULL || *s == '\0')
         return hint;

@@ -47,8 +47,8 @@ const char *parse_http_url(const char *url);
 enum check_kind { CHECK_HTTP, CHECK_TCP, CHECK_FILE, CHECK_EXEC, CHECK_NOTIFY };
 struct check_spec {
     enum check_kind kind;
-    const char *target;     /* http: the URL; tcp: HOST:PORT; file: the path; exec: the
-                             * command line (all into the text); notify: "" */
+    const char *target; /* http: the URL; tcp: HOST:PORT; file: the path; exec: the
+                         * command line (all into the text); notify: "" */
 };
 
 /** Parses CHECK: an http:// or https:// URL, tcp://HOST:PORT, file:PATH,
@@ -59,10 +59,10 @@ const char *parse_check(const char *text, struct check_spec *out);
 /* A listen address: ":8099" (every address, IPv6 and IPv4), "HOST:PORT",
  * "[V6]:PORT", or "off". */
 struct listen_addr {
-    int off;          /* "off": no listener */
-    int any;          /* ":PORT" form: all addresses, dual stack */
-    char host[256];   /* literal host for the other forms */
-    int port;         /* 0..65535; 0 lets the kernel pick */
+    int off;        /* "off": no listener */
+    int any;        /* ":PORT" form: all addresses, dual stack */
+    char host[256]; /* literal host for the other forms */
+    int port;       /* 0..65535; 0 lets the kernel pick */
 };
 const char *parse_listen_addr(const char *s, struct listen_addr *out);
 

@@ -1,8 +1,7 @@
-/* procs: reads the process table in /proc. Finds the processes a sidecar signals (--signal-process NAME) in
- * a shared PID namespace (shareProcessNamespace: true). A process matches
- * when its executable's base name or its /proc/PID/comm is NAME; only the
- * top of each matching tree is taken (nginx's master, not its workers,
- * which are nginx too), and never podvisor or its own children (a
+/* procs: reads the process table in /proc. Finds the processes a sidecar signals (--signal-process
+ * NAME) in a shared PID namespace (shareProcessNamespace: true). A process matches when its
+ * executable's base name or its /proc/PID/comm is NAME; only the top of each matching tree is taken
+ * (nginx's master, not its workers, which are nginx too), and never podvisor or its own children (a
  * `nginx -t` run by --validate is named nginx as well). */
 #ifndef PODVISOR_PROCS_H
 #define PODVISOR_PROCS_H
@@ -12,10 +11,10 @@
 
 struct proc_entry {
     pid_t pid, ppid;
-    char comm[16];       /* /proc/PID/comm: at most 15 bytes */
-    char exe[64];        /* base name of /proc/PID/exe; "" when unreadable */
-    char argv0[64];      /* base name of argv[0] (/proc/PID/cmdline, readable by all) */
-    char state;          /* /proc/PID/stat's state: 'Z' for a zombie */
+    char comm[16];  /* /proc/PID/comm: at most 15 bytes */
+    char exe[64];   /* base name of /proc/PID/exe; "" when unreadable */
+    char argv0[64]; /* base name of argv[0] (/proc/PID/cmdline, readable by all) */
+    char state;     /* /proc/PID/stat's state: 'Z' for a zombie */
 };
 
 /** Whether e is named name: its exe's base name, or its comm, which the

@@ -11,7 +11,10 @@
 #include "child.h"
 #include "parse.h"
 
-static char *text(const char *s) { return strdup(s); }
+static char *text(const char *s)
+{
+    return strdup(s);
+}
 
 int report_livez(const struct lifecycle *lc, char **body)
 {
@@ -115,7 +118,10 @@ static json_t *json_text(const char *s)
     return j;
 }
 
-static json_t *str_or_null(const char *s) { return s && *s ? json_text(s) : json_null(); }
+static json_t *str_or_null(const char *s)
+{
+    return s && *s ? json_text(s) : json_null();
+}
 
 /* The watched config: what the child runs with, and what happened to the
  * last change (refused by --validate, acted on). */
@@ -124,12 +130,11 @@ static json_t *config_json(const struct lifecycle *lc, struct report_now now)
     const struct lc_config *c = &lc->config;
     json_t *refused = json_null();
     if (c->last_refused.at_ms > 0)
-        refused = json_pack("{s:o, s:s, s:o, s:b, s:o}", "at", at(c->last_refused.at_ms, now),
-                            "hash", c->last_refused.hash, "validate",
-                            c->last_refused.timed_out ? json_null()
-                                                      : exit_json(c->last_refused.status),
-                            "timed_out", c->last_refused.timed_out, "output",
-                            json_text(c->last_refused.output));
+        refused = json_pack(
+            "{s:o, s:s, s:o, s:b, s:o}", "at", at(c->last_refused.at_ms, now), "hash",
+            c->last_refused.hash, "validate",
+            c->last_refused.timed_out ? json_null() : exit_json(c->last_refused.status),
+            "timed_out", c->last_refused.timed_out, "output", json_text(c->last_refused.output));
     json_t *action = json_null();
     if (c->last_action.at_ms > 0)
         action = json_pack("{s:o, s:s, s:b, s:b, s:o}", "at", at(c->last_action.at_ms, now),
@@ -148,8 +153,7 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
     int stopped_by = pid > 0 ? lc->children[LC_MAIN].stopped_by : 0;
     char name[16];
     json_t *child = json_pack(
-        "{s:o, s:o, s:o, s:I, s:o}", "pid", pid > 0 ? json_integer(pid) : json_null(),
-        "started_at",
+        "{s:o, s:o, s:o, s:I, s:o}", "pid", pid > 0 ? json_integer(pid) : json_null(), "started_at",
         lc->main_started_ms > 0 ? rfc3339(now.wall_ms - (now.mono_ms - lc->main_started_ms))
                                 : json_null(),
         "stopped_by",
@@ -178,8 +182,8 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
             continue;
         json_array_append_new(
             children,
-            json_pack("{s:s, s:i, s:b, s:o}", "role", lifecycle_role_name((enum lc_role)i),
-                      "pid", (int)c->pid, "exec_pending", c->exec_pending, "stopped_by",
+            json_pack("{s:s, s:i, s:b, s:o}", "role", lifecycle_role_name((enum lc_role)i), "pid",
+                      (int)c->pid, "exec_pending", c->exec_pending, "stopped_by",
                       c->stopped_by ? json_string(signal_name(c->stopped_by, name, sizeof name))
                                     : json_null()));
     }
@@ -187,29 +191,28 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
     for (int i = 0; i < lc->n_checks && checks; i++) {
         const struct lc_check *k = &lc->checks[i];
         json_array_append_new(
-            checks, json_pack("{s:o, s:s, s:o, s:o, s:i, s:i, s:i, s:o}", "name", json_text(k->name), "kind",
-                              k->live ? "live" : "ready", "ok",
+            checks, json_pack("{s:o, s:s, s:o, s:o, s:i, s:i, s:i, s:o}", "name",
+                              json_text(k->name), "kind", k->live ? "live" : "ready", "ok",
                               k->has_result ? json_boolean(k->ok) : json_null(), "last_error",
                               k->has_result && !k->ok ? json_text(k->error) : json_null(),
                               "consecutive_failures", (int)k->consecutive_failures, "failures",
                               (int)k->failures, "runs", (int)k->runs, "last_duration_ms",
                               k->has_result ? json_integer(k->last_duration_ms) : json_null()));
     }
-    json_t *doc = json_pack(
-        "{s:s, s:s, s:b, s:b, s:b, s:s, s:o, s:o, s:{s:b, s:f}, s:o, s:o, s:o}",
-        "state", lifecycle_state_name(lc->state), "mode", lc->cfg->sidecar ? "sidecar" : "wrap",
-        "ready", lifecycle_ready(lc), "live",
-        lifecycle_live(lc), "started", lifecycle_started(lc), "version", PODVISOR_VERSION,
-        "child", child, "children", children, "drain", "active",
-        lc->state == LC_DRAINING || lc->state == LC_STOPPING, "seconds",
-        lifecycle_drain_seconds(lc, now.mono_ms), "signals_forwarded", signals, "config",
-        config_json(lc, now), "checks", checks);
+    json_t *doc =
+        json_pack("{s:s, s:s, s:b, s:b, s:b, s:s, s:o, s:o, s:{s:b, s:f}, s:o, s:o, s:o}", "state",
+                  lifecycle_state_name(lc->state), "mode", lc->cfg->sidecar ? "sidecar" : "wrap",
+                  "ready", lifecycle_ready(lc), "live", lifecycle_live(lc), "started",
+                  lifecycle_started(lc), "version", PODVISOR_VERSION, "child", child, "children",
+                  children, "drain", "active", lc->state == LC_DRAINING || lc->state == LC_STOPPING,
+                  "seconds", lifecycle_drain_seconds(lc, now.mono_ms), "signals_forwarded", signals,
+                  "config", config_json(lc, now), "checks", checks);
     if (doc != NULL && lc->cfg->notify)
         json_object_set_new(
             doc, "notify",
             json_pack("{s:o, s:o, s:i, s:{s:i, s:i}}", "status",
-                      lc->notify.status[0] ? json_text(lc->notify.status) : json_null(),
-                      "mainpid", lc->notify.mainpid ? json_integer(lc->notify.mainpid) : json_null(),
+                      lc->notify.status[0] ? json_text(lc->notify.status) : json_null(), "mainpid",
+                      lc->notify.mainpid ? json_integer(lc->notify.mainpid) : json_null(),
                       "messages", (int)lc->notify.messages, "ignored", "malformed",
                       (int)lc->notify.rejected[0], "foreign", (int)lc->notify.rejected[1]));
     char *out = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
@@ -329,8 +332,8 @@ char *report_metrics(const struct lifecycle *lc, struct report_now now)
 
 static const char TEXT[] = "text/plain; charset=utf-8";
 
-void report_route(const struct lifecycle *lc, const char *method, const char *path,
-                  int verbose, struct report_now now, struct report_answer *out)
+void report_route(const struct lifecycle *lc, const char *method, const char *path, int verbose,
+                  struct report_now now, struct report_answer *out)
 {
     out->content_type = TEXT;
     out->body = NULL;

@@ -30,14 +30,14 @@ char *report_metrics(const struct lifecycle *lc, struct report_now now);
 
 /* One answer of the probe server. */
 struct report_answer {
-    unsigned status;          /* 200, 404, 405 (with Allow: GET, HEAD) or 503 */
-    char *body;               /* malloc'd; NULL when out of memory */
+    unsigned status; /* 200, 404, 405 (with Allow: GET, HEAD) or 503 */
+    char *body;      /* malloc'd; NULL when out of memory */
     const char *content_type;
 };
 
 /** Answers one request: the method (GET and HEAD only), the path (query
  * excluded) and whether ?verbose was given. Pure, like the rest. */
-void report_route(const struct lifecycle *lc, const char *method, const char *path,
-                  int verbose, struct report_now now, struct report_answer *out);
+void report_route(const struct lifecycle *lc, const char *method, const char *path, int verbose,
+                  struct report_now now, struct report_answer *out);
 
 #endif

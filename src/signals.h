@@ -20,8 +20,8 @@ int signals_open(void);
 /* One signal as the signalfd reported it. */
 struct signals_info {
     int sig;
-    pid_t sender;   /* 0 for the kernel */
-    int code;       /* si_code: SI_USER, SI_QUEUE, SI_TKILL, or a kernel code */
+    pid_t sender; /* 0 for the kernel */
+    int code;     /* si_code: SI_USER, SI_QUEUE, SI_TKILL, or a kernel code */
 };
 
 /** Reads one pending signal. Returns 1, 0 when none is pending, or -errno. */

@@ -63,7 +63,7 @@ struct sv_child {
     struct loop_watch out_watch;
     char out[CAPTURE_MAX];
     size_t out_len;
-    int exec_errno;         /* its exec failed with this (0: it did not) */
+    int exec_errno; /* its exec failed with this (0: it did not) */
     struct supervisor *sv;
     int slot;
 };
@@ -76,17 +76,17 @@ struct supervisor {
     struct sv_timer timers[LC_N_EVENTS];
     struct sv_child children[LC_MAX_CHILDREN];
     struct lifecycle lc;
-    struct http_server *http; /* NULL with --probe-listen off */
-    struct watch *watch;      /* NULL without --watch */
-    struct webhook *webhook;  /* NULL unless --on-change webhook: */
-    struct checks *checks;    /* NULL without --ready-check / --live-check */
-    struct notify *notify;    /* NULL without --notify */
-    char **child_env;         /* the main child's environment (NOTIFY_SOCKET); NULL: ours */
-    char *env_owned[2];       /* its NOTIFY_SOCKET= and WATCHDOG_USEC= strings */
+    struct http_server *http;       /* NULL with --probe-listen off */
+    struct watch *watch;            /* NULL without --watch */
+    struct webhook *webhook;        /* NULL unless --on-change webhook: */
+    struct checks *checks;          /* NULL without --ready-check / --live-check */
+    struct notify *notify;          /* NULL without --notify */
+    char **child_env;               /* the main child's environment (NOTIFY_SOCKET); NULL: ours */
+    char *env_owned[2];             /* its NOTIFY_SOCKET= and WATCHDOG_USEC= strings */
     struct http_server *admin_http; /* NULL without --admin-listen */
     struct http_admin admin;
     int notify_warned[NOTIFY_N_REJECTS];
-    int mainpid_warned;     /* a refused MAINPID= is said once at warn */
+    int mainpid_warned; /* a refused MAINPID= is said once at warn */
     /* MAINPID= named a child of the main child: supervised once the main
      * child exits and it is reparented to podvisor (PID 1 or subreaper). */
     pid_t pending_mainpid;
@@ -94,9 +94,9 @@ struct supervisor {
     pid_t old_group;
     struct loop_timer old_group_poll;
     struct loop_timer process_retry;
-    int process_warned;       /* sidecar: said that no --signal-process is visible */
+    int process_warned; /* sidecar: said that no --signal-process is visible */
     pid_t parent_at_start;
-    int parent_died;          /* before --pdeathsig was armed */
+    int parent_died; /* before --pdeathsig was armed */
     struct lc_event queue[EVENT_QUEUE];
     /* Each queued event's text, copied: a queued event outlives the stack
      * buffer its text came from. */
@@ -142,7 +142,9 @@ static void on_check_result(void *ctx, int index, int ok, int64_t took_ms, const
         log_info("%s check %s: %s", k->live ? "live" : "ready", k->name, ok ? "passes" : why);
     else if (!k->has_result && !ok)
         log_debug("%s check %s: %s", k->live ? "live" : "ready", k->name, why);
-    feed(sv, (struct lc_event){.type = LC_EV_CHECK_RESULT, .child = index, .code = ok,
+    feed(sv, (struct lc_event){.type = LC_EV_CHECK_RESULT,
+                               .child = index,
+                               .code = ok,
                                .status = (int)(took_ms > INT32_MAX ? INT32_MAX : took_ms),
                                .text = why});
 }
@@ -180,7 +182,10 @@ static void close_watched(struct sv_child *c, struct loop_watch *w, int *fd)
     *fd = -1;
 }
 
-static void close_exec_pipe(struct sv_child *c) { close_watched(c, &c->exec_watch, &c->exec_fd); }
+static void close_exec_pipe(struct sv_child *c)
+{
+    close_watched(c, &c->exec_watch, &c->exec_fd);
+}
 
 static char *const *slot_argv(const struct supervisor *sv, int slot)
 {
@@ -236,7 +241,10 @@ static void on_exec_pipe(void *ctx, uint32_t events)
     take_exec_result(ctx);
 }
 
-static void close_capture(struct sv_child *c) { close_watched(c, &c->out_watch, &c->out_fd); }
+static void close_capture(struct sv_child *c)
+{
+    close_watched(c, &c->out_watch, &c->out_fd);
+}
 
 /* Reads what the helper wrote; keeps the first CAPTURE_MAX-1 bytes. */
 static void drain_capture(struct sv_child *c)
@@ -259,14 +267,17 @@ static void drain_capture(struct sv_child *c)
     }
 }
 
-static void on_capture(void *ctx, uint32_t events) { drain_capture(ctx); }
+static void on_capture(void *ctx, uint32_t events)
+{
+    drain_capture(ctx);
+}
 
 static void spawn(struct supervisor *sv, int slot)
 {
     struct sv_child *c = &sv->children[slot];
     char *const *argv = slot_argv(sv, slot);
-    struct child_spawn_opts opts = {.output_fd = -1, .helper = slot != LC_MAIN,
-                                    .envp = slot == LC_MAIN ? sv->child_env : NULL};
+    struct child_spawn_opts opts = {
+        .output_fd = -1, .helper = slot != LC_MAIN, .envp = slot == LC_MAIN ? sv->child_env : NULL};
     int capture[2] = {-1, -1};
     c->out_len = 0;
     c->out[0] = '\0';
@@ -334,8 +345,8 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
     if (slot == LC_ACTION) {
         log_at(status == 0 ? LOG_INFO : LOG_WARN, 0, "on-change \"%.*s%s\" %s",
                LOG_CUT(sv->cfg->on_change.text, 200), how);
-        feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status,
-                                   .text = how});
+        feed(sv, (struct lc_event){
+                     .type = LC_EV_CHILD_EXITED, .child = slot, .status = status, .text = how});
         return;
     }
     if (c->out_fd >= 0)
@@ -354,7 +365,9 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
                  !lifecycle_accepts_changes(&sv->lc) ? " (podvisor is stopping)"
                  : sv->cfg->sidecar                  ? "; nothing is signalled"
                                                      : "; the running child is kept");
-    feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status,
+    feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED,
+                               .child = slot,
+                               .status = status,
                                .text = c->exec_errno && !c->out[0] ? how : c->out});
 }
 
@@ -384,8 +397,8 @@ static void on_status(void *ctx, pid_t pid, int status)
     if (WIFSTOPPED(status)) {
         log_warn("child %d stopped by SIG%s; it resumes on SIGCONT", (int)pid,
                  signal_name(WSTOPSIG(status), name, sizeof name));
-        feed(sv, (struct lc_event){.type = LC_EV_CHILD_STOPPED, .child = slot,
-                                   .sig = WSTOPSIG(status)});
+        feed(sv, (struct lc_event){
+                     .type = LC_EV_CHILD_STOPPED, .child = slot, .sig = WSTOPSIG(status)});
         return;
     }
     if (WIFCONTINUED(status)) {
@@ -439,8 +452,7 @@ static void on_signal_fd(void *ctx, uint32_t events)
         char name[16];
         signal_name(si.sig, name, sizeof name);
         if (!signals_forwardable(&si, sv->self)) {
-            log_debug("not forwarding SIG%s from pid %d (code %d)", name, (int)si.sender,
-                      si.code);
+            log_debug("not forwarding SIG%s from pid %d (code %d)", name, (int)si.sender, si.code);
             continue;
         }
         log_debug("received SIG%s from pid %d", name, (int)si.sender);
@@ -459,8 +471,8 @@ static void post_webhook(struct supervisor *sv)
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (body == NULL) {
-        feed(sv, (struct lc_event){.type = LC_EV_ACTION_RESULT, .code = 0,
-                                   .text = "webhook: out of memory"});
+        feed(sv, (struct lc_event){
+                     .type = LC_EV_ACTION_RESULT, .code = 0, .text = "webhook: out of memory"});
         return;
     }
     webhook_post(sv->webhook, body);
@@ -489,8 +501,8 @@ static int find_processes(struct supervisor *sv, pid_t *pids, size_t max)
         free(table);
         return -ENOMEM;
     }
-    size_t k = procs_select(table, n, sv->cfg->signal_process.v, sv->cfg->signal_process.n,
-                            sv->self, idx);
+    size_t k =
+        procs_select(table, n, sv->cfg->signal_process.v, sv->cfg->signal_process.n, sv->self, idx);
     size_t found = 0;
     for (size_t i = 0; i < k && found < max; i++)
         pids[found++] = table[idx[i]].pid;
@@ -501,8 +513,9 @@ static int find_processes(struct supervisor *sv, pid_t *pids, size_t max)
 
 static void no_process_hint(const struct supervisor *sv, char *buf, size_t len)
 {
-    snprintf(buf, len, "no process named %s%s is visible: the pod needs "
-                       "shareProcessNamespace: true, and the app container must be running",
+    snprintf(buf, len,
+             "no process named %s%s is visible: the pod needs "
+             "shareProcessNamespace: true, and the app container must be running",
              sv->cfg->signal_process.v[0], sv->cfg->signal_process.n > 1 ? " (or the others)" : "");
 }
 
@@ -522,8 +535,8 @@ static void signal_processes(struct supervisor *sv, int sig)
         feed(sv, (struct lc_event){.type = LC_EV_ACTION_RESULT, .code = 0, .text = text});
         return;
     }
-    size_t o = (size_t)snprintf(text, sizeof text, "SIG%s sent to",
-                                signal_name(sig, name, sizeof name));
+    size_t o =
+        (size_t)snprintf(text, sizeof text, "SIG%s sent to", signal_name(sig, name, sizeof name));
     int sent = 0;
     for (int i = 0; i < n; i++) {
         if (kill(pids[i], sig) < 0) {
@@ -540,7 +553,8 @@ static void signal_processes(struct supervisor *sv, int sig)
             o += (size_t)snprintf(text + o, sizeof text - o, " %d", (int)pids[i]);
     }
     log_info("on-change: %s", sent ? text : "no process could be signalled");
-    feed(sv, (struct lc_event){.type = LC_EV_ACTION_RESULT, .code = sent > 0,
+    feed(sv, (struct lc_event){.type = LC_EV_ACTION_RESULT,
+                               .code = sent > 0,
                                .text = sent ? text : "signal: no process could be signalled"});
 }
 
@@ -552,15 +566,13 @@ static void on_process_retry(void *ctx)
     pid_t pids[8];
     int n = find_processes(sv, pids, 8);
     if (n > 0) {
-        log_info("--signal-process %s: found (pid %d)", sv->cfg->signal_process.v[0],
-                 (int)pids[0]);
+        log_info("--signal-process %s: found (pid %d)", sv->cfg->signal_process.v[0], (int)pids[0]);
         return;
     }
     if (!sv->process_warned) {
         char hint[192];
         no_process_hint(sv, hint, sizeof hint);
-        log_warn("--signal-process: %s (looking again every %ds)", hint,
-                 PROCESS_RETRY_MS / 1000);
+        log_warn("--signal-process: %s (looking again every %ds)", hint, PROCESS_RETRY_MS / 1000);
         sv->process_warned = 1;
     }
     loop_timer_arm(&sv->loop, &sv->process_retry, PROCESS_RETRY_MS);
@@ -596,7 +608,8 @@ static void on_mainpid(struct supervisor *sv, pid_t sender, pid_t pid)
     if (parent > 0 && parent == old) {
         sv->pending_mainpid = pid;
         log_info("sd_notify MAINPID=%d: a child of %d, supervised once %d exits (podvisor "
-                 "sees only its own children exit)", (int)pid, (int)old, (int)old);
+                 "sees only its own children exit)",
+                 (int)pid, (int)old, (int)old);
         return;
     }
     char why[160];
@@ -605,7 +618,8 @@ static void on_mainpid(struct supervisor *sv, pid_t sender, pid_t pid)
     else if (procs_descends_from(pid, sv->self))
         snprintf(why, sizeof why,
                  "not podvisor's child, and its parent (pid %d) is not the main child: podvisor "
-                 "could not see it exit", (int)parent);
+                 "could not see it exit",
+                 (int)parent);
     else
         snprintf(why, sizeof why, "not a process of the child's tree");
     enum log_level level = sv->mainpid_warned ? LOG_DEBUG : LOG_WARN;
@@ -624,7 +638,8 @@ static void adopt_pending_mainpid(struct supervisor *sv)
         return;
     if (procs_parent(pid) != sv->self) {
         log_warn("sd_notify MAINPID=%d: not podvisor's child after its parent's exit (gone, "
-                 "or not reparented); the main child's exit stands", (int)pid);
+                 "or not reparented); the main child's exit stands",
+                 (int)pid);
         return;
     }
     log_info("sd_notify MAINPID=%d: supervising it instead of %d", (int)pid,
@@ -647,12 +662,11 @@ static void on_notify(void *ctx, pid_t sender, const struct notify_msg *m)
     if (m->mainpid > 0)
         on_mainpid(sv, sender, m->mainpid);
     checks_notify(sv->checks, m);
-    feed(sv, (struct lc_event){.type = LC_EV_NOTIFY_STATUS,
-                               .text = m->has_status ? m->status : NULL});
+    feed(sv,
+         (struct lc_event){.type = LC_EV_NOTIFY_STATUS, .text = m->has_status ? m->status : NULL});
 }
 
-static void on_notify_rejected(void *ctx, enum notify_reject why, pid_t sender,
-                               const char *detail)
+static void on_notify_rejected(void *ctx, enum notify_reject why, pid_t sender, const char *detail)
 {
     struct supervisor *sv = ctx;
     /* Said once at warn (an app that keeps sending garbage would flood the
@@ -664,13 +678,12 @@ static void on_notify_rejected(void *ctx, enum notify_reject why, pid_t sender,
     feed(sv, (struct lc_event){.type = LC_EV_NOTIFY_REJECTED, .code = (int)why});
 }
 
-static void on_admin(void *ctx, const char *path, const char *peer, unsigned *status,
-                     char *msg, size_t msglen)
+static void on_admin(void *ctx, const char *path, const char *peer, unsigned *status, char *msg,
+                     size_t msglen)
 {
     struct supervisor *sv = ctx;
-    const char *refusal = strcmp(path, "quitquitquit") == 0
-                              ? NULL
-                              : lifecycle_admin_refusal(&sv->lc, path);
+    const char *refusal =
+        strcmp(path, "quitquitquit") == 0 ? NULL : lifecycle_admin_refusal(&sv->lc, path);
     if (refusal != NULL) {
         *status = 409;
         snprintf(msg, msglen, "%s: %s", path, refusal);
@@ -689,9 +702,8 @@ static void on_admin(void *ctx, const char *path, const char *peer, unsigned *st
         snprintf(msg, msglen, "restarting the child gracefully");
         feed(sv, (struct lc_event){.type = LC_EV_RESTART, .code = LC_REASON_ADMIN});
     } else {
-        snprintf(msg, msglen, "reloading: --on-change %s", sv->cfg->on_change.text
-                                                               ? sv->cfg->on_change.text
-                                                               : "restart");
+        snprintf(msg, msglen, "reloading: --on-change %s",
+                 sv->cfg->on_change.text ? sv->cfg->on_change.text : "restart");
         feed(sv, (struct lc_event){.type = LC_EV_RELOAD});
     }
 }
@@ -852,8 +864,8 @@ static int setup(struct supervisor *sv)
     }
     if (sv->cfg->watch.n > 0) {
         char err[256];
-        sv->watch = watch_start(&sv->cfg->watch, sv->cfg->debounce_ms, &sv->loop,
-                                on_config_change, sv, err, sizeof err);
+        sv->watch = watch_start(&sv->cfg->watch, sv->cfg->debounce_ms, &sv->loop, on_config_change,
+                                sv, err, sizeof err);
         if (sv->watch == NULL) {
             log_error("--watch: %s", err);
             return -1;
@@ -863,8 +875,7 @@ static int setup(struct supervisor *sv)
     }
     if (sv->cfg->on_change.kind == ON_CHANGE_WEBHOOK) {
         sv->webhook = webhook_new(sv->cfg->on_change.url, sv->cfg->webhook_timeout_ms,
-                                  sv->cfg->webhook_ca, &sv->loop,
-                                  on_webhook_result, sv);
+                                  sv->cfg->webhook_ca, &sv->loop, on_webhook_result, sv);
         if (sv->webhook == NULL) {
             log_error("--on-change webhook: out of memory");
             return -1;
@@ -896,8 +907,8 @@ static int setup(struct supervisor *sv)
         char err[256], addr[300];
         int config_fault;
         listen_addr_format(&sv->cfg->admin_listen, addr, sizeof addr);
-        sv->admin = (struct http_admin){.token = sv->cfg->admin_token.value, .act = on_admin,
-                                        .ctx = sv};
+        sv->admin =
+            (struct http_admin){.token = sv->cfg->admin_token.value, .act = on_admin, .ctx = sv};
         sv->admin_http = http_start(&sv->cfg->admin_listen, &sv->loop, &sv->lc, &sv->admin, err,
                                     sizeof err, &config_fault);
         if (sv->admin_http == NULL) {
@@ -908,8 +919,8 @@ static int setup(struct supervisor *sv)
                  sv->admin.token ? "token required" : "no token");
         if (!net_is_loopback(&sv->cfg->admin_listen))
             log_warn("--admin-listen %s is not a loopback address: anyone who reaches it can "
-                     "restart or stop the app%s", addr,
-                     sv->admin.token ? "" : " (and no --admin-token-file is set)");
+                     "restart or stop the app%s",
+                     addr, sv->admin.token ? "" : " (and no --admin-token-file is set)");
     }
     if (!sv->cfg->probe_listen.off) {
         char err[256], addr[300];
@@ -979,8 +990,8 @@ int supervisor_run(const struct podvisor_config *cfg, pid_t parent_at_start)
     char warning[256];
     if (options_budget_warning(cfg, warning, sizeof warning))
         log_warn("%s", warning);
-    feed(&sv, (struct lc_event){.type = LC_EV_START,
-                                .text = sv.watch ? watch_hash(sv.watch) : NULL});
+    feed(&sv,
+         (struct lc_event){.type = LC_EV_START, .text = sv.watch ? watch_hash(sv.watch) : NULL});
     if (sv.parent_died) {
         char name[16];
         log_info("parent %d died before --pdeathsig was armed: acting on SIG%s now",

@@ -37,9 +37,9 @@
  * makes the request. */
 #define CURL_FUNCS(X) X(curl_easy_init)
 LAZYLIB_DEFINE(curl, CURL_FUNCS);
-_Static_assert(sizeof LIBCURL_SONAME > 1, "LIBCURL_SONAME is empty: the Makefile could not "
-                                         "find libcurl's soname (is libcurl4-openssl-dev installed?)");
-
+_Static_assert(sizeof LIBCURL_SONAME > 1,
+               "LIBCURL_SONAME is empty: the Makefile could not "
+               "find libcurl's soname (is libcurl4-openssl-dev installed?)");
 
 static const char PROBE_USAGE[] =
     "usage: podvisor probe [--timeout D] [--header 'K: V']... [--verify-tls] [--] TARGET\n"
@@ -129,10 +129,13 @@ static int probe_http(const char *target, int64_t timeout_ms, char *const *heade
         return 1;
     }
     char *specs[1] = {(char *)target};
-    struct checks_params params = {.specs = specs, .n_ready = 1,
+    struct checks_params params = {.specs = specs,
+                                   .n_ready = 1,
                                    .interval_ms = PARSE_DURATION_MAX_MS, /* one run only */
-                                   .timeout_ms = timeout_ms, .headers = header_args,
-                                   .n_headers = nheaders, .verify_tls = verify_tls,
+                                   .timeout_ms = timeout_ms,
+                                   .headers = header_args,
+                                   .n_headers = nheaders,
+                                   .verify_tls = verify_tls,
                                    .user_agent = "podvisor-probe/" PODVISOR_VERSION};
     struct checks *cs = checks_new_list(&params, &p.loop, on_probe_result, &p);
     if (cs == NULL) {
@@ -235,7 +238,7 @@ static int valid_header(const char *v)
 
 int tools_probe_main(int argc, char **argv)
 {
-    int64_t timeout_ms = 1000; /* the kubelet's default timeoutSeconds */
+    int64_t timeout_ms = 1000;          /* the kubelet's default timeoutSeconds */
     char *headers[argc > 0 ? argc : 1]; /* --header values, in order */
     int nheaders = 0, verify_tls = 0, options_done = 0;
     const char *target = NULL;

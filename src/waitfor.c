@@ -97,7 +97,10 @@ static void on_deadline(void *ctx)
 
 /* An init container's podvisor may be PID 1, where SIGTERM's default is to
  * be ignored: the kubelet's stop must still end it at once. */
-static void on_term(int sig) { _exit(128 + sig); }
+static void on_term(int sig)
+{
+    _exit(128 + sig);
+}
 
 int waitfor_main(int argc, char **argv)
 {
@@ -158,9 +161,11 @@ int waitfor_main(int argc, char **argv)
     int64_t attempt = interval_ms > ATTEMPT_TIMEOUT_MS ? interval_ms : ATTEMPT_TIMEOUT_MS;
     if (timeout_ms > 0 && attempt > timeout_ms)
         attempt = timeout_ms;
-    struct checks_params p = {.specs = argv + first, .n_ready = n, .interval_ms = interval_ms,
-                              .timeout_ms = attempt, .user_agent = "podvisor-wait-for/"
-                                                                   PODVISOR_VERSION};
+    struct checks_params p = {.specs = argv + first,
+                              .n_ready = n,
+                              .interval_ms = interval_ms,
+                              .timeout_ms = attempt,
+                              .user_agent = "podvisor-wait-for/" PODVISOR_VERSION};
     w.checks = checks_new_list(&p, &w.loop, on_result, &w);
     if (w.checks == NULL) {
         fprintf(stderr, "podvisor wait-for: out of memory\n");
@@ -177,8 +182,7 @@ int waitfor_main(int argc, char **argv)
         printf("podvisor wait-for: waiting for %d target%s (--timeout %.1fs)\n", n,
                n == 1 ? "" : "s", (double)timeout_ms / 1000.0);
     else
-        printf("podvisor wait-for: waiting for %d target%s (no --timeout)\n", n,
-               n == 1 ? "" : "s");
+        printf("podvisor wait-for: waiting for %d target%s (no --timeout)\n", n, n == 1 ? "" : "s");
     fflush(stdout);
     checks_set_active(w.checks, 1);
     rc = loop_run(&w.loop);

@@ -27,17 +27,17 @@
 
 /* Every watched directory gets the same mask: inotify keeps one watch per
  * inode, and a directory may be one path's parent and another's self. */
-#define WATCH_MASK                                                                           \
-    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_MODIFY |     \
+#define WATCH_MASK                                                                                 \
+    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_MODIFY |            \
      IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
 
 struct watched {
     const char *path;
     char *parent, *base;
-    int wd_self;        /* the path itself, when it is a directory */
-    int wd_parent;      /* its parent directory */
-    int ever_seen;      /* it existed at some point: its absence is a gap */
-    dev_t dev;          /* the file system it was on when first seen */
+    int wd_self;   /* the path itself, when it is a directory */
+    int wd_parent; /* its parent directory */
+    int ever_seen; /* it existed at some point: its absence is a gap */
+    dev_t dev;     /* the file system it was on when first seen */
     int dev_known;
     int gap_logged;
     int add_error_logged;
@@ -48,15 +48,15 @@ struct watch {
     int fd;
     struct loop_watch lw;
     struct loop_timer debounce, retry, resume;
-    int paused;             /* the fd is out of the loop until `resume` fires */
+    int paused; /* the fd is out of the loop until `resume` fires */
     int64_t debounce_ms;
     int64_t last_event_ms;
-    int64_t first_event_ms;  /* of the burst being debounced; 0: none */
+    int64_t first_event_ms; /* of the burst being debounced; 0: none */
     struct watched *w;
     size_t n;
     char *const *paths;
     char hash[HASH_TEXT_LEN];
-    unsigned notes_said;    /* what the hash bounds did, said once a kind */
+    unsigned notes_said; /* what the hash bounds did, said once a kind */
     watch_change_fn on_change;
     void *ctx;
 };
@@ -79,7 +79,10 @@ static void say_notes(struct watch *w, const struct hash_notes *hn)
              hn->truncated, HASH_MAX_ENTRIES);
 }
 
-const char *watch_hash(const struct watch *w) { return w->hash; }
+const char *watch_hash(const struct watch *w)
+{
+    return w->hash;
+}
 
 static int add(struct watch *w, struct watched *p, const char *dir)
 {
@@ -222,7 +225,8 @@ static void on_debounce(void *ctx)
              * underneath, not a config. A gap, as a vanished path. */
             if (!p->gap_logged)
                 log_warn("--watch %s is on another file system than before (its volume "
-                         "unmounted?); waiting for it to come back before acting", p->path);
+                         "unmounted?); waiting for it to come back before acting",
+                         p->path);
             p->gap_logged = 1;
             gap = 1;
             /* Nothing tells when it is mounted again (the watch is on the
@@ -406,7 +410,8 @@ struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, stru
             free(w);
             return NULL;
         }
-        log_errno(LOG_WARN, errno, "--watch: no inotify instance%s; polling the watched paths "
+        log_errno(LOG_WARN, errno,
+                  "--watch: no inotify instance%s; polling the watched paths "
                   "every %ds instead",
                   errno == EMFILE ? " (fs.inotify.max_user_instances is used up)" : "",
                   RETRY_MS / 1000);

@@ -9,9 +9,10 @@
 #include "lazylib.h"
 #include "log.h"
 
-#define CURL_FUNCS(X)                                                                        \
-    X(curl_easy_init) X(curl_easy_setopt) X(curl_easy_getinfo) X(curl_easy_cleanup)         \
-    X(curl_easy_strerror) X(curl_slist_append) X(curl_slist_free_all)
+#define CURL_FUNCS(X)                                                                              \
+    X(curl_easy_init)                                                                              \
+    X(curl_easy_setopt) X(curl_easy_getinfo) X(curl_easy_cleanup) X(curl_easy_strerror)            \
+        X(curl_slist_append) X(curl_slist_free_all)
 LAZYLIB_DEFINE(curl, CURL_FUNCS);
 
 struct webhook {
@@ -20,14 +21,14 @@ struct webhook {
     webhook_result_fn on_result;
     void *ctx;
     struct curlloop *cl;
-    CURL *easy;                 /* the POST in flight, or NULL */
+    CURL *easy; /* the POST in flight, or NULL */
     struct curl_slist *headers;
-    char *body;                 /* the body of the POST in flight or to retry */
-    const char *ca;             /* --webhook-ca, or NULL */
-    char *pending;              /* a newer body, posted when the answer comes */
+    char *body;     /* the body of the POST in flight or to retry */
+    const char *ca; /* --webhook-ca, or NULL */
+    char *pending;  /* a newer body, posted when the answer comes */
     int64_t timeout_ms;
     struct loop_timer retry;
-    int64_t retry_ms;           /* the last retry delay; 0 after a new post */
+    int64_t retry_ms; /* the last retry delay; 0 after a new post */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -138,7 +139,8 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
         char result[CURL_ERROR_SIZE + 160];
         snprintf(result, sizeof result,
                  "no answer within --webhook-timeout %lldms; not retried (the server may still "
-                 "be working on it): the next change posts again", (long long)wh->timeout_ms);
+                 "be working on it): the next change posts again",
+                 (long long)wh->timeout_ms);
         log_warn("webhook %s: %s", wh->url, result);
         wh->on_result(wh->ctx, 0, result);
     } else {
@@ -146,10 +148,13 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
     }
 }
 
-static void on_retry(void *ctx) { start_attempt(ctx); }
+static void on_retry(void *ctx)
+{
+    start_attempt(ctx);
+}
 
-struct webhook *webhook_new(const char *url, int64_t timeout_ms, const char *ca,
-                            struct loop *loop, webhook_result_fn on_result, void *ctx)
+struct webhook *webhook_new(const char *url, int64_t timeout_ms, const char *ca, struct loop *loop,
+                            webhook_result_fn on_result, void *ctx)
 {
     struct webhook *wh = calloc(1, sizeof *wh);
     if (wh == NULL || (wh->url = strdup(url)) == NULL) {
@@ -176,7 +181,8 @@ void webhook_post(struct webhook *wh, const char *body)
         /* One POST in flight: this one waits for its answer. */
         if (wh->pending == NULL)
             log_info("webhook %s: a POST is in flight; the change is posted when it is "
-                     "answered", wh->url);
+                     "answered",
+                     wh->url);
         free(wh->pending);
         wh->pending = copy;
         return;

@@ -33,8 +33,8 @@ typedef void (*webhook_result_fn)(void *ctx, int ok, const char *result);
 /** Prepares posts to url; nothing is sent yet. NULL when out of memory. */
 /** ca: webhook:https:// verifies the server against this CA file (NULL:
  * the system's). */
-struct webhook *webhook_new(const char *url, int64_t timeout_ms, const char *ca,
-                            struct loop *loop, webhook_result_fn on_result, void *ctx);
+struct webhook *webhook_new(const char *url, int64_t timeout_ms, const char *ca, struct loop *loop,
+                            webhook_result_fn on_result, void *ctx);
 
 /** POSTs body (JSON) now, or when the POST in flight is answered; a
  * retry still waiting is replaced. */

@@ -89,7 +89,8 @@ static void atomic_writer_swap_of_equal_content_is_no_change(void **state)
 {
     char a[HASH_TEXT_LEN], b[HASH_TEXT_LEN];
     snprintf(dir, sizeof dir, "/tmp/podvisor-hash-cm-%d", (int)getpid());
-    sh("rm -rf %s && mkdir -p %s/..2026_01_01_00_00_00.1 && echo v1 > %s/..2026_01_01_00_00_00.1/key");
+    sh("rm -rf %s && mkdir -p %s/..2026_01_01_00_00_00.1 && echo v1 > "
+       "%s/..2026_01_01_00_00_00.1/key");
     sh("cd %s && ln -s ..2026_01_01_00_00_00.1 ..data && ln -s ..data/key key");
     hash_of(a);
     /* The kubelet's swap with the same content: no change. */

@@ -128,8 +128,8 @@ static void sigterm_with_delay_drains_then_stops(void **state)
     start();
     step(LC_EV_SIGNAL, 2000, SIGTERM);
     assert_int_equal(lc.state, LC_DRAINING);
-    assert_false(lifecycle_ready(&lc)); /* readiness fails at once */
-    assert_true(lifecycle_live(&lc));   /* liveness stays */
+    assert_false(lifecycle_ready(&lc));            /* readiness fails at once */
+    assert_true(lifecycle_live(&lc));              /* liveness stays */
     assert_int_equal(find(LC_ACT_STOP_CHILD), -1); /* the child keeps running */
     int a = find(LC_ACT_ARM_TIMER);
     assert_true(a >= 0);
@@ -407,8 +407,12 @@ static void step_ev(struct lc_event ev)
 
 static void check_result(int index, int64_t now, int ok, const char *why)
 {
-    struct lc_event ev = {.type = LC_EV_CHECK_RESULT, .now_ms = now, .child = index,
-                          .code = ok, .status = 7, .text = why};
+    struct lc_event ev = {.type = LC_EV_CHECK_RESULT,
+                          .now_ms = now,
+                          .child = index,
+                          .code = ok,
+                          .status = 7,
+                          .text = why};
     lifecycle_step(&lc, &ev, &res);
 }
 
@@ -432,10 +436,10 @@ static void ready_checks_gate_readiness(void **state)
     assert_int_equal(lc.n_ready_checks, 2);
     assert_false(lifecycle_checks_wanted(&lc));
     start();
-    assert_int_equal(lc.state, LC_RUNNING);  /* started, not ready */
+    assert_int_equal(lc.state, LC_RUNNING); /* started, not ready */
     assert_true(lifecycle_checks_wanted(&lc));
     assert_false(lifecycle_ready(&lc));
-    assert_false(lifecycle_started(&lc));    /* /startupz */
+    assert_false(lifecycle_started(&lc)); /* /startupz */
     struct lc_condition c[LC_N_CONDITIONS];
     lifecycle_conditions(&lc, 1000, c);
     assert_string_equal(c[1].why, "tcp://127.0.0.1:8080: pending");
@@ -443,7 +447,7 @@ static void ready_checks_gate_readiness(void **state)
     lifecycle_conditions(&lc, 1100, c);
     assert_string_equal(c[1].why, "tcp://127.0.0.1:8080: Connection refused");
     check_result(0, 1200, 1, NULL);
-    check_result(2, 1200, 1, NULL);          /* a live check decides nothing here */
+    check_result(2, 1200, 1, NULL); /* a live check decides nothing here */
     assert_false(lifecycle_ready(&lc));
     check_result(1, 1300, 1, NULL);
     assert_int_equal(lc.state, LC_READY);
@@ -456,7 +460,7 @@ static void ready_checks_gate_readiness(void **state)
     assert_string_equal(res.transitions[0].why,
                         "ready check file:/tmp/ready: No such file or directory");
     assert_false(lifecycle_ready(&lc));
-    assert_true(lifecycle_started(&lc));     /* once started, always */
+    assert_true(lifecycle_started(&lc)); /* once started, always */
     check_result(1, 3300, 1, NULL);
     assert_true(lifecycle_ready(&lc));
     assert_int_equal(lc.checks[1].failures, 1);
@@ -477,12 +481,12 @@ static void live_checks_fail_after_the_threshold(void **state)
     check_result(0, 1200, 1, NULL);
     check_result(1, 1200, 1, NULL);
     assert_true(lifecycle_ready(&lc));
-    assert_false(lifecycle_live(&lc));       /* 5 in a row by now */
+    assert_false(lifecycle_live(&lc)); /* 5 in a row by now */
     check_result(2, 1300, 1, NULL);
     assert_true(lifecycle_live(&lc));
     check_result(2, 1400, 0, "HTTP 500");
     check_result(2, 1500, 0, "HTTP 500");
-    assert_true(lifecycle_live(&lc));        /* 2 < 3 */
+    assert_true(lifecycle_live(&lc)); /* 2 < 3 */
     check_result(2, 1600, 0, "HTTP 500");
     assert_false(lifecycle_live(&lc));
     /* Never while draining. */
@@ -562,7 +566,6 @@ static void admin_drain_and_reload(void **state)
     step(LC_EV_SIGNAL, 1800, SIGTERM);
     assert_string_equal(lifecycle_admin_refusal(&lc, "restart"), "not now: podvisor is stopping");
 }
-
 
 static void changed(int64_t now, const char *hash)
 {
@@ -709,24 +712,32 @@ static void validate_refuses_and_keeps_the_child(void **state)
     assert_int_equal(res.actions[i].child, LC_VALIDATE);
     assert_true(armed(LC_EV_VALIDATE_TIMEOUT, LC_HELPER_TIMEOUT_MS));
     assert_int_equal(lc.state, LC_READY); /* serving while validating */
-    step_ev((struct lc_event){.type = LC_EV_FORKED, .now_ms = 2000, .child = LC_VALIDATE, .pid = 50});
+    step_ev(
+        (struct lc_event){.type = LC_EV_FORKED, .now_ms = 2000, .child = LC_VALIDATE, .pid = 50});
     assert_int_equal(lifecycle_child_by_pid(&lc, 50), LC_VALIDATE);
     changed(2100, "h3"); /* waits for the running validate */
     assert_int_equal(res.nactions, 0);
-    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED, .now_ms = 2200, .child = LC_VALIDATE,
-                              .status = 1 << 8, .text = "nginx: [emerg] unknown directive"});
+    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED,
+                              .now_ms = 2200,
+                              .child = LC_VALIDATE,
+                              .status = 1 << 8,
+                              .text = "nginx: [emerg] unknown directive"});
     assert_int_equal(lc.state, LC_READY);
     assert_int_equal(lc.config.refused, 1);
     assert_string_equal(lc.config.last_refused.hash, "h2");
     assert_string_equal(lc.config.last_refused.output, "nginx: [emerg] unknown directive");
     assert_string_equal(lc.config.hash, ""); /* still what the child started with */
-    i = find(LC_ACT_SPAWN); /* h3 is tried next */
+    i = find(LC_ACT_SPAWN);                  /* h3 is tried next */
     assert_true(i >= 0);
     assert_int_equal(res.actions[i].child, LC_VALIDATE);
     assert_string_equal(lc.config.validating, "h3");
-    step_ev((struct lc_event){.type = LC_EV_FORKED, .now_ms = 2300, .child = LC_VALIDATE, .pid = 51});
-    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED, .now_ms = 2400, .child = LC_VALIDATE,
-                              .status = 0, .text = "syntax is ok"});
+    step_ev(
+        (struct lc_event){.type = LC_EV_FORKED, .now_ms = 2300, .child = LC_VALIDATE, .pid = 51});
+    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED,
+                              .now_ms = 2400,
+                              .child = LC_VALIDATE,
+                              .status = 0,
+                              .text = "syntax is ok"});
     assert_int_equal(lc.state, LC_RESTARTING);
     assert_string_equal(lc.config.hash, "h3");
 
@@ -735,13 +746,15 @@ static void validate_refuses_and_keeps_the_child(void **state)
     cfg.validate.argv = validate_argv;
     start();
     changed(2000, "h2");
-    step_ev((struct lc_event){.type = LC_EV_FORKED, .now_ms = 2000, .child = LC_VALIDATE, .pid = 50});
-    step_ev((struct lc_event){.type = LC_EV_VALIDATE_TIMEOUT, .now_ms = 32000, .child = LC_VALIDATE});
+    step_ev(
+        (struct lc_event){.type = LC_EV_FORKED, .now_ms = 2000, .child = LC_VALIDATE, .pid = 50});
+    step_ev(
+        (struct lc_event){.type = LC_EV_VALIDATE_TIMEOUT, .now_ms = 32000, .child = LC_VALIDATE});
     i = find(LC_ACT_KILL_GROUP);
     assert_true(i >= 0);
     assert_int_equal(res.actions[i].pid, 50);
-    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED, .now_ms = 32001, .child = LC_VALIDATE,
-                              .status = SIGKILL});
+    step_ev((struct lc_event){
+        .type = LC_EV_CHILD_EXITED, .now_ms = 32001, .child = LC_VALIDATE, .status = SIGKILL});
     assert_int_equal(lc.config.refused, 1);
     assert_true(lc.config.last_refused.timed_out);
     assert_int_equal(lc.state, LC_READY);
@@ -777,8 +790,8 @@ static void reload_actions(void **state)
     changed(2100, "h3");
     changed(2200, "h4");
     assert_int_equal(find(LC_ACT_SPAWN), -1);
-    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED, .now_ms = 2300, .child = LC_ACTION,
-                              .status = 1 << 8});
+    step_ev((struct lc_event){
+        .type = LC_EV_CHILD_EXITED, .now_ms = 2300, .child = LC_ACTION, .status = 1 << 8});
     assert_int_equal(lc.config.action_failures, 1);
     assert_true(lc.config.last_action.pending); /* the next run started */
     assert_string_equal(lc.config.last_action.result, "exec: running");
@@ -786,8 +799,8 @@ static void reload_actions(void **state)
     assert_true(i >= 0);
     assert_int_equal(res.actions[i].child, LC_ACTION);
     step_ev((struct lc_event){.type = LC_EV_FORKED, .now_ms = 2300, .child = LC_ACTION, .pid = 61});
-    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED, .now_ms = 2400, .child = LC_ACTION,
-                              .status = 0});
+    step_ev((struct lc_event){
+        .type = LC_EV_CHILD_EXITED, .now_ms = 2400, .child = LC_ACTION, .status = 0});
     assert_true(lc.config.last_action.ok);
     assert_string_equal(lc.config.last_action.result, "exec: exited with status 0");
     assert_int_equal(find(LC_ACT_SPAWN), -1);
@@ -799,11 +812,13 @@ static void reload_actions(void **state)
     changed(2000, "h2");
     assert_true(find(LC_ACT_WEBHOOK) >= 0);
     assert_true(lc.config.last_action.pending);
-    step_ev((struct lc_event){.type = LC_EV_ACTION_RESULT, .now_ms = 2100, .code = 0,
+    step_ev((struct lc_event){.type = LC_EV_ACTION_RESULT,
+                              .now_ms = 2100,
+                              .code = 0,
                               .text = "webhook: HTTP 500; retrying in 1.0s"});
     assert_false(lc.config.last_action.ok);
-    step_ev((struct lc_event){.type = LC_EV_ACTION_RESULT, .now_ms = 3100, .code = 1,
-                              .text = "webhook: HTTP 200"});
+    step_ev((struct lc_event){
+        .type = LC_EV_ACTION_RESULT, .now_ms = 3100, .code = 1, .text = "webhook: HTTP 200"});
     assert_true(lc.config.last_action.ok);
     assert_int_equal(lc.state, LC_READY);
 

@@ -46,7 +46,8 @@ static void utf8_repair(void **state)
     char out[64];
     log_valid_utf8("ok \xc3\xa9 \xff\xfe end", out, sizeof out);
     assert_string_equal(out, "ok \xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd end");
-    log_valid_utf8("\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80", out, sizeof out); /* overlong, surrogate, > U+10FFFF */
+    log_valid_utf8("\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80", out,
+                   sizeof out); /* overlong, surrogate, > U+10FFFF */
     assert_int_equal(strstr(out, "\xc0") == NULL && strstr(out, "\xed") == NULL, 1);
     log_valid_utf8("\xe2\x82", out, sizeof out); /* cut inside a character */
     assert_string_equal(out, "\xef\xbf\xbd\xef\xbf\xbd");

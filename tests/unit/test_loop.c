@@ -21,8 +21,8 @@ int __real_close(int fd);
 int __wrap_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int __wrap_close(int fd);
 
-static int fail_epoll_ctl;   /* errno to fail EPOLL_CTL_ADD with, 0: none */
-static int closes[4096];     /* closes seen per fd number */
+static int fail_epoll_ctl; /* errno to fail EPOLL_CTL_ADD with, 0: none */
+static int closes[4096];   /* closes seen per fd number */
 
 int __wrap_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
@@ -74,7 +74,10 @@ static void victim_free(struct victim **v)
     *v = NULL;
 }
 
-static void on_d(void *ctx, uint32_t events) { calls_d++; }
+static void on_d(void *ctx, uint32_t events)
+{
+    calls_d++;
+}
 
 /* Whichever of a and b runs first removes and frees the other, closes its
  * fds and registers a new pipe that may take the freed fd number. */
@@ -89,7 +92,10 @@ static void on_victim(void *ctx, uint32_t events)
     victim_free(self == va ? &va : &vb);
 }
 
-static void stop(void *ctx) { loop_stop(ctx); }
+static void stop(void *ctx)
+{
+    loop_stop(ctx);
+}
 
 static void dispatch_survives_removal_in_the_same_batch(void **state)
 {
@@ -180,7 +186,7 @@ static void add_rejects_a_bad_fd(void **state)
     struct loop_watch w;
     assert_int_equal(loop_add(&l, &w, -1, EPOLLIN, on_d, NULL), -EBADF);
     assert_int_equal(loop_add(&l, &w, 4000, EPOLLIN, on_d, NULL), -EBADF); /* not open */
-    assert_int_equal(loop_del(&l, &w), -ENOENT); /* never registered */
+    assert_int_equal(loop_del(&l, &w), -ENOENT);                           /* never registered */
     loop_close(&l);
 }
 

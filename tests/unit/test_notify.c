@@ -1,5 +1,6 @@
 /* Unit tests for src/notify.c's datagram parser, the sender check it
- * relies on (src/procs.c) and the admin token comparison (src/http.c): what an app or a client sends, good and bad. */
+ * relies on (src/procs.c) and the admin token comparison (src/http.c): what an app or a client
+ * sends, good and bad. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,9 +50,9 @@ static void good_datagrams(void **state)
 static void malformed_datagrams(void **state)
 {
     struct notify_msg m;
-    static const char *const bad[] = {"garbage", "READY=2", "READY=", "=1", "READY=1\nnoequals",
-                                      "WATCHDOG=0", "MAINPID=abc", "MAINPID=", "MAINPID=1",
-                                      "MAINPID=-5", "RELOADING=yes", "STOPPING=true"};
+    static const char *const bad[] = {
+        "garbage",     "READY=2",  "READY=",    "=1",         "READY=1\nnoequals", "WATCHDOG=0",
+        "MAINPID=abc", "MAINPID=", "MAINPID=1", "MAINPID=-5", "RELOADING=yes",     "STOPPING=true"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (parse(bad[i], &m) == NULL)
             fail_msg("\"%s\" accepted", bad[i]);

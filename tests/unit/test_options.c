@@ -120,7 +120,8 @@ static void precedence(void **state)
     char flag[80];
     snprintf(flag, sizeof flag, "--config=%s", config_path);
     /* flag > env > file > default, option by option */
-    assert_int_equal(parse_env(env, flag, "--prestop-delay", "3s", "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(parse_env(env, flag, "--prestop-delay", "3s", "app", (char *)NULL),
+                     OPTIONS_RUN);
     assert_int_equal(cfg.prestop_delay_ms, 3000); /* flag */
     assert_int_equal(cfg.stop_signal, SIGQUIT);   /* env beats file */
     assert_int_equal(cfg.grace_ms, 60000);        /* file beats default */
@@ -151,9 +152,9 @@ static void repeatable_sources_replace(void **state)
     assert_int_equal(options_rewrite(&cfg, SIGUSR2), SIGUSR2);
     assert_int_equal(cfg.stop_signal, SIGQUIT); /* --rewrite TERM:X sets the stop signal */
     /* flags replace the environment's list as a whole */
-    assert_int_equal(parse_env(env, "-e", "5", "--remap-exit=6", "--rewrite", "HUP:USR2", "app",
-                               (char *)NULL),
-                     OPTIONS_RUN);
+    assert_int_equal(
+        parse_env(env, "-e", "5", "--remap-exit=6", "--rewrite", "HUP:USR2", "app", (char *)NULL),
+        OPTIONS_RUN);
     assert_int_equal(options_remap_exit(&cfg, 3), 3);
     assert_int_equal(options_remap_exit(&cfg, 5), 0);
     assert_int_equal(options_remap_exit(&cfg, 6), 0);
@@ -186,7 +187,8 @@ static void switches_and_tini_env(void **state)
     assert_int_equal(cfg.pdeathsig, SIGUSR2);
     char *bad[] = {"PODVISOR_WARN_ON_REAP=maybe", NULL};
     assert_int_equal(parse_env(bad, "app", (char *)NULL), OPTIONS_ERROR);
-    assert_string_equal(err, "PODVISOR_WARN_ON_REAP: \"maybe\" is not a boolean (try true or false)");
+    assert_string_equal(err,
+                        "PODVISOR_WARN_ON_REAP: \"maybe\" is not a boolean (try true or false)");
 }
 
 static void verbose_raises_level(void **state)
@@ -260,7 +262,7 @@ static void command_line_forms(void **state)
     assert_int_equal(cfg.prestop_delay_ms, 2000);
     assert_int_equal(cfg.log_level, LOG_DEBUG);
     assert_string_equal(cfg.command[0], "app");
-    assert_string_equal(cfg.command[1], "-g"); /* the app's own flags are never ours */
+    assert_string_equal(cfg.command[1], "-g");      /* the app's own flags are never ours */
     assert_int_equal(parse("-", "x"), OPTIONS_RUN); /* "-" is a command, not an option */
     assert_string_equal(cfg.command[0], "-");
     assert_int_equal(parse("--", "--help"), OPTIONS_RUN);
@@ -305,43 +307,76 @@ struct bad_case {
 static void errors_name_option_and_problem(void **state)
 {
     static const struct bad_case cases[] = {
-        {{"--prestop-delay", "5x", "app"}, "--prestop-delay: \"5x\" is not a duration (try 5s, 500ms, 1m)"},
-        {{"--rewrite", "99:x", "app"}, "--rewrite: \"99:x\" has no valid FROM signal (try TERM, SIGTERM or 15)"},
-        {{"--rewrite", "TERM:x", "app"}, "--rewrite: \"TERM:x\" has no valid TO signal (a signal, or 0 to drop)"},
-        {{"--rewrite", "TERM", "app"}, "--rewrite: \"TERM\" is not FROM:TO (try TERM:QUIT, or USR1:0 to drop)"},
-        {{"--rewrite", "KILL:TERM", "app"}, "--rewrite: \"KILL:TERM\" can never reach podvisor (KILL and STOP cannot be caught)"},
-        {{"--rewrite", "CHLD:TERM", "app"}, "--rewrite: \"CHLD:TERM\" rewrites CHLD, which podvisor never forwards"},
+        {{"--prestop-delay", "5x", "app"},
+         "--prestop-delay: \"5x\" is not a duration (try 5s, 500ms, 1m)"},
+        {{"--rewrite", "99:x", "app"},
+         "--rewrite: \"99:x\" has no valid FROM signal (try TERM, SIGTERM or 15)"},
+        {{"--rewrite", "TERM:x", "app"},
+         "--rewrite: \"TERM:x\" has no valid TO signal (a signal, or 0 to drop)"},
+        {{"--rewrite", "TERM", "app"},
+         "--rewrite: \"TERM\" is not FROM:TO (try TERM:QUIT, or USR1:0 to drop)"},
+        {{"--rewrite", "KILL:TERM", "app"},
+         "--rewrite: \"KILL:TERM\" can never reach podvisor (KILL and STOP cannot be caught)"},
+        {{"--rewrite", "CHLD:TERM", "app"},
+         "--rewrite: \"CHLD:TERM\" rewrites CHLD, which podvisor never forwards"},
         {{"--rewrite", "32:TERM", "app"}, "--rewrite: \"32:TERM\" is reserved by the C library"},
-        {{"--rewrite", "TERM:CHLD", "app"}, "--rewrite: \"TERM:CHLD\" would confuse the app's own reaping of its children"},
-        {{"--rewrite", "TERM:KILL", "app"}, "--rewrite: \"TERM:KILL\" cannot be the stop signal (the app cannot catch KILL or STOP)"},
+        {{"--rewrite", "TERM:CHLD", "app"},
+         "--rewrite: \"TERM:CHLD\" would confuse the app's own reaping of its children"},
+        {{"--rewrite", "TERM:KILL", "app"},
+         "--rewrite: \"TERM:KILL\" cannot be the stop signal (the app cannot catch KILL or STOP)"},
         {{"--rewrite", "USR1:33", "app"}, "--rewrite: \"USR1:33\" is reserved by the C library"},
-        {{"--stop-signal", "CHLD", "app"}, "--stop-signal: \"CHLD\" would confuse the app's own reaping of its children"},
+        {{"--stop-signal", "CHLD", "app"},
+         "--stop-signal: \"CHLD\" would confuse the app's own reaping of its children"},
         {{"--stop-signal", "32", "app"}, "--stop-signal: \"32\" is reserved by the C library"},
-        {{"--stop-signal", "RTMIN++1", "app"}, "--stop-signal: \"RTMIN++1\" is not a signal (try TERM, SIGTERM or 15)"},
-        {{"-p", "STOP", "app"}, "--pdeathsig: \"STOP\" can never reach podvisor (KILL and STOP cannot be caught)"},
-        {{"-p", "CHLD", "app"}, "--pdeathsig: \"CHLD\" is podvisor's own (it reports podvisor's children)"},
-        {{"--probe-listen", ":+1", "app"}, "--probe-listen: \":+1\" has no valid port (0 to 65535)"},
+        {{"--stop-signal", "RTMIN++1", "app"},
+         "--stop-signal: \"RTMIN++1\" is not a signal (try TERM, SIGTERM or 15)"},
+        {{"-p", "STOP", "app"},
+         "--pdeathsig: \"STOP\" can never reach podvisor (KILL and STOP cannot be caught)"},
+        {{"-p", "CHLD", "app"},
+         "--pdeathsig: \"CHLD\" is podvisor's own (it reports podvisor's children)"},
+        {{"--probe-listen", ":+1", "app"},
+         "--probe-listen: \":+1\" has no valid port (0 to 65535)"},
         {{"-e", "300", "app"}, "--remap-exit: \"300\" is not an exit code (0 to 255)"},
-        {{"--stop-signal", "KILL", "app"}, "--stop-signal: \"KILL\" cannot be the stop signal (the app cannot catch KILL or STOP)"},
-        {{"--log-format", "xml", "app"}, "--log-format: \"xml\" is not a log format (text or json)"},
-        {{"--probe-listen", "8099", "app"}, "--probe-listen: \"8099\" is not a listen address (try :8099, 127.0.0.1:8099, [::1]:8099 or off)"},
+        {{"--stop-signal", "KILL", "app"},
+         "--stop-signal: \"KILL\" cannot be the stop signal (the app cannot catch KILL or STOP)"},
+        {{"--log-format", "xml", "app"},
+         "--log-format: \"xml\" is not a log format (text or json)"},
+        {{"--probe-listen", "8099", "app"},
+         "--probe-listen: \"8099\" is not a listen address (try :8099, 127.0.0.1:8099, [::1]:8099 "
+         "or off)"},
         {{"--bogus", "app"}, "unknown option \"--bogus\" (see podvisor --help)"},
         {{"-x", "app"}, "unknown option \"-x\" (see podvisor --help)"},
-        {{"--on-change", "reboot", "app"}, "--on-change: \"reboot\" is not an action (restart, signal:SIG, exec:CMD, webhook:URL or none)"},
-        {{"--on-change", "signal:KILL", "app"}, "--on-change: \"signal:KILL\" would kill the app, not reload it (use restart)"},
-        {{"--on-change", "signal:CHLD", "app"}, "--on-change: \"signal:CHLD\" would confuse the app's own reaping of its children"},
+        {{"--on-change", "reboot", "app"},
+         "--on-change: \"reboot\" is not an action (restart, signal:SIG, exec:CMD, webhook:URL or "
+         "none)"},
+        {{"--on-change", "signal:KILL", "app"},
+         "--on-change: \"signal:KILL\" would kill the app, not reload it (use restart)"},
+        {{"--on-change", "signal:CHLD", "app"},
+         "--on-change: \"signal:CHLD\" would confuse the app's own reaping of its children"},
         {{"--on-change", "exec: ", "app"}, "--on-change: \"exec: \" is an empty command"},
-        {{"--on-change", "webhook:localhost/x", "app"}, "--on-change: \"webhook:localhost/x\" has no http:// or https:// URL after webhook:"},
-        {{"--validate", "nginx -c 'x", "app"}, "--validate: \"nginx -c 'x\" has an unterminated ' quote"},
-        {{"--restart-policy", "sometimes", "app"}, "--restart-policy: \"sometimes\" is not a restart policy (never, on-failure or always)"},
+        {{"--on-change", "webhook:localhost/x", "app"},
+         "--on-change: \"webhook:localhost/x\" has no http:// or https:// URL after webhook:"},
+        {{"--validate", "nginx -c 'x", "app"},
+         "--validate: \"nginx -c 'x\" has an unterminated ' quote"},
+        {{"--restart-policy", "sometimes", "app"},
+         "--restart-policy: \"sometimes\" is not a restart policy (never, on-failure or always)"},
         {{"--watch", "", "app"}, "--watch: \"\" is empty (give a path)"},
-        {{"--watch", "/etc"}, "--on-change restart needs a COMMAND to restart; in sidecar mode (--watch without a COMMAND) use signal:SIG with --signal-process, exec:CMD or webhook:URL"},
-        {{"--watch", "/etc", "--on-change=signal:HUP"}, "--on-change signal:HUP in sidecar mode needs --signal-process NAME (the process to signal; the pod needs shareProcessNamespace: true)"},
-        {{"--signal-process", "nginx", "app"}, "--signal-process is for sidecar mode (--watch without a COMMAND); with a COMMAND, signal:SIG goes to the child"},
-        {{"--backoff-initial=2s", "--backoff-max=1s", "app"}, "--backoff-max 1000ms is less than --backoff-initial 2000ms"},
+        {{"--watch", "/etc"},
+         "--on-change restart needs a COMMAND to restart; in sidecar mode (--watch without a "
+         "COMMAND) use signal:SIG with --signal-process, exec:CMD or webhook:URL"},
+        {{"--watch", "/etc", "--on-change=signal:HUP"},
+         "--on-change signal:HUP in sidecar mode needs --signal-process NAME (the process to "
+         "signal; the pod needs shareProcessNamespace: true)"},
+        {{"--signal-process", "nginx", "app"},
+         "--signal-process is for sidecar mode (--watch without a COMMAND); with a COMMAND, "
+         "signal:SIG goes to the child"},
+        {{"--backoff-initial=2s", "--backoff-max=1s", "app"},
+         "--backoff-max 1000ms is less than --backoff-initial 2000ms"},
         {{"--backoff-initial=0", "app"}, "--backoff-initial must be more than 0 (try 1s)"},
         {{"--prestop-delay"}, "--prestop-delay needs a value (see podvisor --help)"},
-        {{"-g"}, "no command given (usage: podvisor [OPTIONS] -- COMMAND [ARG...], or --watch PATH without a command for sidecar mode)"},
+        {{"-g"},
+         "no command given (usage: podvisor [OPTIONS] -- COMMAND [ARG...], or --watch PATH without "
+         "a command for sidecar mode)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct bad_case *c = &cases[i];
@@ -379,7 +414,8 @@ static void config_file_errors(void **state)
         if (strstr(err, cases[i].message_part) == NULL)
             fail_msg("%s: got \"%s\"", cases[i].json, err);
     }
-    write_config("{\"remap-exit\": [3, \"4\"], \"process-group\": true, \"rewrite\": [\"USR1:USR2\"]}");
+    write_config(
+        "{\"remap-exit\": [3, \"4\"], \"process-group\": true, \"rewrite\": [\"USR1:USR2\"]}");
     snprintf(flag, sizeof flag, "--config=%s", config_path);
     assert_int_equal(parse(flag, "app"), OPTIONS_RUN);
     assert_int_equal(options_remap_exit(&cfg, 3), 0);
@@ -430,15 +466,16 @@ static void config_change_options(void **state)
     assert_int_equal(cfg.watch.n, 0);
 
     /* Sidecar: --watch and no command. */
-    assert_int_equal(parse("--watch", "/cfg", "--on-change", "signal:HUP", "--signal-process",
-                           "nginx"),
-                     OPTIONS_RUN);
+    assert_int_equal(
+        parse("--watch", "/cfg", "--on-change", "signal:HUP", "--signal-process", "nginx"),
+        OPTIONS_RUN);
     assert_true(cfg.sidecar);
     assert_null(cfg.command);
     assert_int_equal(cfg.on_change.sig, SIGHUP);
     assert_string_equal(cfg.signal_process.v[0], "nginx");
-    assert_int_equal(parse("--watch", "/cfg", "--on-change", "webhook:http://127.0.0.1:9533/-/reload"),
-                     OPTIONS_RUN);
+    assert_int_equal(
+        parse("--watch", "/cfg", "--on-change", "webhook:http://127.0.0.1:9533/-/reload"),
+        OPTIONS_RUN);
     assert_string_equal(cfg.on_change.url, "http://127.0.0.1:9533/-/reload");
 
     /* Environment lists and the JSON file. */

@@ -38,8 +38,8 @@ static void duration_valid(void **state)
 
 static void duration_invalid(void **state)
 {
-    static const char *const bad[] = {"", "5", "5x", "x5s", "-5s", "5 s", " 5s", "s", "ms",
-                                      ".s", "1.5", "5sec", "1m30", "5S", "1e3s", "+5s"};
+    static const char *const bad[] = {"",   "5",  "5x",  "x5s",  "-5s",  "5 s", " 5s",  "s",
+                                      "ms", ".s", "1.5", "5sec", "1m30", "5S",  "1e3s", "+5s"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms = 0;
         const char *why = parse_duration(bad[i], &ms);
@@ -53,9 +53,8 @@ static void duration_invalid(void **state)
 
 static void duration_overflow(void **state)
 {
-    static const char *const big[] = {"8761h", "99999999999999999999s",
-                                      "9223372036854775807ms", "600000h", "1000000000000000h",
-                                      "8760h1ms"};
+    static const char *const big[] = {"8761h",   "99999999999999999999s", "9223372036854775807ms",
+                                      "600000h", "1000000000000000h",     "8760h1ms"};
     for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
         int64_t ms = 0;
         const char *why = parse_duration(big[i], &ms);
@@ -96,8 +95,9 @@ static void signal_valid(void **state)
 
 static void signal_invalid(void **state)
 {
-    static const char *const bad[] = {"", "0", "65", "99", "-1", "TERMX", "SIG", "15x",
-                                      "RTMIN+99", "RTMAX+1", "RTMIN-1", "1.0", "99999999999999"};
+    static const char *const bad[] = {
+        "",    "0",        "65",      "99",      "-1",  "TERMX",         "SIG",
+        "15x", "RTMIN+99", "RTMAX+1", "RTMIN-1", "1.0", "99999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int n = 0;
         if (parse_signal(bad[i], &n) == NULL)
@@ -143,10 +143,11 @@ static void checks(void **state)
     assert_string_equal(c.target, "pg_isready -h 127.0.0.1");
     assert_null(parse_check("notify", &c));
     assert_int_equal(c.kind, CHECK_NOTIFY);
-    static const char *const bad[] = {"", "tcp://", "tcp://:80", "tcp://h:0", "tcp://h:65536",
-                                      "tcp://h:8x", "tcp://[::1:80", "file:", "file:rel",
-                                      "http://", "exec:", "exec:   ", "exec:'open", "notify:x",
-                                      "Notify", "ftp://x", "HTTP://x"};
+    static const char *const bad[] = {
+        "",           "tcp://",        "tcp://:80",  "tcp://h:0", "tcp://h:65536",
+        "tcp://h:8x", "tcp://[::1:80", "file:",      "file:rel",  "http://",
+        "exec:",      "exec:   ",      "exec:'open", "notify:x",  "Notify",
+        "ftp://x",    "HTTP://x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (parse_check(bad[i], &c) == NULL)
             fail_msg("\"%s\" accepted", bad[i]);
@@ -159,7 +160,8 @@ static void exit_codes(void **state)
     assert_int_equal(c, 0);
     assert_null(parse_exit_code("255", &c));
     assert_int_equal(c, 255);
-    static const char *const bad[] = {"256", "300", "-1", "", "x", "1x", " 1", "99999999999999999999"};
+    static const char *const bad[] = {"256", "300", "-1", "",
+                                      "x",   "1x",  " 1", "99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (parse_exit_code(bad[i], &c) == NULL)
             fail_msg("\"%s\" accepted", bad[i]);
@@ -175,7 +177,8 @@ static void command_words(void **state)
         {"nginx -t", {"nginx", "-t"}},
         {"  nginx\t -s   reload \n", {"nginx", "-s", "reload"}},
         {"nginx -t -c '/etc/my conf/nginx.conf'", {"nginx", "-t", "-c", "/etc/my conf/nginx.conf"}},
-        {"sh -c \"kill -HUP \\\"$(cat /run/pid)\\\"\"", {"sh", "-c", "kill -HUP \"$(cat /run/pid)\""}},
+        {"sh -c \"kill -HUP \\\"$(cat /run/pid)\\\"\"",
+         {"sh", "-c", "kill -HUP \"$(cat /run/pid)\""}},
         {"a\\ b c", {"a b", "c"}},
         {"x '' y", {"x", "", "y"}},
         {"pre'fix'\"ed\"", {"prefixed"}},
@@ -227,9 +230,9 @@ static void listen_addrs(void **state)
     assert_int_equal(a.port, 0);
     assert_null(parse_listen_addr("off", &a));
     assert_true(a.off);
-    static const char *const bad[] = {"", "8099", ":", ":x", ":65536", "::1:80", "[::1]",
-                                      "[]:80", "host:-1", "[::1]80", "[[2]:80", "[2]:80",
-                                      "a]:80", "a[:80"};
+    static const char *const bad[] = {"",        "8099",   ":",     ":x",      ":65536",
+                                      "::1:80",  "[::1]",  "[]:80", "host:-1", "[::1]80",
+                                      "[[2]:80", "[2]:80", "a]:80", "a[:80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (parse_listen_addr(bad[i], &a) == NULL)
             fail_msg("\"%s\" accepted", bad[i]);
@@ -238,12 +241,11 @@ static void listen_addrs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(duration_valid), cmocka_unit_test(duration_invalid),
+        cmocka_unit_test(duration_valid),    cmocka_unit_test(duration_invalid),
         cmocka_unit_test(duration_overflow), cmocka_unit_test(signal_valid),
-        cmocka_unit_test(signal_invalid), cmocka_unit_test(signal_names),
-        cmocka_unit_test(exit_codes),
-        cmocka_unit_test(checks), cmocka_unit_test(listen_addrs),
-        cmocka_unit_test(command_words),
+        cmocka_unit_test(signal_invalid),    cmocka_unit_test(signal_names),
+        cmocka_unit_test(exit_codes),        cmocka_unit_test(checks),
+        cmocka_unit_test(listen_addrs),      cmocka_unit_test(command_words),
     };
     return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
 }

@@ -12,18 +12,18 @@
 
 static const struct proc_entry table[] = {
     {1, 0, "pause", "pause", "", 0},
-    {10, 1, "nginx", "nginx", "", 0},          /* master */
-    {11, 10, "nginx", "nginx", "", 0},         /* workers: same name, not signalled */
+    {10, 1, "nginx", "nginx", "", 0},  /* master */
+    {11, 10, "nginx", "nginx", "", 0}, /* workers: same name, not signalled */
     {12, 10, "nginx", "nginx", "", 0},
     {20, 1, "sh", "dash", "", 0},
-    {21, 20, "nginx", "", "", 0},              /* exe unreadable: comm decides */
-    {22, 21, "cache-loader", "nginx", "", 0},  /* renamed comm, same exe: under 21 */
-    {30, 1, "podvisor", "podvisor", "", 0},    /* self */
-    {31, 30, "nginx", "nginx", "", 0},         /* podvisor's own `nginx -t` */
+    {21, 20, "nginx", "", "", 0},             /* exe unreadable: comm decides */
+    {22, 21, "cache-loader", "nginx", "", 0}, /* renamed comm, same exe: under 21 */
+    {30, 1, "podvisor", "podvisor", "", 0},   /* self */
+    {31, 30, "nginx", "nginx", "", 0},        /* podvisor's own `nginx -t` */
     {40, 1, "prometheus-conf", "prometheus-config-reloader", "", 0},
     /* exe unreadable (another user): a cut comm and argv[0] */
     {50, 1, "my-long-service", "", "my-long-service-a", 0},
-    {60, 1, "zombie", "zombie", "zombie", 'Z'},  /* dead: never signalled */
+    {60, 1, "zombie", "zombie", "zombie", 'Z'}, /* dead: never signalled */
     {61, 1, "zombie", "zombie", "zombie", 'S'},
 };
 #define N (sizeof table / sizeof table[0])

@@ -66,7 +66,7 @@ static void probes_through_the_lifecycle(void **state)
     check(report_readyz(&lc, 1, NOW, &b), 200,
           "[+]child ok\n[+]ready-checks ok\n[+]shutdown ok\nreadyz check passed\n");
     check(report_startupz(&lc, &b), 200, "ok\n");
-    feed(LC_EV_SIGNAL, 8500, SIGTERM); /* draining, 1.5 s before NOW */
+    feed(LC_EV_SIGNAL, 8500, SIGTERM);         /* draining, 1.5 s before NOW */
     check(report_livez(&lc, &b), 200, "ok\n"); /* liveness stays */
     check(report_readyz(&lc, 0, NOW, &b), 503,
           "not ready: shutdown draining since SIGTERM 1.5s ago\n");

@@ -47,8 +47,14 @@ static void write_key(const char *v)
     fclose(f);
 }
 
-static void change(void *ctx) { write_key("v2"); }
-static void stop(void *ctx) { loop_stop(&loop); }
+static void change(void *ctx)
+{
+    write_key("v2");
+}
+static void stop(void *ctx)
+{
+    loop_stop(&loop);
+}
 
 static void run_once(int without_inotify)
 {
@@ -79,9 +85,15 @@ static void run_once(int without_inotify)
     assert_int_equal(system(cmd), 0);
 }
 
-static void a_change_is_seen_with_inotify(void **state) { run_once(0); }
+static void a_change_is_seen_with_inotify(void **state)
+{
+    run_once(0);
+}
 
-static void a_change_is_seen_by_polling_without_inotify(void **state) { run_once(1); }
+static void a_change_is_seen_by_polling_without_inotify(void **state)
+{
+    run_once(1);
+}
 
 int main(void)
 {
