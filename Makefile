@@ -59,7 +59,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: image runtime-test licenses-source release-test static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
+.PHONY: check format-check image runtime-test licenses-source release-test static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
 
@@ -171,7 +171,18 @@ runtime-test: $(BUILD)/podvisor
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/runtime
 	@cat build/runtime/figures.txt
 
-test: all unit unit-asan unit-valgrind integration integration-asan integration-static release-test k8s-test container-test runtime-test
+# The repository's .clang-format, checked (clang-format -i FILE fixes one).
+C_FILES := $(wildcard src/*.c src/*.h cmd/podvisor/*.c tests/unit/*.c tests/helpers/*.c tests/fuzz/*.c)
+format-check:
+	@bad=$$(for f in $(C_FILES); do clang-format --dry-run -Werror $$f >/dev/null 2>&1 || echo $$f; done); \
+	  if [ -n "$$bad" ]; then echo "not formatted (clang-format -i):" $$bad; exit 1; fi; \
+	  echo "format-check: $(words $(C_FILES)) files formatted"
+
+# The edit-test loop: the build, the unit tests, the integration suite on
+# the plain and the ASan+UBSan builds. make test is everything.
+check: all format-check unit integration integration-asan
+
+test: format-check all unit unit-asan unit-valgrind integration integration-asan integration-static release-test k8s-test container-test runtime-test
 
 # make install PREFIX=/usr/local DESTDIR=/staging: the binary and the man page.
 PREFIX  ?= /usr/local

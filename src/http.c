@@ -33,12 +33,24 @@
 #define CONN_MEMORY (16 * 1024)
 
 /* libmicrohttpd is loaded when the server starts (see lazylib.h). */
-#define MHD_FUNCS(X)                                                                               \
-    X(MHD_start_daemon)                                                                            \
-    X(MHD_stop_daemon) X(MHD_run) X(MHD_get_timeout) X(MHD_get_daemon_info)                        \
-        X(MHD_create_response_from_buffer) X(MHD_add_response_header) X(MHD_queue_response)        \
-            X(MHD_destroy_response) X(MHD_get_connection_values) X(MHD_lookup_connection_value)    \
-                X(MHD_set_connection_option) X(MHD_get_connection_info)
+/* One function a line: clang-format reflows X lists differently on every
+ * pass, so it leaves them alone. */
+/* clang-format off */
+#define MHD_FUNCS(X)                    \
+    X(MHD_start_daemon)                 \
+    X(MHD_stop_daemon)                  \
+    X(MHD_run)                          \
+    X(MHD_get_timeout)                  \
+    X(MHD_get_daemon_info)              \
+    X(MHD_create_response_from_buffer)  \
+    X(MHD_add_response_header)          \
+    X(MHD_queue_response)               \
+    X(MHD_destroy_response)             \
+    X(MHD_get_connection_values)        \
+    X(MHD_lookup_connection_value)      \
+    X(MHD_set_connection_option)        \
+    X(MHD_get_connection_info)
+/* clang-format on */
 LAZYLIB_DEFINE(mhd, MHD_FUNCS);
 _Static_assert(sizeof MHD_SONAME > 1, "MHD_SONAME is empty: the Makefile could not find "
                                       "libmicrohttpd's soname (is libmicrohttpd-dev installed?)");

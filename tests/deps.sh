@@ -3,7 +3,7 @@
 # and benchmark on Debian. Installs only what is missing, so a second run is
 # quick. Used by `make demo`, `make deps` and .ci/run.
 set -eu
-PKGS="make gcc clang libclang-rt-14-dev pkg-config libmicrohttpd-dev libjansson-dev
+PKGS="make gcc clang clang-format libclang-rt-14-dev pkg-config libmicrohttpd-dev libjansson-dev
 nettle-dev libcurl4-openssl-dev libcmocka-dev valgrind python3 python3-pytest util-linux procps
 curl nginx wrk tini dumb-init catatonit openssl iproute2 man-db
 podman runc fuse-overlayfs uidmap slirp4netns debootstrap python3-yaml gunicorn systemd"
