@@ -40,6 +40,6 @@ LABEL org.opencontainers.image.title="podvisor" \
       org.opencontainers.image.licenses="Apache-2.0 AND LGPL-2.1-or-later AND (LGPL-3.0-or-later OR GPL-2.0-or-later) AND MIT AND curl"
 COPY --from=build /out/licenses /licenses
 COPY --from=build /out/podvisor /podvisor
-# The probe server's default port (SPEC.md).
+# The probe server's default port (docs/podvisor.1).
 EXPOSE 8099
 ENTRYPOINT ["/podvisor"]

@@ -36,7 +36,7 @@
 /* clang-format on */
 LAZYLIB_DEFINE(curl, CURL_FUNCS);
 
-/* As the kubelet's prober (KUBERNETES.md): a body is read up to 10 KiB,
+/* As the kubelet's prober (docs/kubernetes.md): a body is read up to 10 KiB,
  * the status decides; redirects are followed to the same host only, at
  * most 10 (another host's 3xx counts as success, with a warning). */
 #define BODY_MAX 10240

@@ -19,7 +19,7 @@
 #include "report.h"
 
 /* Limits that keep a flood of connections from starving the kubelet's probe
- * (KUBERNETES.md: a probe times out after 1 s by default, and the probe
+ * (docs/kubernetes.md: a probe times out after 1 s by default, and the probe
  * port is reachable from the whole cluster). One client address holds at
  * most PER_IP_LIMIT connections, so one noisy or hostile peer cannot take
  * the slots the kubelet (from the node's address) needs. A connection gets

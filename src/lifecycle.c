@@ -126,7 +126,7 @@ static void begin_stopping(struct lifecycle *lc, struct lc_result *out, const ch
 static void drain(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out,
                   const char *why)
 {
-    /* KUBERNETES.md: endpoints learn of the deletion seconds after it
+    /* docs/kubernetes.md: endpoints learn of the deletion seconds after it
      * starts, so readiness fails now and the app keeps serving for the
      * prestop delay while traffic drains away. */
     lc->drain_started_ms = ev->now_ms;
@@ -1031,7 +1031,7 @@ const struct lc_check *lifecycle_failing_live_check(const struct lifecycle *lc)
 {
     /* As the kubelet does with a startup probe, live checks count only once
      * the child has been ready since it started; and never while draining
-     * (the kubelet forces liveness to success then; KUBERNETES.md). */
+     * (the kubelet forces liveness to success then; docs/kubernetes.md). */
     if (!lc->ready_since_start || (lc->state != LC_RUNNING && lc->state != LC_READY))
         return NULL;
     for (int i = 0; i < lc->n_checks; i++)

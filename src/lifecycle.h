@@ -249,7 +249,7 @@ struct lifecycle {
 
 /* How long leftovers get between SIGTERM and SIGKILL, and then how long
  * podvisor waits for the SIGKILLed ones to be reaped. Short, because the
- * kubelet's grace period is already running out (KUBERNETES.md) and the
+ * kubelet's grace period is already running out (docs/kubernetes.md) and the
  * default stop timeout leaves 2 s of it for exactly this. */
 #define LC_CLEANUP_TERM_MS 1000
 #define LC_CLEANUP_KILL_MS 3000
@@ -303,7 +303,7 @@ int lifecycle_checks_wanted(const struct lifecycle *lc);
 
 /** /readyz: every condition passes. */
 int lifecycle_ready(const struct lifecycle *lc);
-/** /livez: stays true while draining and stopping (KUBERNETES.md: liveness
+/** /livez: stays true while draining and stopping (docs/kubernetes.md: liveness
  * is not acted on during termination, and a restart then would lose work). */
 int lifecycle_live(const struct lifecycle *lc);
 /** /startupz: the child has been ready at least once. */

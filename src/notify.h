@@ -1,4 +1,4 @@
-/* notify: the receiving end of sd_notify (KUBERNETES.md, "Protocols podvisor
+/* notify: the receiving end of sd_notify (docs/kubernetes.md, "Protocols podvisor
  * speaks to the app"). Owns the datagram socket in the abstract namespace
  * (nothing to create on a read-only root filesystem), the check that a
  * sender belongs to the child's tree (its SCM_CREDENTIALS pid descends from

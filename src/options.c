@@ -733,7 +733,7 @@ static int apply_all(struct parse_state *st, struct podvisor_config *cfg)
 }
 
 /* Values that follow from others: the stop signal from --rewrite TERM:X, the
- * stop timeout from the grace period (KUBERNETES.md: the grace period counts
+ * stop timeout from the grace period (docs/kubernetes.md: the grace period counts
  * from the start, so delay and drain must both fit in it, with a margin). */
 static void derive(struct podvisor_config *cfg)
 {

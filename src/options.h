@@ -1,6 +1,6 @@
 /* options: turns flags, environment (PODVISOR_*, TINI_*) and the JSON config
  * file into one config struct, with the precedence flag > environment >
- * file > default of SPEC.md. Owns the option table, the help text and the
+ * file > default (docs/podvisor.1). Owns the option table, the help text and the
  * derived values (stop signal, stop timeout). Writes nothing itself: errors
  * come back as one line for cmd/ to print. */
 #ifndef PODVISOR_OPTIONS_H

@@ -372,7 +372,7 @@ static void warn_at_start(const struct watched *p)
         log_warn("--watch %s does not exist (yet): watching for it to appear", p->path);
         return;
     }
-    /* KUBERNETES.md: a ConfigMap key mounted whole is a symlink into
+    /* docs/kubernetes.md: a ConfigMap key mounted whole is a symlink into
      * ..data; a subPath mount is a plain file the kubelet never updates. */
     if (S_ISREG(sb.st_mode) && !through_symlink(p->path))
         log_warn("--watch %s is a plain file, not a symlink into a ConfigMap's ..data: if it "

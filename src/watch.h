@@ -3,7 +3,7 @@
  * debounce and the recovery from what inotify cannot say: queue overflow,
  * a watched directory deleted and recreated, a path that appears late.
  *
- * Directories are watched, never only files (KUBERNETES.md: the kubelet's
+ * Directories are watched, never only files (docs/kubernetes.md: the kubelet's
  * AtomicWriter renames `..data_tmp` over `..data`, which a watch on the
  * file itself never sees). For every path podvisor watches the path (when
  * it is a directory) and its parent directory (for the path itself being

@@ -1,5 +1,5 @@
 """The kubelet's AtomicWriter (pkg/volume/util/atomic_writer.go), as
-KUBERNETES.md describes it, so tests update a "ConfigMap volume" exactly as
+docs/kubernetes.md describes it, so tests update a "ConfigMap volume" exactly as
 the kubelet does:
 
   1. write every key into a new hidden directory ..YYYY_MM_DD_HH_MM_SS.N

@@ -1,4 +1,4 @@
-"""A kubelet simulator, following shared/KUBERNETES.md.
+"""A kubelet simulator, following docs/kubernetes.md.
 
 It runs podvisor as the container's PID 1 (a fresh PID namespace), probes it
 with the kubelet's semantics (User-Agent kube-probe, Accept */*, no
@@ -186,7 +186,7 @@ class Pod:
         if endpoints is not None:
             endpoints.start_removal(d.t_delete)
         if prestop is not None:
-            # Hooks count against the grace period (KUBERNETES.md, point 4).
+            # Hooks count against the grace period (docs/kubernetes.md, point 4).
             try:
                 subprocess.run(prestop, timeout=grace, check=False)
             except subprocess.TimeoutExpired:

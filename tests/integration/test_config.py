@@ -1,6 +1,6 @@
 """Config changes (--watch, --validate, --on-change, --restart-policy) and
 sidecar mode, against ConfigMap volumes updated exactly as the kubelet's
-AtomicWriter does (atomic_writer.py, KUBERNETES.md)."""
+AtomicWriter does (atomic_writer.py, docs/kubernetes.md)."""
 import http.server
 import json
 import os

@@ -28,7 +28,7 @@ def test_readiness_fails_within_50ms_liveness_stays():
         flipped = time.monotonic() - t0
         assert flipped < 0.05, f"readiness flipped after {flipped * 1000:.1f} ms"
         assert r.body.startswith("not ready: shutdown draining")
-        # liveness and startup stay green while draining (KUBERNETES.md point 5)
+        # liveness and startup stay green while draining (docs/kubernetes.md point 5)
         assert pod.probe("/livez").status == 200
         assert pod.probe("/healthz").status == 200
         assert pod.probe("/startupz").status == 200

@@ -83,7 +83,7 @@ def test_http_status_decides(server, path, code):
         assert "HTTP status" in r.stderr and path in r.stderr
 
 
-# KUBERNETES.md: the kubelet follows redirects to the same host (at most
+# docs/kubernetes.md: the kubelet follows redirects to the same host (at most
 # 10); a redirect to another host ends the probe as success, with a warning.
 @pytest.mark.parametrize("path,code,says", [
     ("/redirect", 0, None), ("/redirect-twice", 0, None),
