@@ -481,6 +481,15 @@ const char *lifecycle_admin_refusal(const struct lifecycle *lc, const char *what
         return lc->state == LC_EXITED ? "podvisor is exiting" : NULL;
     if (strcmp(what, "restart") == 0 && sidecar)
         return "sidecar mode has no child to restart";
+    if (strcmp(what, "reload") == 0 && lc->cfg->validate.argv != NULL &&
+        strcmp(lc->config.pending, lc->config.hash) != 0) {
+        /* The on-change action applies what is on disk: never content that
+         * --validate refused or has not passed yet. */
+        if (lc->children[LC_VALIDATE].in_use)
+            return "not now: a change is being validated";
+        if (strcmp(lc->config.pending, lc->config.last_refused.hash) == 0)
+            return "the files hold a change --validate refused: fix them first";
+    }
     if (strcmp(what, "reload") == 0 && sidecar && lifecycle_accepts_changes(lc))
         return NULL;
     if (main_settled(lc) && (strcmp(what, "restart") == 0 || lifecycle_accepts_changes(lc)))
@@ -544,6 +553,17 @@ static void on_validate_exited(struct lifecycle *lc, const struct lc_event *ev,
     cancel(out, LC_EV_VALIDATE_TIMEOUT);
     if (!lifecycle_accepts_changes(lc))
         return;
+    if (!timed_out && ev->status == 0 && ev->hash != NULL &&
+        strcmp(ev->hash, lc->config.validating) != 0) {
+        /* It passed, but the files moved on meanwhile: acting now would
+         * apply what was not validated. The content as it is now is
+         * validated first; nothing is applied yet. */
+        copy_text(lc->config.pending, sizeof lc->config.pending, ev->hash);
+        lc->config.validate_again = 0;
+        if (strcmp(lc->config.pending, lc->config.hash) != 0)
+            start_validate(lc, out);
+        return;
+    }
     if (!timed_out && ev->status == 0) {
         accept_change(lc, ev, out, lc->config.validating);
     } else {

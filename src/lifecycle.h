@@ -114,6 +114,9 @@ struct lc_event {
     int code;
     int left;
     const char *text; /* copied by the lifecycle; valid during the step */
+    /* A --validate's exit: the content hash on disk now (NULL: not known),
+     * to tell whether what passed is still what acting would apply. */
+    const char *hash;
 };
 
 enum lc_action_type {

@@ -153,6 +153,20 @@ static void on_check_result(void *ctx, int index, int ok, int64_t took_ms, const
  * is sent, but a member may take a while to go (freeing its memory, it
  * still holds its fds: the port). Its zombies are reaped meanwhile by the
  * loop; the lifecycle bounds the wait. */
+/* The main child (re)starts on whatever the files hold: when that is a
+ * change --validate refused (a crash restart after it, or a change that
+ * came during a restart), it cannot be un-written; say so. */
+static void warn_refused_on_disk(struct supervisor *sv)
+{
+    const struct lc_config *cf = &sv->lc.config;
+    if (sv->cfg->validate.argv == NULL || cf->last_refused.at_ms == 0 ||
+        strcmp(cf->pending, cf->hash) == 0 || strcmp(cf->pending, cf->last_refused.hash) != 0)
+        return;
+    log_warn("the child starts on files that hold a change --validate refused (%s): they "
+             "cannot be un-written; the next good change is applied as usual",
+             cf->pending);
+}
+
 static void on_old_group_poll(void *ctx)
 {
     struct supervisor *sv = ctx;
@@ -355,7 +369,16 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
     char text[CAPTURE_MAX + 256];
     one_line_output(c->out, text, sizeof text);
     const struct lc_config *cf = &sv->lc.config;
-    if (status == 0 && !sv->lc.children[slot].timed_out)
+    /* What is on disk now: if it moved on while --validate ran, what
+     * passed is not what acting would apply (the lifecycle decides). */
+    char now_hash[HASH_TEXT_LEN];
+    int have_now = sv->watch && watch_hash_now(sv->watch, now_hash) == 0;
+    if (status == 0 && !sv->lc.children[slot].timed_out && have_now &&
+        strcmp(now_hash, cf->validating) != 0)
+        log_info("--validate passed for %s, but the files moved on to %s meanwhile: "
+                 "validating that first, nothing applied yet",
+                 cf->validating, now_hash);
+    else if (status == 0 && !sv->lc.children[slot].timed_out)
         log_info("--validate passed for %s", cf->validating);
     else
         log_warn("config change refused (%s): --validate \"%.*s%s\" %s%s%s%s", cf->validating,
@@ -368,7 +391,8 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
     feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED,
                                .child = slot,
                                .status = status,
-                               .text = c->exec_errno && !c->out[0] ? how : c->out});
+                               .text = c->exec_errno && !c->out[0] ? how : c->out,
+                               .hash = have_now ? now_hash : NULL});
 }
 
 static void adopt_pending_mainpid(struct supervisor *sv);
@@ -749,6 +773,8 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
     case LC_ACT_SPAWN:
         if (a->why)
             log_warn("%s", a->why);
+        if (a->child == LC_MAIN)
+            warn_refused_on_disk(sv);
         spawn(sv, a->child);
         return 0;
     case LC_ACT_AWAIT_GROUP:

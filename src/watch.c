@@ -459,6 +459,13 @@ struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, stru
     return w;
 }
 
+int watch_hash_now(struct watch *w, char out[HASH_TEXT_LEN])
+{
+    enum hash_found found[w->n];
+    struct hash_notes hn;
+    return hash_one_revision(w, out, found, &hn);
+}
+
 void watch_stop(struct watch *w)
 {
     if (w == NULL)

@@ -33,6 +33,10 @@ struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, stru
 /** The hash of the content as last seen (at start, or at the last change). */
 const char *watch_hash(const struct watch *w);
 
+/** Hashes the watched paths now (one ..data revision), into out. Returns
+ * 0 or -errno. */
+int watch_hash_now(struct watch *w, char out[HASH_TEXT_LEN]);
+
 void watch_stop(struct watch *w);
 
 #endif

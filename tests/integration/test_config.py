@@ -413,6 +413,32 @@ def test_a_file_touched_all_the_time_does_not_hold_a_change_back(cm):
         stop(pv)
 
 
+def test_what_is_applied_is_what_was_validated(cm):
+    """A good change passed --validate while a bad one landed on disk: the
+    app was signalled onto the bad one, while the log said it was refused.
+    Now the content as it is after the validation is validated first."""
+    key = os.path.join(cm.path, "key")
+    # The validator reads the files when it starts, and takes a second.
+    pv, port = start(cm, "--debounce", "50ms", "--on-change", "signal:HUP", "--validate",
+                     f"sh -c 'c=$(cat {key}); sleep 1; case $c in v*) ;; *) exit 1;; esac'")
+    try:
+        assert pv.readline() == "start v1"
+        cm.update({"key": "v2"})
+        err_line(pv, "config changed")          # v2's validation is running
+        time.sleep(0.3)
+        cm.update({"key": "broken"})
+        err_line(pv, "but the files moved on")
+        err_line(pv, "config change refused")   # broken, validated and refused
+        quiet_stdout(pv, 0.5)                   # no HUP: nothing was applied
+        s = status(port)
+        assert s["config"]["last_refused_change"]["hash"] != s["config"]["hash"]
+        # POST-free check of the same rule: the next good change goes through.
+        cm.update({"key": "v3"})
+        assert pv.readline(timeout=10) == "HUP v3"
+    finally:
+        stop(pv)
+
+
 def test_a_command_that_cannot_run_is_reported_as_that(cm):
     """A validator or exec: action that cannot run was reported as "killed
     by SIGKILL" (137) or 127 by turns; the chart's sidecar rendered

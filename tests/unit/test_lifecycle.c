@@ -701,6 +701,54 @@ static void sigterm_during_a_restart_wins(void **state)
 
 static char *validate_argv[] = {"nginx", "-t", NULL};
 
+/* A change passed, but the files moved on while it was validated: nothing
+ * is applied; what is on disk now is validated first. And /reload never
+ * applies a change that was refused or is being validated. */
+static void what_is_applied_is_what_passed(void **state)
+{
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.validate.argv = validate_argv;
+    start();
+    changed(2000, "h2");
+    step_ev(
+        (struct lc_event){.type = LC_EV_FORKED, .now_ms = 2000, .child = LC_VALIDATE, .pid = 50});
+    assert_string_equal(lifecycle_admin_refusal(&lc, "reload"),
+                        "not now: a change is being validated");
+    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED,
+                              .now_ms = 2200,
+                              .child = LC_VALIDATE,
+                              .status = 0,
+                              .hash = "h3"});
+    assert_int_equal(lc.state, LC_READY); /* no restart onto h3 */
+    assert_string_equal(lc.config.hash, "");
+    int i = find(LC_ACT_SPAWN);
+    assert_true(i >= 0);
+    assert_int_equal(res.actions[i].child, LC_VALIDATE);
+    assert_string_equal(lc.config.validating, "h3");
+    step_ev(
+        (struct lc_event){.type = LC_EV_FORKED, .now_ms = 2300, .child = LC_VALIDATE, .pid = 51});
+    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED,
+                              .now_ms = 2400,
+                              .child = LC_VALIDATE,
+                              .status = 1 << 8,
+                              .hash = "h3"});
+    assert_int_equal(lc.state, LC_READY);
+    assert_string_equal(lc.config.last_refused.hash, "h3");
+    assert_string_equal(lifecycle_admin_refusal(&lc, "reload"),
+                        "the files hold a change --validate refused: fix them first");
+    /* Passed, and still on disk: applied. */
+    changed(3000, "h4");
+    step_ev(
+        (struct lc_event){.type = LC_EV_FORKED, .now_ms = 3000, .child = LC_VALIDATE, .pid = 52});
+    step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED,
+                              .now_ms = 3100,
+                              .child = LC_VALIDATE,
+                              .status = 0,
+                              .hash = "h4"});
+    assert_int_equal(lc.state, LC_RESTARTING);
+    assert_string_equal(lc.config.hash, "h4");
+}
+
 static void validate_refuses_and_keeps_the_child(void **state)
 {
     setup_cfg(0, 5000, SIGTERM);
@@ -942,6 +990,7 @@ int main(void)
         cmocka_unit_test(spawn_makes_ready),
         cmocka_unit_test(a_signal_rewritten_to_term_drains),
         cmocka_unit_test(kill_group_carries_its_reason),
+        cmocka_unit_test(what_is_applied_is_what_passed),
         cmocka_unit_test(a_restart_waits_for_the_old_group_within_a_bound),
         cmocka_unit_test(sigterm_with_delay_drains_then_stops),
         cmocka_unit_test(sigterm_without_delay_stops_at_once),
