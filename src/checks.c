@@ -17,25 +17,6 @@
 #include "lazylib.h"
 #include "log.h"
 
-/* One function a line: clang-format reflows X lists differently on every
- * pass, so it leaves them alone. */
-/* clang-format off */
-#define CURL_FUNCS(X)       \
-    X(curl_easy_init)       \
-    X(curl_easy_setopt)     \
-    X(curl_easy_getinfo)    \
-    X(curl_easy_cleanup)    \
-    X(curl_easy_strerror)   \
-    X(curl_slist_append)    \
-    X(curl_slist_free_all)  \
-    X(curl_url)             \
-    X(curl_url_set)         \
-    X(curl_url_get)         \
-    X(curl_url_cleanup)     \
-    X(curl_free)
-/* clang-format on */
-LAZYLIB_DEFINE(curl, CURL_FUNCS);
-
 /* As the kubelet's prober (docs/kubernetes.md): a body is read up to 10 KiB,
  * the status decides; redirects are followed to the same host only, at
  * most 10 (another host's 3xx counts as success, with a warning). */

@@ -7,21 +7,7 @@
 
 #include "lazylib.h"
 
-/* One function a line: clang-format reflows X lists differently on every
- * pass, so it leaves them alone. */
-/* clang-format off */
-#define CURL_FUNCS(X)            \
-    X(curl_global_init)          \
-    X(curl_multi_init)           \
-    X(curl_multi_cleanup)        \
-    X(curl_multi_setopt)         \
-    X(curl_multi_add_handle)     \
-    X(curl_multi_remove_handle)  \
-    X(curl_multi_socket_action)  \
-    X(curl_multi_info_read)      \
-    X(curl_multi_assign)
-/* clang-format on */
-LAZYLIB_DEFINE(curl, CURL_FUNCS);
+LAZYLIB_SHARED(curl, CURL_FUNCS);
 
 /* One socket libcurl asked us to watch. */
 struct curlloop_sock {

@@ -12,7 +12,38 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
+#include "lazylib.h"
 #include "loop.h"
+
+/* libcurl, for every module that uses it (the one table; loaded on first
+ * use, see lazylib.h): LAZYLIB_LOAD(curl, LIBCURL_SONAME, ...), then
+ * curl.curl_easy_init() and so on. One function a line: clang-format
+ * reflows X lists differently on every pass. */
+/* clang-format off */
+#define CURL_FUNCS(X)            \
+    X(curl_global_init)          \
+    X(curl_multi_init)           \
+    X(curl_multi_cleanup)        \
+    X(curl_multi_setopt)         \
+    X(curl_multi_add_handle)     \
+    X(curl_multi_remove_handle)  \
+    X(curl_multi_socket_action)  \
+    X(curl_multi_info_read)      \
+    X(curl_multi_assign)         \
+    X(curl_easy_init)            \
+    X(curl_easy_setopt)          \
+    X(curl_easy_getinfo)         \
+    X(curl_easy_cleanup)         \
+    X(curl_easy_strerror)        \
+    X(curl_slist_append)         \
+    X(curl_slist_free_all)       \
+    X(curl_url)                  \
+    X(curl_url_set)              \
+    X(curl_url_get)              \
+    X(curl_url_cleanup)          \
+    X(curl_free)
+/* clang-format on */
+LAZYLIB_DECLARE(curl, CURL_FUNCS);
 
 struct curlloop;
 

@@ -42,8 +42,30 @@
                    "one pointer per function")
 
 #define LAZYLIB_LOAD(api, soname, err, errlen)                                                     \
-    lazylib_load((soname), api##_names, (void **)&api, sizeof api##_names / sizeof api##_names[0], \
-                 (err), (errlen))
+    lazylib_load((soname), api##_names, (void **)&api, sizeof api / sizeof(void *), (err), (errlen))
+#endif
+
+/* One table shared by several files (libcurl: the checks, the webhook,
+ * the multi loop, `probe`): LAZYLIB_DECLARE in a header, LAZYLIB_SHARED in
+ * one .c file, LAZYLIB_LOAD anywhere. */
+#define LAZYLIB_DECLARE(api, FUNCS)                                                                \
+    struct api##_table {                                                                           \
+        FUNCS(LAZYLIB_SLOT)                                                                        \
+    };                                                                                             \
+    extern LAZYLIB_CONST struct api##_table api;                                                   \
+    extern const char *const api##_names[]
+#ifdef PODVISOR_STATIC
+#define LAZYLIB_CONST const
+#define LAZYLIB_SHARED(api, FUNCS)                                                                 \
+    const struct api##_table api = {FUNCS(LAZYLIB_ADDR)};                                          \
+    const char *const api##_names[] = {FUNCS(LAZYLIB_NAME)}
+#else
+#define LAZYLIB_CONST
+#define LAZYLIB_SHARED(api, FUNCS)                                                                 \
+    struct api##_table api;                                                                        \
+    const char *const api##_names[] = {FUNCS(LAZYLIB_NAME)};                                       \
+    _Static_assert(sizeof api / sizeof(void *) == sizeof api##_names / sizeof api##_names[0],      \
+                   "one pointer per function")
 #endif
 
 /** Opens soname once (later calls return at once) and fills slots[i] with

@@ -27,6 +27,7 @@
 
 #include "checks.h"
 #include "hash.h"
+#include "curlloop.h"
 #include "lazylib.h"
 #include "log.h"
 #include "loop.h"
@@ -35,8 +36,6 @@
 /* Loaded here only to say at once, and in probe's words, that an http
  * probe cannot run without libcurl (see lazylib.h); the checks module
  * makes the request. */
-#define CURL_FUNCS(X) X(curl_easy_init)
-LAZYLIB_DEFINE(curl, CURL_FUNCS);
 _Static_assert(sizeof LIBCURL_SONAME > 1,
                "LIBCURL_SONAME is empty: the Makefile could not "
                "find libcurl's soname (is libcurl4-openssl-dev installed?)");

@@ -9,20 +9,6 @@
 #include "lazylib.h"
 #include "log.h"
 
-/* One function a line: clang-format reflows X lists differently on every
- * pass, so it leaves them alone. */
-/* clang-format off */
-#define CURL_FUNCS(X)       \
-    X(curl_easy_init)       \
-    X(curl_easy_setopt)     \
-    X(curl_easy_getinfo)    \
-    X(curl_easy_cleanup)    \
-    X(curl_easy_strerror)   \
-    X(curl_slist_append)    \
-    X(curl_slist_free_all)
-/* clang-format on */
-LAZYLIB_DEFINE(curl, CURL_FUNCS);
-
 struct webhook {
     char *url;
     struct loop *loop;
