@@ -16,6 +16,7 @@
 #include "curlloop.h"
 #include "lazylib.h"
 #include "log.h"
+#include "waitstatus.h"
 
 /* As the kubelet's prober (docs/kubernetes.md): a body is read up to 10 KiB,
  * the status decides; redirects are followed to the same host only, at
@@ -217,7 +218,7 @@ int checks_reaped(struct checks *cs, pid_t pid, int status)
         else if (r->timed_out)
             snprintf(why, sizeof why, "timed out after %lldms (killed)", (long long)cs->timeout_ms);
         else
-            snprintf(why, sizeof why, "%s%s%.*s", child_exit_describe(status, how, sizeof how),
+            snprintf(why, sizeof why, "%s%s%.*s", waitstatus_describe(status, how, sizeof how),
                      line ? ": " : "", (int)line, r->out);
         finish(r,
                er != CHILD_EXEC_FAILED && !r->timed_out && WIFEXITED(status) &&

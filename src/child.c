@@ -394,25 +394,3 @@ int child_signal_all_remaining(int sig)
     }
     return signal_descendants(sig);
 }
-
-int child_status_code(int status)
-{
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
-}
-
-int child_exit_signaled(int status)
-{
-    return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-}
-
-const char *child_exit_describe(int status, char *buf, size_t len)
-{
-    char name[16];
-    if (WIFSIGNALED(status))
-        snprintf(buf, len, "killed by SIG%s", signal_name(WTERMSIG(status), name, sizeof name));
-    else
-        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
-    return buf;
-}

@@ -96,12 +96,4 @@ int child_reap(void (*on_status)(void *ctx, pid_t pid, int status), void *ctx);
  * children (adopted orphans included). Returns how many were signalled. */
 int child_signal_all_remaining(int sig);
 
-/* Wait statuses, decoded in one place. */
-/** 128+N for a signal death, the exit code otherwise. */
-int child_status_code(int status);
-/** The signal that killed the process, 0 when it exited. */
-int child_exit_signaled(int status);
-/** "exited with status N" or "killed by SIGNAME", into buf. */
-const char *child_exit_describe(int status, char *buf, size_t len);
-
 #endif

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "net.h"
 #include "report.h"
+#include "waitstatus.h"
 
 /* Limits that keep a flood of connections from starving the kubelet's probe
  * (docs/kubernetes.md: a probe times out after 1 s by default, and the probe
@@ -280,7 +281,7 @@ static void retry_listener(void *ctx)
     }
     log_warn("%s: %s; trying again in %llds", srv->name, err, (long long)srv->retry_ms / 1000);
     loop_timer_arm(srv->loop, &srv->retry, srv->retry_ms);
-    srv->retry_ms = loop_backoff_next(srv->retry_ms, RETRY_FIRST_MS, RETRY_MAX_MS);
+    srv->retry_ms = backoff_next(srv->retry_ms, RETRY_FIRST_MS, RETRY_MAX_MS);
 }
 
 static void run_daemon(void *ctx)

@@ -6,9 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "child.h"
-#include "loop.h"
 #include "parse.h"
+#include "waitstatus.h"
 
 static const char *const state_names[LC_N_STATES] = {"starting", "running", "ready",     "draining",
                                                      "stopping", "exited",  "restarting"};
@@ -174,7 +173,7 @@ static void on_sigterm_restarting(struct lifecycle *lc, const struct lc_event *e
         cancel(out, LC_EV_BACKOFF_ELAPSED);
         cancel(out, LC_EV_OLD_GROUP_DEADLINE);
         exit_without_child(lc, ev, out,
-                           options_remap_exit(lc->cfg, child_status_code(lc->last_exit_status)),
+                           options_remap_exit(lc->cfg, waitstatus_code(lc->last_exit_status)),
                            "SIGTERM while waiting to restart the child");
         break;
     case LC_RS_STARTING:
@@ -259,13 +258,13 @@ static void on_main_exited(struct lifecycle *lc, const struct lc_event *ev, stru
     /* A failed exec _exit()s with 127 whatever the cause: its own code
      * (126 or 127) came through the exec-result pipe. */
     lc->exit_code =
-        exec_error ? exec_error : options_remap_exit(lc->cfg, child_status_code(ev->status));
+        exec_error ? exec_error : options_remap_exit(lc->cfg, waitstatus_code(ev->status));
     cancel(out, LC_EV_PRESTOP_ELAPSED);
     cancel(out, LC_EV_STOP_TIMEOUT);
     const char *why = "child exited";
     if (exec_error)
         why = "the child could not be executed";
-    else if (child_exit_signaled(ev->status))
+    else if (waitstatus_signal(ev->status))
         why = "child killed by a signal";
     move(lc, out, LC_EXITED, why);
     /* Whether anything is left to clean up, the next LC_EV_REAPED says. */
@@ -341,7 +340,7 @@ static int policy_restarts(const struct lifecycle *lc, int status)
     case RESTART_ALWAYS:
         return 1;
     case RESTART_ON_FAILURE:
-        return options_remap_exit(lc->cfg, child_status_code(status)) != 0;
+        return options_remap_exit(lc->cfg, waitstatus_code(status)) != 0;
     case RESTART_NEVER:
         break;
     }
@@ -360,7 +359,7 @@ static void crash_restart(struct lifecycle *lc, const struct lc_event *ev, struc
     if (ran >= lc->cfg->backoff_max_ms)
         lc->backoff_ms = 0;
     lc->backoff_ms =
-        loop_backoff_next(lc->backoff_ms, lc->cfg->backoff_initial_ms, lc->cfg->backoff_max_ms);
+        backoff_next(lc->backoff_ms, lc->cfg->backoff_initial_ms, lc->cfg->backoff_max_ms);
     int64_t delay = lc->backoff_ms;
     lc->restart_reason = LC_REASON_CRASH;
     lc->restart_phase = LC_RS_BACKOFF;
@@ -593,7 +592,7 @@ static void on_action_exited(struct lifecycle *lc, const struct lc_event *ev, st
     else if (ev->text != NULL) /* the executor's words (a command that cannot run) */
         snprintf(text, sizeof text, "exec: %s", ev->text);
     else
-        snprintf(text, sizeof text, "exec: %s", child_exit_describe(ev->status, how, sizeof how));
+        snprintf(text, sizeof text, "exec: %s", waitstatus_describe(ev->status, how, sizeof how));
     action_result(lc, ev, !timed_out && ev->status == 0, text);
     if (lc->config.action_again && lifecycle_accepts_changes(lc)) {
         lc->config.action_again = 0;
@@ -987,11 +986,11 @@ int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
         break;
     case LC_EXITED:
         c[0].failed = 1;
-        if (lc->has_exited && child_exit_signaled(lc->last_exit_status))
+        if (lc->has_exited && waitstatus_signal(lc->last_exit_status))
             snprintf(c[0].why, sizeof c[0].why, "exited: %s",
-                     child_exit_describe(lc->last_exit_status, name, sizeof name));
+                     waitstatus_describe(lc->last_exit_status, name, sizeof name));
         else if (lc->has_exited)
-            child_exit_describe(lc->last_exit_status, c[0].why, sizeof c[0].why);
+            waitstatus_describe(lc->last_exit_status, c[0].why, sizeof c[0].why);
         else
             snprintf(c[0].why, sizeof c[0].why, "could not be started");
         break;

@@ -72,15 +72,6 @@ int loop_timer_disarm(struct loop *l, struct loop_timer *t);
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 
-/** The next delay of a doubling backoff: `first` when `last` is 0 (none
- * yet, or reset), else twice `last`, at most `max`. */
-static inline int64_t loop_backoff_next(int64_t last, int64_t first, int64_t max)
-{
-    if (last <= 0)
-        return first;
-    return last > max - last ? max : last * 2;
-}
-
 /** CLOCK_MONOTONIC in milliseconds: the time that events carry. */
 int64_t loop_now_ms(void);
 

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "child.h"
 #include "parse.h"
+#include "waitstatus.h"
 
 static char *text(const char *s)
 {
@@ -86,13 +86,12 @@ static json_t *rfc3339(int64_t wall_ms)
 static json_t *exit_json(int status)
 {
     char name[16];
-    int sig = child_exit_signaled(status);
+    int sig = waitstatus_signal(status);
     if (sig)
         return json_pack("{s:s, s:s, s:i}", "how", "signal", "signal",
-                         signal_name(sig, name, sizeof name), "exit_code",
-                         child_status_code(status));
+                         signal_name(sig, name, sizeof name), "exit_code", waitstatus_code(status));
     return json_pack("{s:s, s:n, s:i}", "how", "exit", "signal", "exit_code",
-                     child_status_code(status));
+                     waitstatus_code(status));
 }
 
 static json_t *at(int64_t mono_ms, struct report_now now)

@@ -27,6 +27,7 @@
 #include "signals.h"
 #include "watch.h"
 #include "webhook.h"
+#include "waitstatus.h"
 
 /* Signals read per wake-up: a storm of queued real-time signals must not
  * keep probes and timers waiting (the rest are read on the next turns). */
@@ -354,7 +355,7 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
         /* As a shell says it: 127 not found, 126 not runnable. */
         status = child_exec_error_code(c->exec_errno) << 8;
     } else {
-        child_exit_describe(status, how, sizeof how);
+        waitstatus_describe(status, how, sizeof how);
     }
     if (slot == LC_ACTION) {
         log_at(status == 0 ? LOG_INFO : LOG_WARN, 0, "on-change \"%.*s%s\" %s",
@@ -415,7 +416,7 @@ static void on_status(void *ctx, pid_t pid, int status)
         if (sv->cfg->warn_on_reap && (WIFEXITED(status) || WIFSIGNALED(status)))
             /* tini's own words: scripts grep for them. */
             log_warn("Reaped zombie process with pid=%d (%s)", (int)pid,
-                     child_exit_describe(status, how, sizeof how));
+                     waitstatus_describe(status, how, sizeof how));
         return;
     }
     if (WIFSTOPPED(status)) {
@@ -443,7 +444,7 @@ static void on_status(void *ctx, pid_t pid, int status)
         return;
     }
     if (sv->lc.children[slot].exec_error_code == 0)
-        log_info("child %d %s", (int)pid, child_exit_describe(status, how, sizeof how));
+        log_info("child %d %s", (int)pid, waitstatus_describe(status, how, sizeof how));
     feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status});
 }
 

@@ -8,6 +8,7 @@
 #include "curlloop.h"
 #include "lazylib.h"
 #include "log.h"
+#include "waitstatus.h"
 
 struct webhook {
     char *url;
@@ -39,7 +40,7 @@ static void drop_easy(struct webhook *wh)
 
 static void fail_attempt(struct webhook *wh, const char *what)
 {
-    wh->retry_ms = loop_backoff_next(wh->retry_ms, WEBHOOK_RETRY_FIRST_MS, WEBHOOK_RETRY_MAX_MS);
+    wh->retry_ms = backoff_next(wh->retry_ms, WEBHOOK_RETRY_FIRST_MS, WEBHOOK_RETRY_MAX_MS);
     int64_t delay = wh->retry_ms;
     char result[CURL_ERROR_SIZE + 64];
     snprintf(result, sizeof result, "%s; retrying in %.1fs", what, (double)delay / 1000.0);

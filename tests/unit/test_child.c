@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "child.h"
+#include "waitstatus.h"
 
 pid_t __real_fork(void);
 pid_t __wrap_fork(void);
@@ -150,7 +151,7 @@ static void spawn_reports_the_exec_through_the_pipe(void **state)
     assert_int_equal(wait_exec(fd, &err), CHILD_EXEC_OK);
     close(fd);
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_int_equal(child_status_code(status), 0);
+    assert_int_equal(waitstatus_code(status), 0);
 
     char *missing[] = {"no-such-command-podvisor", NULL};
     assert_int_equal(child_spawn(missing, NULL, &pid, &fd), 0);
@@ -178,13 +179,13 @@ static void fork_failure_is_an_error_not_a_leak(void **state)
 static void wait_statuses_decoded_once(void **state)
 {
     char buf[64];
-    assert_int_equal(child_status_code(3 << 8), 3);
-    assert_int_equal(child_status_code(9), 137);
-    assert_int_equal(child_status_code(11 | 0x80), 139); /* core dumped */
-    assert_int_equal(child_exit_signaled(3 << 8), 0);
-    assert_int_equal(child_exit_signaled(15), 15);
-    assert_string_equal(child_exit_describe(3 << 8, buf, sizeof buf), "exited with status 3");
-    assert_string_equal(child_exit_describe(15, buf, sizeof buf), "killed by SIGTERM");
+    assert_int_equal(waitstatus_code(3 << 8), 3);
+    assert_int_equal(waitstatus_code(9), 137);
+    assert_int_equal(waitstatus_code(11 | 0x80), 139); /* core dumped */
+    assert_int_equal(waitstatus_signal(3 << 8), 0);
+    assert_int_equal(waitstatus_signal(15), 15);
+    assert_string_equal(waitstatus_describe(3 << 8, buf, sizeof buf), "exited with status 3");
+    assert_string_equal(waitstatus_describe(15, buf, sizeof buf), "killed by SIGTERM");
 }
 
 int main(void)
