@@ -470,6 +470,23 @@ def test_a_command_that_cannot_run_is_reported_as_that(cm):
         stop(pv)
 
 
+def test_webhook_never_goes_through_a_proxy(cm, hook):
+    """The webhook went through http_proxy even to 127.0.0.1 (the checks and
+    probe never do): with a dead proxy set, the POST still arrives."""
+    url = f"http://127.0.0.1:{hook.server_address[1]}/-/reload"
+    dead = "http://127.0.0.1:1"
+    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", cm.path, "--debounce", "50ms",
+                   "--on-change", f"webhook:{url}", "--", *app_printing(cm)],
+                  env=base_env(http_proxy=dead, HTTP_PROXY=dead, all_proxy=dead,
+                               ALL_PROXY=dead, no_proxy=None, NO_PROXY=None))
+    try:
+        assert pv.readline() == "start v1"
+        cm.update({"key": "v2"})
+        wait_for(lambda: hook.posts, what="the POST, not through the proxy")
+    finally:
+        stop(pv)
+
+
 @needs_tls
 def test_webhook_https_verifies_against_webhook_ca(cm, hook, tmp_path):
     """webhook:https always verified, with no way to give a CA."""
