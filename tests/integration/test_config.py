@@ -153,7 +153,7 @@ def test_a_restart_starts_the_command_once_the_old_group_is_gone(cm):
     EADDRINUSE (3 of 3 runs with 6 GB). It starts once the group is empty."""
     port = free_port()
     pv, probe = start(cm, "--debounce", "50ms",
-                      cmd=["/usr/bin/python3", "-c", HOLDS_ITS_PORT, str(port), "2048"])
+                      cmd=["/usr/bin/python3", "-c", HOLDS_ITS_PORT, str(port), "512"])
     try:
         assert pv.readline(timeout=30) == "worker ready"
         cm.update({"key": "v2"})
