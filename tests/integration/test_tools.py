@@ -69,7 +69,7 @@ def server():
     srv.shutdown()
 
 
-def probe(*args, timeout=10):
+def probe(*args, timeout=30):
     # A generous --timeout unless the test is about it: the default (1s,
     # the kubelet's) failed a header test once on a busy CI machine.
     if "--timeout" not in args and "--" not in args:
