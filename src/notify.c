@@ -92,7 +92,8 @@ const char *notify_parse(const char *buf, size_t len, struct notify_msg *out)
     return NULL;
 }
 
-int notify_msg_is_empty(const struct notify_msg *m)
+/* Whether m would change nothing (BARRIER=1, unknown keys only). */
+static int notify_msg_is_empty(const struct notify_msg *m)
 {
     return !m->ready && !m->reloading && !m->stopping && !m->watchdog && !m->watchdog_trigger &&
            !m->has_status && m->mainpid == 0;

@@ -35,9 +35,6 @@ struct notify_msg {
  * be applied. Returns NULL when it is fine. */
 const char *notify_parse(const char *buf, size_t len, struct notify_msg *out);
 
-/** Whether m would change nothing (BARRIER=1, unknown keys only). */
-int notify_msg_is_empty(const struct notify_msg *m);
-
 enum notify_reject { NOTIFY_MALFORMED = 0, NOTIFY_FOREIGN };
 #define NOTIFY_N_REJECTS 2
 

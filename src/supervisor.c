@@ -370,16 +370,17 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
     char text[CAPTURE_MAX + 256];
     one_line_output(c->out, text, sizeof text);
     const struct lc_config *cf = &sv->lc.config;
+    int passed = status == 0 && !sv->lc.children[slot].timed_out;
     /* What is on disk now: if it moved on while --validate ran, what
-     * passed is not what acting would apply (the lifecycle decides). */
+     * passed is not what acting would apply (the lifecycle decides). A
+     * refusal applies nothing, so only a pass needs the files hashed. */
     char now_hash[HASH_TEXT_LEN];
-    int have_now = sv->watch && watch_hash_now(sv->watch, now_hash) == 0;
-    if (status == 0 && !sv->lc.children[slot].timed_out && have_now &&
-        strcmp(now_hash, cf->validating) != 0)
+    int have_now = passed && sv->watch && watch_hash_now(sv->watch, now_hash) == 0;
+    if (have_now && strcmp(now_hash, cf->validating) != 0)
         log_info("--validate passed for %s, but the files moved on to %s meanwhile: "
                  "validating that first, nothing applied yet",
                  cf->validating, now_hash);
-    else if (status == 0 && !sv->lc.children[slot].timed_out)
+    else if (passed)
         log_info("--validate passed for %s", cf->validating);
     else
         log_warn("config change refused (%s): --validate \"%.*s%s\" %s%s%s%s", cf->validating,
