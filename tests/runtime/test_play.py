@@ -17,6 +17,7 @@ around here, never in the chart, each where it is done (to_pod).
 Figures (time from `podman stop` to the containers' exit, time from a change
 to the action) go to build/runtime/figures.txt; `make runtime-test` prints
 them."""
+import datetime
 import json
 import os
 import re
@@ -57,8 +58,10 @@ def figure(line):
         f.write(line + "\n")
 
 
-def rendered_chart(values, *sets):
+def rendered_chart(values, *sets, kube=None):
     args = [HELM, "template", "rt", CHART, "-f", os.path.join(CHART, "ci", values)]
+    if kube:
+        args += ["--kube-version", kube]
     for s in sets:
         args += ["--set", s]
     r = subprocess.run(args, capture_output=True, text=True, timeout=60)
@@ -84,6 +87,7 @@ class Pod:
         dep = next(o for o in objs if o["kind"] == "Deployment")
         self.spec = dep["spec"]["template"]["spec"]
         self.volumes = {}
+        self.volume_data = {}   # what each ConfigMap volume holds now
         self.named_volumes = []
         self.pod = self.to_pod(dep, tmp_path)
 
@@ -106,7 +110,8 @@ class Pod:
                 cm = v.pop("configMap")["name"]
                 path = str(tmp_path / v["name"])
                 vol = ConfigMapVolume(path)
-                vol.update(self.configmaps[cm])
+                self.volume_data[v["name"]] = dict(self.configmaps[cm])
+                vol.update(self.volume_data[v["name"]])
                 os.chmod(path, 0o755)
                 self.volumes[v["name"]] = vol
                 v["hostPath"] = {"path": path, "type": "Directory"}
@@ -219,7 +224,7 @@ def probe(pod, ctr, podvisor, url):
     return pod.exec(ctr, podvisor, "probe", "--timeout", "2s", url).returncode == 0
 
 
-def serves(pod, ctr, podvisor, text):
+def serves(pod, ctr, text):
     """The app's answer has text in it (wget-free: podvisor probe prints no
     body, so a shell reads it with bash's /dev/tcp where the image has bash)."""
     r = pod.exec(ctr, "/bin/bash", "-c",
@@ -228,20 +233,29 @@ def serves(pod, ctr, podvisor, text):
 
 
 def change_config(pod, volume, key, old, new):
-    vol = pod.volumes[volume]
-    data = dict(pod.configmaps[next(iter(pod.configmaps))])
+    """Edits key in the volume's current content, the kubelet's way; returns
+    the wall time of the update."""
+    data = pod.volume_data[volume]
     data[key] = data[key].replace(old, new)
-    return time.time(), vol.update(data)
+    pod.volumes[volume].update(data)
+    return time.time()
 
 
 def log_time(logs, pattern):
     """The wall time of podvisor's first JSON log line matching pattern."""
     for line in logs.splitlines():
         if line.startswith("{") and re.search(pattern, line):
-            ts = json.loads(line)["ts"]
-            return time.mktime(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone + \
-                float("0" + ts[19:-1])
+            ts = json.loads(line)["ts"].replace("Z", "+00:00")
+            return datetime.datetime.fromisoformat(ts).timestamp()
     return None
+
+
+def record_action(pod, ctr, pattern, t_change, mode, what):
+    """The time from a change to podvisor's log line for its action, as a
+    figure."""
+    acted = log_time(pod.logs(ctr), pattern)
+    assert acted, pod.logs(ctr)
+    figure(f"{mode:<22} change -> {what}: {acted - t_change:.2f}s")
 
 
 class DrainWatch(threading.Thread):
@@ -322,19 +336,17 @@ def test_chart_injected(play):
     pod = play(rendered_chart("injected-values.yaml"))
     pv = "/podvisor/podvisor"
     check_probes(pod, "app", pv)
-    assert serves(pod, "app", pv, "config 1")
+    assert serves(pod, "app", "config 1")
     # A good change: validated with the app's own nginx, then HUP.
-    t_change, _ = change_config(pod, "config", "nginx.conf", "config 1", "config 2")
-    pod.wait(lambda: serves(pod, "app", pv, "config 2"), "the changed config served")
+    t_change = change_config(pod, "config", "nginx.conf", "config 1", "config 2")
+    pod.wait(lambda: serves(pod, "app", "config 2"), "the changed config served")
     # The HUP follows the validation at once (nginx logs it, in seconds).
-    acted = log_time(pod.logs("app"), r"--validate passed")
-    assert acted, pod.logs("app")
-    figure(f"{'chart injected':<22} change -> validated, SIGHUP: {acted - t_change:.2f}s "
-           "(--debounce 500ms, nginx -t)")
+    record_action(pod, "app", r"--validate passed", t_change, "chart injected",
+                  "validated, SIGHUP (--debounce 500ms, nginx -t)")
     # A broken one is refused by nginx -t, and nginx keeps serving.
     change_config(pod, "config", "nginx.conf", "listen 8080;", "listen 8080 bogus;")
     pod.wait(lambda: "config change refused" in pod.logs("app"), "the broken change refused")
-    assert serves(pod, "app", pv, "config 2") and probe(
+    assert serves(pod, "app", "config 2") and probe(
         pod, "app", pv, "http://127.0.0.1:8099/readyz")
     stop_and_check_drain(pod, pv, 10, "chart injected")
     logs = pod.logs("app")
@@ -350,9 +362,9 @@ def test_chart_image(play):
                               "config.action=restart"))
     pv = "/usr/local/bin/podvisor"
     check_probes(pod, "app", pv)
-    assert serves(pod, "app", pv, "config 1")
-    t_change, _ = change_config(pod, "config", "nginx.conf", "config 1", "config 2")
-    pod.wait(lambda: serves(pod, "app", pv, "config 2"), "the restarted nginx")
+    assert serves(pod, "app", "config 1")
+    t_change = change_config(pod, "config", "nginx.conf", "config 1", "config 2")
+    pod.wait(lambda: serves(pod, "app", "config 2"), "the restarted nginx")
     pod.wait(lambda: probe(pod, "app", pv, "http://127.0.0.1:8099/readyz"), "ready again")
     logs = pod.logs("app")
     assert "restart" in logs, logs
@@ -365,21 +377,16 @@ def test_chart_image(play):
 def test_chart_sidecar(play, kube):
     # sidecar.native: auto on a 1.28 cluster renders the classic sidecar,
     # the one podman 4.3 plays (it refuses native sidecars).
-    r = subprocess.run([HELM, "template", "rt", CHART, "-f",
-                        os.path.join(CHART, "ci", "sidecar-values.yaml"), "--kube-version", kube],
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    objs = [o for o in yaml.safe_load_all(r.stdout) if o]
-    pod = play(objs)
+    pod = play(rendered_chart("sidecar-values.yaml", kube=kube))
     assert pod.pod["spec"]["shareProcessNamespace"] is True
     check_probes(pod, "podvisor", "/podvisor", port=8098)
-    pod.wait(lambda: serves(pod, "app", None, "config 1"), "nginx serving")
+    pod.wait(lambda: serves(pod, "app", "config 1"), "nginx serving")
     pod.wait(lambda: "--signal-process nginx: found" in pod.logs("podvisor"),
              "the sidecar finding nginx")
-    t_change, _ = change_config(pod, "config", "nginx.conf", "config 1", "config 2")
-    pod.wait(lambda: serves(pod, "app", None, "config 2"), "nginx HUPed by the sidecar")
-    acted = log_time(pod.logs("podvisor"), r"on-change: ")
-    figure(f"{'chart sidecar':<22} change -> SIGHUP across containers: {acted - t_change:.2f}s")
+    t_change = change_config(pod, "config", "nginx.conf", "config 1", "config 2")
+    pod.wait(lambda: serves(pod, "app", "config 2"), "nginx HUPed by the sidecar")
+    record_action(pod, "podvisor", r"on-change: ", t_change, "chart sidecar",
+                  "SIGHUP across containers")
     # No drain in sidecar mode (the app is not podvisor's child): podman's
     # stop signal reaches nginx (QUIT, its graceful stop) and the sidecar.
     stop_and_check_drain(pod, None, 0, "chart sidecar", watch=False)
@@ -390,11 +397,9 @@ def test_deploy_overlay_nginx(play):
     pod = play(objs)
     pv = "/podvisor/podvisor"
     check_probes(pod, "app", pv)
-    pod.wait(lambda: serves(pod, "app", pv, "hello from nginx under podvisor"), "nginx serving")
-    t_change, _ = change_config(pod, "nginx-conf", "nginx.conf", "hello from", "changed:")
-    pod.wait(lambda: serves(pod, "app", pv, "changed: nginx under podvisor"), "the change served")
-    acted = log_time(pod.logs("app"), r"--validate passed")
-    assert acted, pod.logs("app")
-    figure(f"{'deploy/overlays/nginx':<22} change -> validated, SIGHUP: {acted - t_change:.2f}s "
-           "(--debounce default, nginx -t)")
+    pod.wait(lambda: serves(pod, "app", "hello from nginx under podvisor"), "nginx serving")
+    t_change = change_config(pod, "nginx-conf", "nginx.conf", "hello from", "changed:")
+    pod.wait(lambda: serves(pod, "app", "changed: nginx under podvisor"), "the change served")
+    record_action(pod, "app", r"--validate passed", t_change, "deploy/overlays/nginx",
+                  "validated, SIGHUP (--debounce default, nginx -t)")
     stop_and_check_drain(pod, pv, 5, "deploy/overlays/nginx")
