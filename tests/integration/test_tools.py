@@ -59,7 +59,9 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
+# One server per test: twice on CI a probe of a module-wide server got no
+# answer right after the dead-DNS tests (not understood; see the issue note).
+@pytest.fixture
 def server():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     srv.daemon_threads = True
@@ -190,15 +192,6 @@ def _with_dead_dns(*cmd):
             return r, time.monotonic() - t0
     finally:
         dns.close()
-
-
-@pytest.mark.parametrize("target", ["tcp://never-answers.example:80",
-                                    "http://never-answers.example/"])
-def test_timeout_bounds_name_resolution(target):
-    r, took = _with_dead_dns(PODVISOR, "probe", "--timeout", "500ms", target)
-    assert r.returncode == 1, r.stderr
-    assert took < 3, f"took {took:.1f}s: resolution was not bounded"
-    assert "timed out after 500ms" in r.stderr, r.stderr
 
 
 def test_long_timeouts_do_not_overflow(server):
@@ -387,3 +380,14 @@ def test_make_install_and_the_man_page(tmp_path):
     assert r.returncode == 0 and r.stderr == "", r.stderr
     for option in ("--watch", "--on-change", "--prestop-delay", "--restart-policy"):
         assert option in r.stdout.replace("\u2010", "-"), option
+
+
+# Last in the module: right after them, twice on CI, the next probe of the
+# test server got no answer.
+@pytest.mark.parametrize("target", ["tcp://never-answers.example:80",
+                                    "http://never-answers.example/"])
+def test_timeout_bounds_name_resolution(target):
+    r, took = _with_dead_dns(PODVISOR, "probe", "--timeout", "500ms", target)
+    assert r.returncode == 1, r.stderr
+    assert took < 3, f"took {took:.1f}s: resolution was not bounded"
+    assert "timed out after 500ms" in r.stderr, r.stderr
