@@ -103,7 +103,15 @@ static int exec_plan_run(struct child_exec_plan *p)
  * /proc/self/fd, read with the raw getdents64 syscall into a stack buffer
  * (opendir would allocate: not async-signal-safe). Closing while listing
  * may skip entries, hence the passes. */
-static int close_listed_fds(int keep)
+static int kept(const int *keep, int nkeep, long fd)
+{
+    for (int i = 0; i < nkeep; i++)
+        if (keep[i] == fd)
+            return 1;
+    return 0;
+}
+
+static int close_listed_fds(const int *keep, int nkeep)
 {
     int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
@@ -126,7 +134,7 @@ static int close_listed_fds(int keep)
                 int fd = 0, digits = 0;
                 for (; *name >= '0' && *name <= '9' && fd < INT_MAX / 10; name++, digits++)
                     fd = fd * 10 + (*name - '0');
-                if (digits == 0 || *name != '\0' || fd < 3 || fd == keep || fd == dir)
+                if (digits == 0 || *name != '\0' || fd < 3 || kept(keep, nkeep, fd) || fd == dir)
                     continue;
                 if (close(fd) == 0)
                     again = 1;
@@ -139,14 +147,22 @@ static int close_listed_fds(int keep)
     return 0;
 }
 
-int child_close_other_fds(int keep, int use_close_range)
+int child_close_other_fds(const int *keep, int nkeep, int use_close_range)
 {
-    /* close_range(2) is a plain syscall and so async-signal-safe. */
-    if (use_close_range &&
-        (keep == 3 || syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0) &&
-        syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0)
-        return 0;
-    if (close_listed_fds(keep) == 0)
+    /* close_range(2) is a plain syscall and so async-signal-safe: the gaps
+     * between the kept fds (sorted), then everything above the last. */
+    if (use_close_range) {
+        unsigned from = 3;
+        int ok = 1;
+        for (int i = 0; i < nkeep && ok; i++) {
+            if ((unsigned)keep[i] > from)
+                ok = syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0U) == 0;
+            from = (unsigned)keep[i] + 1;
+        }
+        if (ok && syscall(SYS_close_range, from, ~0U, 0U) == 0)
+            return 0;
+    }
+    if (close_listed_fds(keep, nkeep) == 0)
         return 0;
     /* No /proc either: every fd up to the limit, one by one. */
     struct rlimit rl;
@@ -155,7 +171,7 @@ int child_close_other_fds(int keep, int use_close_range)
         rl.rlim_cur < (rlim_t)max)
         max = (long)rl.rlim_cur;
     for (long fd = 3; fd < max; fd++)
-        if (fd != keep)
+        if (!kept(keep, nkeep, fd))
             close((int)fd);
     return 0;
 }
@@ -189,9 +205,71 @@ void child_record_inherited_signals(void)
         sigdelset(&inherited_mask, sig);
 }
 
+/* Writes the child's pid after the slot's '=' (async-signal-safe: no
+ * stdio, no allocation). */
+static void fill_pid_slot(char *slot)
+{
+    char *p = slot;
+    while (*p && *p != '=' && p < slot + CHILD_PID_SLOT_LEN - 12)
+        p++;
+    if (*p != '=')
+        return;
+    p++;
+    char digits[12];
+    int n = 0;
+    for (unsigned long v = (unsigned long)getpid(); n == 0 || v > 0; v /= 10)
+        digits[n++] = (char)('0' + v % 10);
+    while (n > 0)
+        *p++ = digits[--n];
+    *p = '\0';
+}
+
+/* Puts each source fd at its target, with no other fd inherited; the
+ * exec-result pipe (*errfd) is moved above every source and target first,
+ * so that no target overwrites it. Async-signal-safe. Returns 0, or the
+ * errno to report as the exec's. */
+static int map_fds(const struct child_fd_map *fds, int nfds, int *errfd)
+{
+    int top = *errfd;
+    for (int i = 0; i < nfds; i++) {
+        if (fds[i].source > top)
+            top = fds[i].source;
+        if (fds[i].target > top)
+            top = fds[i].target;
+    }
+    int moved = fcntl(*errfd, F_DUPFD_CLOEXEC, top + 1);
+    if (moved < 0)
+        return errno;
+    *errfd = moved;
+    /* Each source copied above the range first: a source that is another
+     * entry's target would otherwise be overwritten before it is used. */
+    int copy[CHILD_MAX_MAPPED_FDS];
+    for (int i = 0; i < nfds; i++)
+        if ((copy[i] = fcntl(fds[i].source, F_DUPFD_CLOEXEC, moved + 1)) < 0)
+            return errno;
+    for (int i = 0; i < nfds; i++)
+        if (dup2(copy[i], fds[i].target) < 0) /* dup2 clears FD_CLOEXEC: inherited */
+            return errno;
+    int keep[CHILD_MAX_MAPPED_FDS + 1];
+    int nkeep = 0;
+    for (int i = 0; i < nfds; i++) {
+        /* insertion sort: keep must be sorted, and n is small */
+        int j = nkeep++;
+        while (j > 0 && keep[j - 1] > fds[i].target) {
+            keep[j] = keep[j - 1];
+            j--;
+        }
+        keep[j] = fds[i].target;
+    }
+    keep[nkeep++] = moved; /* above every target */
+    child_close_other_fds(keep, nkeep, 1);
+    return 0;
+}
+
 /* Runs in the forked child: async-signal-safe calls only. */
 static __attribute__((noreturn)) void child_after_fork(struct child_exec_plan *p, int errfd,
-                                                       int take_terminal, int output_fd)
+                                                       int take_terminal, int output_fd,
+                                                       const struct child_spawn_opts *opts)
 {
     struct sigaction dfl, ign;
     memset(&dfl, 0, sizeof dfl);
@@ -219,11 +297,15 @@ static __attribute__((noreturn)) void child_after_fork(struct child_exec_plan *p
         dup2(output_fd, STDOUT_FILENO);
         dup2(output_fd, STDERR_FILENO);
     }
-    child_close_other_fds(errfd, 1);
+    if (opts && opts->pid_slot)
+        fill_pid_slot(opts->pid_slot);
+    int err = map_fds(opts ? opts->fds : NULL, opts ? opts->nfds : 0, &errfd);
     /* The mask podvisor was started with (empty unless its parent blocked
      * something), as tini restores it. */
-    sigprocmask(SIG_SETMASK, &inherited_mask, NULL);
-    int err = exec_plan_run(p);
+    if (err == 0) {
+        sigprocmask(SIG_SETMASK, &inherited_mask, NULL);
+        err = exec_plan_run(p);
+    }
     ssize_t unused = write(errfd, &err, sizeof err);
     (void)unused;
     _exit(127);
@@ -253,6 +335,10 @@ int child_spawn(char *const *argv, const struct child_spawn_opts *opts, pid_t *p
     int rc = child_plan_build(&plan, argv);
     if (rc < 0)
         goto out;
+    if (opts && (opts->nfds < 0 || opts->nfds > CHILD_MAX_MAPPED_FDS)) {
+        rc = -EINVAL;
+        goto out;
+    }
     if (opts && opts->envp)
         plan.envp = opts->envp;
     /* Non-blocking: the caller watches the read end in its event loop
@@ -272,7 +358,7 @@ int child_spawn(char *const *argv, const struct child_spawn_opts *opts, pid_t *p
     }
     if (pid == 0) {
         close(pipefd[0]);
-        child_after_fork(&plan, pipefd[1], take_terminal, output_fd);
+        child_after_fork(&plan, pipefd[1], take_terminal, output_fd, opts);
     }
     /* Also from the parent, so the group exists before we ever signal it,
      * whichever of the two runs first; failure (EACCES once the child has

@@ -25,16 +25,38 @@ struct child_exec_plan {
 int child_plan_build(struct child_exec_plan *p, char *const *argv);
 void child_plan_free(struct child_exec_plan *p);
 
-/** Closes every fd from 3 up but `keep`: with close_range(2) when
- * use_close_range and the kernel has it, else those /proc/self/fd lists,
- * else one by one up to the fd limit. Async-signal-safe. Returns 0. */
-int child_close_other_fds(int keep, int use_close_range);
+/** Closes every fd from 3 up but those in keep[0..nkeep) (sorted, each
+ * >= 3): with close_range(2) when use_close_range and the kernel has it,
+ * else those /proc/self/fd lists, else one by one up to the fd limit.
+ * Async-signal-safe. Returns 0. */
+int child_close_other_fds(const int *keep, int nkeep, int use_close_range);
+
+/* One fd the child gets: podvisor's `source` becomes the child's `target`
+ * (as h2o's h2o_spawnp mapped_fds). Targets from 3 up; a source may be
+ * another entry's target (the map is applied through copies above it). */
+struct child_fd_map {
+    int source;
+    int target;
+};
+#define CHILD_MAX_MAPPED_FDS 64
+
+/* The after-fork slot: a string of the child's environment that gets its
+ * own pid written in after fork ("LISTEN_PID=" then the digits), since
+ * sd_listen_fds ignores the fds unless LISTEN_PID is the reader's pid. */
+#define CHILD_PID_SLOT_LEN 32
 
 /* How a child differs from the main one. */
 struct child_spawn_opts {
     int output_fd;     /* >= 0: the child's stdout and stderr (a capture pipe) */
     int helper;        /* a podvisor helper (--validate, exec:): never takes the terminal */
     char *const *envp; /* NULL: podvisor's own environment */
+    /* The fds the child gets beside 0-2 (nfds <= CHILD_MAX_MAPPED_FDS);
+     * nothing else is inherited. */
+    const struct child_fd_map *fds;
+    int nfds;
+    /* NULL, or a string of envp (CHILD_PID_SLOT_LEN bytes) whose text up
+     * to its '=' is kept and the child's pid written after it. */
+    char *pid_slot;
 };
 
 /** Records the signal mask and the ignored signals podvisor itself was

@@ -122,9 +122,20 @@ static void begin_stopping(struct lifecycle *lc, struct lc_result *out, const ch
     stop_main(lc, out);
 }
 
+/* The restart that kept readiness up is over (ready, crashed, or
+ * podvisor is stopping). */
+static void end_keep_ready(struct lifecycle *lc, struct lc_result *out)
+{
+    if (!lc->restart_keeps_ready)
+        return;
+    lc->restart_keeps_ready = 0;
+    cancel(out, LC_EV_READY_TIMEOUT);
+}
+
 static void drain(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out,
                   const char *why)
 {
+    end_keep_ready(lc, out);
     /* docs/kubernetes.md: endpoints learn of the deletion seconds after it
      * starts, so readiness fails now and the app keeps serving for the
      * prestop delay while traffic drains away. */
@@ -145,6 +156,7 @@ static void exit_without_child(struct lifecycle *lc, const struct lc_event *ev,
         if (lc->children[r].in_use && lc->children[r].pid > 0)
             act_on(lc, out, LC_ACT_KILL_GROUP, r, SIGKILL);
     lc->exit_code = code;
+    end_keep_ready(lc, out);
     if (lc->drain_started_ms >= 0 && lc->drain_ended_ms < 0)
         lc->drain_ended_ms = ev->now_ms;
     move(lc, out, LC_EXITED, why);
@@ -159,6 +171,7 @@ static void on_sigterm_restarting(struct lifecycle *lc, const struct lc_event *e
 {
     enum lc_restart_phase phase = lc->restart_phase;
     lc->restart_phase = LC_RS_NONE;
+    end_keep_ready(lc, out);
     lc->drain_started_ms = ev->now_ms;
     switch (phase) {
     case LC_RS_DELAY:
@@ -261,6 +274,7 @@ static void on_main_exited(struct lifecycle *lc, const struct lc_event *ev, stru
         exec_error ? exec_error : options_remap_exit(lc->cfg, waitstatus_code(ev->status));
     cancel(out, LC_EV_PRESTOP_ELAPSED);
     cancel(out, LC_EV_STOP_TIMEOUT);
+    end_keep_ready(lc, out);
     const char *why = "child exited";
     if (exec_error)
         why = "the child could not be executed";
@@ -310,6 +324,16 @@ static void begin_restart(struct lifecycle *lc, struct lc_result *out, enum lc_r
     lc->restart_reason = reason;
     move(lc, out, LC_RESTARTING,
          reason == LC_REASON_CONFIG ? "config changed" : "restart requested");
+    if (lc->cfg->socket.n > 0) {
+        /* podvisor holds the listening sockets: while no child accepts,
+         * connections wait in their backlog instead of being refused, so
+         * readiness stays up and the prestop delay (there for endpoints to
+         * stop sending) has nothing to wait for. */
+        lc->restart_keeps_ready = 1;
+        arm(out, LC_EV_READY_TIMEOUT, LC_MAIN, lc->cfg->ready_timeout_ms);
+        restart_stop(lc, out);
+        return;
+    }
     lc->restart_phase = LC_RS_DELAY;
     if (lc->cfg->prestop_delay_ms > 0)
         arm(out, LC_EV_PRESTOP_ELAPSED, LC_MAIN, lc->cfg->prestop_delay_ms);
@@ -362,6 +386,7 @@ static void crash_restart(struct lifecycle *lc, const struct lc_event *ev, struc
         backoff_next(lc->backoff_ms, lc->cfg->backoff_initial_ms, lc->cfg->backoff_max_ms);
     int64_t delay = lc->backoff_ms;
     lc->restart_reason = LC_REASON_CRASH;
+    end_keep_ready(lc, out);
     lc->restart_phase = LC_RS_BACKOFF;
     lc->backoff_until_ms = ev->now_ms + delay;
     move(lc, out, LC_RESTARTING, "child exited; --restart-policy restarts it");
@@ -684,6 +709,13 @@ static int valid_child(const struct lc_event *ev)
     return ev->child >= 0 && ev->child < LC_MAX_CHILDREN;
 }
 
+static void become_ready(struct lifecycle *lc, struct lc_result *out, const char *why)
+{
+    lc->ever_ready = lc->ready_since_start = 1;
+    end_keep_ready(lc, out);
+    move(lc, out, LC_READY, why);
+}
+
 static void on_exec_ok(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     struct lc_child *c = &lc->children[ev->child];
@@ -715,8 +747,7 @@ static void on_exec_ok(struct lifecycle *lc, const struct lc_event *ev, struct l
     if (lc->n_ready_checks > 0)
         return; /* running until every ready check passes */
     /* Without ready checks a running child is a ready one. */
-    lc->ever_ready = lc->ready_since_start = 1;
-    move(lc, out, LC_READY, "no ready checks");
+    become_ready(lc, out, "no ready checks");
 }
 
 /* The first ready check that does not pass now, or NULL. */
@@ -752,8 +783,7 @@ static void on_check_result(struct lifecycle *lc, const struct lc_event *ev, str
         return;
     const struct lc_check *failing = failing_ready_check(lc);
     if (lc->state == LC_RUNNING && failing == NULL) {
-        lc->ever_ready = lc->ready_since_start = 1;
-        move(lc, out, LC_READY, "ready checks pass");
+        become_ready(lc, out, "ready checks pass");
     } else if (lc->state == LC_READY && failing != NULL) {
         snprintf(lc->check_why, sizeof lc->check_why, "ready check %.60s: %.120s", failing->name,
                  failing->error);
@@ -932,6 +962,14 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
     case LC_EV_CHECK_RESULT:
         on_check_result(lc, ev, out);
         break;
+    case LC_EV_READY_TIMEOUT:
+        if (lc->restart_keeps_ready) {
+            lc->restart_keeps_ready = 0;
+            act(out, (struct lc_action){.type = LC_ACT_WARN,
+                                        .why = "the restarted child is not ready after "
+                                               "--ready-timeout: /readyz fails until it is"});
+        }
+        break;
     case LC_EV_MAINPID:
         on_mainpid(lc, ev);
         break;
@@ -995,6 +1033,8 @@ int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
             snprintf(c[0].why, sizeof c[0].why, "could not be started");
         break;
     case LC_RUNNING: {
+        if (lc->restart_keeps_ready)
+            break; /* the held sockets queue what comes meanwhile */
         const struct lc_check *k = failing_ready_check(lc);
         c[1].failed = 1;
         if (k == NULL || !k->has_result)
@@ -1005,6 +1045,8 @@ int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
         break;
     }
     case LC_RESTARTING:
+        if (lc->restart_keeps_ready)
+            break;
         c[0].failed = 1;
         if (lc->restart_phase == LC_RS_BACKOFF)
             snprintf(c[0].why, sizeof c[0].why, "restarting (%s): next start in %.1fs",

@@ -101,6 +101,7 @@ enum lc_event_type {
     LC_EV_RELOAD,               /* admin POST /reload: the --on-change action, now */
     LC_EV_OLD_GROUP_GONE,       /* the restarted child's old process group is empty */
     LC_EV_OLD_GROUP_DEADLINE,   /* timer: stop waiting for the old group to empty */
+    LC_EV_READY_TIMEOUT,        /* timer: --ready-timeout since a restart began */
     LC_N_EVENTS
 };
 
@@ -134,6 +135,7 @@ enum lc_action_type {
     LC_ACT_WEBHOOK,          /* POST the change (replacing a retry in progress) */
     LC_ACT_SIGNAL_PROCESSES, /* sig: sidecar mode, to the --signal-process processes */
     LC_ACT_REAP,             /* reap now and report what is left (LC_EV_REAPED) */
+    LC_ACT_WARN,             /* why: worth a warning, nothing to do */
 };
 
 struct lc_action {
@@ -226,6 +228,10 @@ struct lifecycle {
     unsigned restarts_by[LC_N_REASONS];
     int64_t backoff_ms; /* the last crash-restart delay; 0: reset (a stable run) */
     int64_t backoff_until_ms;
+    /* With --socket a graceful restart keeps /readyz at 200 (connections
+     * wait in the held sockets' backlog) until the new child is ready or
+     * --ready-timeout has passed. */
+    int restart_keeps_ready;
     /* Config changes. */
     struct lc_config {
         char hash[80];       /* what the running child was given ("" until a change) */

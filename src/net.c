@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static int bind_listen(int family, const struct sockaddr *sa, socklen_t salen, int v6only,
-                       int backlog, int *err)
+                       int backlog, int nonblock, int *err)
 {
-    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
     if (fd < 0) {
         *err = errno;
         return -1;
@@ -40,7 +42,8 @@ static const char *in_use_hint(int e)
                            : "";
 }
 
-int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t errlen)
+static int listen_tcp(const struct listen_addr *addr, int backlog, int nonblock, char *err,
+                      size_t errlen)
 {
     int e = 0;
     if (addr->any) {
@@ -49,7 +52,7 @@ int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t er
         a6.sin6_family = AF_INET6;
         a6.sin6_addr = in6addr_any;
         a6.sin6_port = htons((uint16_t)addr->port);
-        int fd = bind_listen(AF_INET6, (struct sockaddr *)&a6, sizeof a6, 0, backlog, &e);
+        int fd = bind_listen(AF_INET6, (struct sockaddr *)&a6, sizeof a6, 0, backlog, nonblock, &e);
         if (fd >= 0)
             return fd;
         /* No IPv6 in this pod (a kernel or sysctl without it): IPv4 only. */
@@ -59,7 +62,7 @@ int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t er
             a4.sin_family = AF_INET;
             a4.sin_addr.s_addr = htonl(INADDR_ANY);
             a4.sin_port = htons((uint16_t)addr->port);
-            fd = bind_listen(AF_INET, (struct sockaddr *)&a4, sizeof a4, 0, backlog, &e);
+            fd = bind_listen(AF_INET, (struct sockaddr *)&a4, sizeof a4, 0, backlog, nonblock, &e);
             if (fd >= 0)
                 return fd;
         }
@@ -82,7 +85,7 @@ int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t er
     int fd = -1;
     char shown[300];
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
-        fd = bind_listen(ai->ai_family, ai->ai_addr, ai->ai_addrlen, 1, backlog, &e);
+        fd = bind_listen(ai->ai_family, ai->ai_addr, ai->ai_addrlen, 1, backlog, nonblock, &e);
     freeaddrinfo(res);
     if (fd < 0) {
         snprintf(err, errlen, "cannot listen on %s: %s%s",
@@ -90,6 +93,79 @@ int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t er
         return -e;
     }
     return fd;
+}
+
+int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t errlen)
+{
+    return listen_tcp(addr, backlog, 1, err, errlen);
+}
+
+/* A unix socket path left by an earlier run is replaced, but only when
+ * nothing answers on it: a live server's socket is never taken over. */
+static int clear_stale_unix(const struct sockaddr_un *sa, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(sa->sun_path, &st) < 0)
+        return errno == ENOENT
+                   ? 0
+                   : (snprintf(err, errlen, "%s: %s", sa->sun_path, strerror(errno)), -errno);
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen,
+                 "%s exists and is not a socket (podvisor replaces only a stale "
+                 "socket)",
+                 sa->sun_path);
+        return -EEXIST;
+    }
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0)
+        return -errno;
+    int live = connect(probe, (const struct sockaddr *)sa, sizeof *sa) == 0;
+    close(probe);
+    if (live) {
+        snprintf(err, errlen, "%s: a server answers on it already", sa->sun_path);
+        return -EADDRINUSE;
+    }
+    if (unlink(sa->sun_path) < 0 && errno != ENOENT) {
+        snprintf(err, errlen, "removing the stale socket %s: %s", sa->sun_path, strerror(errno));
+        return -errno;
+    }
+    return 0;
+}
+
+int net_hold_socket(const struct socket_spec *spec, char *err, size_t errlen)
+{
+    int backlog = spec->backlog > 0 ? spec->backlog : SOMAXCONN;
+    if (!spec->is_unix)
+        return listen_tcp(&spec->tcp, backlog, 0, err, errlen);
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", spec->path);
+    int rc = clear_stale_unix(&sa, err, errlen);
+    if (rc < 0)
+        return rc;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return rc;
+    }
+    const char *step = "bind";
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+        goto fail;
+    step = "chmod";
+    /* systemd's SocketMode= default; the socket is the app's interface. */
+    if (chmod(sa.sun_path, (mode_t)(spec->mode >= 0 ? spec->mode : 0666)) < 0)
+        goto fail;
+    step = "listen";
+    if (listen(fd, backlog) < 0)
+        goto fail;
+    return fd;
+fail:
+    rc = -errno;
+    snprintf(err, errlen, "cannot listen on unix:%s: %s: %s", spec->path, step, strerror(errno));
+    close(fd);
+    return rc;
 }
 
 void net_sockaddr_name(const struct sockaddr *sa, char *buf, size_t len)

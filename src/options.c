@@ -221,6 +221,13 @@ static const char *apply_check(void *field, const char *v)
     return why ? why : apply_strlist(field, v);
 }
 
+static const char *apply_socket(void *field, const char *v)
+{
+    struct socket_spec spec;
+    const char *why = parse_socket_spec(v, &spec);
+    return why ? why : apply_strlist(field, v);
+}
+
 /* The token is read once, at start: a mounted Secret that changes later
  * takes a restart to apply, as most servers' credentials do. */
 static const char *apply_token_file(void *field, const char *v)
@@ -408,6 +415,11 @@ static const struct opt_def option_table[] = {
      "one check's time limit"},
     {"failure-threshold", 0, 1, 0, 0, NULL, "3", apply_threshold, F(failure_threshold), -1, "N",
      "consecutive live-check failures before /livez fails"},
+    {"socket", 0, 1, 1, 0, NULL, NULL, apply_socket, F(socket), -1, "[NAME=]ADDR",
+     "podvisor binds tcp://HOST:PORT or unix:PATH (,backlog=N ,mode=M) and passes it to every "
+     "child as fd 3, 4, ... with LISTEN_FDS (repeatable)"},
+    {"ready-timeout", 0, 1, 0, 0, NULL, "60s", apply_duration, F(ready_timeout_ms), -1, "D",
+     "with --socket, how long a restart keeps /readyz at 200 while the new child gets ready"},
     {"notify", 0, 0, 0, 0, NULL, NULL, apply_bool, F(notify), -1, NULL,
      "give the child a NOTIFY_SOCKET (sd_notify; implied by a notify check)"},
     {"watchdog", 0, 1, 0, 0, NULL, NULL, apply_duration, F(watchdog_ms), -1, "D",
@@ -1037,6 +1049,8 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
                         oc->text);
         if (cfg->restart_policy != RESTART_NEVER)
             return fail(st, "--restart-policy needs a COMMAND; a sidecar has no child");
+        if (cfg->socket.n > 0)
+            return fail(st, "--socket is passed to the child; a sidecar has no child");
         if (cfg->ready_check.n > 0 || cfg->live_check.n > 0)
             return fail(st, "--ready-check and --live-check follow the child; a sidecar "
                             "(--watch without a COMMAND) has none");
@@ -1054,6 +1068,8 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
         add_warning(cfg, "--admin-token-file has no effect without --admin-listen");
     if (cfg->webhook_timeout_ms <= 0)
         return fail(st, "--webhook-timeout must be more than 0 (try 60s)");
+    if (cfg->ready_timeout_ms <= 0)
+        return fail(st, "--ready-timeout must be more than 0 (try 60s)");
     if (cfg->check_interval_ms <= 0 || cfg->check_timeout_ms <= 0)
         return fail(st, "--check-interval and --check-timeout must be more than 0 (try 1s)");
     if (cfg->ready_check.n + cfg->live_check.n > OPTIONS_MAX_CHECKS)
@@ -1070,7 +1086,7 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
 void options_free(struct podvisor_config *cfg)
 {
     struct strlist *lists[] = {&cfg->watch, &cfg->signal_process, &cfg->ready_check,
-                               &cfg->live_check};
+                               &cfg->live_check, &cfg->socket};
     for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
         for (size_t i = 0; i < lists[l]->n; i++)
             free(lists[l]->v[i]);

@@ -87,6 +87,9 @@ struct podvisor_config {
      * or --watchdog); watchdog_ms 0: none. */
     int notify;
     int64_t watchdog_ms;
+    /* --socket (parse_socket_spec validated each); passed as fds 3.. */
+    struct strlist socket;
+    int64_t ready_timeout_ms; /* a restart's new child must be ready by then */
     /* The admin listener (off unless given); admin_token.value: the token
      * file's content, trailing blanks cut (NULL: no token needed). */
     struct listen_addr admin_listen;

@@ -246,6 +246,89 @@ const char *parse_listen_addr(const char *s, struct listen_addr *out)
     return NULL;
 }
 
+/* sd_listen_fds_with_names splits LISTEN_FDNAMES at ':', and systemd
+ * takes printable ASCII names only. */
+static int valid_fd_name(const char *s, size_t n)
+{
+    if (n == 0 || n >= PARSE_SOCKET_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] <= ' ' || s[i] > '~' || s[i] == ':')
+            return 0;
+    return 1;
+}
+
+const char *parse_socket_spec(const char *s, struct socket_spec *out)
+{
+    static const char hint[] =
+        "is not a socket (try tcp://:8080, tcp://127.0.0.1:8080, http=tcp://[::]:8080 or "
+        "unix:/run/app.sock, then ,backlog=N or ,mode=0660)";
+    memset(out, 0, sizeof *out);
+    out->mode = -1;
+    snprintf(out->name, sizeof out->name, "unknown");
+    if (s == NULL)
+        return hint;
+    const char *addr = s;
+    const char *eq = strchr(s, '=');
+    const char *scheme = strstr(s, "tcp://") == s || strstr(s, "unix:") == s ? s : NULL;
+    if (scheme == NULL && eq != NULL) {
+        if (!valid_fd_name(s, (size_t)(eq - s)))
+            return "has a bad NAME (1 to 63 printable characters, no ':' or blank)";
+        memcpy(out->name, s, (size_t)(eq - s));
+        out->name[eq - s] = '\0';
+        addr = eq + 1;
+    }
+    const char *comma = strchr(addr, ',');
+    size_t alen = comma ? (size_t)(comma - addr) : strlen(addr);
+    char a[300];
+    if (alen >= sizeof a)
+        return hint;
+    memcpy(a, addr, alen);
+    a[alen] = '\0';
+    if (strncmp(a, "tcp://", 6) == 0) {
+        if (parse_listen_addr(a + 6, &out->tcp) != NULL || out->tcp.off)
+            return hint;
+        if (out->tcp.port == 0)
+            return "needs a port (the app's clients must know it; 0 would pick one at random)";
+    } else if (strncmp(a, "unix:", 5) == 0) {
+        out->is_unix = 1;
+        if (a[5] == '\0')
+            return "has no path after unix:";
+        if (strlen(a + 5) >= sizeof out->path)
+            return "has a unix path longer than 107 bytes (the kernel's sun_path)";
+        snprintf(out->path, sizeof out->path, "%s", a + 5);
+    } else {
+        return hint;
+    }
+    while (comma != NULL) {
+        const char *opt = comma + 1;
+        comma = strchr(opt, ',');
+        size_t olen = comma ? (size_t)(comma - opt) : strlen(opt);
+        char v[32];
+        long n;
+        if (olen > 8 && strncmp(opt, "backlog=", 8) == 0 && olen - 8 < sizeof v) {
+            memcpy(v, opt + 8, olen - 8);
+            v[olen - 8] = '\0';
+            if (parse_int_range(v, 1, 65535, &n) != NULL)
+                return "has a bad backlog (1 to 65535)";
+            out->backlog = (int)n;
+        } else if (olen > 5 && strncmp(opt, "mode=", 5) == 0 && olen - 5 < sizeof v) {
+            memcpy(v, opt + 5, olen - 5);
+            v[olen - 5] = '\0';
+            char *end;
+            n = strtol(v, &end, 8);
+            if (!out->is_unix)
+                return "has mode=, which only a unix: socket takes";
+            if (*end != '\0' || n < 0 || n > 0777 || v[0] == '\0')
+                return "has a bad mode (octal, such as 0660)";
+            out->mode = (int)n;
+        } else {
+            return "has an unknown setting after ',' (backlog=N or mode=M)";
+        }
+    }
+    return NULL;
+}
+
 const char *listen_addr_format(const struct listen_addr *addr, char *buf, unsigned size)
 {
     if (addr->off)

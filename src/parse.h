@@ -66,6 +66,20 @@ struct listen_addr {
 };
 const char *parse_listen_addr(const char *s, struct listen_addr *out);
 
+/* A --socket podvisor holds for the app: "[NAME=]ADDR[,backlog=N][,mode=M]"
+ * with ADDR tcp://HOST:PORT (tcp://:PORT: every address) or unix:PATH
+ * (mode: its permissions, octal; unix only). */
+#define PARSE_SOCKET_NAME_MAX 64
+struct socket_spec {
+    char name[PARSE_SOCKET_NAME_MAX]; /* LISTEN_FDNAMES entry; "unknown" when not given */
+    int is_unix;
+    struct listen_addr tcp;
+    char path[108]; /* sun_path */
+    int backlog;    /* 0: the default (SOMAXCONN) */
+    int mode;       /* unix: -1 for the default (0666) */
+};
+const char *parse_socket_spec(const char *s, struct socket_spec *out);
+
 /** Writes addr back in the form parse_listen_addr reads. */
 const char *listen_addr_format(const struct listen_addr *addr, char *buf, unsigned size);
 

@@ -17,6 +17,7 @@
 
 #include "checks.h"
 #include "child.h"
+#include "childenv.h"
 #include "http.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -77,13 +78,18 @@ struct supervisor {
     struct sv_timer timers[LC_N_EVENTS];
     struct sv_child children[LC_MAX_CHILDREN];
     struct lifecycle lc;
-    struct http_server *http;       /* NULL with --probe-listen off */
-    struct watch *watch;            /* NULL without --watch */
-    struct webhook *webhook;        /* NULL unless --on-change webhook: */
-    struct checks *checks;          /* NULL without --ready-check / --live-check */
-    struct notify *notify;          /* NULL without --notify */
-    char **child_env;               /* the main child's environment (NOTIFY_SOCKET); NULL: ours */
-    char *env_owned[2];             /* its NOTIFY_SOCKET= and WATCHDOG_USEC= strings */
+    struct http_server *http;  /* NULL with --probe-listen off */
+    struct watch *watch;       /* NULL without --watch */
+    struct webhook *webhook;   /* NULL unless --on-change webhook: */
+    struct checks *checks;     /* NULL without --ready-check / --live-check */
+    struct notify *notify;     /* NULL without --notify */
+    struct childenv child_env; /* envp NULL: ours */
+    /* --socket: held for podvisor's whole life, passed as fds 3.. */
+    int sockets[CHILD_MAX_MAPPED_FDS];
+    const char *socket_names[CHILD_MAX_MAPPED_FDS];
+    struct socket_spec socket_specs[CHILD_MAX_MAPPED_FDS];
+    struct child_fd_map fd_map[CHILD_MAX_MAPPED_FDS];
+    int nsockets;
     struct http_server *admin_http; /* NULL without --admin-listen */
     struct http_admin admin;
     int notify_warned[NOTIFY_N_REJECTS];
@@ -105,6 +111,8 @@ struct supervisor {
     int queued, feeding;
     pid_t self;
 };
+
+extern char **environ;
 
 static void apply(struct supervisor *sv, const struct lc_result *res);
 
@@ -291,8 +299,13 @@ static void spawn(struct supervisor *sv, int slot)
 {
     struct sv_child *c = &sv->children[slot];
     char *const *argv = slot_argv(sv, slot);
-    struct child_spawn_opts opts = {
-        .output_fd = -1, .helper = slot != LC_MAIN, .envp = slot == LC_MAIN ? sv->child_env : NULL};
+    struct child_spawn_opts opts = {.output_fd = -1, .helper = slot != LC_MAIN};
+    if (slot == LC_MAIN) {
+        opts.envp = sv->child_env.envp;
+        opts.fds = sv->fd_map;
+        opts.nfds = sv->nsockets;
+        opts.pid_slot = sv->child_env.has_pid_slot ? sv->child_env.pid_slot : NULL;
+    }
     int capture[2] = {-1, -1};
     c->out_len = 0;
     c->out[0] = '\0';
@@ -734,37 +747,35 @@ static void on_admin(void *ctx, const char *path, const char *peer, unsigned *st
     }
 }
 
-/* The main child's environment: ours, with NOTIFY_SOCKET (and
- * WATCHDOG_USEC) set to podvisor's own, whatever podvisor was given. */
-static char **notify_env(struct supervisor *sv)
+/* --socket: every one bound before the first child, or none (an address
+ * that cannot be bound is a start-up error, said with its cause). */
+static int hold_sockets(struct supervisor *sv)
 {
-    extern char **environ;
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    char **env = calloc(n + 3, sizeof *env);
-    char *sock = malloc(strlen(notify_socket_name(sv->notify)) + 16);
-    char *wd = malloc(48);
-    sv->env_owned[0] = sock;
-    sv->env_owned[1] = wd;
-    if (env == NULL || sock == NULL || wd == NULL) {
-        free(env);
-        return NULL;
+    if (sv->cfg->socket.n > CHILD_MAX_MAPPED_FDS) {
+        log_error("--socket: at most %d sockets", CHILD_MAX_MAPPED_FDS);
+        return -2;
     }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0 &&
-            strncmp(environ[i], "WATCHDOG_USEC=", 14) != 0 &&
-            strncmp(environ[i], "WATCHDOG_PID=", 13) != 0)
-            env[k++] = environ[i];
-    sprintf(sock, "NOTIFY_SOCKET=%s", notify_socket_name(sv->notify));
-    env[k++] = sock;
-    if (sv->cfg->watchdog_ms > 0) {
-        snprintf(wd, 48, "WATCHDOG_USEC=%lld", (long long)sv->cfg->watchdog_ms * 1000);
-        env[k++] = wd;
+    for (size_t i = 0; i < sv->cfg->socket.n; i++) {
+        struct socket_spec *spec = &sv->socket_specs[i];
+        char err[300];
+        parse_socket_spec(sv->cfg->socket.v[i], spec); /* options validated it */
+        int fd = net_hold_socket(spec, err, sizeof err);
+        if (fd < 0) {
+            log_error("--socket %s: %s", sv->cfg->socket.v[i], err);
+            return -2;
+        }
+        sv->sockets[sv->nsockets] = fd;
+        sv->socket_names[sv->nsockets] = spec->name;
+        sv->fd_map[sv->nsockets] = (struct child_fd_map){.source = fd, .target = 3 + (int)i};
+        sv->nsockets++;
+        char where[300];
+        if (spec->is_unix)
+            snprintf(where, sizeof where, "unix:%s", spec->path);
+        else
+            net_local_name(fd, where, sizeof where);
+        log_info("holding socket %s (%s) for the child as fd %d", where, spec->name, 3 + (int)i);
     }
-    env[k] = NULL;
-    return env;
+    return 0;
 }
 
 static int carry_out(struct supervisor *sv, const struct lc_action *a)
@@ -804,6 +815,9 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
         return 0;
     case LC_ACT_REAP:
         reap(sv);
+        return 0;
+    case LC_ACT_WARN:
+        log_warn("%s", a->why);
         return 0;
     case LC_ACT_KILL_GROUP:
         if (a->why)
@@ -925,11 +939,15 @@ static int setup(struct supervisor *sv)
             log_error("--notify: the sd_notify socket: %s", err);
             return -1;
         }
-        if ((sv->child_env = notify_env(sv)) == NULL) {
-            log_error("--notify: out of memory");
-            return -1;
-        }
         log_debug("sd_notify socket %s", notify_socket_name(sv->notify));
+    }
+    if ((rc = hold_sockets(sv)) < 0)
+        return rc;
+    if ((sv->notify || sv->nsockets > 0) &&
+        childenv_build(&sv->child_env, environ, sv->notify ? notify_socket_name(sv->notify) : NULL,
+                       sv->cfg->watchdog_ms, sv->socket_names, (size_t)sv->nsockets) < 0) {
+        log_error("the child's environment: out of memory");
+        return -1;
     }
     if (!sv->cfg->admin_listen.off) {
         char err[256], addr[300];
@@ -970,9 +988,13 @@ static void teardown(struct supervisor *sv)
     http_stop(sv->http);
     http_stop(sv->admin_http);
     notify_close(sv->notify);
-    free(sv->child_env);
-    free(sv->env_owned[0]);
-    free(sv->env_owned[1]);
+    childenv_free(&sv->child_env);
+    for (int i = 0; i < sv->nsockets; i++) {
+        close(sv->sockets[i]);
+        /* The path is podvisor's to clean up: it made it. */
+        if (sv->socket_specs[i].is_unix)
+            unlink(sv->socket_specs[i].path);
+    }
     watch_stop(sv->watch);
     webhook_free(sv->webhook);
     checks_free(sv->checks);

@@ -6,7 +6,7 @@ set -eu
 PKGS="make gcc clang clang-format libclang-rt-14-dev pkg-config libmicrohttpd-dev libjansson-dev
 nettle-dev libcurl4-openssl-dev libcmocka-dev valgrind python3 python3-pytest util-linux procps
 curl nginx wrk tini dumb-init catatonit openssl iproute2 man-db
-podman runc fuse-overlayfs uidmap slirp4netns debootstrap python3-yaml gunicorn systemd"
+podman runc fuse-overlayfs uidmap slirp4netns debootstrap python3-yaml gunicorn uvicorn systemd"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -84,7 +84,7 @@ static void fallback_closes_fds_above_65536(void **state)
             high = 900;
         if (dup2(1, high) < 0 || dup2(1, 7) < 0 || dup2(1, 12) < 0)
             _exit(10);
-        child_close_other_fds(7, 0);
+        child_close_other_fds((const int[]){7}, 1, 0);
         if (fcntl(high, F_GETFD) != -1 || errno != EBADF)
             _exit(11);
         if (fcntl(12, F_GETFD) != -1)
@@ -176,6 +176,79 @@ static void fork_failure_is_an_error_not_a_leak(void **state)
     assert_int_equal(count_fds(), before); /* the exec pipe was closed */
 }
 
+static void read_all(int fd, char *buf, size_t len)
+{
+    size_t o = 0;
+    ssize_t n;
+    while (o + 1 < len && (n = read(fd, buf + o, len - 1 - o)) > 0)
+        o += (size_t)n;
+    buf[o] = '\0';
+}
+
+/* The fd map: a source that is another entry's target is not overwritten
+ * before use, the child sees exactly the targets (no other fd, not the
+ * exec pipe), and the pid slot holds the child's own pid. */
+static void spawn_maps_fds_and_writes_the_pid_slot(void **state)
+{
+    setenv("PATH", "/usr/bin:/bin", 1);
+    int a[2], b[2];
+    assert_int_equal(pipe2(a, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(b, O_CLOEXEC), 0);
+    /* Out of the way, then the writers at 3 (a) and 4 (b), to be swapped:
+     * each source is the other entry's target. */
+    int pipes[4] = {a[0], a[1], b[0], b[1]};
+    for (int i = 0; i < 4; i++) {
+        int high = fcntl(pipes[i], F_DUPFD_CLOEXEC, 20);
+        assert_true(high >= 20);
+        close(pipes[i]);
+        pipes[i] = high;
+    }
+    a[0] = pipes[0], b[0] = pipes[2];
+    assert_int_equal(dup3(pipes[1], 3, O_CLOEXEC), 3);
+    assert_int_equal(dup3(pipes[3], 4, O_CLOEXEC), 4);
+    close(pipes[1]);
+    close(pipes[3]);
+    a[1] = 3, b[1] = 4;
+    int a3 = 3;
+    char slot[CHILD_PID_SLOT_LEN] = "LISTEN_PID=";
+    char *envp[] = {"PATH=/usr/bin:/bin", slot, NULL};
+    struct child_fd_map map[] = {{.source = b[1], .target = 3}, {.source = a3, .target = 4}};
+    char *argv[] = {"sh", "-c",
+                    "echo three $LISTEN_PID $$ >&3; echo four >&4; "
+                    "for f in 5 6 7 8 9 10 11 12; do [ -e /dev/fd/$f ] && echo leak $f >&3; done; "
+                    "exit 0",
+                    NULL};
+    struct child_spawn_opts opts = {
+        .output_fd = -1, .helper = 1, .envp = envp, .fds = map, .nfds = 2, .pid_slot = slot};
+    pid_t pid;
+    int fd, err, status;
+    assert_int_equal(child_spawn(argv, &opts, &pid, &fd), 0);
+    assert_int_equal(wait_exec(fd, &err), CHILD_EXEC_OK);
+    close(fd);
+    close(a3);
+    close(b[1]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(waitstatus_code(status), 0);
+    char got[256], want[64];
+    read_all(b[0], got, sizeof got);
+    snprintf(want, sizeof want, "three %d %d\n", (int)pid, (int)pid);
+    assert_string_equal(got, want);
+    read_all(a[0], got, sizeof got);
+    assert_string_equal(got, "four\n");
+    assert_string_equal(slot, "LISTEN_PID="); /* podvisor's copy is untouched */
+    close(a[0]);
+    close(b[0]);
+
+    struct child_fd_map bad = {.source = 999, .target = 3};
+    opts.fds = &bad;
+    opts.nfds = 1;
+    assert_int_equal(child_spawn(argv, &opts, &pid, &fd), 0);
+    assert_int_equal(wait_exec(fd, &err), CHILD_EXEC_FAILED);
+    assert_int_equal(err, EBADF); /* a source that is not open fails the exec, said as such */
+    close(fd);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
 static void wait_statuses_decoded_once(void **state)
 {
     char buf[64];
@@ -196,6 +269,7 @@ int main(void)
         cmocka_unit_test(exec_result_pipe),
         cmocka_unit_test(spawn_reports_the_exec_through_the_pipe),
         cmocka_unit_test(fork_failure_is_an_error_not_a_leak),
+        cmocka_unit_test(spawn_maps_fds_and_writes_the_pid_slot),
         cmocka_unit_test(wait_statuses_decoded_once),
     };
     return cmocka_run_group_tests_name("child", tests, NULL, NULL);

@@ -55,6 +55,7 @@ static const char *const event_names[LC_N_EVENTS] = {
     [LC_EV_RELOAD] = "RELOAD",
     [LC_EV_OLD_GROUP_GONE] = "OLD_GROUP_GONE",
     [LC_EV_OLD_GROUP_DEADLINE] = "OLD_GROUP_DEADLINE",
+    [LC_EV_READY_TIMEOUT] = "READY_TIMEOUT",
 };
 
 static const char *const action_names[] = {
@@ -71,6 +72,7 @@ static const char *const action_names[] = {
     [LC_ACT_WEBHOOK] = "webhook",
     [LC_ACT_SIGNAL_PROCESSES] = "signal-processes",
     [LC_ACT_REAP] = "reap",
+    [LC_ACT_WARN] = "warn",
 };
 
 static const char *const phase_names[] = {
@@ -97,9 +99,12 @@ static void step_type(enum lc_event_type type)
 /* One config for the whole table: a prestop delay, a ready check, a crash
  * restart policy and the graceful restart on a change, so that every state
  * and restart phase can be reached. */
+static int with_socket; /* the situations with a --socket held */
+
 static void fresh(void)
 {
     static char *ready[] = {"tcp://127.0.0.1:8080"};
+    static char *sockets[] = {"tcp://:8080"};
     memset(&cfg, 0, sizeof cfg);
     for (int i = 0; i < OPTIONS_NSIG; i++)
         cfg.rewrite[i] = -1;
@@ -113,6 +118,9 @@ static void fresh(void)
     cfg.on_change.kind = ON_CHANGE_RESTART;
     cfg.ready_check = (struct strlist){ready, 1};
     cfg.failure_threshold = 3;
+    cfg.ready_timeout_ms = 60000;
+    if (with_socket)
+        cfg.socket = (struct strlist){sockets, 1};
     lifecycle_init(&lc, &cfg);
     now = 1000;
 }
@@ -185,6 +193,23 @@ static void restart_backoff(void)
     step((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_MAIN, .status = 1 << 8});
 }
 
+static void held_restart_stopping(void)
+{
+    with_socket = 1;
+    ready();
+    with_socket = 0;
+    step((struct lc_event){.type = LC_EV_CONFIG_CHANGED, .text = "h2"});
+}
+
+static void held_restart_running(void)
+{
+    held_restart_stopping();
+    step((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_MAIN, .status = SIGTERM});
+    step_type(LC_EV_OLD_GROUP_GONE);
+    step((struct lc_event){.type = LC_EV_FORKED, .child = LC_MAIN, .pid = 43});
+    step((struct lc_event){.type = LC_EV_EXEC_OK, .child = LC_MAIN});
+}
+
 static const struct situation {
     const char *name;
     void (*reach)(void);
@@ -201,6 +226,8 @@ static const struct situation {
     {"restart: old group", restart_old_group},
     {"restart: starting", restart_starting},
     {"restart: crash backoff", restart_backoff},
+    {"--socket restart: stopping (ready kept)", held_restart_stopping},
+    {"--socket restart: running, not ready yet (ready kept)", held_restart_running},
 };
 
 /* Each event once, with the arguments a real one has (the main child's). */
@@ -238,6 +265,7 @@ static const struct lc_event events[] = {
     {.type = LC_EV_RELOAD},
     {.type = LC_EV_OLD_GROUP_GONE},
     {.type = LC_EV_OLD_GROUP_DEADLINE},
+    {.type = LC_EV_READY_TIMEOUT},
 };
 
 static size_t put(char *buf, size_t len, size_t o, const char *fmt, ...)
@@ -271,8 +299,10 @@ static size_t describe_event(char *buf, size_t len, size_t o, const struct lc_ev
 
 static size_t describe_state(char *buf, size_t len, size_t o)
 {
-    return put(buf, len, o, "%s%s", lifecycle_state_name(lc.state),
-               lc.state == LC_RESTARTING ? phase_names[lc.restart_phase] : "");
+    struct lc_condition c[LC_N_CONDITIONS];
+    return put(buf, len, o, "%s%s [%d]", lifecycle_state_name(lc.state),
+               lc.state == LC_RESTARTING ? phase_names[lc.restart_phase] : "",
+               lifecycle_conditions(&lc, now, c) ? 200 : 503);
 }
 
 static size_t describe_actions(char *buf, size_t len, size_t o)
@@ -317,9 +347,10 @@ static char *table(void)
     assert_non_null(buf);
     o = put(buf, len, o,
             "# The lifecycle's transition table (tests/unit/test_transitions.c).\n"
-            "# SITUATION | EVENT -> STATE[/restart phase] ACTIONS\n"
+            "# SITUATION | EVENT -> STATE[/restart phase] [/readyz status] ACTIONS\n"
             "# Config: --prestop-delay 1s, --stop-timeout 5s, one ready check,\n"
-            "# --restart-policy on-failure, --on-change restart. Signals by number.\n");
+            "# --restart-policy on-failure, --on-change restart, --ready-timeout 60s\n"
+            "# (the --socket situations hold one socket). Signals by number.\n");
     for (size_t s = 0; s < sizeof situations / sizeof situations[0]; s++) {
         o = put(buf, len, o, "\n## %s (", situations[s].name);
         situations[s].reach();

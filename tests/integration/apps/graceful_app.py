@@ -1,8 +1,13 @@
 """A small HTTP app that drains properly: on SIGTERM it stops accepting,
 finishes every request in flight, then exits 0. Each request takes WORK s.
 
+With LISTEN_FDS=1 and LISTEN_PID its own pid (podvisor --socket, systemd
+socket activation) it serves the inherited fd 3 instead of binding PORT.
+
 usage: graceful_app.py PORT [WORK_SECONDS]"""
+import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -35,7 +40,12 @@ class Server(ThreadingHTTPServer):
 
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *a: stop.set())
-srv = Server(("127.0.0.1", PORT), Handler)
+if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS") == "1":
+    srv = Server(("127.0.0.1", PORT), Handler, bind_and_activate=False)
+    srv.socket.close()
+    srv.socket = socket.socket(fileno=3)
+else:
+    srv = Server(("127.0.0.1", PORT), Handler)
 worker = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02})
 worker.start()
 print("app: listening", flush=True)
