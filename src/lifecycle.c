@@ -9,11 +9,38 @@
 #include "parse.h"
 #include "waitstatus.h"
 
-static const char *const state_names[LC_N_STATES] = {"starting", "running", "ready",     "draining",
-                                                     "stopping", "exited",  "restarting"};
+static const char *const state_names[LC_N_STATES] = {
+    "starting",
+    "running",
+    "ready",
+    "draining",
+    "stopping",
+    "exited",
+    "restarting/delay",
+    "restarting/stopping",
+    "restarting/old-group",
+    "restarting/backoff",
+    "restarting/starting",
+    "restarting/next",
+};
 static const char *const reason_names[LC_N_REASONS] = {"config", "crash", "admin"};
 
+int lifecycle_restarting(enum lc_state s)
+{
+    return s >= LC_RESTART_DELAY && s < LC_N_STATES;
+}
+
+int lifecycle_public_state(enum lc_state s)
+{
+    return lifecycle_restarting(s) ? LC_RESTART_DELAY : (int)s;
+}
+
 const char *lifecycle_state_name(enum lc_state s)
+{
+    return lifecycle_restarting(s) ? "restarting" : lifecycle_state_detail(s);
+}
+
+const char *lifecycle_state_detail(enum lc_state s)
 {
     return (unsigned)s < LC_N_STATES ? state_names[s] : "unknown";
 }
@@ -25,8 +52,29 @@ const char *lifecycle_reason_name(enum lc_reason r)
 
 const char *lifecycle_role_name(enum lc_role r)
 {
-    static const char *const names[LC_MAX_CHILDREN] = {"main", "validate", "action"};
-    return (unsigned)r < LC_MAX_CHILDREN ? names[r] : "unknown";
+    static const char *const names[] = {"", "main", "next", "old", "validate", "action"};
+    return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "unknown";
+}
+
+static int is_gen_slot(int slot)
+{
+    return slot == LC_GEN_A || slot == LC_GEN_B;
+}
+
+static int other_slot(const struct lifecycle *lc)
+{
+    return lc->current == LC_GEN_A ? LC_GEN_B : LC_GEN_A;
+}
+
+enum lc_role lifecycle_slot_role(const struct lifecycle *lc, int slot)
+{
+    if (slot < 0 || slot >= LC_MAX_CHILDREN || !lc->children[slot].in_use)
+        return LC_ROLE_NONE;
+    if (slot == LC_VALIDATE)
+        return LC_ROLE_VALIDATE;
+    if (slot == LC_ACTION)
+        return LC_ROLE_ACTION;
+    return slot == lc->current ? LC_ROLE_MAIN : (enum lc_role)lc->other_role;
 }
 
 /* Copies an event's text (which lives only as long as the step). */
@@ -40,6 +88,7 @@ void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg)
     memset(lc, 0, sizeof *lc);
     lc->cfg = cfg;
     lc->state = LC_STARTING;
+    lc->current = LC_GEN_A;
     lc->drain_started_ms = -1;
     lc->drain_ended_ms = -1;
     const struct strlist *lists[2] = {&cfg->ready_check, &cfg->live_check};
@@ -84,14 +133,22 @@ static void arm(struct lc_result *out, enum lc_event_type timer, int child, int6
         (struct lc_action){.type = LC_ACT_ARM_TIMER, .timer = timer, .child = child, .ms = ms});
 }
 
-static void cancel(struct lc_result *out, enum lc_event_type timer)
+/* Timers are keyed by (event, child): the old generation's stop timeout
+ * and a rolled-back next generation's run at once. Timers about podvisor
+ * as a whole (clean-up, --ready-timeout) use slot 0. */
+static void cancel(struct lc_result *out, enum lc_event_type timer, int child)
 {
-    act(out, (struct lc_action){.type = LC_ACT_CANCEL_TIMER, .timer = timer});
+    act(out, (struct lc_action){.type = LC_ACT_CANCEL_TIMER, .timer = timer, .child = child});
+}
+
+static struct lc_child *cur(struct lifecycle *lc)
+{
+    return &lc->children[lc->current];
 }
 
 static int main_alive(const struct lifecycle *lc)
 {
-    return lc->children[LC_MAIN].in_use && lc->children[LC_MAIN].pid > 0;
+    return lc->children[lc->current].in_use && lc->children[lc->current].pid > 0;
 }
 
 /* The end of the prestop delay: the child gets its stop signal, and the stop
@@ -103,17 +160,17 @@ static void send_stop_signal(struct lifecycle *lc, struct lc_result *out)
         return; /* --rewrite TERM:0: the child is not told, only killed */
     if (sig < OPTIONS_NSIG)
         lc->forwarded[sig]++;
-    act_on(lc, out, LC_ACT_STOP_CHILD, LC_MAIN, sig);
+    act_on(lc, out, LC_ACT_STOP_CHILD, lc->current, sig);
     /* A stopped child would never act on the stop signal. */
-    if (lc->children[LC_MAIN].stopped_by)
-        act_on(lc, out, LC_ACT_FORWARD, LC_MAIN, SIGCONT);
+    if (lc->children[lc->current].stopped_by)
+        act_on(lc, out, LC_ACT_FORWARD, lc->current, SIGCONT);
 }
 
 /* The stop step, for a drain and for a restart alike. */
 static void stop_main(struct lifecycle *lc, struct lc_result *out)
 {
     send_stop_signal(lc, out);
-    arm(out, LC_EV_STOP_TIMEOUT, LC_MAIN, lc->cfg->stop_timeout_ms);
+    arm(out, LC_EV_STOP_TIMEOUT, lc->current, lc->cfg->stop_timeout_ms);
 }
 
 static void begin_stopping(struct lifecycle *lc, struct lc_result *out, const char *why)
@@ -129,7 +186,7 @@ static void end_keep_ready(struct lifecycle *lc, struct lc_result *out)
     if (!lc->restart_keeps_ready)
         return;
     lc->restart_keeps_ready = 0;
-    cancel(out, LC_EV_READY_TIMEOUT);
+    cancel(out, LC_EV_READY_TIMEOUT, 0);
 }
 
 static void drain(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out,
@@ -142,7 +199,7 @@ static void drain(struct lifecycle *lc, const struct lc_event *ev, struct lc_res
     lc->drain_started_ms = ev->now_ms;
     move(lc, out, LC_DRAINING, why);
     if (lc->cfg->prestop_delay_ms > 0)
-        arm(out, LC_EV_PRESTOP_ELAPSED, LC_MAIN, lc->cfg->prestop_delay_ms);
+        arm(out, LC_EV_PRESTOP_ELAPSED, lc->current, lc->cfg->prestop_delay_ms);
     else
         begin_stopping(lc, out, "no prestop delay");
 }
@@ -152,8 +209,8 @@ static void drain(struct lifecycle *lc, const struct lc_event *ev, struct lc_res
 static void exit_without_child(struct lifecycle *lc, const struct lc_event *ev,
                                struct lc_result *out, int code, const char *why)
 {
-    for (int r = LC_VALIDATE; r < LC_MAX_CHILDREN; r++)
-        if (lc->children[r].in_use && lc->children[r].pid > 0)
+    for (int r = 0; r < LC_MAX_CHILDREN; r++)
+        if (r != lc->current && lc->children[r].in_use && lc->children[r].pid > 0)
             act_on(lc, out, LC_ACT_KILL_GROUP, r, SIGKILL);
     lc->exit_code = code;
     end_keep_ready(lc, out);
@@ -164,33 +221,41 @@ static void exit_without_child(struct lifecycle *lc, const struct lc_event *ev,
     act(out, (struct lc_action){.type = LC_ACT_REAP});
 }
 
+static void stop_other(struct lifecycle *lc, struct lc_result *out, const char *why);
+
 /* SPEC: a SIGTERM during a restart wins: podvisor drains and exits as
  * usual, from wherever the restart got to. */
 static void on_sigterm_restarting(struct lifecycle *lc, const struct lc_event *ev,
                                   struct lc_result *out)
 {
-    enum lc_restart_phase phase = lc->restart_phase;
-    lc->restart_phase = LC_RS_NONE;
     end_keep_ready(lc, out);
+    lc->start_after_validate = 0;
+    lc->restart_again = 0;
     lc->drain_started_ms = ev->now_ms;
-    switch (phase) {
-    case LC_RS_DELAY:
+    switch (lc->state) {
+    case LC_RESTART_DELAY:
         /* Readiness is off already; the delay running goes on as the drain's. */
         move(lc, out, LC_DRAINING, "SIGTERM during a restart");
         break;
-    case LC_RS_STOPPING:
+    case LC_RESTART_STOPPING:
         move(lc, out, LC_STOPPING, "SIGTERM during a restart");
         break;
-    case LC_RS_OLD_GROUP:
-    case LC_RS_BACKOFF:
-        cancel(out, LC_EV_BACKOFF_ELAPSED);
-        cancel(out, LC_EV_OLD_GROUP_DEADLINE);
+    case LC_RESTART_OLD_GROUP:
+    case LC_RESTART_BACKOFF:
+        cancel(out, LC_EV_BACKOFF_ELAPSED, lc->current);
+        cancel(out, LC_EV_OLD_GROUP_DEADLINE, lc->current);
         exit_without_child(lc, ev, out,
                            options_remap_exit(lc->cfg, waitstatus_code(lc->last_exit_status)),
                            "SIGTERM while waiting to restart the child");
         break;
-    case LC_RS_STARTING:
-    case LC_RS_NONE:
+    case LC_RESTART_NEXT:
+        /* The next generation never served as the current one: it is
+         * stopped, and the current one drains as usual. */
+        cancel(out, LC_EV_READY_TIMEOUT, 0);
+        stop_other(lc, out, "SIGTERM during a start-first restart: stopping the next generation");
+        drain(lc, ev, out, "SIGTERM during a restart");
+        break;
+    default:
         drain(lc, ev, out, "SIGTERM");
         break;
     }
@@ -211,17 +276,17 @@ static void on_sigterm(struct lifecycle *lc, const struct lc_event *ev, struct l
         drain(lc, ev, out, "SIGTERM");
         break;
     case LC_DRAINING:
-        cancel(out, LC_EV_PRESTOP_ELAPSED);
+        cancel(out, LC_EV_PRESTOP_ELAPSED, lc->current);
         begin_stopping(lc, out, "second SIGTERM");
         break;
     case LC_STOPPING:
         /* Asked again: repeat the stop signal; the deadline stays. */
         send_stop_signal(lc, out);
         break;
-    case LC_RESTARTING:
-        on_sigterm_restarting(lc, ev, out);
-        break;
     case LC_EXITED:
+        break;
+    default:
+        on_sigterm_restarting(lc, ev, out);
         break;
     }
 }
@@ -243,12 +308,12 @@ static void on_signal(struct lifecycle *lc, const struct lc_event *ev, struct lc
         return; /* --rewrite SIG:0 drops it */
     if (as > 0 && as < OPTIONS_NSIG)
         lc->forwarded[as]++;
-    act_on(lc, out, LC_ACT_FORWARD, LC_MAIN, as);
+    act_on(lc, out, LC_ACT_FORWARD, lc->current, as);
 }
 
 static void on_spawn_failed(struct lifecycle *lc, struct lc_result *out)
 {
-    memset(&lc->children[LC_MAIN], 0, sizeof lc->children[LC_MAIN]);
+    memset(&lc->children[lc->current], 0, sizeof lc->children[lc->current]);
     lc->exit_code = 1;
     lc->cleanup = LC_CLEANUP_DONE;
     move(lc, out, LC_EXITED, "the child could not be started");
@@ -257,14 +322,14 @@ static void on_spawn_failed(struct lifecycle *lc, struct lc_result *out)
 
 static void record_exit(struct lifecycle *lc, const struct lc_event *ev)
 {
-    memset(&lc->children[LC_MAIN], 0, sizeof lc->children[LC_MAIN]);
+    memset(&lc->children[lc->current], 0, sizeof lc->children[lc->current]);
     lc->has_exited = 1;
     lc->last_exit_status = ev->status;
 }
 
 static void on_main_exited(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
-    int exec_error = lc->children[LC_MAIN].exec_error_code;
+    int exec_error = lc->children[lc->current].exec_error_code;
     record_exit(lc, ev);
     if (lc->drain_started_ms >= 0 && lc->drain_ended_ms < 0)
         lc->drain_ended_ms = ev->now_ms;
@@ -272,8 +337,8 @@ static void on_main_exited(struct lifecycle *lc, const struct lc_event *ev, stru
      * (126 or 127) came through the exec-result pipe. */
     lc->exit_code =
         exec_error ? exec_error : options_remap_exit(lc->cfg, waitstatus_code(ev->status));
-    cancel(out, LC_EV_PRESTOP_ELAPSED);
-    cancel(out, LC_EV_STOP_TIMEOUT);
+    cancel(out, LC_EV_PRESTOP_ELAPSED, lc->current);
+    cancel(out, LC_EV_STOP_TIMEOUT, lc->current);
     end_keep_ready(lc, out);
     const char *why = "child exited";
     if (exec_error)
@@ -290,19 +355,25 @@ static void on_main_exited(struct lifecycle *lc, const struct lc_event *ev, stru
 /* What the old child left in its own process group goes with it, so the
  * new one does not find its port taken; nothing else in the pod is
  * touched. The group's id is the old pid (child_spawn made it a leader). */
-static void kill_old_group(struct lc_result *out, pid_t old)
+static void kill_old_group(struct lc_result *out, int slot, pid_t old)
 {
-    act(out, (struct lc_action){.type = LC_ACT_KILL_OLD_GROUP, .child = LC_MAIN, .pid = old});
+    act(out, (struct lc_action){.type = LC_ACT_KILL_OLD_GROUP, .child = slot, .pid = old});
 }
 
 /* why: said when the command starts (NULL: nothing worth a warning). */
 static void start_again_why(struct lifecycle *lc, struct lc_result *out, const char *why)
 {
-    lc->restart_phase = LC_RS_STARTING;
+    if (lc->children[LC_VALIDATE].in_use) {
+        /* The new child must read what --validate passes or refuses, not
+         * content it is still judging: the start waits for its verdict. */
+        lc->start_after_validate = 1;
+        return;
+    }
+    move(lc, out, LC_RESTART_STARTING, "starting the command again");
     lc->restarts++;
     lc->restarts_by[lc->restart_reason]++;
-    lc->children[LC_MAIN].in_use = 1;
-    act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = LC_MAIN, .why = why});
+    lc->children[lc->current].in_use = 1;
+    act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = lc->current, .why = why});
 }
 
 static void start_again(struct lifecycle *lc, struct lc_result *out)
@@ -312,7 +383,7 @@ static void start_again(struct lifecycle *lc, struct lc_result *out)
 
 static void restart_stop(struct lifecycle *lc, struct lc_result *out)
 {
-    lc->restart_phase = LC_RS_STOPPING;
+    move(lc, out, LC_RESTART_STOPPING, "prestop delay over");
     stop_main(lc, out);
 }
 
@@ -321,22 +392,22 @@ static void restart_stop(struct lifecycle *lc, struct lc_result *out)
  * command starts again at the end instead of podvisor exiting. */
 static void begin_restart(struct lifecycle *lc, struct lc_result *out, enum lc_reason reason)
 {
+    const char *why = reason == LC_REASON_CONFIG ? "config changed" : "restart requested";
     lc->restart_reason = reason;
-    move(lc, out, LC_RESTARTING,
-         reason == LC_REASON_CONFIG ? "config changed" : "restart requested");
     if (lc->cfg->socket.n > 0) {
         /* podvisor holds the listening sockets: while no child accepts,
          * connections wait in their backlog instead of being refused, so
          * readiness stays up and the prestop delay (there for endpoints to
          * stop sending) has nothing to wait for. */
         lc->restart_keeps_ready = 1;
-        arm(out, LC_EV_READY_TIMEOUT, LC_MAIN, lc->cfg->ready_timeout_ms);
-        restart_stop(lc, out);
+        arm(out, LC_EV_READY_TIMEOUT, 0, lc->cfg->ready_timeout_ms);
+        move(lc, out, LC_RESTART_STOPPING, why);
+        stop_main(lc, out);
         return;
     }
-    lc->restart_phase = LC_RS_DELAY;
+    move(lc, out, LC_RESTART_DELAY, why);
     if (lc->cfg->prestop_delay_ms > 0)
-        arm(out, LC_EV_PRESTOP_ELAPSED, LC_MAIN, lc->cfg->prestop_delay_ms);
+        arm(out, LC_EV_PRESTOP_ELAPSED, lc->current, lc->cfg->prestop_delay_ms);
     else
         restart_stop(lc, out);
 }
@@ -348,14 +419,14 @@ static void begin_restart(struct lifecycle *lc, struct lc_result *out, enum lc_r
 static void respawn_after_stop(struct lifecycle *lc, const struct lc_event *ev,
                                struct lc_result *out)
 {
-    pid_t old = lc->children[LC_MAIN].pid;
+    pid_t old = lc->children[lc->current].pid;
     record_exit(lc, ev);
-    cancel(out, LC_EV_PRESTOP_ELAPSED);
-    cancel(out, LC_EV_STOP_TIMEOUT);
-    kill_old_group(out, old);
-    lc->restart_phase = LC_RS_OLD_GROUP;
-    act(out, (struct lc_action){.type = LC_ACT_AWAIT_GROUP, .child = LC_MAIN, .pid = old});
-    arm(out, LC_EV_OLD_GROUP_DEADLINE, LC_MAIN, LC_OLD_GROUP_WAIT_MS);
+    cancel(out, LC_EV_PRESTOP_ELAPSED, lc->current);
+    cancel(out, LC_EV_STOP_TIMEOUT, lc->current);
+    kill_old_group(out, lc->current, old);
+    move(lc, out, LC_RESTART_OLD_GROUP, "the child exited");
+    act(out, (struct lc_action){.type = LC_ACT_AWAIT_GROUP, .child = lc->current, .pid = old});
+    arm(out, LC_EV_OLD_GROUP_DEADLINE, lc->current, LC_OLD_GROUP_WAIT_MS);
 }
 
 static int policy_restarts(const struct lifecycle *lc, int status)
@@ -376,10 +447,10 @@ static int policy_restarts(const struct lifecycle *lc, int status)
  * as --backoff-max (a child that ran that long was not crash-looping). */
 static void crash_restart(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
-    pid_t old = lc->children[LC_MAIN].pid;
-    int64_t ran = ev->now_ms - lc->children[LC_MAIN].started_ms;
+    pid_t old = lc->children[lc->current].pid;
+    int64_t ran = ev->now_ms - lc->children[lc->current].started_ms;
     record_exit(lc, ev);
-    kill_old_group(out, old);
+    kill_old_group(out, lc->current, old);
     if (ran >= lc->cfg->backoff_max_ms)
         lc->backoff_ms = 0;
     lc->backoff_ms =
@@ -387,15 +458,198 @@ static void crash_restart(struct lifecycle *lc, const struct lc_event *ev, struc
     int64_t delay = lc->backoff_ms;
     lc->restart_reason = LC_REASON_CRASH;
     end_keep_ready(lc, out);
-    lc->restart_phase = LC_RS_BACKOFF;
     lc->backoff_until_ms = ev->now_ms + delay;
-    move(lc, out, LC_RESTARTING, "child exited; --restart-policy restarts it");
-    arm(out, LC_EV_BACKOFF_ELAPSED, LC_MAIN, delay);
+    move(lc, out, LC_RESTART_BACKOFF, "child exited; --restart-policy restarts it");
+    arm(out, LC_EV_BACKOFF_ELAPSED, lc->current, delay);
+}
+
+/* --- generations (--restart-mode start-first) ----------------------- */
+
+static const struct lc_check *failing_ready_check(const struct lifecycle *lc);
+static void action_result(struct lifecycle *lc, const struct lc_event *ev, int ok,
+                          const char *result);
+static void on_exec_ok(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out);
+static void restart_main(struct lifecycle *lc, struct lc_result *out, enum lc_reason reason);
+
+/* The other generation (a next one rolled back or cut short, or the old
+ * one after a promotion) goes: its stop signal now, SIGKILL to its group
+ * after the stop timeout. Its exit is never the app's. */
+static void stop_other(struct lifecycle *lc, struct lc_result *out, const char *why)
+{
+    int o = other_slot(lc);
+    struct lc_child *c = &lc->children[o];
+    if (!c->in_use || c->pid <= 0)
+        return;
+    lc->other_role = LC_ROLE_OLD;
+    int sig = lc->cfg->stop_signal;
+    if (sig > 0) {
+        act(out, (struct lc_action){
+                     .type = LC_ACT_STOP_CHILD, .child = o, .pid = c->pid, .sig = sig, .why = why});
+        if (c->stopped_by)
+            act(out, (struct lc_action){
+                         .type = LC_ACT_FORWARD, .child = o, .pid = c->pid, .sig = SIGCONT});
+    } else {
+        act(out,
+            (struct lc_action){.type = LC_ACT_KILL_GROUP, .child = o, .pid = c->pid, .why = why});
+    }
+    arm(out, LC_EV_STOP_TIMEOUT, o, lc->cfg->stop_timeout_ms);
+}
+
+/* A start-first restart: the next generation starts in the other slot
+ * beside the current one, which keeps serving (readiness stays up) until
+ * the next says it is ready. */
+static void begin_start_first(struct lifecycle *lc, struct lc_result *out, enum lc_reason reason)
+{
+    int o = other_slot(lc);
+    lc->restart_reason = reason;
+    memset(&lc->children[o], 0, sizeof lc->children[o]);
+    lc->children[o].in_use = 1;
+    lc->other_role = LC_ROLE_NEXT;
+    copy_text(lc->next_hash, sizeof lc->next_hash, lc->config.hash);
+    move(lc, out, LC_RESTART_NEXT,
+         reason == LC_REASON_CONFIG ? "config changed: starting the next generation"
+                                    : "restart requested: starting the next generation");
+    act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = o});
+    arm(out, LC_EV_READY_TIMEOUT, 0, lc->cfg->ready_timeout_ms);
+}
+
+/* Back to serving with the current generation, after a next one that
+ * failed. The content it was given is not tried again until it changes. */
+static void roll_back(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out,
+                      const char *why)
+{
+    lc->rollbacks++;
+    lc->last_rollback.at_ms = ev->now_ms;
+    copy_text(lc->last_rollback.hash, sizeof lc->last_rollback.hash, lc->next_hash);
+    copy_text(lc->last_rollback.why, sizeof lc->last_rollback.why, why);
+    if (lc->restart_reason == LC_REASON_CONFIG)
+        copy_text(lc->config.hash, sizeof lc->config.hash, lc->config.previous_hash);
+    cancel(out, LC_EV_READY_TIMEOUT, 0);
+    move(lc, out, failing_ready_check(lc) ? LC_RUNNING : LC_READY, why);
+    if (lc->config.last_action.pending) {
+        char text[160];
+        snprintf(text, sizeof text, "restart rolled back: %.120s", why);
+        action_result(lc, ev, 0, text);
+    }
+    stop_other(lc, out, "rolling back: stopping the next generation");
+}
+
+/* The next generation is ready: it becomes the current one, and the old
+ * one gets its stop signal and drains. Readiness never drops. */
+static void promote(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+{
+    lc->current = other_slot(lc);
+    lc->other_role = LC_ROLE_OLD;
+    cancel(out, LC_EV_READY_TIMEOUT, 0);
+    lc->restarts++;
+    lc->restarts_by[lc->restart_reason]++;
+    lc->main_started_ms = cur(lc)->started_ms;
+    lc->notify.mainpid = 0;
+    lc->ever_ready = lc->ready_since_start = 1;
+    move(lc, out, failing_ready_check(lc) ? LC_RUNNING : LC_READY, "the next generation is ready");
+    if (lc->config.last_action.pending) {
+        char text[80];
+        snprintf(text, sizeof text, "restart: child %d ready (start-first)", (int)cur(lc)->pid);
+        action_result(lc, ev, 1, text);
+    }
+    stop_other(lc, out, "the next generation is ready: stopping the old one");
+}
+
+/* The current generation exited while the next one starts: the next one
+ * takes over at once (the pod is not ended for a generation on its way
+ * out), and is ready when its checks say so. */
+static void current_exited_during_next(struct lifecycle *lc, const struct lc_event *ev,
+                                       struct lc_result *out)
+{
+    pid_t old = cur(lc)->pid;
+    record_exit(lc, ev);
+    kill_old_group(out, lc->current, old);
+    lc->current = other_slot(lc);
+    lc->other_role = LC_ROLE_NONE;
+    cancel(out, LC_EV_READY_TIMEOUT, 0);
+    lc->restarts++;
+    lc->restarts_by[lc->restart_reason]++;
+    lc->main_started_ms = cur(lc)->started_ms;
+    move(lc, out, LC_RESTART_STARTING, "the current generation exited; the next takes over");
+    act(out, (struct lc_action){.type = LC_ACT_WARN,
+                                .why = "the current generation exited while the next one "
+                                       "started: the next one takes over"});
+    if (cur(lc)->exec_pending)
+        return; /* LC_EV_EXEC_OK goes on from here */
+    struct lc_event ok = *ev;
+    ok.child = lc->current;
+    on_exec_ok(lc, &ok, out);
+}
+
+/* The other generation is gone (an old one stopped, or a next one that
+ * failed): its group goes with it; a restart that waited for the slot
+ * runs now. */
+static void on_other_exited(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+{
+    int o = ev->child;
+    struct lc_child *c = &lc->children[o];
+    pid_t pid = c->pid;
+    int was_next = lc->other_role == LC_ROLE_NEXT;
+    int exec_error = c->exec_error_code;
+    memset(c, 0, sizeof *c);
+    lc->other_role = LC_ROLE_NONE;
+    cancel(out, LC_EV_STOP_TIMEOUT, o);
+    kill_old_group(out, o, pid);
+    if (was_next && lc->state == LC_RESTART_NEXT)
+        roll_back(lc, ev, out,
+                  exec_error ? "the next generation could not be executed"
+                             : "the next generation exited before it was ready");
+    if (lc->restart_again && (lc->state == LC_READY || lc->state == LC_RUNNING)) {
+        lc->restart_again = 0;
+        if (lc->queued_hash[0]) {
+            copy_text(lc->config.previous_hash, sizeof lc->config.previous_hash, lc->config.hash);
+            copy_text(lc->config.hash, sizeof lc->config.hash, lc->queued_hash);
+            lc->queued_hash[0] = '\0';
+        }
+        restart_main(lc, out, LC_REASON_CONFIG);
+    }
+}
+
+/* No process could be made for the next generation (or the memory
+ * headroom is too small for two): a stop-first restart instead. */
+static void next_spawn_failed(struct lifecycle *lc, struct lc_result *out)
+{
+    int o = other_slot(lc);
+    memset(&lc->children[o], 0, sizeof lc->children[o]);
+    lc->other_role = LC_ROLE_NONE;
+    cancel(out, LC_EV_READY_TIMEOUT, 0);
+    act(out, (struct lc_action){.type = LC_ACT_WARN,
+                                .why = "the next generation could not be started beside the "
+                                       "current one: restarting stop-first instead"});
+    begin_restart(lc, out, lc->restart_reason);
+}
+
+/* Whether a start-first restart (or the old generation it left) is
+ * still in flight: a new trigger merges into one more restart after it. */
+static int start_first_busy(const struct lifecycle *lc)
+{
+    return lc->cfg->restart_mode == RESTART_MODE_START_FIRST &&
+           (lc->state == LC_RESTART_NEXT || lc->children[other_slot(lc)].in_use);
+}
+
+/* A graceful restart of the main child (a config change, POST /restart,
+ * or a trigger merged while one was in flight). Start-first needs a ready
+ * current generation to keep serving; otherwise it is stop-first. */
+static void restart_main(struct lifecycle *lc, struct lc_result *out, enum lc_reason reason)
+{
+    if (start_first_busy(lc)) {
+        lc->restart_again = 1;
+        return;
+    }
+    if (lc->cfg->restart_mode == RESTART_MODE_START_FIRST && lc->state == LC_READY)
+        begin_start_first(lc, out, reason);
+    else
+        begin_restart(lc, out, reason);
 }
 
 /* --- config changes ------------------------------------------------ */
 
-static void spawn_helper(struct lifecycle *lc, struct lc_result *out, enum lc_role role,
+static void spawn_helper(struct lifecycle *lc, struct lc_result *out, int role,
                          enum lc_event_type timeout)
 {
     memset(&lc->children[role], 0, sizeof lc->children[role]);
@@ -432,7 +686,7 @@ static void action_pending(struct lifecycle *lc, const struct lc_event *ev, cons
 static int main_settled(const struct lifecycle *lc)
 {
     return (lc->state == LC_RUNNING || lc->state == LC_READY) && main_alive(lc) &&
-           !lc->children[LC_MAIN].exec_pending;
+           !lc->children[lc->current].exec_pending;
 }
 
 /* Carries out --on-change (for a config change, and later for an admin
@@ -444,9 +698,18 @@ static void perform_on_change(struct lifecycle *lc, const struct lc_event *ev,
     char name[16], text[96];
     switch (oc->kind) {
     case ON_CHANGE_RESTART:
-        if (main_settled(lc)) {
-            begin_restart(lc, out, reason);
-            action_pending(lc, ev, "restart: stopping the child");
+        if (start_first_busy(lc)) {
+            /* Not applied yet: /status keeps naming what the children run
+             * until the merged restart starts. */
+            lc->restart_again = 1;
+            copy_text(lc->queued_hash, sizeof lc->queued_hash, lc->config.hash);
+            copy_text(lc->config.hash, sizeof lc->config.hash, lc->config.previous_hash);
+            action_pending(lc, ev, "restart: queued behind the restart in flight");
+        } else if (main_settled(lc)) {
+            restart_main(lc, out, reason);
+            action_pending(lc, ev,
+                           lc->state == LC_RESTART_NEXT ? "restart: starting the next generation"
+                                                        : "restart: stopping the child");
         } else
             action_result(lc, ev, 1, "restart: the child is (re)starting and reads it");
         break;
@@ -460,9 +723,9 @@ static void perform_on_change(struct lifecycle *lc, const struct lc_event *ev,
         } else if (main_settled(lc)) {
             if (oc->sig < OPTIONS_NSIG)
                 lc->forwarded[oc->sig]++;
-            act_on(lc, out, LC_ACT_FORWARD, LC_MAIN, oc->sig);
+            act_on(lc, out, LC_ACT_FORWARD, lc->current, oc->sig);
             snprintf(text, sizeof text, "SIG%s sent to child %d",
-                     signal_name(oc->sig, name, sizeof name), (int)lc->children[LC_MAIN].pid);
+                     signal_name(oc->sig, name, sizeof name), (int)lc->children[lc->current].pid);
             action_result(lc, ev, 1, text);
         } else {
             lc->config.reloads--;
@@ -492,6 +755,7 @@ static void perform_on_change(struct lifecycle *lc, const struct lc_event *ev,
 static void accept_change(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out,
                           const char *hash)
 {
+    copy_text(lc->config.previous_hash, sizeof lc->config.previous_hash, lc->config.hash);
     copy_text(lc->config.hash, sizeof lc->config.hash, hash);
     lc->config.changed_ms = ev->now_ms;
     perform_on_change(lc, ev, out, LC_REASON_CONFIG);
@@ -514,6 +778,10 @@ const char *lifecycle_admin_refusal(const struct lifecycle *lc, const char *what
         if (strcmp(lc->config.pending, lc->config.last_refused.hash) == 0)
             return "the files hold a change --validate refused: fix them first";
     }
+    if (strcmp(what, "reload") == 0 && lc->last_rollback.at_ms &&
+        strcmp(lc->config.pending, lc->config.hash) != 0 &&
+        strcmp(lc->config.pending, lc->last_rollback.hash) == 0)
+        return "the files hold a change whose restart was rolled back: change them first";
     if (strcmp(what, "reload") == 0 && sidecar && lifecycle_accepts_changes(lc))
         return NULL;
     if (main_settled(lc) && (strcmp(what, "restart") == 0 || lifecycle_accepts_changes(lc)))
@@ -526,12 +794,13 @@ const char *lifecycle_admin_refusal(const struct lifecycle *lc, const char *what
  * process of its tree; the one podvisor watches, signals and exits with. */
 static void on_mainpid(struct lifecycle *lc, const struct lc_event *ev)
 {
-    struct lc_child *m = &lc->children[LC_MAIN];
+    struct lc_child *m = &lc->children[lc->current];
     if (!main_alive(lc) || m->exec_pending || ev->pid <= 0 || ev->pid == m->pid ||
-        lc->state == LC_EXITED || lc->state == LC_RESTARTING)
+        lc->state == LC_EXITED || lifecycle_restarting(lc->state))
         return;
     m->pid = ev->pid;
     lc->notify.mainpid = ev->pid;
+    lc->successions++;
 }
 
 int lifecycle_accepts_changes(const struct lifecycle *lc)
@@ -561,6 +830,10 @@ static void on_config_changed(struct lifecycle *lc, const struct lc_event *ev,
      * is nothing to do. */
     if (strcmp(lc->config.pending, lc->config.hash) == 0)
         return;
+    /* Content whose start-first restart was rolled back is not tried again
+     * until it changes (a revert to the last good content is a change). */
+    if (lc->last_rollback.at_ms && strcmp(lc->config.pending, lc->last_rollback.hash) == 0)
+        return;
     if (lc->cfg->validate.argv == NULL) {
         accept_change(lc, ev, out, lc->config.pending);
         return;
@@ -574,7 +847,7 @@ static void on_validate_exited(struct lifecycle *lc, const struct lc_event *ev,
     struct lc_child *c = &lc->children[LC_VALIDATE];
     int timed_out = c->timed_out;
     memset(c, 0, sizeof *c);
-    cancel(out, LC_EV_VALIDATE_TIMEOUT);
+    cancel(out, LC_EV_VALIDATE_TIMEOUT, LC_VALIDATE);
     if (!lifecycle_accepts_changes(lc))
         return;
     if (!timed_out && ev->status == 0 && ev->hash != NULL &&
@@ -610,7 +883,7 @@ static void on_action_exited(struct lifecycle *lc, const struct lc_event *ev, st
     struct lc_child *c = &lc->children[LC_ACTION];
     int timed_out = c->timed_out;
     memset(c, 0, sizeof *c);
-    cancel(out, LC_EV_ACTION_TIMEOUT);
+    cancel(out, LC_EV_ACTION_TIMEOUT, LC_ACTION);
     char how[64], text[160];
     if (timed_out)
         snprintf(text, sizeof text, "exec: killed after %ds", LC_HELPER_TIMEOUT_MS / 1000);
@@ -626,7 +899,7 @@ static void on_action_exited(struct lifecycle *lc, const struct lc_event *ev, st
     }
 }
 
-static void on_helper_timeout(struct lifecycle *lc, struct lc_result *out, enum lc_role role)
+static void on_helper_timeout(struct lifecycle *lc, struct lc_result *out, int role)
 {
     struct lc_child *c = &lc->children[role];
     if (!c->in_use || c->pid <= 0)
@@ -663,8 +936,8 @@ static void on_reaped(struct lifecycle *lc, const struct lc_event *ev, struct lc
     if (lc->state != LC_EXITED || lc->cleanup == LC_CLEANUP_DONE || lc->cleanup == LC_CLEANUP_NONE)
         return;
     if (!ev->left) {
-        cancel(out, LC_EV_CLEANUP_TERM_ELAPSED);
-        cancel(out, LC_EV_CLEANUP_DEADLINE);
+        cancel(out, LC_EV_CLEANUP_TERM_ELAPSED, 0);
+        cancel(out, LC_EV_CLEANUP_DEADLINE, 0);
         lc->cleanup = LC_CLEANUP_DONE;
         act(out, (struct lc_action){.type = LC_ACT_EXIT, .code = lc->exit_code});
         return;
@@ -675,7 +948,7 @@ static void on_reaped(struct lifecycle *lc, const struct lc_event *ev, struct lc
                                     .sig = SIGTERM,
                                     .why = "stopping the processes the child left behind "
                                            "(SIGTERM, then SIGKILL)"});
-        arm(out, LC_EV_CLEANUP_TERM_ELAPSED, LC_MAIN, LC_CLEANUP_TERM_MS);
+        arm(out, LC_EV_CLEANUP_TERM_ELAPSED, 0, LC_CLEANUP_TERM_MS);
     } else if (lc->cleanup == LC_CLEANUP_KILL) {
         act(out, (struct lc_action){.type = LC_ACT_SIGNAL_REMAINING, .sig = SIGKILL});
     }
@@ -690,7 +963,7 @@ static void on_cleanup_term_elapsed(struct lifecycle *lc, struct lc_result *out)
                                 .sig = SIGKILL,
                                 .why = "processes left behind did not exit on SIGTERM: "
                                        "SIGKILL"});
-    arm(out, LC_EV_CLEANUP_DEADLINE, LC_MAIN, LC_CLEANUP_KILL_MS);
+    arm(out, LC_EV_CLEANUP_DEADLINE, 0, LC_CLEANUP_KILL_MS);
 }
 
 static void on_cleanup_deadline(struct lifecycle *lc, struct lc_result *out)
@@ -720,17 +993,16 @@ static void on_exec_ok(struct lifecycle *lc, const struct lc_event *ev, struct l
 {
     struct lc_child *c = &lc->children[ev->child];
     c->exec_pending = 0;
-    if (ev->child != LC_MAIN)
+    if (ev->child != lc->current)
         return;
     if (lc->state == LC_STARTING) {
         move(lc, out, LC_RUNNING, "child started");
-    } else if (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_STARTING) {
-        lc->restart_phase = LC_RS_NONE;
+    } else if (lc->state == LC_RESTART_STARTING) {
         move(lc, out, LC_RUNNING, "child started again");
         if (lc->restart_reason != LC_REASON_CRASH && lc->config.last_action.pending) {
             char text[64];
             snprintf(text, sizeof text, "restart: child %d started",
-                     (int)lc->children[LC_MAIN].pid);
+                     (int)lc->children[lc->current].pid);
             action_result(lc, ev, 1, text);
         }
     } else {
@@ -793,10 +1065,10 @@ static void on_check_result(struct lifecycle *lc, const struct lc_event *ev, str
 
 int lifecycle_checks_wanted(const struct lifecycle *lc)
 {
-    if (lc->n_checks == 0 || !main_alive(lc) || lc->children[LC_MAIN].exec_pending)
+    if (lc->n_checks == 0 || !main_alive(lc) || lc->children[lc->current].exec_pending)
         return 0;
     return lc->state == LC_RUNNING || lc->state == LC_READY || lc->state == LC_DRAINING ||
-           lc->state == LC_STOPPING;
+           lc->state == LC_STOPPING || lc->state == LC_RESTART_NEXT;
 }
 
 static void on_child_exited(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
@@ -804,6 +1076,11 @@ static void on_child_exited(struct lifecycle *lc, const struct lc_event *ev, str
     switch (ev->child) {
     case LC_VALIDATE:
         on_validate_exited(lc, ev, out);
+        if (lc->start_after_validate && !lc->children[LC_VALIDATE].in_use) {
+            lc->start_after_validate = 0;
+            if (lc->state == LC_RESTART_OLD_GROUP || lc->state == LC_RESTART_BACKOFF)
+                start_again(lc, out);
+        }
         return;
     case LC_ACTION:
         on_action_exited(lc, ev, out);
@@ -811,9 +1088,14 @@ static void on_child_exited(struct lifecycle *lc, const struct lc_event *ev, str
     default:
         break;
     }
-    const struct lc_child *c = &lc->children[LC_MAIN];
-    if (lc->state == LC_RESTARTING &&
-        (lc->restart_phase == LC_RS_DELAY || lc->restart_phase == LC_RS_STOPPING))
+    if (ev->child != lc->current) {
+        on_other_exited(lc, ev, out);
+        return;
+    }
+    const struct lc_child *c = &lc->children[lc->current];
+    if (lc->state == LC_RESTART_NEXT)
+        current_exited_during_next(lc, ev, out);
+    else if (lc->state == LC_RESTART_DELAY || lc->state == LC_RESTART_STOPPING)
         respawn_after_stop(lc, ev, out);
     else if (!c->exec_error_code && (lc->state == LC_RUNNING || lc->state == LC_READY) &&
              policy_restarts(lc, ev->status))
@@ -824,7 +1106,7 @@ static void on_child_exited(struct lifecycle *lc, const struct lc_event *ev, str
 
 static void on_start(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
-    if (lc->state != LC_STARTING || lc->children[LC_MAIN].in_use)
+    if (lc->state != LC_STARTING || lc->children[lc->current].in_use)
         return;
     copy_text(lc->config.hash, sizeof lc->config.hash, ev->text);
     copy_text(lc->config.pending, sizeof lc->config.pending, ev->text);
@@ -834,8 +1116,8 @@ static void on_start(struct lifecycle *lc, const struct lc_event *ev, struct lc_
         move(lc, out, LC_READY, "no child to wait for");
         return;
     }
-    lc->children[LC_MAIN].in_use = 1;
-    act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = LC_MAIN});
+    lc->children[lc->current].in_use = 1;
+    act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = lc->current});
 }
 
 void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
@@ -852,7 +1134,7 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         c->pid = ev->pid;
         c->exec_pending = 1;
         c->started_ms = ev->now_ms;
-        if (ev->child == LC_MAIN)
+        if (ev->child == lc->current)
             lc->main_started_ms = ev->now_ms;
         break;
     case LC_EV_EXEC_OK:
@@ -871,8 +1153,10 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
     case LC_EV_SPAWN_FAILED:
         if (c == NULL || !c->in_use || c->pid != 0)
             break;
-        if (ev->child == LC_MAIN)
+        if (ev->child == lc->current)
             on_spawn_failed(lc, out);
+        else if (is_gen_slot(ev->child))
+            next_spawn_failed(lc, out);
         else
             on_helper_spawn_failed(lc, ev, out);
         break;
@@ -886,10 +1170,9 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
          * signalfd hands TERM (15) over before CHLD (17) when both are
          * pending. A child stopped now would sit on its stop signal until
          * the SIGKILL, so it is continued at once. */
-        if (c != NULL && c->in_use && ev->child == LC_MAIN && lc->cfg->stop_signal > 0 &&
-            (lc->state == LC_STOPPING ||
-             (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_STOPPING)))
-            act_on(lc, out, LC_ACT_FORWARD, LC_MAIN, SIGCONT);
+        if (c != NULL && c->in_use && ev->child == lc->current && lc->cfg->stop_signal > 0 &&
+            (lc->state == LC_STOPPING || lc->state == LC_RESTART_STOPPING))
+            act_on(lc, out, LC_ACT_FORWARD, lc->current, SIGCONT);
         break;
     case LC_EV_CHILD_CONTINUED:
         if (c != NULL && c->in_use)
@@ -905,18 +1188,25 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
     case LC_EV_PRESTOP_ELAPSED:
         if (lc->state == LC_DRAINING)
             begin_stopping(lc, out, "prestop delay elapsed");
-        else if (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_DELAY)
+        else if (lc->state == LC_RESTART_DELAY)
             restart_stop(lc, out);
         break;
     case LC_EV_STOP_TIMEOUT:
-        if ((lc->state == LC_STOPPING ||
-             (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_STOPPING)) &&
-            main_alive(lc))
+        if (c != NULL && is_gen_slot(ev->child) && ev->child != lc->current && c->in_use &&
+            c->pid > 0 && lc->other_role == LC_ROLE_OLD)
+            /* the old or rolled-back generation outlived its stop timeout */
+            act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
+                                        .child = ev->child,
+                                        .pid = c->pid,
+                                        .sig = SIGKILL,
+                                        .code = 1});
+        else if ((lc->state == LC_STOPPING || lc->state == LC_RESTART_STOPPING) && main_alive(lc) &&
+                 ev->child == lc->current)
             /* code 1: the stop timeout is the reason (the executor says so;
              * it never guesses the reason from the state). */
             act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
-                                        .child = LC_MAIN,
-                                        .pid = lc->children[LC_MAIN].pid,
+                                        .child = lc->current,
+                                        .pid = lc->children[lc->current].pid,
                                         .sig = SIGKILL,
                                         .code = 1});
         break;
@@ -931,7 +1221,7 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         break;
     case LC_EV_RESTART:
         if (main_settled(lc) && (unsigned)ev->code < LC_N_REASONS)
-            begin_restart(lc, out, (enum lc_reason)ev->code);
+            restart_main(lc, out, (enum lc_reason)ev->code);
         break;
     case LC_EV_ACTION_RESULT:
         action_result(lc, ev, ev->code, ev->text);
@@ -943,17 +1233,17 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         on_helper_timeout(lc, out, LC_ACTION);
         break;
     case LC_EV_BACKOFF_ELAPSED:
-        if (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_BACKOFF)
+        if (lc->state == LC_RESTART_BACKOFF)
             start_again(lc, out);
         break;
     case LC_EV_OLD_GROUP_GONE:
-        if (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_OLD_GROUP) {
-            cancel(out, LC_EV_OLD_GROUP_DEADLINE);
+        if (lc->state == LC_RESTART_OLD_GROUP) {
+            cancel(out, LC_EV_OLD_GROUP_DEADLINE, lc->current);
             start_again(lc, out);
         }
         break;
     case LC_EV_OLD_GROUP_DEADLINE:
-        if (lc->state == LC_RESTARTING && lc->restart_phase == LC_RS_OLD_GROUP) {
+        if (lc->state == LC_RESTART_OLD_GROUP) {
             start_again_why(lc, out,
                             "the old child's process group still has members 5s after its "
                             "SIGKILL: starting the command anyway (it may find its port taken)");
@@ -962,8 +1252,17 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
     case LC_EV_CHECK_RESULT:
         on_check_result(lc, ev, out);
         break;
+    case LC_EV_NEXT_READY:
+        if (lc->state == LC_RESTART_NEXT && c != NULL && ev->child == other_slot(lc) && c->in_use &&
+            lc->other_role == LC_ROLE_NEXT) {
+            c->exec_pending = 0;
+            promote(lc, ev, out);
+        }
+        break;
     case LC_EV_READY_TIMEOUT:
-        if (lc->restart_keeps_ready) {
+        if (lc->state == LC_RESTART_NEXT) {
+            roll_back(lc, ev, out, "the next generation was not ready within --ready-timeout");
+        } else if (lc->restart_keeps_ready) {
             lc->restart_keeps_ready = 0;
             act(out, (struct lc_action){.type = LC_ACT_WARN,
                                         .why = "the restarted child is not ready after "
@@ -1005,7 +1304,7 @@ int lifecycle_child_by_pid(const struct lifecycle *lc, pid_t pid)
 
 pid_t lifecycle_main_pid(const struct lifecycle *lc)
 {
-    return main_alive(lc) ? lc->children[LC_MAIN].pid : 0;
+    return main_alive(lc) ? lc->children[lc->current].pid : 0;
 }
 
 int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
@@ -1015,7 +1314,8 @@ int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
     c[0].name = "child";
     c[1].name = "ready-checks";
     c[2].name = "shutdown";
-    const struct lc_child *m = &lc->children[LC_MAIN];
+    const struct lc_child *m = &lc->children[lc->current];
+    const struct lc_check *k;
     char name[48];
     switch (lc->state) {
     case LC_STARTING:
@@ -1035,7 +1335,7 @@ int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
     case LC_RUNNING: {
         if (lc->restart_keeps_ready)
             break; /* the held sockets queue what comes meanwhile */
-        const struct lc_check *k = failing_ready_check(lc);
+        k = failing_ready_check(lc);
         c[1].failed = 1;
         if (k == NULL || !k->has_result)
             snprintf(c[1].why, sizeof c[1].why, "%.60s%s", k ? k->name : "",
@@ -1044,11 +1344,22 @@ int lifecycle_conditions(const struct lifecycle *lc, int64_t now_ms,
             snprintf(c[1].why, sizeof c[1].why, "%.60s: %.120s", k->name, k->error);
         break;
     }
-    case LC_RESTARTING:
+    case LC_RESTART_NEXT:
+        /* The current generation serves while the next one starts. */
+        if ((k = failing_ready_check(lc)) != NULL) {
+            c[1].failed = 1;
+            snprintf(c[1].why, sizeof c[1].why, "%.60s: %.120s", k->name, k->error);
+        }
+        break;
+    case LC_RESTART_DELAY:
+    case LC_RESTART_STOPPING:
+    case LC_RESTART_OLD_GROUP:
+    case LC_RESTART_BACKOFF:
+    case LC_RESTART_STARTING:
         if (lc->restart_keeps_ready)
             break;
         c[0].failed = 1;
-        if (lc->restart_phase == LC_RS_BACKOFF)
+        if (lc->state == LC_RESTART_BACKOFF)
             snprintf(c[0].why, sizeof c[0].why, "restarting (%s): next start in %.1fs",
                      lifecycle_reason_name(lc->restart_reason),
                      (double)(lc->backoff_until_ms > now_ms ? lc->backoff_until_ms - now_ms : 0) /

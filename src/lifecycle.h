@@ -12,10 +12,14 @@
  * In exited, what the child left behind gets SIGTERM, then SIGKILL (again
  * for whatever is re-parented to podvisor meanwhile), within a deadline.
  *
- *   running/ready --restart (config, crash, admin)--> restarting
- *   restarting: [prestop delay] -> stop signal -> [stop timeout, SIGKILL of
- *   the old child's group] -> (crash: backoff) -> the command again
- *   restarting --exec ok--> running; --SIGTERM--> draining/stopping/exited
+ *   running/ready --restart (config, crash, admin)--> restarting/...
+ *   stop-first: restarting/delay -> /stopping -> /old-group (the group is
+ *   empty, no --validate running) -> /starting -> running; a crash goes
+ *   through /backoff instead. --socket skips the delay and keeps /readyz up.
+ *   start-first: ready -> restarting/next (a second generation beside the
+ *   current one) --its READY=1--> ready (promoted; the old one stops), or
+ *   --exit / --ready-timeout--> ready (rolled back; the next one stops)
+ *   any restart phase --SIGTERM--> draining/stopping/exited
  *
  * A config change goes through --validate (a child of its own role) before
  * the --on-change action; a change during a restart is part of it (the new
@@ -36,30 +40,43 @@ enum lc_state {
     LC_DRAINING,
     LC_STOPPING,
     LC_EXITED,
-    LC_RESTARTING
+    /* A restart of the main child, one state per phase (/status and the
+     * log say "restarting" for each; lifecycle_state_detail names them). */
+    LC_RESTART_DELAY,     /* readiness off; the prestop delay runs */
+    LC_RESTART_STOPPING,  /* the stop signal went out; the stop timeout runs */
+    LC_RESTART_OLD_GROUP, /* the child is gone; what it left in its process group is
+                           * being killed: the command starts once the group is empty
+                           * (and no --validate is running) */
+    LC_RESTART_BACKOFF,   /* the child crashed; waiting before starting it again */
+    LC_RESTART_STARTING,  /* the command was started again; its exec is pending */
+    LC_RESTART_NEXT,      /* start-first: the next generation starts beside the current
+                           * one, which serves until the next is ready */
 };
-#define LC_N_STATES 7
+#define LC_N_STATES 12
+/* The states /status and /metrics name: the restart phases are one. */
+#define LC_N_PUBLIC_STATES 7
 
-/* Children by role. A role is a slot: the main child, the --validate
- * command and the exec: on-change command; the next child of a start-first
- * restart and exec checks join as further slots. */
-enum lc_role { LC_MAIN = 0, LC_VALIDATE, LC_ACTION };
-#define LC_MAX_CHILDREN 3
+/* Children by slot. The main child is a generation: the current one lives
+ * in one of the two generation slots (lc->current), and the other slot
+ * holds the next generation while a start-first restart starts it, or the
+ * previous one while it stops. Role is not slot: which slot is "the" main
+ * child, whose exit is the app's, the lifecycle decides. */
+enum lc_slot { LC_GEN_A = 0, LC_VALIDATE, LC_ACTION, LC_GEN_B };
+#define LC_MAX_CHILDREN 4
+
+/* What a child is to the pod (/status "children", the log). */
+enum lc_role {
+    LC_ROLE_NONE = 0,
+    LC_ROLE_MAIN,
+    LC_ROLE_NEXT,
+    LC_ROLE_OLD,
+    LC_ROLE_VALIDATE,
+    LC_ROLE_ACTION
+};
 
 /* Why the main child is started again (labelled in /status and /metrics). */
 enum lc_reason { LC_REASON_CONFIG = 0, LC_REASON_CRASH, LC_REASON_ADMIN };
 #define LC_N_REASONS 3
-
-/* Where a restart is (state LC_RESTARTING). */
-enum lc_restart_phase {
-    LC_RS_NONE = 0,
-    LC_RS_DELAY,     /* readiness off; the prestop delay runs */
-    LC_RS_STOPPING,  /* the stop signal went out; the stop timeout runs */
-    LC_RS_BACKOFF,   /* the child is gone; waiting before starting it again */
-    LC_RS_OLD_GROUP, /* the child is gone; what it left in its process group is
-                      * being killed: the command starts once the group is empty */
-    LC_RS_STARTING,  /* the command was started again; its exec is pending */
-};
 
 /* A helper (validate, exec:) that runs longer than this is killed; a
  * validate that hangs would otherwise block every later change. */
@@ -102,6 +119,7 @@ enum lc_event_type {
     LC_EV_OLD_GROUP_GONE,       /* the restarted child's old process group is empty */
     LC_EV_OLD_GROUP_DEADLINE,   /* timer: stop waiting for the old group to empty */
     LC_EV_READY_TIMEOUT,        /* timer: --ready-timeout since a restart began */
+    LC_EV_NEXT_READY,           /* child: sd_notify READY=1 from the next generation's tree */
     LC_N_EVENTS
 };
 
@@ -223,8 +241,20 @@ struct lifecycle {
     int64_t drain_ended_ms;           /* -1: drain still running or none */
     uint64_t forwarded[OPTIONS_NSIG]; /* per signal actually forwarded as */
     /* Restarts of the main child. */
-    enum lc_restart_phase restart_phase;
     enum lc_reason restart_reason;
+    int current;       /* the slot of the current generation: LC_GEN_A or LC_GEN_B */
+    int other_role;    /* the other generation slot, when in use: LC_ROLE_NEXT or LC_ROLE_OLD */
+    int restart_again; /* a trigger came while a restart was in flight: one more after it */
+    int start_after_validate; /* the restart's start waits for the --validate in flight */
+    char next_hash[80];       /* start-first: the content the next generation was given */
+    char queued_hash[80];     /* the change a merged restart will apply ("": none) */
+    unsigned rollbacks;
+    unsigned successions; /* the app replaced itself (MAINPID=, --pid-file): followed */
+    struct {
+        int64_t at_ms; /* 0: none yet */
+        char hash[80]; /* what the rolled-back generation was given ("": not known) */
+        char why[120];
+    } last_rollback;
     unsigned restarts_by[LC_N_REASONS];
     int64_t backoff_ms; /* the last crash-restart delay; 0: reset (a stable run) */
     int64_t backoff_until_ms;
@@ -234,12 +264,13 @@ struct lifecycle {
     int restart_keeps_ready;
     /* Config changes. */
     struct lc_config {
-        char hash[80];       /* what the running child was given ("" until a change) */
-        char pending[80];    /* the latest change seen */
-        char validating[80]; /* the change --validate is running for */
-        int64_t changed_ms;  /* when the last change was accepted; 0: never */
-        int validate_again;  /* another change came while validating */
-        int action_again;    /* another change came while exec: ran */
+        char hash[80];          /* what the running child was given ("" until a change) */
+        char pending[80];       /* the latest change seen */
+        char validating[80];    /* the change --validate is running for */
+        char previous_hash[80]; /* hash before the last accepted change (a rollback's) */
+        int64_t changed_ms;     /* when the last change was accepted; 0: never */
+        int validate_again;     /* another change came while validating */
+        int action_again;       /* another change came while exec: ran */
         unsigned changes, reloads, refused, action_failures;
         struct {
             int64_t at_ms; /* 0: none yet */
@@ -268,11 +299,20 @@ void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg);
 /** Feeds one event; fills *out (cleared first). */
 void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out);
 
+/** The public name: "restarting" for every restart phase. */
 const char *lifecycle_state_name(enum lc_state s);
+/** The name with the phase: "restarting/stopping". */
+const char *lifecycle_state_detail(enum lc_state s);
+/** Whether s is one of the restart phases. */
+int lifecycle_restarting(enum lc_state s);
+/** The public state as an index below LC_N_PUBLIC_STATES. */
+int lifecycle_public_state(enum lc_state s);
 /** "config", "crash", "admin". */
 const char *lifecycle_reason_name(enum lc_reason r);
-/** "main", "validate", "action". */
+/** "main", "next", "old", "validate", "action" ("" for a free slot). */
 const char *lifecycle_role_name(enum lc_role r);
+/** What the child in slot is now. */
+enum lc_role lifecycle_slot_role(const struct lifecycle *lc, int slot);
 
 /** Why an admin request ("restart", "reload", "drain") cannot be acted on
  * now, or NULL when it can. */

@@ -228,6 +228,33 @@ static const char *apply_socket(void *field, const char *v)
     return why ? why : apply_strlist(field, v);
 }
 
+/* A path podvisor reads later (the app writes it): it need not exist, but
+ * its directory must, or the app could never write it. */
+static const char *apply_pid_file(void *field, const char *v)
+{
+    static char why[200];
+    if (*v == '\0')
+        return "is empty (give the path the app writes its pid to)";
+    char *copy = strdup(v);
+    if (copy == NULL)
+        return "cannot be kept: out of memory";
+    char *slash = strrchr(copy, '/');
+    if (slash != NULL && slash != copy) {
+        *slash = '\0';
+        int missing = access(copy, F_OK) < 0;
+        int e = errno;
+        *slash = '/';
+        if (missing) {
+            free(copy);
+            snprintf(why, sizeof why, "is in a directory that cannot be reached: %s", strerror(e));
+            return why;
+        }
+    }
+    free(*(char **)field);
+    *(char **)field = copy;
+    return NULL;
+}
+
 /* The token is read once, at start: a mounted Secret that changes later
  * takes a restart to apply, as most servers' credentials do. */
 static const char *apply_token_file(void *field, const char *v)
@@ -353,6 +380,17 @@ static const char *apply_restart_policy(void *field, const char *v)
     return "is not a restart policy (never, on-failure or always)";
 }
 
+static const char *apply_restart_mode(void *field, const char *v)
+{
+    if (strcmp(v, "stop-first") == 0)
+        *(enum restart_mode *)field = RESTART_MODE_STOP_FIRST;
+    else if (strcmp(v, "start-first") == 0)
+        *(enum restart_mode *)field = RESTART_MODE_START_FIRST;
+    else
+        return "is not a restart mode (stop-first or start-first)";
+    return NULL;
+}
+
 #define F(member) offsetof(struct podvisor_config, member)
 #define GIVEN(member) ((long)offsetof(struct podvisor_config, member))
 
@@ -418,8 +456,16 @@ static const struct opt_def option_table[] = {
     {"socket", 0, 1, 1, 0, NULL, NULL, apply_socket, F(socket), -1, "[NAME=]ADDR",
      "podvisor binds tcp://HOST:PORT or unix:PATH (,backlog=N ,mode=M) and passes it to every "
      "child as fd 3, 4, ... with LISTEN_FDS (repeatable)"},
+    {"restart-mode", 0, 1, 0, 0, NULL, "stop-first", apply_restart_mode, F(restart_mode), -1,
+     "MODE",
+     "stop-first, or start-first: the next generation starts beside the current one, "
+     "which stops once the next says READY=1 (needs --ready-check notify)"},
+    {"pid-file", 0, 1, 0, 0, NULL, NULL, apply_pid_file, F(pid_file), -1, "PATH",
+     "the app names its successor here when it replaces itself (tableflip, nginx's binary "
+     "upgrade): that process becomes the main child"},
     {"ready-timeout", 0, 1, 0, 0, NULL, "60s", apply_duration, F(ready_timeout_ms), -1, "D",
-     "with --socket, how long a restart keeps /readyz at 200 while the new child gets ready"},
+     "start-first: a next generation not ready by then is stopped and the current one kept; "
+     "--socket: how long a restart keeps /readyz at 200"},
     {"notify", 0, 0, 0, 0, NULL, NULL, apply_bool, F(notify), -1, NULL,
      "give the child a NOTIFY_SOCKET (sd_notify; implied by a notify check)"},
     {"watchdog", 0, 1, 0, 0, NULL, NULL, apply_duration, F(watchdog_ms), -1, "D",
@@ -1051,6 +1097,10 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
             return fail(st, "--restart-policy needs a COMMAND; a sidecar has no child");
         if (cfg->socket.n > 0)
             return fail(st, "--socket is passed to the child; a sidecar has no child");
+        if (cfg->restart_mode == RESTART_MODE_START_FIRST)
+            return fail(st, "--restart-mode start-first restarts a COMMAND; a sidecar has none");
+        if (cfg->pid_file != NULL)
+            return fail(st, "--pid-file follows the child's successor; a sidecar has no child");
         if (cfg->ready_check.n > 0 || cfg->live_check.n > 0)
             return fail(st, "--ready-check and --live-check follow the child; a sidecar "
                             "(--watch without a COMMAND) has none");
@@ -1070,6 +1120,22 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
         return fail(st, "--webhook-timeout must be more than 0 (try 60s)");
     if (cfg->ready_timeout_ms <= 0)
         return fail(st, "--ready-timeout must be more than 0 (try 60s)");
+    if (cfg->restart_mode == RESTART_MODE_START_FIRST && !cfg->sidecar) {
+        /* With shared sockets an HTTP or TCP check cannot tell which
+         * generation answered: only READY=1, placed by its sender's pid,
+         * says the next one is ready. */
+        int notify_ready = 0;
+        for (size_t i = 0; i < cfg->ready_check.n; i++)
+            notify_ready |= strcmp(cfg->ready_check.v[i], "notify") == 0;
+        if (!notify_ready)
+            return fail(st, "--restart-mode start-first needs a readiness signal bound to the new "
+                            "process: add --ready-check notify (the next generation's sd_notify "
+                            "READY=1; an HTTP or TCP check cannot tell the generations apart)");
+        if (cfg->socket.n == 0)
+            add_warning(cfg, "--restart-mode start-first without --socket: the app must bind its "
+                             "port with SO_REUSEPORT, or the next generation cannot bind while "
+                             "the current one holds it");
+    }
     if (cfg->check_interval_ms <= 0 || cfg->check_timeout_ms <= 0)
         return fail(st, "--check-interval and --check-timeout must be more than 0 (try 1s)");
     if (cfg->ready_check.n + cfg->live_check.n > OPTIONS_MAX_CHECKS)
@@ -1106,6 +1172,8 @@ void options_free(struct podvisor_config *cfg)
     cfg->admin_token.value = cfg->admin_token.path = NULL;
     free(cfg->webhook_ca);
     cfg->webhook_ca = NULL;
+    free(cfg->pid_file);
+    cfg->pid_file = NULL;
 }
 
 const char *options_on_change_name(enum on_change_kind k)

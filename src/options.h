@@ -51,6 +51,7 @@ struct cmdline {
 };
 
 enum restart_policy { RESTART_NEVER = 0, RESTART_ON_FAILURE, RESTART_ALWAYS };
+enum restart_mode { RESTART_MODE_STOP_FIRST = 0, RESTART_MODE_START_FIRST };
 
 struct podvisor_config {
     enum log_format log_format;
@@ -90,6 +91,8 @@ struct podvisor_config {
     /* --socket (parse_socket_spec validated each); passed as fds 3.. */
     struct strlist socket;
     int64_t ready_timeout_ms; /* a restart's new child must be ready by then */
+    enum restart_mode restart_mode;
+    char *pid_file; /* --pid-file: the app's own successor is named here (NULL: none) */
     /* The admin listener (off unless given); admin_token.value: the token
      * file's content, trailing blanks cut (NULL: no token needed). */
     struct listen_addr admin_listen;

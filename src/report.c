@@ -149,7 +149,7 @@ static json_t *config_json(const struct lifecycle *lc, struct report_now now)
 char *report_status(const struct lifecycle *lc, struct report_now now)
 {
     pid_t pid = lifecycle_main_pid(lc);
-    int stopped_by = pid > 0 ? lc->children[LC_MAIN].stopped_by : 0;
+    int stopped_by = pid > 0 ? lc->children[lc->current].stopped_by : 0;
     char name[16];
     json_t *child = json_pack(
         "{s:o, s:o, s:o, s:I, s:o}", "pid", pid > 0 ? json_integer(pid) : json_null(), "started_at",
@@ -167,13 +167,34 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
         json_object_set_new(child, "restarts_by_reason", by);
     else
         json_decref(by);
+    /* The restart in flight (its phase) and the last rolled-back one, as a
+     * refused validation is shown. */
+    if (child) {
+        json_object_set_new(child, "restart_mode",
+                            json_string(lc->cfg->restart_mode == RESTART_MODE_START_FIRST
+                                            ? "start-first"
+                                            : "stop-first"));
+        const char *phase = lifecycle_state_detail(lc->state);
+        json_object_set_new(child, "restart_phase",
+                            lifecycle_restarting(lc->state) ? json_string(strchr(phase, '/') + 1)
+                                                            : json_null());
+        json_object_set_new(child, "rollbacks", json_integer((json_int_t)lc->rollbacks));
+        json_object_set_new(child, "successions", json_integer((json_int_t)lc->successions));
+        json_object_set_new(child, "last_rollback",
+                            lc->last_rollback.at_ms > 0
+                                ? json_pack("{s:o, s:o, s:o}", "at",
+                                            at(lc->last_rollback.at_ms, now), "hash",
+                                            str_or_null(lc->last_rollback.hash), "why",
+                                            json_text(lc->last_rollback.why))
+                                : json_null());
+    }
     json_t *signals = json_object();
     for (int s = 1; s < OPTIONS_NSIG && signals; s++)
         if (lc->forwarded[s])
             json_object_set_new(signals, signal_name(s, name, sizeof name),
                                 json_integer((json_int_t)lc->forwarded[s]));
-    /* Every child podvisor runs now, by role (the main one today; the next
-     * child of a restart, checks and on-change commands join it). */
+    /* Every child podvisor runs now, by role: the main one, the next or
+     * old generation of a start-first restart, validate and action. */
     json_t *children = json_array();
     for (int i = 0; i < LC_MAX_CHILDREN && children; i++) {
         const struct lc_child *c = &lc->children[i];
@@ -181,8 +202,9 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
             continue;
         json_array_append_new(
             children,
-            json_pack("{s:s, s:i, s:b, s:o}", "role", lifecycle_role_name((enum lc_role)i), "pid",
-                      (int)c->pid, "exec_pending", c->exec_pending, "stopped_by",
+            json_pack("{s:s, s:i, s:b, s:o}", "role",
+                      lifecycle_role_name(lifecycle_slot_role(lc, i)), "pid", (int)c->pid,
+                      "exec_pending", c->exec_pending, "stopped_by",
                       c->stopped_by ? json_string(signal_name(c->stopped_by, name, sizeof name))
                                     : json_null()));
     }
@@ -268,9 +290,9 @@ char *report_metrics(const struct lifecycle *lc, struct report_now now)
     metric_one(f, "podvisor_live", "gauge", "1 while /livez answers 200, else 0.",
                (unsigned)lifecycle_live(lc));
     metric_head(f, "podvisor_state", "gauge", "The lifecycle state: 1 for the current one.");
-    for (int s = 0; s < LC_N_STATES; s++)
+    for (int s = 0; s < LC_N_PUBLIC_STATES; s++)
         fprintf(f, "podvisor_state{state=\"%s\"} %d\n", lifecycle_state_name((enum lc_state)s),
-                lc->state == (enum lc_state)s);
+                lifecycle_public_state(lc->state) == s);
     metric_head(f, "podvisor_child_restarts_total", "counter",
                 "Times podvisor started the child again, by reason.");
     for (int r = 0; r < LC_N_REASONS; r++)
@@ -281,6 +303,9 @@ char *report_metrics(const struct lifecycle *lc, struct report_now now)
                "Content changes seen under --watch (after the debounce).", c->changes);
     metric_one(f, "podvisor_config_reloads_total", "counter",
                "Changes acted on in place (signal, exec or webhook).", c->reloads);
+    metric_one(f, "podvisor_restart_rollbacks_total", "counter",
+               "Start-first restarts whose next generation failed (the current one kept).",
+               lc->rollbacks);
     metric_one(f, "podvisor_config_refused_total", "counter",
                "Changes refused because --validate failed.", c->refused);
     metric_one(f, "podvisor_config_action_failures_total", "counter",

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +38,10 @@
 /* How much of --validate's output is kept for the log line and /status:
  * the first bytes say what is wrong; the rest is read and dropped. */
 #define CAPTURE_MAX 2048
+
+/* --pid-file: how often its change is looked for (its successor is read
+ * anyway when the main child exits). */
+#define PID_FILE_POLL_MS 500
 
 /* Sidecar mode: how often to look again for a --signal-process that is
  * not visible (yet). */
@@ -75,7 +80,7 @@ struct supervisor {
     struct loop loop;
     struct loop_watch signal_watch;
     int signal_fd;
-    struct sv_timer timers[LC_N_EVENTS];
+    struct sv_timer timers[LC_N_EVENTS][LC_MAX_CHILDREN]; /* keyed by (event, child) */
     struct sv_child children[LC_MAX_CHILDREN];
     struct lifecycle lc;
     struct http_server *http;  /* NULL with --probe-listen off */
@@ -97,6 +102,10 @@ struct supervisor {
     /* MAINPID= named a child of the main child: supervised once the main
      * child exits and it is reparented to podvisor (PID 1 or subreaper). */
     pid_t pending_mainpid;
+    int pending_from_file; /* it came from --pid-file, not MAINPID= */
+    struct loop_timer pid_file_poll;
+    ino_t pid_file_ino, pid_file_start_ino;
+    struct timespec pid_file_mtime, pid_file_start_mtime;
     /* A restart waits for the old child's process group to empty. */
     pid_t old_group;
     struct loop_timer old_group_poll;
@@ -183,7 +192,7 @@ static void on_old_group_poll(void *ctx)
         return;
     if (kill(-sv->old_group, 0) < 0 && errno == ESRCH) {
         sv->old_group = 0;
-        feed(sv, (struct lc_event){.type = LC_EV_OLD_GROUP_GONE, .child = LC_MAIN});
+        feed(sv, (struct lc_event){.type = LC_EV_OLD_GROUP_GONE, .child = sv->lc.current});
         return;
     }
     loop_timer_arm(&sv->loop, &sv->old_group_poll, 10);
@@ -208,6 +217,11 @@ static void close_watched(struct sv_child *c, struct loop_watch *w, int *fd)
 static void close_exec_pipe(struct sv_child *c)
 {
     close_watched(c, &c->exec_watch, &c->exec_fd);
+}
+
+static int is_gen_slot(int slot)
+{
+    return slot == LC_GEN_A || slot == LC_GEN_B;
 }
 
 static char *const *slot_argv(const struct supervisor *sv, int slot)
@@ -236,8 +250,10 @@ static int take_exec_result(struct sv_child *c)
     pid_t pid = sv->lc.children[c->slot].pid;
     switch (r) {
     case CHILD_EXEC_OK:
-        if (c->slot == LC_MAIN)
+        if (c->slot == sv->lc.current)
             log_info("started child %d: %s", (int)pid, cmd);
+        else if (is_gen_slot(c->slot))
+            log_info("started the next generation, child %d: %s", (int)pid, cmd);
         else
             log_debug("started %s %d: %s", lifecycle_role_name(c->slot), (int)pid, cmd);
         feed(sv, (struct lc_event){.type = LC_EV_EXEC_OK, .child = c->slot});
@@ -299,8 +315,8 @@ static void spawn(struct supervisor *sv, int slot)
 {
     struct sv_child *c = &sv->children[slot];
     char *const *argv = slot_argv(sv, slot);
-    struct child_spawn_opts opts = {.output_fd = -1, .helper = slot != LC_MAIN};
-    if (slot == LC_MAIN) {
+    struct child_spawn_opts opts = {.output_fd = -1, .helper = !is_gen_slot(slot)};
+    if (is_gen_slot(slot)) {
         opts.envp = sv->child_env.envp;
         opts.fds = sv->fd_map;
         opts.nfds = sv->nsockets;
@@ -402,7 +418,9 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
                  text[0] ? ": " : "", text,
                  !lifecycle_accepts_changes(&sv->lc) ? " (podvisor is stopping)"
                  : sv->cfg->sidecar                  ? "; nothing is signalled"
-                                                     : "; the running child is kept");
+                 : lifecycle_restarting(sv->lc.state) && sv->lc.state != LC_RESTART_NEXT
+                     ? "; the child being restarted starts after this verdict"
+                     : "; the running child is kept");
     feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED,
                                .child = slot,
                                .status = status,
@@ -411,17 +429,23 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
 }
 
 static void adopt_pending_mainpid(struct supervisor *sv);
+static void follow_pid_file(struct supervisor *sv);
 
 static void on_status(void *ctx, pid_t pid, int status)
 {
     struct supervisor *sv = ctx;
     char name[16], how[64];
     int slot = lifecycle_child_by_pid(&sv->lc, pid);
-    if (slot == LC_MAIN && sv->notify && (WIFEXITED(status) || WIFSIGNALED(status))) {
-        /* A daemonizing app sends MAINPID= and exits: what it sent is read
+    if (slot == sv->lc.current && (sv->notify || sv->cfg->pid_file) &&
+        (WIFEXITED(status) || WIFSIGNALED(status))) {
+        /* A daemonizing app sends MAINPID= and exits; an app replacing
+         * itself names its successor in --pid-file: what it said is read
          * first, so that its exit is not taken for the app's. */
-        notify_drain(sv->notify);
+        if (sv->notify)
+            notify_drain(sv->notify);
         adopt_pending_mainpid(sv);
+        if (sv->cfg->pid_file && lifecycle_main_pid(&sv->lc) == pid)
+            follow_pid_file(sv);
         slot = lifecycle_child_by_pid(&sv->lc, pid);
     }
     if (slot < 0 && checks_reaped(sv->checks, pid, status))
@@ -453,12 +477,16 @@ static void on_status(void *ctx, pid_t pid, int status)
         close_exec_pipe(c);
         feed(sv, (struct lc_event){.type = LC_EV_EXEC_FAILED, .child = slot, .code = 1});
     }
-    if (slot != LC_MAIN) {
+    if (!is_gen_slot(slot)) {
         helper_exited(sv, slot, status);
         return;
     }
     if (sv->lc.children[slot].exec_error_code == 0)
-        log_info("child %d %s", (int)pid, waitstatus_describe(status, how, sizeof how));
+        log_info("child %d%s %s", (int)pid,
+                 slot == sv->lc.current                               ? ""
+                 : lifecycle_slot_role(&sv->lc, slot) == LC_ROLE_NEXT ? " (the next generation)"
+                                                                      : " (the old generation)",
+                 waitstatus_describe(status, how, sizeof how));
     feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status});
 }
 
@@ -627,33 +655,53 @@ static void on_config_change(void *ctx, const char *hash)
     feed(sv, (struct lc_event){.type = LC_EV_CONFIG_CHANGED, .text = hash});
 }
 
-/* MAINPID= is taken only for a process whose exit podvisor sees: its own
- * child (waitpid). A child of the main child (a daemonizing app forks, says
- * MAINPID=, exits) becomes podvisor's when the main child exits; anything
- * else (a grandchild whose parent lives on) would die unseen: /livez would
- * stay 200 for a dead app and a SIGTERM would never end. */
+/* Where a successor was named: "sd_notify MAINPID=N" or "--pid-file
+ * PATH: N", for the log. */
+static const char *successor_source(const struct supervisor *sv, pid_t sender, pid_t pid, char *buf,
+                                    size_t len)
+{
+    if (sender >= 0)
+        snprintf(buf, len, "sd_notify MAINPID=%d", (int)pid);
+    else
+        snprintf(buf, len, "--pid-file %.200s: %d", sv->cfg->pid_file, (int)pid);
+    return buf;
+}
+
+/* MAINPID= (or --pid-file) is taken only for a process whose exit podvisor
+ * sees: its own child (waitpid). A child of the main child (a daemonizing
+ * app forks, says MAINPID=, exits; tableflip's successor) becomes
+ * podvisor's when the main child exits; anything else (a grandchild whose
+ * parent lives on) would die unseen: /livez would stay 200 for a dead app
+ * and a SIGTERM would never end. sender -1: from --pid-file. */
 static void on_mainpid(struct supervisor *sv, pid_t sender, pid_t pid)
 {
     pid_t old = lifecycle_main_pid(&sv->lc);
-    if (pid == old)
+    if (pid == old || pid == sv->pending_mainpid)
         return;
+    char src[260];
+    successor_source(sv, sender, pid, src, sizeof src);
     pid_t parent = procs_parent(pid);
-    if (parent == sv->self) {
+    int slot = lifecycle_child_by_pid(&sv->lc, pid);
+    if (parent == sv->self && slot < 0) {
         sv->pending_mainpid = 0;
-        log_info("sd_notify MAINPID=%d: supervising it instead of %d", (int)pid, (int)old);
+        log_info("%s: supervising it instead of %d", src, (int)old);
         feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = pid});
         return;
     }
     if (parent > 0 && parent == old) {
         sv->pending_mainpid = pid;
-        log_info("sd_notify MAINPID=%d: a child of %d, supervised once %d exits (podvisor "
-                 "sees only its own children exit)",
-                 (int)pid, (int)old, (int)old);
+        sv->pending_from_file = sender < 0;
+        log_info("%s: a child of %d, supervised once %d exits (podvisor sees only its own "
+                 "children exit)",
+                 src, (int)old, (int)old);
         return;
     }
     char why[160];
     if (parent < 0)
         snprintf(why, sizeof why, "no such process");
+    else if (slot >= 0)
+        snprintf(why, sizeof why, "it is podvisor's %s",
+                 lifecycle_role_name(lifecycle_slot_role(&sv->lc, slot)));
     else if (procs_descends_from(pid, sv->self))
         snprintf(why, sizeof why,
                  "not podvisor's child, and its parent (pid %d) is not the main child: podvisor "
@@ -663,9 +711,12 @@ static void on_mainpid(struct supervisor *sv, pid_t sender, pid_t pid)
         snprintf(why, sizeof why, "not a process of the child's tree");
     enum log_level level = sv->mainpid_warned ? LOG_DEBUG : LOG_WARN;
     sv->mainpid_warned = 1;
-    log_at(level, 0, "sd_notify MAINPID=%d from pid %d ignored: %s; still supervising %d%s",
-           (int)pid, (int)sender, why, (int)old,
-           level == LOG_WARN ? " (further refusals are logged at debug)" : "");
+    if (sender >= 0)
+        log_at(level, 0, "%s from pid %d ignored: %s; still supervising %d%s", src, (int)sender,
+               why, (int)old, level == LOG_WARN ? " (further refusals are logged at debug)" : "");
+    else
+        log_at(level, 0, "%s ignored: %s; still supervising %d%s", src, why, (int)old,
+               level == LOG_WARN ? " (further refusals are logged at debug)" : "");
 }
 
 /* The main child exits: a pending MAINPID= is podvisor's child now. */
@@ -675,25 +726,103 @@ static void adopt_pending_mainpid(struct supervisor *sv)
     sv->pending_mainpid = 0;
     if (pid <= 0)
         return;
+    char src[260];
+    successor_source(sv, sv->pending_from_file ? -1 : 0, pid, src, sizeof src);
     if (procs_parent(pid) != sv->self) {
-        log_warn("sd_notify MAINPID=%d: not podvisor's child after its parent's exit (gone, "
-                 "or not reparented); the main child's exit stands",
-                 (int)pid);
+        log_warn("%s: not podvisor's child after its parent's exit (gone, or not reparented); "
+                 "the main child's exit stands",
+                 src);
         return;
     }
-    log_info("sd_notify MAINPID=%d: supervising it instead of %d", (int)pid,
-             (int)lifecycle_main_pid(&sv->lc));
+    log_info("%s: supervising it instead of %d", src, (int)lifecycle_main_pid(&sv->lc));
     feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = pid});
+}
+
+/* --pid-file: the pid the app wrote there (0: none, or not a pid). */
+static pid_t read_pid_file(const struct supervisor *sv)
+{
+    char buf[32];
+    int fd = open(sv->cfg->pid_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *end;
+    long pid = strtol(buf, &end, 10);
+    while (*end == '\n' || *end == ' ' || *end == '\r' || *end == '\t')
+        end++;
+    return *end == '\0' && pid > 1 && pid <= 4194304 ? (pid_t)pid : 0;
+}
+
+/* The app replaced itself and named its successor: read when the main
+ * child exits (before its exit is acted on) and when the file changes. */
+static void follow_pid_file(struct supervisor *sv)
+{
+    struct stat st;
+    /* What the file held at start is an earlier run's: only a file written
+     * since names a successor. */
+    if (stat(sv->cfg->pid_file, &st) < 0 ||
+        (st.st_ino == sv->pid_file_start_ino &&
+         st.st_mtim.tv_sec == sv->pid_file_start_mtime.tv_sec &&
+         st.st_mtim.tv_nsec == sv->pid_file_start_mtime.tv_nsec))
+        return;
+    pid_t pid = read_pid_file(sv);
+    if (pid > 0 && lifecycle_main_pid(&sv->lc) > 0)
+        on_mainpid(sv, -1, pid);
+}
+
+static void on_pid_file_poll(void *ctx)
+{
+    struct supervisor *sv = ctx;
+    struct stat st;
+    if (stat(sv->cfg->pid_file, &st) == 0 &&
+        (st.st_ino != sv->pid_file_ino || st.st_mtim.tv_sec != sv->pid_file_mtime.tv_sec ||
+         st.st_mtim.tv_nsec != sv->pid_file_mtime.tv_nsec)) {
+        sv->pid_file_ino = st.st_ino;
+        sv->pid_file_mtime = st.st_mtim;
+        follow_pid_file(sv);
+    }
+    loop_timer_arm(&sv->loop, &sv->pid_file_poll, PID_FILE_POLL_MS);
+}
+
+/* The generation slot whose process tree sent a datagram: as systemd
+ * routes a notification by its sender's pid to the unit, a start-first
+ * restart's next generation is told apart from the current one by the
+ * sender being it or its descendant. A sender that is gone by now (a
+ * systemd-notify that exited) cannot be placed: it counts for the current
+ * generation, as before there were two. */
+static int sender_generation(const struct supervisor *sv, pid_t sender)
+{
+    const struct lifecycle *lc = &sv->lc;
+    int o = lc->current == LC_GEN_A ? LC_GEN_B : LC_GEN_A;
+    pid_t next = lc->children[o].in_use ? lc->children[o].pid : 0;
+    if (next > 0 && (sender == next || procs_descends_from(sender, next)))
+        return o;
+    return lc->current;
 }
 
 static void on_notify(void *ctx, pid_t sender, const struct notify_msg *m)
 {
     struct supervisor *sv = ctx;
-    struct sv_child *c = &sv->children[LC_MAIN];
+    int gen = sender_generation(sv, sender);
+    struct sv_child *c = &sv->children[gen];
     /* READY=1 can come in the same wake-up as the exec's EOF: the exec is
      * taken first, or the checks would not be running to hear it. */
     if (c->exec_fd >= 0)
         take_exec_result(c);
+    if (gen != sv->lc.current) {
+        log_debug("sd_notify from pid %d (the %s generation):%s", (int)sender,
+                  lifecycle_role_name(lifecycle_slot_role(&sv->lc, gen)),
+                  m->ready ? " READY=1" : "");
+        if (m->ready && lifecycle_slot_role(&sv->lc, gen) == LC_ROLE_NEXT) {
+            log_info("sd_notify READY=1 from the next generation (pid %d)", (int)sender);
+            feed(sv, (struct lc_event){.type = LC_EV_NEXT_READY, .child = gen});
+        }
+        return; /* its WATCHDOG=, STATUS= and MAINPID= count once it is the current one */
+    }
     log_debug("sd_notify from pid %d:%s%s%s%s%s%s%s", (int)sender, m->ready ? " READY=1" : "",
               m->reloading ? " RELOADING=1" : "", m->stopping ? " STOPPING=1" : "",
               m->watchdog ? " WATCHDOG=1" : "", m->watchdog_trigger ? " WATCHDOG=trigger" : "",
@@ -747,6 +876,84 @@ static void on_admin(void *ctx, const char *path, const char *peer, unsigned *st
     }
 }
 
+/* The container's memory limit and use (the pod's resources.limits.memory),
+ * from podvisor's own cgroup: v2 (memory.max, memory.current) or v1
+ * (memory.limit_in_bytes, memory.usage_in_bytes), at the path
+ * /proc/self/cgroup names, or at the mount's root in a cgroup namespace.
+ * -1: not known, or no limit. */
+static long long read_number(const char *path)
+{
+    char buf[64];
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    char *line = fgets(buf, sizeof buf, f);
+    fclose(f);
+    if (line == NULL || strncmp(buf, "max", 3) == 0)
+        return -1;
+    long long v = strtoll(buf, NULL, 10);
+    return v >= (1LL << 60) ? -1 : v; /* v1 says "no limit" with a huge number */
+}
+
+static void memory_figures(long long *max, long long *used)
+{
+    *max = *used = -1;
+    char line[512], v2[256] = "", v1[256] = "";
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *ctrl = strchr(line, ':'), *path = ctrl ? strchr(ctrl + 1, ':') : NULL;
+        if (path == NULL)
+            continue;
+        *path++ = '\0';
+        ctrl++;
+        if (*ctrl == '\0')
+            snprintf(v2, sizeof v2, "%s", path);
+        else if (strstr(ctrl, "memory"))
+            snprintf(v1, sizeof v1, "%s", path);
+    }
+    if (f)
+        fclose(f);
+    char a[400], b[400];
+    const char *roots[2][3] = {
+        {"/sys/fs/cgroup", "memory.max", "memory.current"},
+        {"/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes"}};
+    const char *paths[2] = {v2, v1};
+    for (int k = 0; k < 2 && *max < 0; k++)
+        for (int at_root = 0; at_root < 2 && *max < 0; at_root++) {
+            const char *p = at_root ? "" : paths[k];
+            snprintf(a, sizeof a, "%s%s/%s", roots[k][0], p, roots[k][1]);
+            snprintf(b, sizeof b, "%s%s/%s", roots[k][0], p, roots[k][2]);
+            if ((*max = read_number(a)) > 0)
+                *used = read_number(b);
+        }
+}
+
+/* Start-first runs two generations at once under the container's one
+ * memory limit. The new one needs about what the whole container uses
+ * now; with less than half of that left it would be OOM-killed (and may
+ * take the serving one with it), so the restart is stop-first instead;
+ * with less than all of it, a warning. No limit, or no cgroup v2: fine. */
+static int memory_headroom_ok(struct supervisor *sv)
+{
+    long long max, used;
+    memory_figures(&max, &used);
+    if (max <= 0 || used <= 0)
+        return 1;
+    long long left = max > used ? max - used : 0;
+    if (left * 2 < used) {
+        log_warn("start-first: %lld MiB of the container's memory limit (%lld MiB) are left and "
+                 "it uses %lld MiB: too little for a second generation",
+                 left >> 20, max >> 20, used >> 20);
+        return 0;
+    }
+    if (left < used)
+        log_warn("start-first: %lld MiB of the container's memory limit (%lld MiB) are left and "
+                 "it uses %lld MiB: the next generation may not fit beside the current one",
+                 left >> 20, max >> 20, used >> 20);
+    return 1;
+}
+
 /* --socket: every one bound before the first child, or none (an address
  * that cannot be bound is a start-up error, said with its cause). */
 static int hold_sockets(struct supervisor *sv)
@@ -786,8 +993,12 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
     case LC_ACT_SPAWN:
         if (a->why)
             log_warn("%s", a->why);
-        if (a->child == LC_MAIN)
+        if (is_gen_slot(a->child))
             warn_refused_on_disk(sv);
+        if (is_gen_slot(a->child) && a->child != sv->lc.current && !memory_headroom_ok(sv)) {
+            feed(sv, (struct lc_event){.type = LC_EV_SPAWN_FAILED, .child = a->child});
+            return 0;
+        }
         spawn(sv, a->child);
         return 0;
     case LC_ACT_AWAIT_GROUP:
@@ -798,6 +1009,8 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
                   (int)a->pid);
         return child_signal(a->pid, a->sig, sv->cfg->process_group);
     case LC_ACT_STOP_CHILD:
+        if (a->why)
+            log_info("%s", a->why);
         log_info("sending stop signal SIG%s to child %d", signal_name(a->sig, name, sizeof name),
                  (int)a->pid);
         return child_signal(a->pid, a->sig, sv->cfg->process_group);
@@ -833,11 +1046,10 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
         child_signal_all_remaining(a->sig);
         return 0;
     case LC_ACT_ARM_TIMER:
-        t = &sv->timers[a->timer];
-        t->child = a->child;
+        t = &sv->timers[a->timer][a->child];
         return loop_timer_arm(&sv->loop, &t->timer, a->ms);
     case LC_ACT_CANCEL_TIMER:
-        return loop_timer_disarm(&sv->loop, &sv->timers[a->timer].timer);
+        return loop_timer_disarm(&sv->loop, &sv->timers[a->timer][a->child].timer);
     case LC_ACT_EXIT:
         if (a->why)
             log_warn("%s", a->why);
@@ -854,8 +1066,14 @@ static void apply(struct supervisor *sv, const struct lc_result *res)
         /* A child that never ran has had its error line already. */
         enum log_level level =
             tr->from == LC_STARTING && tr->to == LC_EXITED ? LOG_DEBUG : LOG_INFO;
-        log_at(level, 0, "%s -> %s (%s)", lifecycle_state_name(tr->from),
-               lifecycle_state_name(tr->to), tr->why);
+        /* One restart is one line in and one line out; its phases are
+         * there for whoever debugs it. */
+        if (lifecycle_restarting(tr->from) && lifecycle_restarting(tr->to))
+            log_debug("%s -> %s (%s)", lifecycle_state_detail(tr->from),
+                      lifecycle_state_detail(tr->to), tr->why);
+        else
+            log_at(level, 0, "%s -> %s (%s)", lifecycle_state_name(tr->from),
+                   lifecycle_state_name(tr->to), tr->why);
     }
     for (int i = 0; i < res->nactions; i++) {
         int rc = carry_out(sv, &res->actions[i]);
@@ -925,6 +1143,14 @@ static int setup(struct supervisor *sv)
     }
     if (sv->cfg->sidecar && sv->cfg->signal_process.n > 0)
         on_process_retry(sv);
+    if (sv->cfg->pid_file) {
+        struct stat st;
+        if (stat(sv->cfg->pid_file, &st) == 0) {
+            sv->pid_file_ino = sv->pid_file_start_ino = st.st_ino;
+            sv->pid_file_mtime = sv->pid_file_start_mtime = st.st_mtim;
+        }
+        loop_timer_arm(&sv->loop, &sv->pid_file_poll, PID_FILE_POLL_MS);
+    }
     if (sv->lc.n_checks > 0) {
         sv->checks = checks_new(sv->cfg, &sv->loop, on_check_result, sv);
         if (sv->checks == NULL) {
@@ -1000,6 +1226,7 @@ static void teardown(struct supervisor *sv)
     checks_free(sv->checks);
     loop_timer_disarm(&sv->loop, &sv->process_retry);
     loop_timer_disarm(&sv->loop, &sv->old_group_poll);
+    loop_timer_disarm(&sv->loop, &sv->pid_file_poll);
     for (int i = 0; i < LC_MAX_CHILDREN; i++) {
         close_exec_pipe(&sv->children[i]);
         close_capture(&sv->children[i]);
@@ -1020,15 +1247,17 @@ int supervisor_run(const struct podvisor_config *cfg, pid_t parent_at_start)
     sv.loop.epfd = sv.loop.timer_fd = -1;
     sv.self = getpid();
     sv.parent_at_start = parent_at_start;
-    for (int e = 0; e < LC_N_EVENTS; e++) {
-        sv.timers[e].sv = &sv;
-        sv.timers[e].event = (enum lc_event_type)e;
-        loop_timer_init(&sv.timers[e].timer, on_timer, &sv.timers[e]);
-    }
+    for (int e = 0; e < LC_N_EVENTS; e++)
+        for (int k = 0; k < LC_MAX_CHILDREN; k++) {
+            struct sv_timer *t = &sv.timers[e][k];
+            *t = (struct sv_timer){.sv = &sv, .event = (enum lc_event_type)e, .child = k};
+            loop_timer_init(&t->timer, on_timer, t);
+        }
     for (int i = 0; i < LC_MAX_CHILDREN; i++)
         sv.children[i] = (struct sv_child){.exec_fd = -1, .out_fd = -1, .sv = &sv, .slot = i};
     loop_timer_init(&sv.process_retry, on_process_retry, &sv);
     loop_timer_init(&sv.old_group_poll, on_old_group_poll, &sv);
+    loop_timer_init(&sv.pid_file_poll, on_pid_file_poll, &sv);
     lifecycle_init(&sv.lc, cfg);
     int code = 1;
 

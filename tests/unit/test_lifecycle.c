@@ -29,7 +29,7 @@ static void setup_cfg(int64_t delay, int64_t timeout, int stop_signal)
 
 static void step(enum lc_event_type type, int64_t now, int arg)
 {
-    struct lc_event ev = {.type = type, .now_ms = now, .child = LC_MAIN};
+    struct lc_event ev = {.type = type, .now_ms = now, .child = LC_GEN_A};
     if (type == LC_EV_SIGNAL || type == LC_EV_CHILD_STOPPED)
         ev.sig = arg;
     else if (type == LC_EV_CHILD_EXITED)
@@ -105,12 +105,12 @@ static void spawn_makes_ready(void **state)
     step(LC_EV_START, 1000, 0);
     assert_int_equal(res.nactions, 1);
     assert_int_equal(res.actions[0].type, LC_ACT_SPAWN);
-    assert_int_equal(res.actions[0].child, LC_MAIN);
+    assert_int_equal(res.actions[0].child, LC_GEN_A);
     step(LC_EV_START, 1000, 0); /* never twice */
     assert_int_equal(res.nactions, 0);
     step(LC_EV_FORKED, 1000, 42);
     assert_int_equal(lc.state, LC_STARTING); /* exec still pending */
-    assert_int_equal(lifecycle_child_by_pid(&lc, 42), LC_MAIN);
+    assert_int_equal(lifecycle_child_by_pid(&lc, 42), LC_GEN_A);
     assert_int_equal(lifecycle_child_by_pid(&lc, 43), -1); /* an orphan */
     assert_false(lifecycle_ready(&lc));
     step(LC_EV_EXEC_OK, 1000, 0);
@@ -149,7 +149,7 @@ static void sigterm_with_delay_drains_then_stops(void **state)
     step(LC_EV_STOP_TIMEOUT, 27000, 0);
     a = find(LC_ACT_KILL_GROUP);
     assert_true(a >= 0);
-    assert_int_equal(res.actions[a].child, LC_MAIN);
+    assert_int_equal(res.actions[a].child, LC_GEN_A);
     assert_int_equal(res.actions[a].pid, 42);
     step(LC_EV_CHILD_EXITED, 27005, SIGKILL); /* raw wait status: killed by 9 */
     assert_int_equal(lc.state, LC_EXITED);
@@ -526,7 +526,7 @@ static void notify_checks_count_at_once(void **state)
     step_ev((struct lc_event){.type = LC_EV_MAINPID, .now_ms = 2700, .pid = 77});
     assert_int_equal(lifecycle_main_pid(&lc), 77);
     assert_int_equal(lifecycle_child_by_pid(&lc, 42), -1);
-    assert_int_equal(lifecycle_child_by_pid(&lc, 77), LC_MAIN);
+    assert_int_equal(lifecycle_child_by_pid(&lc, 77), LC_GEN_A);
     step_ev((struct lc_event){.type = LC_EV_NOTIFY_STATUS, .now_ms = 2800, .text = "serving"});
     step_ev((struct lc_event){.type = LC_EV_NOTIFY_STATUS, .now_ms = 2900});
     assert_string_equal(lc.notify.status, "serving");
@@ -588,7 +588,7 @@ static void config_change_restarts_gracefully(void **state)
     step(LC_EV_EXEC_OK, 1000, 0);
     assert_string_equal(lc.config.hash, "h1");
     changed(5000, "h2");
-    assert_int_equal(lc.state, LC_RESTARTING);
+    assert_true(lifecycle_restarting(lc.state));
     assert_true(armed(LC_EV_PRESTOP_ELAPSED, 2000));
     assert_int_equal(find(LC_ACT_STOP_CHILD), -1); /* endpoints first */
     struct lc_condition c[LC_N_CONDITIONS];
@@ -613,9 +613,9 @@ static void config_change_restarts_gracefully(void **state)
     step(LC_EV_OLD_GROUP_GONE, 12050, 0);
     i = find(LC_ACT_SPAWN);
     assert_true(i >= 0);
-    assert_int_equal(res.actions[i].child, LC_MAIN);
+    assert_int_equal(res.actions[i].child, LC_GEN_A);
     assert_int_equal(lc.restarts_by[LC_REASON_CONFIG], 1);
-    assert_int_equal(lc.state, LC_RESTARTING);
+    assert_true(lifecycle_restarting(lc.state));
     step(LC_EV_FORKED, 12002, 43);
     step(LC_EV_EXEC_OK, 12003, 0);
     assert_int_equal(lc.state, LC_READY);
@@ -745,7 +745,7 @@ static void what_is_applied_is_what_passed(void **state)
                               .child = LC_VALIDATE,
                               .status = 0,
                               .hash = "h4"});
-    assert_int_equal(lc.state, LC_RESTARTING);
+    assert_true(lifecycle_restarting(lc.state));
     assert_string_equal(lc.config.hash, "h4");
 }
 
@@ -786,7 +786,7 @@ static void validate_refuses_and_keeps_the_child(void **state)
                               .child = LC_VALIDATE,
                               .status = 0,
                               .text = "syntax is ok"});
-    assert_int_equal(lc.state, LC_RESTARTING);
+    assert_true(lifecycle_restarting(lc.state));
     assert_string_equal(lc.config.hash, "h3");
 
     /* A validate that hangs is killed, and counts as a refusal. */
@@ -890,7 +890,7 @@ static void crash_restarts_with_backoff(void **state)
     static const int64_t delays[] = {1000, 2000, 4000, 4000};
     for (int k = 0; k < 4; k++) {
         step(LC_EV_CHILD_EXITED, t, 1 << 8);
-        assert_int_equal(lc.state, LC_RESTARTING);
+        assert_true(lifecycle_restarting(lc.state));
         assert_true(lifecycle_live(&lc));
         assert_false(lifecycle_ready(&lc));
         assert_true(find(LC_ACT_KILL_OLD_GROUP) >= 0);
@@ -933,7 +933,7 @@ static void crash_restarts_with_backoff(void **state)
     lifecycle_init(&lc, &cfg);
     start();
     step(LC_EV_CHILD_EXITED, 2000, 0);
-    assert_int_equal(lc.state, LC_RESTARTING);
+    assert_true(lifecycle_restarting(lc.state));
     step(LC_EV_BACKOFF_ELAPSED, 3000, 0);
     step(LC_EV_FORKED, 3000, 77);
     step(LC_EV_EXEC_FAILED, 3000, 127);
@@ -947,7 +947,7 @@ static void admin_restart_is_an_event(void **state)
     setup_cfg(0, 5000, SIGTERM);
     start();
     step_ev((struct lc_event){.type = LC_EV_RESTART, .now_ms = 2000, .code = LC_REASON_ADMIN});
-    assert_int_equal(lc.state, LC_RESTARTING);
+    assert_true(lifecycle_restarting(lc.state));
     step(LC_EV_CHILD_EXITED, 2100, SIGTERM);
     step(LC_EV_OLD_GROUP_GONE, 2100, 0);
     assert_int_equal(lc.restarts_by[LC_REASON_ADMIN], 1);
@@ -984,6 +984,80 @@ static void state_names(void **state)
     assert_string_equal(lifecycle_state_name((enum lc_state)99), "unknown");
 }
 
+static void feed_ev(struct lc_event ev)
+{
+    lifecycle_step(&lc, &ev, &res);
+}
+
+static void change(int64_t now, const char *hash)
+{
+    feed_ev((struct lc_event){.type = LC_EV_CONFIG_CHANGED, .now_ms = now, .text = hash});
+}
+
+/* Start-first: a next generation that fails is rolled back; what the
+ * running one was given is what /status says again; that content is not
+ * tried again, any other change is, and a change during a restart in
+ * flight merges into one more restart after it. */
+static void start_first_rolls_back_and_merges(void **state)
+{
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.restart_mode = RESTART_MODE_START_FIRST;
+    cfg.ready_timeout_ms = 60000;
+    cfg.on_change.kind = ON_CHANGE_RESTART;
+    lifecycle_init(&lc, &cfg);
+    feed_ev((struct lc_event){.type = LC_EV_START, .now_ms = 1000, .text = "h1"});
+    step(LC_EV_FORKED, 1000, 42);
+    step(LC_EV_EXEC_OK, 1000, 0);
+    assert_int_equal(lc.state, LC_READY);
+
+    change(2000, "h2");
+    assert_int_equal(lc.state, LC_RESTART_NEXT);
+    assert_int_equal(res.actions[find(LC_ACT_SPAWN)].child, LC_GEN_B);
+    assert_true(lifecycle_ready(&lc));
+    feed_ev((struct lc_event){.type = LC_EV_FORKED, .now_ms = 2000, .child = LC_GEN_B, .pid = 43});
+    assert_int_equal(lifecycle_slot_role(&lc, LC_GEN_B), LC_ROLE_NEXT);
+    /* the next exits before READY=1: rolled back */
+    feed_ev((struct lc_event){
+        .type = LC_EV_CHILD_EXITED, .now_ms = 2500, .child = LC_GEN_B, .status = 3 << 8});
+    assert_int_equal(lc.state, LC_READY);
+    assert_int_equal(lc.rollbacks, 1);
+    assert_string_equal(lc.last_rollback.hash, "h2");
+    assert_string_equal(lc.config.hash, "h1");
+    assert_int_equal(lifecycle_main_pid(&lc), 42);
+    assert_false(lc.config.last_action.ok);
+    assert_non_null(lifecycle_admin_refusal(&lc, "reload"));
+
+    /* the same content again is not tried; another change is */
+    change(3000, "h2");
+    assert_int_equal(lc.state, LC_READY);
+    change(3100, "h3");
+    assert_int_equal(lc.state, LC_RESTART_NEXT);
+    feed_ev((struct lc_event){.type = LC_EV_FORKED, .now_ms = 3100, .child = LC_GEN_B, .pid = 44});
+    /* a change while it starts: merged, one more restart after it */
+    change(3200, "h4");
+    assert_int_equal(lc.state, LC_RESTART_NEXT);
+    assert_true(lc.restart_again);
+    assert_string_equal(lc.config.hash, "h3"); /* h4 is not applied yet */
+    /* READY=1 from the next: promoted; the old one stops */
+    feed_ev((struct lc_event){.type = LC_EV_NEXT_READY, .now_ms = 3300, .child = LC_GEN_B});
+    assert_int_equal(lc.state, LC_READY);
+    assert_int_equal(lc.current, LC_GEN_B);
+    assert_int_equal(lifecycle_main_pid(&lc), 44);
+    assert_int_equal(lifecycle_slot_role(&lc, LC_GEN_A), LC_ROLE_OLD);
+    int stop = find(LC_ACT_STOP_CHILD);
+    assert_true(stop >= 0);
+    assert_int_equal(res.actions[stop].pid, 42);
+    assert_int_equal(lc.restarts, 1);
+    /* the old one gone: the merged restart starts in the freed slot */
+    feed_ev((struct lc_event){
+        .type = LC_EV_CHILD_EXITED, .now_ms = 3400, .child = LC_GEN_A, .status = 0});
+    assert_int_equal(lc.state, LC_RESTART_NEXT);
+    assert_int_equal(res.actions[find(LC_ACT_SPAWN)].child, LC_GEN_A);
+    assert_false(lc.restart_again);
+    assert_string_equal(lc.config.hash, "h4");
+    assert_string_equal(lc.next_hash, "h4");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1018,6 +1092,7 @@ int main(void)
         cmocka_unit_test(live_checks_fail_after_the_threshold),
         cmocka_unit_test(notify_checks_count_at_once),
         cmocka_unit_test(admin_drain_and_reload),
+        cmocka_unit_test(start_first_rolls_back_and_merges),
     };
     return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
 }

@@ -56,7 +56,11 @@ static const char *const event_names[LC_N_EVENTS] = {
     [LC_EV_OLD_GROUP_GONE] = "OLD_GROUP_GONE",
     [LC_EV_OLD_GROUP_DEADLINE] = "OLD_GROUP_DEADLINE",
     [LC_EV_READY_TIMEOUT] = "READY_TIMEOUT",
+    [LC_EV_NEXT_READY] = "NEXT_READY",
 };
+
+static const char *const slot_names[LC_MAX_CHILDREN] = {
+    [LC_GEN_A] = "gen-a", [LC_VALIDATE] = "validate", [LC_ACTION] = "action", [LC_GEN_B] = "gen-b"};
 
 static const char *const action_names[] = {
     [LC_ACT_SPAWN] = "spawn",
@@ -75,15 +79,6 @@ static const char *const action_names[] = {
     [LC_ACT_WARN] = "warn",
 };
 
-static const char *const phase_names[] = {
-    [LC_RS_NONE] = "",
-    [LC_RS_DELAY] = "/delay",
-    [LC_RS_STOPPING] = "/stopping",
-    [LC_RS_BACKOFF] = "/backoff",
-    [LC_RS_OLD_GROUP] = "/old-group",
-    [LC_RS_STARTING] = "/starting",
-};
-
 static void step(struct lc_event ev)
 {
     now += 10;
@@ -100,6 +95,7 @@ static void step_type(enum lc_event_type type)
  * restart policy and the graceful restart on a change, so that every state
  * and restart phase can be reached. */
 static int with_socket; /* the situations with a --socket held */
+static int start_first; /* the situations with --restart-mode start-first */
 
 static void fresh(void)
 {
@@ -121,6 +117,8 @@ static void fresh(void)
     cfg.ready_timeout_ms = 60000;
     if (with_socket)
         cfg.socket = (struct strlist){sockets, 1};
+    if (start_first)
+        cfg.restart_mode = RESTART_MODE_START_FIRST;
     lifecycle_init(&lc, &cfg);
     now = 1000;
 }
@@ -129,13 +127,13 @@ static void started(void)
 {
     fresh();
     step_type(LC_EV_START);
-    step((struct lc_event){.type = LC_EV_FORKED, .child = LC_MAIN, .pid = 42});
+    step((struct lc_event){.type = LC_EV_FORKED, .child = LC_GEN_A, .pid = 42});
 }
 
 static void running(void)
 {
     started();
-    step((struct lc_event){.type = LC_EV_EXEC_OK, .child = LC_MAIN});
+    step((struct lc_event){.type = LC_EV_EXEC_OK, .child = LC_GEN_A});
 }
 
 static void ready(void)
@@ -159,7 +157,7 @@ static void stopping(void)
 static void exited(void)
 {
     stopping();
-    step((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_MAIN, .status = 0});
+    step((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 0});
 }
 
 static void restart_delay(void)
@@ -177,20 +175,20 @@ static void restart_stopping(void)
 static void restart_old_group(void)
 {
     restart_stopping();
-    step((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_MAIN, .status = SIGTERM});
+    step((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = SIGTERM});
 }
 
 static void restart_starting(void)
 {
     restart_old_group();
     step_type(LC_EV_OLD_GROUP_GONE);
-    step((struct lc_event){.type = LC_EV_FORKED, .child = LC_MAIN, .pid = 43});
+    step((struct lc_event){.type = LC_EV_FORKED, .child = LC_GEN_A, .pid = 43});
 }
 
 static void restart_backoff(void)
 {
     ready();
-    step((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_MAIN, .status = 1 << 8});
+    step((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 1 << 8});
 }
 
 static void held_restart_stopping(void)
@@ -204,10 +202,26 @@ static void held_restart_stopping(void)
 static void held_restart_running(void)
 {
     held_restart_stopping();
-    step((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_MAIN, .status = SIGTERM});
+    step((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = SIGTERM});
     step_type(LC_EV_OLD_GROUP_GONE);
-    step((struct lc_event){.type = LC_EV_FORKED, .child = LC_MAIN, .pid = 43});
-    step((struct lc_event){.type = LC_EV_EXEC_OK, .child = LC_MAIN});
+    step((struct lc_event){.type = LC_EV_FORKED, .child = LC_GEN_A, .pid = 43});
+    step((struct lc_event){.type = LC_EV_EXEC_OK, .child = LC_GEN_A});
+}
+
+static void next_starting(void)
+{
+    start_first = 1;
+    ready();
+    start_first = 0;
+    step((struct lc_event){.type = LC_EV_CONFIG_CHANGED, .text = "h2"});
+    step((struct lc_event){.type = LC_EV_FORKED, .child = LC_GEN_B, .pid = 44});
+    step((struct lc_event){.type = LC_EV_EXEC_OK, .child = LC_GEN_B});
+}
+
+static void old_stopping(void)
+{
+    next_starting();
+    step((struct lc_event){.type = LC_EV_NEXT_READY, .child = LC_GEN_B});
 }
 
 static const struct situation {
@@ -228,26 +242,28 @@ static const struct situation {
     {"restart: crash backoff", restart_backoff},
     {"--socket restart: stopping (ready kept)", held_restart_stopping},
     {"--socket restart: running, not ready yet (ready kept)", held_restart_running},
+    {"start-first: the next generation starts (gen-b)", next_starting},
+    {"start-first: promoted; the old generation (gen-a) stops", old_stopping},
 };
 
 /* Each event once, with the arguments a real one has (the main child's). */
 static const struct lc_event events[] = {
     {.type = LC_EV_START},
-    {.type = LC_EV_FORKED, .child = LC_MAIN, .pid = 50},
-    {.type = LC_EV_EXEC_OK, .child = LC_MAIN},
-    {.type = LC_EV_EXEC_FAILED, .child = LC_MAIN, .code = 127},
-    {.type = LC_EV_SPAWN_FAILED, .child = LC_MAIN},
+    {.type = LC_EV_FORKED, .child = LC_GEN_A, .pid = 50},
+    {.type = LC_EV_EXEC_OK, .child = LC_GEN_A},
+    {.type = LC_EV_EXEC_FAILED, .child = LC_GEN_A, .code = 127},
+    {.type = LC_EV_SPAWN_FAILED, .child = LC_GEN_A},
     {.type = LC_EV_SIGNAL, .sig = SIGTERM},
     {.type = LC_EV_SIGNAL, .sig = SIGHUP},
     {.type = LC_EV_SIGNAL, .sig = SIGINT},
-    {.type = LC_EV_CHILD_STOPPED, .child = LC_MAIN, .sig = SIGTSTP},
-    {.type = LC_EV_CHILD_CONTINUED, .child = LC_MAIN},
-    {.type = LC_EV_CHILD_EXITED, .child = LC_MAIN, .status = 0},
-    {.type = LC_EV_CHILD_EXITED, .child = LC_MAIN, .status = 3 << 8},
+    {.type = LC_EV_CHILD_STOPPED, .child = LC_GEN_A, .sig = SIGTSTP},
+    {.type = LC_EV_CHILD_CONTINUED, .child = LC_GEN_A},
+    {.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 0},
+    {.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 3 << 8},
     {.type = LC_EV_REAPED, .left = 1},
     {.type = LC_EV_REAPED, .left = 0},
     {.type = LC_EV_PRESTOP_ELAPSED},
-    {.type = LC_EV_STOP_TIMEOUT, .child = LC_MAIN},
+    {.type = LC_EV_STOP_TIMEOUT, .child = LC_GEN_A},
     {.type = LC_EV_CLEANUP_TERM_ELAPSED},
     {.type = LC_EV_CLEANUP_DEADLINE},
     {.type = LC_EV_CONFIG_CHANGED, .text = "h9"},
@@ -266,6 +282,13 @@ static const struct lc_event events[] = {
     {.type = LC_EV_OLD_GROUP_GONE},
     {.type = LC_EV_OLD_GROUP_DEADLINE},
     {.type = LC_EV_READY_TIMEOUT},
+    /* the other generation slot's events (start-first) */
+    {.type = LC_EV_NEXT_READY, .child = LC_GEN_B},
+    {.type = LC_EV_CHILD_EXITED, .child = LC_GEN_B, .status = 1 << 8},
+    {.type = LC_EV_STOP_TIMEOUT, .child = LC_GEN_B},
+    {.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 0},
+    {.type = LC_EV_STOP_TIMEOUT, .child = LC_GEN_A},
+    {.type = LC_EV_SPAWN_FAILED, .child = LC_GEN_B},
 };
 
 static size_t put(char *buf, size_t len, size_t o, const char *fmt, ...)
@@ -284,6 +307,8 @@ static size_t put(char *buf, size_t len, size_t o, const char *fmt, ...)
 static size_t describe_event(char *buf, size_t len, size_t o, const struct lc_event *ev)
 {
     o = put(buf, len, o, "%s", event_names[ev->type]);
+    if (ev->child == LC_GEN_B || (ev->child == LC_GEN_A && ev->type == LC_EV_STOP_TIMEOUT))
+        o = put(buf, len, o, "[%s]", slot_names[ev->child]);
     if (ev->type == LC_EV_SIGNAL || ev->type == LC_EV_CHILD_STOPPED)
         o = put(buf, len, o, "(%d)", ev->sig);
     else if (ev->type == LC_EV_CHILD_EXITED)
@@ -300,8 +325,7 @@ static size_t describe_event(char *buf, size_t len, size_t o, const struct lc_ev
 static size_t describe_state(char *buf, size_t len, size_t o)
 {
     struct lc_condition c[LC_N_CONDITIONS];
-    return put(buf, len, o, "%s%s [%d]", lifecycle_state_name(lc.state),
-               lc.state == LC_RESTARTING ? phase_names[lc.restart_phase] : "",
+    return put(buf, len, o, "%s [%d]", lifecycle_state_detail(lc.state),
                lifecycle_conditions(&lc, now, c) ? 200 : 503);
 }
 
@@ -330,7 +354,21 @@ static size_t describe_actions(char *buf, size_t len, size_t o)
             o = put(buf, len, o, "(%d)", a->code);
             break;
         case LC_ACT_SPAWN:
-            o = put(buf, len, o, "(%s)", lifecycle_role_name((enum lc_role)a->child));
+            o = put(buf, len, o, "(%s)", slot_names[a->child]);
+            break;
+        default:
+            break;
+        }
+        /* which child a child action or timer is for, when not gen-a */
+        switch (a->type) {
+        case LC_ACT_FORWARD:
+        case LC_ACT_STOP_CHILD:
+        case LC_ACT_KILL_GROUP:
+        case LC_ACT_KILL_OLD_GROUP:
+        case LC_ACT_ARM_TIMER:
+        case LC_ACT_CANCEL_TIMER:
+            if (a->child == LC_GEN_B)
+                o = put(buf, len, o, "[%s]", slot_names[a->child]);
             break;
         default:
             break;
@@ -350,7 +388,9 @@ static char *table(void)
             "# SITUATION | EVENT -> STATE[/restart phase] [/readyz status] ACTIONS\n"
             "# Config: --prestop-delay 1s, --stop-timeout 5s, one ready check,\n"
             "# --restart-policy on-failure, --on-change restart, --ready-timeout 60s\n"
-            "# (the --socket situations hold one socket). Signals by number.\n");
+            "# (the --socket situations hold one socket; the start-first ones use\n"
+            "# --restart-mode start-first). [gen-b]: for the second generation slot.\n"
+            "# Signals by number.\n");
     for (size_t s = 0; s < sizeof situations / sizeof situations[0]; s++) {
         o = put(buf, len, o, "\n## %s (", situations[s].name);
         situations[s].reach();
