@@ -439,6 +439,29 @@ def test_what_is_applied_is_what_was_validated(cm):
         stop(pv)
 
 
+def test_a_restart_starts_the_child_after_the_validation_in_flight(cm):
+    """A change refused during a restart's prestop delay: the new child was
+    started before --validate's verdict, read the refused content, and the
+    log said "the running child is kept". Now the start waits for the
+    verdict, and the log says what the child starts on."""
+    key = os.path.join(cm.path, "key")
+    pv, port = start(cm, "--debounce", "50ms", "--prestop-delay", "300ms", "--validate",
+                     f"sh -c 'c=$(cat {key}); case $c in v*) ;; *) sleep 1; exit 1;; esac'")
+    try:
+        assert pv.readline() == "start v1"
+        cm.update({"key": "v2"})
+        err_line(pv, "ready -> restarting (config changed)")
+        cm.update({"key": "broken"})            # during the prestop delay
+        line, refused_at = err_line(pv, "config change refused")
+        assert "the child being restarted starts after this verdict" in line, line
+        _, warned_at = err_line(pv, "the child starts on files that hold a change --validate "
+                                    "refused")
+        assert pv.readline() == "start broken"  # the files cannot be un-written: said so
+        assert warned_at >= refused_at
+    finally:
+        stop(pv)
+
+
 def test_a_command_that_cannot_run_is_reported_as_that(cm):
     """A validator or exec: action that cannot run was reported as "killed
     by SIGKILL" (137) or 127 by turns; the chart's sidecar rendered

@@ -1,0 +1,259 @@
+"""--restart-mode start-first: the next generation starts beside the
+current one (both on the socket podvisor holds), the current one stops once
+the next says READY=1, and a next generation that fails is stopped while
+the current one keeps serving (the rollback). /readyz never drops."""
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from atomic_writer import ConfigMapVolume
+from conftest import Podvisor, free_port, run, wait_for
+from kubelet import Endpoints, LoadGenerator, ProbeLoop, http_probe
+
+PY = "/usr/bin/python3"
+APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "graceful_app.py")
+
+
+def status(probe_port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{probe_port}/status", timeout=5) as r:
+        return json.load(r)
+
+
+def body(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+        return r.read().decode()
+
+
+class StartFirst:
+    """podvisor --restart-mode start-first around graceful_app.py, which
+    answers with its ConfigMap's content and says READY=1 over sd_notify."""
+
+    def __init__(self, tmp_path, content="v0", extra=()):
+        self.app_port, self.probe_port = free_port(), free_port()
+        self.admin_port = free_port()
+        self.vol = ConfigMapVolume(tmp_path / "cm")
+        self.vol.update({"app.conf": content})
+        self.pv = Podvisor(
+            ["--restart-mode", "start-first", "--ready-check", "notify",
+             "--socket", f"tcp://127.0.0.1:{self.app_port}",
+             "--watch", str(tmp_path / "cm"), "--debounce", "50ms",
+             "--probe-listen", f"127.0.0.1:{self.probe_port}",
+             "--admin-listen", f"127.0.0.1:{self.admin_port}", *extra,
+             "--", PY, APP, str(self.app_port), "0.002"])
+        wait_for(lambda: http_probe(self.probe_port, "/readyz").ok, what="ready")
+
+    def status(self):
+        return status(self.probe_port)
+
+    def kill(self):
+        self.pv.kill()
+
+
+@pytest.fixture
+def app_env(monkeypatch, tmp_path):
+    # graceful_app.py reads its content from APP_CONFIG (through podvisor's
+    # environment: every generation reads the file when it starts)
+    monkeypatch.setenv("APP_CONFIG", str(tmp_path / "cm" / "app.conf"))
+
+
+def test_start_first_restarts_lose_nothing_and_stay_ready(tmp_path, app_env):
+    sf = StartFirst(tmp_path)
+    readiness = ProbeLoop(sf.probe_port, "/readyz", period=0.02)
+    load = LoadGenerator(sf.app_port, Endpoints(lag=1e9), workers=4, timeout=10)
+    try:
+        assert body(sf.app_port) == "v0"
+        readiness.start()
+        load.start()
+        for i in range(1, 21):
+            sf.vol.update({"app.conf": f"v{i}"})
+            wait_for(lambda: sf.status()["child"]["restarts"] == i and
+                     sf.status()["state"] == "ready" and len(sf.status()["children"]) == 1,
+                     timeout=20, what=f"restart {i} and the old generation gone")
+            assert body(sf.app_port) == f"v{i}"
+        time.sleep(0.2)
+    finally:
+        load.stop()
+        readiness.stop()
+        sf.kill()
+    assert load.ok > 200, load.ok
+    assert load.failed == 0, (load.failed, load.errors)
+    bad = [r for _, r in readiness.history if not r.ok]
+    assert not bad and len(readiness.history) > 20, bad[:5]
+    assert sf.pv.stderr_so_far().count("the next generation is ready") >= 20
+
+
+def test_a_next_generation_that_crashes_is_rolled_back(tmp_path, app_env):
+    sf = StartFirst(tmp_path)
+    load = LoadGenerator(sf.app_port, Endpoints(lag=1e9), workers=4, timeout=10)
+    try:
+        load.start()
+        pid = sf.status()["child"]["pid"]
+        sf.vol.update({"app.conf": "crash"})
+        wait_for(lambda: sf.status()["child"]["rollbacks"] == 1, timeout=10, what="the rollback")
+        st = sf.status()
+        assert st["state"] == "ready" and st["ready"]
+        assert st["child"]["pid"] == pid  # the current generation kept serving
+        rb = st["child"]["last_rollback"]
+        assert rb["why"] == "the next generation exited before it was ready"
+        assert st["config"]["last_action"]["ok"] is False
+        assert "rolled back" in st["config"]["last_action"]["result"]
+        assert body(sf.app_port) == "v0"
+        with urllib.request.urlopen(f"http://127.0.0.1:{sf.probe_port}/metrics") as r:
+            assert "podvisor_restart_rollbacks_total 1" in r.read().decode()
+        # the same content is not tried again: /reload is refused
+        req = urllib.request.Request(f"http://127.0.0.1:{sf.admin_port}/reload", method="POST",
+                                     data=b"")
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=5)
+        assert e.value.code == 409 and b"rolled back" in e.value.read()
+        # the next good change goes through
+        sf.vol.update({"app.conf": "v1"})
+        wait_for(lambda: body(sf.app_port) == "v1", timeout=10, what="the good change")
+        assert sf.status()["child"]["restarts"] == 1
+        time.sleep(0.2)
+    finally:
+        load.stop()
+        sf.kill()
+    assert load.failed == 0, (load.failed, load.errors)
+    assert "restart rolled back" in sf.pv.stderr_so_far() or \
+        "the next generation exited before it was ready" in sf.pv.stderr_so_far()
+
+
+def test_a_next_generation_never_ready_is_rolled_back_after_ready_timeout(tmp_path, app_env):
+    sf = StartFirst(tmp_path, extra=["--ready-timeout", "1s"])
+    load = LoadGenerator(sf.app_port, Endpoints(lag=1e9), workers=2, timeout=10)
+    try:
+        load.start()
+        sf.vol.update({"app.conf": "hang"})
+        wait_for(lambda: sf.status()["child"]["rollbacks"] == 1, timeout=10, what="the rollback")
+        assert sf.status()["child"]["last_rollback"]["why"] == \
+            "the next generation was not ready within --ready-timeout"
+        # the rolled-back generation is stopped: its group goes
+        wait_for(lambda: len(sf.status()["children"]) == 1, timeout=10,
+                 what="the rolled-back generation to go")
+        assert http_probe(sf.probe_port, "/readyz").ok
+        time.sleep(0.2)
+    finally:
+        load.stop()
+        sf.kill()
+    # a hanging generation accepted from the shared socket while it ran:
+    # what it took it answered (it serves, it only never says READY=1)
+    assert load.failed == 0, (load.failed, load.errors)
+
+
+def test_sigterm_while_the_next_generation_starts(tmp_path, app_env):
+    sf = StartFirst(tmp_path, extra=["--prestop-delay", "200ms"])
+    try:
+        sf.vol.update({"app.conf": "slow"})  # READY=1 only after 1.5 s
+        wait_for(lambda: len(sf.status()["children"]) == 2, what="the next generation")
+        assert sf.status()["child"]["restart_phase"] == "next"
+        sf.pv.signal(signal.SIGTERM)
+        assert sf.pv.wait(timeout=20) == 0
+    finally:
+        sf.kill()
+    err = sf.pv.stderr
+    assert "SIGTERM during a start-first restart: stopping the next generation" in err
+    assert "-> draining (SIGTERM during a restart)" in err
+
+
+def test_sigterm_while_the_old_generation_stops(tmp_path, app_env):
+    sf = StartFirst(tmp_path, content="stubborn")  # takes 1.5 s to stop
+    try:
+        sf.vol.update({"app.conf": "v1"})
+        wait_for(lambda: sf.status()["child"]["restarts"] == 1, what="the promotion")
+        assert [c["role"] for c in sf.status()["children"]] in (["main", "old"], ["old", "main"])
+        sf.pv.signal(signal.SIGTERM)
+        assert sf.pv.wait(timeout=20) == 0
+    finally:
+        sf.kill()
+    assert "stopping the old one" in sf.pv.stderr
+
+
+def test_the_current_generation_exiting_hands_over_to_the_next(tmp_path, app_env):
+    sf = StartFirst(tmp_path)
+    try:
+        old = sf.status()["child"]["pid"]
+        sf.vol.update({"app.conf": "slow"})
+        wait_for(lambda: len(sf.status()["children"]) == 2, what="the next generation")
+        # the serving generation dies while the next starts: not the pod's end
+        next_pid = [c["pid"] for c in sf.status()["children"] if c["role"] == "next"][0]
+        os.kill(host_pid_of(sf, old), signal.SIGKILL)
+        wait_for(lambda: sf.status()["child"]["pid"] == next_pid and
+                 sf.status()["state"] == "ready", timeout=10, what="the next to take over")
+        assert old != next_pid
+    finally:
+        sf.kill()
+    assert "the current generation exited while the next one started: the next one takes " \
+        "over" in sf.pv.stderr_so_far()
+
+
+def host_pid_of(sf, ns_pid):
+    """The host pid of a process podvisor's namespace calls ns_pid."""
+    with open(f"/proc/{sf.pv.pid}/task/{sf.pv.pid}/children") as f:
+        for k in f.read().split():
+            with open(f"/proc/{k}/status") as st:
+                for line in st:
+                    if line.startswith("NSpid:") and int(line.split()[-1]) == ns_pid:
+                        return int(k)
+    return None
+
+
+def test_start_first_needs_a_readiness_signal_bound_to_the_process():
+    r = run(["--restart-mode", "start-first", "--", "true"])
+    assert r.returncode == 2
+    assert "needs a readiness signal bound to the new process" in r.stderr
+    r = run(["--restart-mode", "start-first", "--ready-check", "notify", "--", "true"])
+    assert r.returncode == 0 and "without --socket" in r.stderr, r.stderr
+    r = run(["--restart-mode", "sideways", "--", "true"])
+    assert r.returncode == 2 and "stop-first or start-first" in r.stderr
+
+
+CGROUP_V1 = "/sys/fs/cgroup/memory"
+
+
+def test_too_little_memory_for_two_generations_restarts_stop_first(tmp_path, app_env):
+    """Both generations share the container's memory limit: with less than
+    half of what the container uses left, the restart is stop-first."""
+    group = f"{CGROUP_V1}/pvtest-{os.getpid()}"
+    try:
+        os.mkdir(group)
+        with open(f"{group}/memory.limit_in_bytes", "w") as f:
+            f.write(str(64 << 20))
+    except OSError as e:
+        pytest.skip(f"no cgroup v1 memory controller to limit here: {e}")
+    app_port, probe_port = free_port(), free_port()
+    vol = ConfigMapVolume(tmp_path / "cm")
+    vol.update({"app.conf": "v0"})
+    # the app holds 40 MiB, so 64 MiB leaves far less than half of it
+    pv = Podvisor(["--restart-mode", "start-first", "--ready-check", "notify",
+                   "--socket", f"tcp://127.0.0.1:{app_port}", "--watch", str(tmp_path / "cm"),
+                   "--debounce", "50ms", "--probe-listen", f"127.0.0.1:{probe_port}",
+                   "--", "sh", "-c", f"echo $$ > {group}/cgroup.procs; BALLAST_MB=40 exec {PY} {APP} {app_port}"],
+                  pid1=False)
+    try:
+        with open(f"{group}/cgroup.procs", "a") as f:
+            f.write(str(pv.pid))
+        try:
+            wait_for(lambda: http_probe(probe_port, "/readyz").ok, what="ready")
+        except AssertionError:
+            raise AssertionError(pv.stderr_so_far())
+        vol.update({"app.conf": "v1"})
+        wait_for(lambda: status(probe_port)["child"]["restarts"] == 1, timeout=15,
+                 what="the restart")
+    finally:
+        pv.kill()
+        for _ in range(50):
+            try:
+                os.rmdir(group)
+                break
+            except OSError:
+                time.sleep(0.1)
+    err = pv.stderr_so_far()
+    assert "too little for a second generation" in err, err
+    assert "restarting stop-first instead" in err
+    assert "restarting -> running (child started again)" in err
