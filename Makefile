@@ -203,6 +203,8 @@ bench: $(BUILD)/podvisor helpers static
 	  --static $(abspath build/podvisor-static)
 	@$(PYTHON) bench/probe.py $(abspath build/podvisor-static)
 	@$(PYTHON) bench/config.py $(abspath build/podvisor-static)
+	@sh tests/integration/apps/go/build.sh build/goapps || echo "bench: no Go (tests/deps.sh)"
+	@$(PYTHON) bench/restarts.py $(abspath build/podvisor-static)
 
 # libFuzzer targets (clang) for the parsers and the JSON config path. Not
 # part of `make test`: run `make fuzz FUZZ_SECONDS=300` for a longer hunt.

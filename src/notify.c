@@ -76,6 +76,23 @@ const char *notify_parse(const char *buf, size_t len, struct notify_msg *out)
                 memcpy(out->status, v, keep);
                 out->status[keep] = '\0';
                 out->has_status = 1;
+            } else if (KEY("FDSTORE") || KEY("FDSTOREREMOVE")) {
+                if (!is_value(v, vlen, "1"))
+                    return KEY("FDSTORE") ? "FDSTORE= is not 1" : "FDSTOREREMOVE= is not 1";
+                if (KEY("FDSTORE"))
+                    out->fdstore = 1;
+                else
+                    out->fdstore_remove = 1;
+            } else if (KEY("FDNAME")) {
+                /* sd_pid_notify_with_fds(3): printable ASCII, no ':' (the
+                 * separator of LISTEN_FDNAMES), at most 255; podvisor keeps 63. */
+                if (vlen == 0 || vlen >= NOTIFY_FDNAME_MAX)
+                    return "FDNAME= is empty or longer than 63 bytes";
+                for (size_t i = 0; i < vlen; i++)
+                    if (v[i] <= ' ' || v[i] > '~' || v[i] == ':')
+                        return "FDNAME= has a blank, ':' or a non-printable byte";
+                memcpy(out->fdname, v, vlen);
+                out->fdname[vlen] = '\0';
             } else if (KEY("MAINPID")) {
                 long pid = 0;
                 size_t i = 0;
@@ -89,6 +106,8 @@ const char *notify_parse(const char *buf, size_t len, struct notify_msg *out)
         }
         p = line_end + 1;
     }
+    if (out->fdname[0] == '\0')
+        snprintf(out->fdname, sizeof out->fdname, "stored");
     return NULL;
 }
 
@@ -96,7 +115,7 @@ const char *notify_parse(const char *buf, size_t len, struct notify_msg *out)
 static int notify_msg_is_empty(const struct notify_msg *m)
 {
     return !m->ready && !m->reloading && !m->stopping && !m->watchdog && !m->watchdog_trigger &&
-           !m->has_status && m->mainpid == 0;
+           !m->has_status && m->mainpid == 0 && !m->fdstore && !m->fdstore_remove;
 }
 
 /* NULL when the sender belongs to the child's tree, else why not. */
@@ -125,7 +144,7 @@ static void read_one(struct notify *n, int *more)
     char buf[NOTIFY_MAX + 1];
     union {
         struct cmsghdr align;
-        char space[CMSG_SPACE(sizeof(struct ucred))];
+        char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * NOTIFY_MAX_FDS)];
     } control;
     struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
     struct msghdr mh = {.msg_iov = &iov,
@@ -154,9 +173,6 @@ static void read_one(struct notify *n, int *more)
     /* Who sent it is decided before the passed fds are closed: closing
      * BARRIER=1's fd is what lets its sender go on, exit and be reaped. */
     const char *foreign = sender_foreign(n, have_cred ? cred.pid : 0);
-    /* File descriptors (FDSTORE=1, BARRIER=1) are not kept: closed now. */
-    for (size_t i = 0; i < nfds; i++)
-        close(fds[i]);
     int too_big = (mh.msg_flags & MSG_TRUNC) || (size_t)len > NOTIFY_MAX;
     struct notify_msg m;
     const char *why =
@@ -164,17 +180,22 @@ static void read_one(struct notify *n, int *more)
     /* A datagram that would change nothing (BARRIER=1 alone: systemd-notify
      * sends it from a helper that exits at once) needs no sender check:
      * closing its fd was all it asked. */
-    if (foreign && why == NULL && notify_msg_is_empty(&m))
-        return;
-    if (foreign) {
+    if (foreign && why == NULL && notify_msg_is_empty(&m)) {
+        /* (the fds are closed below: closing BARRIER=1's lets its sender go on) */
+    } else if (foreign) {
         n->on_reject(n->ctx, NOTIFY_FOREIGN, have_cred ? cred.pid : 0, foreign);
-        return;
-    }
-    if (why) {
+    } else if (why) {
         n->on_reject(n->ctx, NOTIFY_MALFORMED, cred.pid, why);
-        return;
+    } else {
+        m.fds = fds;
+        m.nfds = nfds;
+        n->on_msg(n->ctx, cred.pid, &m);
     }
-    n->on_msg(n->ctx, cred.pid, &m);
+    /* What the receiver did not keep (FDSTORE=1 takes its fds) is closed:
+     * BARRIER=1's fd, fds sent without FDSTORE=1, a foreign sender's. */
+    for (size_t i = 0; i < nfds; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
 }
 
 void notify_drain(struct notify *n)

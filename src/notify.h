@@ -12,9 +12,12 @@
 
 #include "loop.h"
 
-/* A datagram larger than this is malformed (systemd takes 4 KiB too, bar
- * file descriptors, which podvisor does not take). */
+/* A datagram larger than this is malformed (systemd takes 4 KiB too). */
 #define NOTIFY_MAX 4096
+/* File descriptors read with one datagram (FDSTORE=1, BARRIER=1); more are
+ * closed by the kernel (the control data is cut). */
+#define NOTIFY_MAX_FDS 16
+#define NOTIFY_FDNAME_MAX 64
 
 /* What one datagram says; 0 / empty where it says nothing. */
 struct notify_msg {
@@ -24,8 +27,15 @@ struct notify_msg {
     int watchdog;         /* WATCHDOG=1 */
     int watchdog_trigger; /* WATCHDOG=trigger: fail now, as systemd does */
     int has_status;
-    char status[256]; /* STATUS=, cut to fit */
-    pid_t mainpid;    /* MAINPID= */
+    char status[256];               /* STATUS=, cut to fit */
+    pid_t mainpid;                  /* MAINPID= */
+    int fdstore;                    /* FDSTORE=1: keep the datagram's fds for the next child */
+    int fdstore_remove;             /* FDSTOREREMOVE=1: drop the stored fds named FDNAME= */
+    char fdname[NOTIFY_FDNAME_MAX]; /* FDNAME= ("stored", systemd's default, when absent) */
+    /* The datagram's fds (SCM_RIGHTS, close-on-exec). A receiver that keeps
+     * one sets its entry to -1; the rest are closed when it returns. */
+    int *fds;
+    size_t nfds;
 };
 
 /** Parses one datagram of newline-separated KEY=VALUE lines. Unknown keys
@@ -39,7 +49,7 @@ enum notify_reject { NOTIFY_MALFORMED = 0, NOTIFY_FOREIGN };
 #define NOTIFY_N_REJECTS 2
 
 struct notify;
-typedef void (*notify_msg_fn)(void *ctx, pid_t sender, const struct notify_msg *m);
+typedef void (*notify_msg_fn)(void *ctx, pid_t sender, struct notify_msg *m);
 typedef void (*notify_reject_fn)(void *ctx, enum notify_reject why, pid_t sender,
                                  const char *detail);
 

@@ -75,6 +75,18 @@ struct sv_child {
     int slot;
 };
 
+/* A held fd, passed to each generation as LISTEN_FDS entry (name). */
+struct held_fd {
+    int fd;
+    int stored; /* from FDSTORE=1 (else a --socket) */
+    char name[PARSE_SOCKET_NAME_MAX];
+    char unix_path[108]; /* a unix --socket: podvisor made the path, removes it at exit */
+};
+
+/* sd_notify FDSTORE=1: at most this many stored fds (systemd's limit is the
+ * unit's FileDescriptorStoreMax=); more are refused and closed. */
+#define FDSTORE_MAX 32
+
 struct supervisor {
     const struct podvisor_config *cfg;
     struct loop loop;
@@ -89,12 +101,13 @@ struct supervisor {
     struct checks *checks;     /* NULL without --ready-check / --live-check */
     struct notify *notify;     /* NULL without --notify */
     struct childenv child_env; /* envp NULL: ours */
-    /* --socket: held for podvisor's whole life, passed as fds 3.. */
-    int sockets[CHILD_MAX_MAPPED_FDS];
-    const char *socket_names[CHILD_MAX_MAPPED_FDS];
-    struct socket_spec socket_specs[CHILD_MAX_MAPPED_FDS];
-    struct child_fd_map fd_map[CHILD_MAX_MAPPED_FDS];
-    int nsockets;
+    /* What every generation of the main child gets as fds 3..: the
+     * --socket ones (held for podvisor's whole life), then the fds the app
+     * parked with sd_notify FDSTORE=1. Allocated only when there can be
+     * any (the struct lives on the stack, and RSS counts). */
+    struct held_fd *held;
+    int nheld, nstored;
+    int env_dirty;                  /* the held fds changed: the environment is made anew */
     struct http_server *admin_http; /* NULL without --admin-listen */
     struct http_admin admin;
     int notify_warned[NOTIFY_N_REJECTS];
@@ -124,6 +137,7 @@ struct supervisor {
 extern char **environ;
 
 static void apply(struct supervisor *sv, const struct lc_result *res);
+static int child_env_build(struct supervisor *sv);
 
 static void feed(struct supervisor *sv, struct lc_event ev)
 {
@@ -316,10 +330,15 @@ static void spawn(struct supervisor *sv, int slot)
     struct sv_child *c = &sv->children[slot];
     char *const *argv = slot_argv(sv, slot);
     struct child_spawn_opts opts = {.output_fd = -1, .helper = !is_gen_slot(slot)};
+    struct child_fd_map fd_map[CHILD_MAX_MAPPED_FDS];
     if (is_gen_slot(slot)) {
+        if (sv->env_dirty && child_env_build(sv) < 0)
+            log_error("the child's environment: out of memory (started with podvisor's own)");
+        for (int i = 0; i < sv->nheld; i++)
+            fd_map[i] = (struct child_fd_map){.source = sv->held[i].fd, .target = 3 + i};
         opts.envp = sv->child_env.envp;
-        opts.fds = sv->fd_map;
-        opts.nfds = sv->nsockets;
+        opts.fds = fd_map;
+        opts.nfds = sv->nheld;
         opts.pid_slot = sv->child_env.has_pid_slot ? sv->child_env.pid_slot : NULL;
     }
     int capture[2] = {-1, -1};
@@ -429,6 +448,7 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
 }
 
 static void adopt_pending_mainpid(struct supervisor *sv);
+static void fdstore(struct supervisor *sv, struct notify_msg *m);
 static void follow_pid_file(struct supervisor *sv);
 
 static void on_status(void *ctx, pid_t pid, int status)
@@ -804,7 +824,7 @@ static int sender_generation(const struct supervisor *sv, pid_t sender)
     return lc->current;
 }
 
-static void on_notify(void *ctx, pid_t sender, const struct notify_msg *m)
+static void on_notify(void *ctx, pid_t sender, struct notify_msg *m)
 {
     struct supervisor *sv = ctx;
     int gen = sender_generation(sv, sender);
@@ -829,6 +849,8 @@ static void on_notify(void *ctx, pid_t sender, const struct notify_msg *m)
               m->has_status ? " STATUS=" : "", m->has_status ? m->status : "");
     if (m->mainpid > 0)
         on_mainpid(sv, sender, m->mainpid);
+    if (m->fdstore || m->fdstore_remove)
+        fdstore(sv, m);
     checks_notify(sv->checks, m);
     feed(sv,
          (struct lc_event){.type = LC_EV_NOTIFY_STATUS, .text = m->has_status ? m->status : NULL});
@@ -954,35 +976,104 @@ static int memory_headroom_ok(struct supervisor *sv)
     return 1;
 }
 
+/* The main child's environment, for the held fds as they are now. */
+static int child_env_build(struct supervisor *sv)
+{
+    const char *names[CHILD_MAX_MAPPED_FDS];
+    for (int i = 0; i < sv->nheld; i++)
+        names[i] = sv->held[i].name;
+    childenv_free(&sv->child_env);
+    sv->env_dirty = 0;
+    if (!sv->notify && sv->nheld == 0)
+        return 0; /* podvisor's own environment, as it is */
+    return childenv_build(&sv->child_env, environ,
+                          sv->notify ? notify_socket_name(sv->notify) : NULL, sv->cfg->watchdog_ms,
+                          names, (size_t)sv->nheld);
+}
+
 /* --socket: every one bound before the first child, or none (an address
  * that cannot be bound is a start-up error, said with its cause). */
 static int hold_sockets(struct supervisor *sv)
 {
-    if (sv->cfg->socket.n > CHILD_MAX_MAPPED_FDS) {
-        log_error("--socket: at most %d sockets", CHILD_MAX_MAPPED_FDS);
+    if (sv->cfg->socket.n + (sv->notify ? FDSTORE_MAX : 0) > CHILD_MAX_MAPPED_FDS) {
+        log_error("--socket: at most %d sockets (%d with --notify, which keeps room for "
+                  "FDSTORE=)",
+                  CHILD_MAX_MAPPED_FDS, CHILD_MAX_MAPPED_FDS - FDSTORE_MAX);
         return -2;
     }
+    if (sv->cfg->socket.n == 0 && !sv->notify)
+        return 0;
+    sv->held = calloc(CHILD_MAX_MAPPED_FDS, sizeof *sv->held);
+    if (sv->held == NULL) {
+        log_error("--socket: out of memory");
+        return -1;
+    }
     for (size_t i = 0; i < sv->cfg->socket.n; i++) {
-        struct socket_spec *spec = &sv->socket_specs[i];
+        struct socket_spec spec;
         char err[300];
-        parse_socket_spec(sv->cfg->socket.v[i], spec); /* options validated it */
-        int fd = net_hold_socket(spec, err, sizeof err);
+        parse_socket_spec(sv->cfg->socket.v[i], &spec); /* options validated it */
+        int fd = net_hold_socket(&spec, err, sizeof err);
         if (fd < 0) {
             log_error("--socket %s: %s", sv->cfg->socket.v[i], err);
             return -2;
         }
-        sv->sockets[sv->nsockets] = fd;
-        sv->socket_names[sv->nsockets] = spec->name;
-        sv->fd_map[sv->nsockets] = (struct child_fd_map){.source = fd, .target = 3 + (int)i};
-        sv->nsockets++;
+        struct held_fd *h = &sv->held[sv->nheld++];
+        h->fd = fd;
+        snprintf(h->name, sizeof h->name, "%s", spec.name);
+        if (spec.is_unix)
+            snprintf(h->unix_path, sizeof h->unix_path, "%s", spec.path);
         char where[300];
-        if (spec->is_unix)
-            snprintf(where, sizeof where, "unix:%s", spec->path);
+        if (spec.is_unix)
+            snprintf(where, sizeof where, "unix:%s", spec.path);
         else
             net_local_name(fd, where, sizeof where);
-        log_info("holding socket %s (%s) for the child as fd %d", where, spec->name, 3 + (int)i);
+        log_info("holding socket %s (%s) for the child as fd %d", where, spec.name, 3 + (int)i);
     }
     return 0;
+}
+
+/* sd_notify FDSTORE=1 / FDSTOREREMOVE=1 from the current generation: the
+ * fds come back to every later child as named LISTEN_FDS entries, after
+ * the --socket ones. Bounded; a --socket is never removed. */
+static void fdstore(struct supervisor *sv, struct notify_msg *m)
+{
+    if (sv->held == NULL)
+        return;
+    if (m->fdstore_remove) {
+        int kept = 0, removed = 0;
+        for (int i = 0; i < sv->nheld; i++) {
+            struct held_fd *h = &sv->held[i];
+            if (h->stored && strcmp(h->name, m->fdname) == 0) {
+                close(h->fd);
+                removed++;
+                continue;
+            }
+            sv->held[kept++] = *h;
+        }
+        sv->nheld = kept;
+        sv->nstored -= removed;
+        sv->env_dirty = 1;
+        log_info("sd_notify FDSTOREREMOVE=1: %d stored fd%s named \"%s\" closed", removed,
+                 removed == 1 ? "" : "s", m->fdname);
+    }
+    if (!m->fdstore)
+        return;
+    for (size_t i = 0; i < m->nfds; i++) {
+        if (sv->nstored >= FDSTORE_MAX) {
+            log_warn("sd_notify FDSTORE=1: already %d fds stored, the most podvisor keeps; "
+                     "\"%s\" refused (closed)",
+                     FDSTORE_MAX, m->fdname);
+            return; /* the rest is closed by notify */
+        }
+        struct held_fd *h = &sv->held[sv->nheld++];
+        *h = (struct held_fd){.fd = m->fds[i], .stored = 1};
+        snprintf(h->name, sizeof h->name, "%s", m->fdname);
+        m->fds[i] = -1; /* kept */
+        sv->nstored++;
+        sv->env_dirty = 1;
+        log_info("sd_notify FDSTORE=1: keeping an fd as \"%s\" for the next child (%d stored)",
+                 h->name, sv->nstored);
+    }
 }
 
 static int carry_out(struct supervisor *sv, const struct lc_action *a)
@@ -1169,9 +1260,7 @@ static int setup(struct supervisor *sv)
     }
     if ((rc = hold_sockets(sv)) < 0)
         return rc;
-    if ((sv->notify || sv->nsockets > 0) &&
-        childenv_build(&sv->child_env, environ, sv->notify ? notify_socket_name(sv->notify) : NULL,
-                       sv->cfg->watchdog_ms, sv->socket_names, (size_t)sv->nsockets) < 0) {
+    if (child_env_build(sv) < 0) {
         log_error("the child's environment: out of memory");
         return -1;
     }
@@ -1215,12 +1304,13 @@ static void teardown(struct supervisor *sv)
     http_stop(sv->admin_http);
     notify_close(sv->notify);
     childenv_free(&sv->child_env);
-    for (int i = 0; i < sv->nsockets; i++) {
-        close(sv->sockets[i]);
+    for (int i = 0; i < sv->nheld; i++) {
+        close(sv->held[i].fd);
         /* The path is podvisor's to clean up: it made it. */
-        if (sv->socket_specs[i].is_unix)
-            unlink(sv->socket_specs[i].path);
+        if (sv->held[i].unix_path[0])
+            unlink(sv->held[i].unix_path);
     }
+    free(sv->held);
     watch_stop(sv->watch);
     webhook_free(sv->webhook);
     checks_free(sv->checks);

@@ -354,3 +354,99 @@ def test_real_servers_serve_the_held_socket_through_restarts(tmp_path, make):
         assert load.failed * 50 <= load.ok, (load.failed, load.ok)
     else:
         assert load.failed == 0, (load.failed, load.errors)
+
+
+# The app parks fds with podvisor (sd_notify FDSTORE=1) and gets them back
+# in its next generation, named, after the --socket ones.
+FDSTORE_APP = r"""
+import array, json, os, socket, sys
+gen_file, mode = sys.argv[1], sys.argv[2]
+gen = int(open(gen_file).read()) + 1 if os.path.exists(gen_file) else 1
+open(gen_file, "w").write(str(gen))
+n = int(os.environ.get("LISTEN_FDS", "0")) if os.environ.get("LISTEN_PID") == str(os.getpid()) else 0
+names = os.environ.get("LISTEN_FDNAMES", "").split(":") if n else []
+got = {}
+for i, name in enumerate(names):
+    fd = 3 + i
+    if name == "state":
+        got.setdefault(name, []).append(os.read(fd, 100).decode())
+    else:
+        got.setdefault(name, []).append("socket")
+print(json.dumps({"gen": gen, "fds": n, "got": got, "open": sorted(
+    int(f) for f in os.listdir("/proc/self/fd") if int(f) > 2 and os.path.exists(f"/proc/self/fd/{f}"))}),
+    flush=True)
+addr = os.environ["NOTIFY_SOCKET"]
+addr = "\0" + addr[1:] if addr.startswith("@") else addr
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+def send(text, fds=()):
+    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+    s.sendmsg([text.encode()], anc, 0, addr)
+if mode == "store" and gen == 1:
+    r, w = os.pipe()
+    os.write(w, b"state-1")
+    send("FDSTORE=1\nFDNAME=state", [r])
+    os.close(r); os.close(w)
+elif mode == "store" and gen == 2:
+    send("FDSTOREREMOVE=1\nFDNAME=state")
+elif mode == "many" and gen == 1:
+    pipes = [os.pipe() for _ in range(40)]
+    for k in range(0, 40, 10):
+        send("FDSTORE=1\nFDNAME=many", [r for r, w in pipes[k:k + 10]])
+    for r, w in pipes:
+        os.close(r); os.close(w)
+send("READY=1")
+import time
+while True:
+    time.sleep(1)
+"""
+
+
+def pv_fds(pv):
+    return len(os.listdir(f"/proc/{pv.pid}/fd"))
+
+
+def restart_and_report(pv, admin_port, n):
+    assert admin(admin_port, "restart") == 202
+    line = json.loads(pv.readline(timeout=10))
+    assert line["gen"] == n, line
+    return line
+
+
+def test_fds_stored_with_sd_notify_come_back_to_the_next_child(tmp_path):
+    app_port, admin_port = free_port(), free_port()
+    script = tmp_path / "app.py"
+    script.write_text(FDSTORE_APP)
+    pv = Podvisor(["--socket", f"http=tcp://127.0.0.1:{app_port}", "--ready-check", "notify",
+                   "--admin-listen", f"127.0.0.1:{admin_port}",
+                   "--", PY, str(script), str(tmp_path / "gen"), "store"])
+    try:
+        first = json.loads(pv.readline())
+        assert first["fds"] == 1 and first["got"] == {"http": ["socket"]}
+        wait_for(lambda: "keeping an fd as \"state\"" in pv.stderr_so_far(), what="the store")
+        before = pv_fds(pv)
+        second = restart_and_report(pv, admin_port, 2)
+        # the parked pipe, with what the first child wrote into it
+        assert second["fds"] == 2 and second["got"] == {"http": ["socket"], "state": ["state-1"]}
+        assert second["open"] == [3, 4], second
+        wait_for(lambda: "FDSTOREREMOVE=1: 1 stored fd named \"state\" closed" in
+                 pv.stderr_so_far(), what="the removal")
+        assert pv_fds(pv) == before - 1  # closed in podvisor: nothing leaks
+        third = restart_and_report(pv, admin_port, 3)
+        assert third["fds"] == 1 and third["got"] == {"http": ["socket"]}
+    finally:
+        pv.kill()
+
+
+def test_the_fd_store_is_bounded(tmp_path):
+    admin_port = free_port()
+    script = tmp_path / "app.py"
+    script.write_text(FDSTORE_APP)
+    pv = Podvisor(["--notify", "--admin-listen", f"127.0.0.1:{admin_port}",
+                   "--", PY, str(script), str(tmp_path / "gen"), "many"])
+    try:
+        assert json.loads(pv.readline())["fds"] == 0
+        wait_for(lambda: "already 32 fds stored" in pv.stderr_so_far(), what="the bound")
+        second = restart_and_report(pv, admin_port, 2)
+        assert second["fds"] == 32 and len(second["got"]["many"]) == 32
+    finally:
+        pv.kill()

@@ -45,14 +45,39 @@ static void good_datagrams(void **state)
     memset(long_status + 7, 'x', 500);
     assert_null(parse(long_status, &m));
     assert_int_equal(strlen(m.status), sizeof m.status - 1);
+    /* the fd store: FDNAME= defaults to systemd's "stored" */
+    assert_null(parse("FDSTORE=1\nFDNAME=http-conns", &m));
+    assert_true(m.fdstore);
+    assert_string_equal(m.fdname, "http-conns");
+    assert_null(parse("FDSTORE=1", &m));
+    assert_string_equal(m.fdname, "stored");
+    assert_null(parse("FDSTOREREMOVE=1\nFDNAME=state", &m));
+    assert_true(m.fdstore_remove);
+    assert_false(m.fdstore);
 }
 
 static void malformed_datagrams(void **state)
 {
     struct notify_msg m;
     static const char *const bad[] = {
-        "garbage",     "READY=2",  "READY=",    "=1",         "READY=1\nnoequals", "WATCHDOG=0",
-        "MAINPID=abc", "MAINPID=", "MAINPID=1", "MAINPID=-5", "RELOADING=yes",     "STOPPING=true"};
+        "garbage",
+        "READY=2",
+        "READY=",
+        "=1",
+        "READY=1\nnoequals",
+        "WATCHDOG=0",
+        "MAINPID=abc",
+        "MAINPID=",
+        "MAINPID=1",
+        "MAINPID=-5",
+        "RELOADING=yes",
+        "STOPPING=true",
+        "FDSTORE=0",
+        "FDSTOREREMOVE=yes",
+        "FDNAME=",
+        "FDNAME=a:b",
+        "FDNAME=a b",
+        "FDNAME=0123456789012345678901234567890123456789012345678901234567890123"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (parse(bad[i], &m) == NULL)
             fail_msg("\"%s\" accepted", bad[i]);
