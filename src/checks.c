@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "helper.h"
 #include "curlloop.h"
 #include "lazylib.h"
 #include "log.h"
@@ -46,14 +47,10 @@ struct check_run {
     size_t body;
     char errbuf[CURL_ERROR_SIZE];
     /* exec: the running command, until it is reaped. */
-    pid_t pid;
+    struct helper h;
     int abandoned; /* killed when the checks stopped: reaped without a result */
     int timed_out;
     struct loop_timer deadline;
-    int exec_fd, out_fd;
-    struct loop_watch out_watch;
-    char out[OUTPUT_KEEP + 1];
-    size_t out_len;
 };
 
 struct checks {
@@ -88,103 +85,44 @@ static void finish(struct check_run *r, int ok, const char *why)
     cs->on_result(cs->ctx, r->index, ok, took, why);
 }
 
-static void close_output(struct check_run *r)
-{
-    if (r->out_fd >= 0) {
-        loop_del(r->cs->loop, &r->out_watch);
-        close(r->out_fd);
-        r->out_fd = -1;
-    }
-    if (r->exec_fd >= 0) {
-        close(r->exec_fd);
-        r->exec_fd = -1;
-    }
-}
-
-static void read_output(struct check_run *r)
-{
-    char buf[4096];
-    for (;;) {
-        ssize_t n = read(r->out_fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0) { /* every writer is gone */
-                loop_del(r->cs->loop, &r->out_watch);
-                close(r->out_fd);
-                r->out_fd = -1;
-            }
-            return;
-        }
-        size_t take = (size_t)n < OUTPUT_KEEP - r->out_len ? (size_t)n : OUTPUT_KEEP - r->out_len;
-        memcpy(r->out + r->out_len, buf, take);
-        r->out_len += take;
-        r->out[r->out_len] = '\0';
-    }
-}
-
-static void on_output(void *ctx, uint32_t events)
-{
-    read_output(ctx);
-}
-
 /* The exec check ran past --check-timeout: its whole group goes, as the
  * kubelet kills a timed-out exec probe; the result comes with its reaping. */
 static void on_exec_deadline(void *ctx)
 {
     struct check_run *r = ctx;
-    if (r->pid <= 0)
+    if (r->h.pid <= 0)
         return;
     r->timed_out = 1;
-    child_signal(r->pid, SIGKILL, 1);
+    child_signal(r->h.pid, SIGKILL, 1);
 }
 
 /* Stops an exec check in flight; its reaping then reports nothing. */
 static void abandon_exec(struct check_run *r)
 {
     loop_timer_disarm(r->cs->loop, &r->deadline);
-    close_output(r);
-    if (r->pid > 0 && !r->abandoned) {
+    helper_close(&r->h);
+    if (r->h.pid > 0 && !r->abandoned) {
         r->abandoned = 1;
-        child_signal(r->pid, SIGKILL, 1);
+        child_signal(r->h.pid, SIGKILL, 1);
     }
 }
 
 static void run_exec(struct check_run *r)
 {
     struct checks *cs = r->cs;
-    if (r->pid > 0) {
+    if (r->h.pid > 0) {
         /* The last one, killed, is not reaped yet: try again shortly. */
         loop_timer_arm(cs->loop, &r->next, 50);
         return;
     }
-    int out[2];
-    int prc = child_output_pipe(out);
-    if (prc < 0) {
-        char why[96];
-        snprintf(why, sizeof why, "cannot make a pipe: %s", strerror(-prc));
-        finish(r, 0, why);
-        return;
-    }
-    struct child_spawn_opts opts = {.output_fd = out[1], .helper = 1};
-    int rc = child_spawn(r->argv, &opts, &r->pid, &r->exec_fd);
-    close(out[1]);
+    int rc = helper_spawn(&r->h, r->argv);
     if (rc < 0) {
-        close(out[0]);
-        r->pid = 0;
         char why[96];
         snprintf(why, sizeof why, "cannot start it: %s", strerror(-rc));
         finish(r, 0, why);
         return;
     }
     r->abandoned = r->timed_out = 0;
-    r->out_len = 0;
-    r->out[0] = '\0';
-    r->out_fd = out[0];
-    if (loop_add(cs->loop, &r->out_watch, r->out_fd, EPOLLIN, on_output, r) < 0) {
-        close(r->out_fd); /* its writes then fail with EPIPE; the exit status still counts */
-        r->out_fd = -1;
-    }
     loop_timer_arm(cs->loop, &r->deadline, cs->timeout_ms);
 }
 
@@ -194,36 +132,30 @@ int checks_reaped(struct checks *cs, pid_t pid, int status)
         return 0;
     for (int i = 0; i < cs->n; i++) {
         struct check_run *r = &cs->runs[i];
-        if (r->pid != pid)
+        if (r->h.pid != pid)
             continue;
         if (!WIFEXITED(status) && !WIFSIGNALED(status))
             return 1; /* stopped or continued: still ours, still running */
-        r->pid = 0;
+        r->h.pid = 0;
         loop_timer_disarm(cs->loop, &r->deadline);
-        int err = 0;
-        enum child_exec_result er =
-            r->exec_fd >= 0 ? child_exec_result(r->exec_fd, &err) : CHILD_EXEC_OK;
-        if (r->out_fd >= 0)
-            read_output(r);
-        close_output(r);
+        int err = helper_exec_errno(&r->h);
+        helper_read_output(&r->h);
+        helper_close(&r->h);
         if (r->abandoned) {
             r->abandoned = 0;
             return 1;
         }
         char why[256], how[64];
         /* The output's first line says why, as a failed probe's does. */
-        size_t line = strcspn(r->out, "\n");
-        if (er == CHILD_EXEC_FAILED)
+        size_t line = strcspn(r->h.out, "\n");
+        if (err)
             snprintf(why, sizeof why, "cannot run %s: %s", r->argv[0], strerror(err));
         else if (r->timed_out)
             snprintf(why, sizeof why, "timed out after %lldms (killed)", (long long)cs->timeout_ms);
         else
             snprintf(why, sizeof why, "%s%s%.*s", waitstatus_describe(status, how, sizeof how),
-                     line ? ": " : "", (int)line, r->out);
-        finish(r,
-               er != CHILD_EXEC_FAILED && !r->timed_out && WIFEXITED(status) &&
-                   WEXITSTATUS(status) == 0,
-               why);
+                     line ? ": " : "", (int)line, r->h.out);
+        finish(r, !err && !r->timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0, why);
         return 1;
     }
     return 0;
@@ -483,7 +415,7 @@ struct checks *checks_new_list(const struct checks_params *p, struct loop *loop,
         r->cs = cs;
         r->index = cs->n++;
         r->live = i >= p->n_ready;
-        r->exec_fd = r->out_fd = -1;
+        helper_init(&r->h, loop, OUTPUT_KEEP);
         loop_timer_init(&r->next, run_check, r);
         loop_timer_init(&r->deadline, on_exec_deadline, r);
         if (parse_check(p->specs[i], &r->spec) != NULL) { /* the caller checked it */

@@ -165,16 +165,13 @@ static char *line(const char *what, const char *why)
 static enum MHD_Result admin_request(struct http_server *srv, struct MHD_Connection *conn,
                                      const char *url, const char *method)
 {
-    static const char *const paths[] = {"/restart", "/reload", "/drain", "/quitquitquit"};
     const char *text = "text/plain; charset=utf-8";
-    int known = 0;
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
-        known |= strcmp(url, paths[i]) == 0;
-    if (!known)
-        return respond(
-            conn, MHD_HTTP_NOT_FOUND,
-            line(url, ": not an admin path (POST /restart, /reload, /drain or /quitquitquit)"),
-            text);
+    int cmd = lifecycle_admin_lookup(url);
+    if (cmd < 0) {
+        char why[160];
+        snprintf(why, sizeof why, ": not an admin path (POST %s)", lc_admin_paths);
+        return respond(conn, MHD_HTTP_NOT_FOUND, line(url, why), text);
+    }
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
         return respond_allow(conn, MHD_HTTP_METHOD_NOT_ALLOWED, line(url, " takes POST only"), text,
                              "POST");
@@ -195,7 +192,7 @@ static enum MHD_Result admin_request(struct http_server *srv, struct MHD_Connect
     }
     unsigned status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     char msg[256] = "";
-    srv->admin->act(srv->admin->ctx, url + 1, peer, &status, msg, sizeof msg);
+    srv->admin->act(srv->admin->ctx, (enum lc_admin)cmd, peer, &status, msg, sizeof msg);
     return respond(conn, status, line(msg, ""), text);
 }
 

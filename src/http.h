@@ -19,7 +19,7 @@ struct http_server;
  * one-line answer. */
 struct http_admin {
     const char *token; /* NULL: no Authorization needed */
-    void (*act)(void *ctx, const char *path, const char *peer, unsigned *status, char *msg,
+    void (*act)(void *ctx, enum lc_admin cmd, const char *peer, unsigned *status, char *msg,
                 size_t msglen);
     void *ctx;
 };

@@ -761,10 +761,32 @@ static void accept_change(struct lifecycle *lc, const struct lc_event *ev, struc
     perform_on_change(lc, ev, out, LC_REASON_CONFIG);
 }
 
-const char *lifecycle_admin_refusal(const struct lifecycle *lc, const char *what)
+const struct lc_admin_command lc_admin_commands[LC_N_ADMIN] = {
+    [LC_ADMIN_RESTART] = {"/restart", LC_EV_RESTART, LC_REASON_ADMIN, 0,
+                          "restarting the child gracefully"},
+    [LC_ADMIN_RELOAD] = {"/reload", LC_EV_RELOAD, 0, 0, "reloading: the --on-change action runs"},
+    [LC_ADMIN_DRAIN] = {"/drain", LC_EV_DRAIN, 0, 0,
+                        "drained: /readyz fails from now on; the child keeps running"},
+    [LC_ADMIN_QUIT] = {"/quitquitquit", LC_EV_SIGNAL, 0, SIGTERM,
+                       "stopping gracefully, as on SIGTERM"},
+};
+const char lc_admin_paths[] = "/restart, /reload, /drain or /quitquitquit";
+
+int lifecycle_admin_lookup(const char *path)
+{
+    for (int i = 0; i < LC_N_ADMIN; i++)
+        if (strcmp(path, lc_admin_commands[i].path) == 0)
+            return i;
+    return -1;
+}
+
+const char *lifecycle_admin_refusal(const struct lifecycle *lc, enum lc_admin cmd)
 {
     static char why[120];
     int sidecar = lc->cfg->sidecar;
+    const char *what = lc_admin_commands[cmd].path + 1;
+    if (cmd == LC_ADMIN_QUIT)
+        return NULL; /* as SIGTERM: always taken */
     if (strcmp(what, "drain") == 0)
         return lc->state == LC_EXITED ? "podvisor is exiting" : NULL;
     if (strcmp(what, "restart") == 0 && sidecar)
@@ -1282,11 +1304,11 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
             lc->notify.rejected[ev->code]++;
         break;
     case LC_EV_DRAIN:
-        if (lifecycle_admin_refusal(lc, "drain") == NULL)
+        if (lifecycle_admin_refusal(lc, LC_ADMIN_DRAIN) == NULL)
             lc->admin_drained = 1;
         break;
     case LC_EV_RELOAD:
-        if (lifecycle_admin_refusal(lc, "reload") == NULL)
+        if (lifecycle_admin_refusal(lc, LC_ADMIN_RELOAD) == NULL)
             perform_on_change(lc, ev, out, LC_REASON_ADMIN);
         break;
     case LC_N_EVENTS:

@@ -314,9 +314,25 @@ const char *lifecycle_role_name(enum lc_role r);
 /** What the child in slot is now. */
 enum lc_role lifecycle_slot_role(const struct lifecycle *lc, int slot);
 
-/** Why an admin request ("restart", "reload", "drain") cannot be acted on
- * now, or NULL when it can. */
-const char *lifecycle_admin_refusal(const struct lifecycle *lc, const char *what);
+/* The admin commands, in one table: the path http.c routes, the event the
+ * supervisor feeds, the answer when accepted; lifecycle_admin_refusal is
+ * the rule for when not. */
+enum lc_admin { LC_ADMIN_RESTART = 0, LC_ADMIN_RELOAD, LC_ADMIN_DRAIN, LC_ADMIN_QUIT, LC_N_ADMIN };
+struct lc_admin_command {
+    const char *path;      /* "/restart" */
+    enum lc_event_type ev; /* fed when accepted (with code or sig below) */
+    int code, sig;
+    const char *accepted; /* the answer (202) */
+};
+extern const struct lc_admin_command lc_admin_commands[LC_N_ADMIN];
+/* "/restart, /reload, /drain or /quitquitquit", for a 404's answer. */
+extern const char lc_admin_paths[];
+
+/** The command at path ("/restart"), or -1. */
+int lifecycle_admin_lookup(const char *path);
+
+/** Why an admin command cannot be acted on now, or NULL when it can. */
+const char *lifecycle_admin_refusal(const struct lifecycle *lc, enum lc_admin cmd);
 
 /** Whether a config change is acted on now: not while draining, stopping
  * or after the child has exited. */

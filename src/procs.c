@@ -188,3 +188,24 @@ int procs_scan(struct proc_entry **table, size_t *n)
     closedir(d);
     return 0;
 }
+
+int procs_find(char *const *names, size_t nnames, pid_t self, pid_t *pids, size_t max)
+{
+    struct proc_entry *table;
+    size_t n;
+    int rc = procs_scan(&table, &n);
+    if (rc < 0)
+        return rc;
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    if (idx == NULL) {
+        free(table);
+        return -ENOMEM;
+    }
+    size_t k = procs_select(table, n, names, nnames, self, idx);
+    size_t found = 0;
+    for (size_t i = 0; i < k && found < max; i++)
+        pids[found++] = table[idx[i]].pid;
+    free(idx);
+    free(table);
+    return (int)found;
+}

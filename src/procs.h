@@ -39,4 +39,8 @@ int procs_descends_from(pid_t pid, pid_t ancestor);
 /** Reads /proc into a malloc'd table (*n entries). Returns 0 or -errno. */
 int procs_scan(struct proc_entry **table, size_t *n);
 
+/** The sidecar's lookup: scans /proc and selects as procs_select does.
+ * Returns how many (their pids in pids, room for max), or -errno. */
+int procs_find(char *const *names, size_t nnames, pid_t self, pid_t *pids, size_t max);
+
 #endif

@@ -12,13 +12,13 @@
 #include <unistd.h>
 
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "checks.h"
 #include "child.h"
 #include "childenv.h"
+#include "helper.h"
 #include "http.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -66,11 +66,8 @@ struct sv_timer {
 struct sv_child {
     int exec_fd;
     struct loop_watch exec_watch;
-    int out_fd;
-    struct loop_watch out_watch;
-    char out[CAPTURE_MAX];
-    size_t out_len;
-    int exec_errno; /* its exec failed with this (0: it did not) */
+    struct helper capture; /* --validate's output (helper.h) */
+    int exec_errno;        /* its exec failed with this (0: it did not) */
     struct supervisor *sv;
     int slot;
 };
@@ -294,37 +291,6 @@ static void on_exec_pipe(void *ctx, uint32_t events)
     take_exec_result(ctx);
 }
 
-static void close_capture(struct sv_child *c)
-{
-    close_watched(c, &c->out_watch, &c->out_fd);
-}
-
-/* Reads what the helper wrote; keeps the first CAPTURE_MAX-1 bytes. */
-static void drain_capture(struct sv_child *c)
-{
-    char buf[4096];
-    for (;;) {
-        ssize_t n = read(c->out_fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                close_capture(c); /* EOF: every writer is gone */
-            return;
-        }
-        size_t room = sizeof c->out - 1 - c->out_len;
-        size_t take = (size_t)n < room ? (size_t)n : room;
-        memcpy(c->out + c->out_len, buf, take);
-        c->out_len += take;
-        c->out[c->out_len] = '\0';
-    }
-}
-
-static void on_capture(void *ctx, uint32_t events)
-{
-    drain_capture(ctx);
-}
-
 static void spawn(struct supervisor *sv, int slot)
 {
     struct sv_child *c = &sv->children[slot];
@@ -342,8 +308,8 @@ static void spawn(struct supervisor *sv, int slot)
         opts.pid_slot = sv->child_env.has_pid_slot ? sv->child_env.pid_slot : NULL;
     }
     int capture[2] = {-1, -1};
-    c->out_len = 0;
-    c->out[0] = '\0';
+    c->capture.out_len = 0;
+    c->capture.out[0] = '\0';
     if (slot == LC_VALIDATE && child_output_pipe(capture) == 0)
         opts.output_fd = capture[1];
     pid_t pid;
@@ -359,11 +325,7 @@ static void spawn(struct supervisor *sv, int slot)
         return;
     }
     if (capture[0] >= 0) {
-        c->out_fd = capture[0];
-        if (loop_add(&sv->loop, &c->out_watch, c->out_fd, EPOLLIN, on_capture, c) < 0) {
-            close(c->out_fd);
-            c->out_fd = -1;
-        }
+        helper_capture(&c->capture, capture[0]);
     }
     c->exec_fd = fd;
     c->exec_errno = 0;
@@ -412,11 +374,10 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
                      .type = LC_EV_CHILD_EXITED, .child = slot, .status = status, .text = how});
         return;
     }
-    if (c->out_fd >= 0)
-        drain_capture(c);
-    close_capture(c);
+    helper_read_output(&c->capture);
+    helper_close(&c->capture);
     char text[CAPTURE_MAX + 256];
-    one_line_output(c->out, text, sizeof text);
+    one_line_output(c->capture.out, text, sizeof text);
     const struct lc_config *cf = &sv->lc.config;
     int passed = status == 0 && !sv->lc.children[slot].timed_out;
     /* What is on disk now: if it moved on while --validate ran, what
@@ -443,7 +404,7 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
     feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED,
                                .child = slot,
                                .status = status,
-                               .text = c->exec_errno && !c->out[0] ? how : c->out,
+                               .text = c->exec_errno && !c->capture.out[0] ? how : c->capture.out,
                                .hash = have_now ? now_hash : NULL});
 }
 
@@ -547,23 +508,12 @@ static void on_signal_fd(void *ctx, uint32_t events)
     }
 }
 
-/* What a webhook receives: the change, so it can tell stale from new. */
 static void post_webhook(struct supervisor *sv)
 {
-    json_t *paths = json_array();
-    for (size_t i = 0; i < sv->cfg->watch.n && paths; i++)
-        json_array_append_new(paths, json_string(sv->cfg->watch.v[i]));
-    json_t *doc = json_pack("{s:s, s:s, s:o}", "event", "config-changed", "hash",
-                            sv->lc.config.hash, "paths", paths ? paths : json_array());
-    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (body == NULL) {
+    if (webhook_post_change(sv->webhook, sv->lc.config.hash, sv->cfg->watch.v, sv->cfg->watch.n) <
+        0)
         feed(sv, (struct lc_event){
                      .type = LC_EV_ACTION_RESULT, .code = 0, .text = "webhook: out of memory"});
-        return;
-    }
-    webhook_post(sv->webhook, body);
-    free(body);
 }
 
 static void on_webhook_result(void *ctx, int ok, const char *result)
@@ -574,28 +524,10 @@ static void on_webhook_result(void *ctx, int ok, const char *result)
     feed(sv, (struct lc_event){.type = LC_EV_ACTION_RESULT, .code = ok, .text = text});
 }
 
-/* Finds the --signal-process processes now. Returns how many, with their
- * pids in pids (room for max) and -errno when /proc cannot be read. */
+/* Finds the --signal-process processes now (see procs_find). */
 static int find_processes(struct supervisor *sv, pid_t *pids, size_t max)
 {
-    struct proc_entry *table;
-    size_t n;
-    int rc = procs_scan(&table, &n);
-    if (rc < 0)
-        return rc;
-    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
-    if (idx == NULL) {
-        free(table);
-        return -ENOMEM;
-    }
-    size_t k =
-        procs_select(table, n, sv->cfg->signal_process.v, sv->cfg->signal_process.n, sv->self, idx);
-    size_t found = 0;
-    for (size_t i = 0; i < k && found < max; i++)
-        pids[found++] = table[idx[i]].pid;
-    free(idx);
-    free(table);
-    return (int)found;
+    return procs_find(sv->cfg->signal_process.v, sv->cfg->signal_process.n, sv->self, pids, max);
 }
 
 static void no_process_hint(const struct supervisor *sv, char *buf, size_t len)
@@ -868,34 +800,28 @@ static void on_notify_rejected(void *ctx, enum notify_reject why, pid_t sender, 
     feed(sv, (struct lc_event){.type = LC_EV_NOTIFY_REJECTED, .code = (int)why});
 }
 
-static void on_admin(void *ctx, const char *path, const char *peer, unsigned *status, char *msg,
+/* An admin command http.c routed (lc_admin_commands): refused with the
+ * lifecycle's reason, or its event fed. */
+static void on_admin(void *ctx, enum lc_admin cmd, const char *peer, unsigned *status, char *msg,
                      size_t msglen)
 {
     struct supervisor *sv = ctx;
-    const char *refusal =
-        strcmp(path, "quitquitquit") == 0 ? NULL : lifecycle_admin_refusal(&sv->lc, path);
+    const struct lc_admin_command *c = &lc_admin_commands[cmd];
+    const char *refusal = lifecycle_admin_refusal(&sv->lc, cmd);
     if (refusal != NULL) {
         *status = 409;
-        snprintf(msg, msglen, "%s: %s", path, refusal);
-        log_info("admin: POST /%s from %s: %s", path, peer, refusal);
+        snprintf(msg, msglen, "%s: %s", c->path + 1, refusal);
+        log_info("admin: POST %s from %s: %s", c->path, peer, refusal);
         return;
     }
     *status = 202;
-    log_info("admin: POST /%s from %s", path, peer);
-    if (strcmp(path, "quitquitquit") == 0) {
-        snprintf(msg, msglen, "stopping gracefully, as on SIGTERM");
-        feed(sv, (struct lc_event){.type = LC_EV_SIGNAL, .sig = SIGTERM});
-    } else if (strcmp(path, "drain") == 0) {
-        snprintf(msg, msglen, "drained: /readyz fails from now on; the child keeps running");
-        feed(sv, (struct lc_event){.type = LC_EV_DRAIN});
-    } else if (strcmp(path, "restart") == 0) {
-        snprintf(msg, msglen, "restarting the child gracefully");
-        feed(sv, (struct lc_event){.type = LC_EV_RESTART, .code = LC_REASON_ADMIN});
-    } else {
+    log_info("admin: POST %s from %s", c->path, peer);
+    if (cmd == LC_ADMIN_RELOAD)
         snprintf(msg, msglen, "reloading: --on-change %s",
                  sv->cfg->on_change.text ? sv->cfg->on_change.text : "restart");
-        feed(sv, (struct lc_event){.type = LC_EV_RELOAD});
-    }
+    else
+        snprintf(msg, msglen, "%s", c->accepted);
+    feed(sv, (struct lc_event){.type = c->ev, .code = c->code, .sig = c->sig});
 }
 
 /* The container's memory limit and use (the pod's resources.limits.memory),
@@ -1319,7 +1245,7 @@ static void teardown(struct supervisor *sv)
     loop_timer_disarm(&sv->loop, &sv->pid_file_poll);
     for (int i = 0; i < LC_MAX_CHILDREN; i++) {
         close_exec_pipe(&sv->children[i]);
-        close_capture(&sv->children[i]);
+        helper_close(&sv->children[i].capture);
     }
     if (sv->signal_fd >= 0) {
         loop_del(&sv->loop, &sv->signal_watch);
@@ -1343,8 +1269,10 @@ int supervisor_run(const struct podvisor_config *cfg, pid_t parent_at_start)
             *t = (struct sv_timer){.sv = &sv, .event = (enum lc_event_type)e, .child = k};
             loop_timer_init(&t->timer, on_timer, t);
         }
-    for (int i = 0; i < LC_MAX_CHILDREN; i++)
-        sv.children[i] = (struct sv_child){.exec_fd = -1, .out_fd = -1, .sv = &sv, .slot = i};
+    for (int i = 0; i < LC_MAX_CHILDREN; i++) {
+        sv.children[i] = (struct sv_child){.exec_fd = -1, .sv = &sv, .slot = i};
+        helper_init(&sv.children[i].capture, &sv.loop, CAPTURE_MAX - 1);
+    }
     loop_timer_init(&sv.process_retry, on_process_retry, &sv);
     loop_timer_init(&sv.old_group_poll, on_old_group_poll, &sv);
     loop_timer_init(&sv.pid_file_poll, on_pid_file_poll, &sv);

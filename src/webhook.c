@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "curlloop.h"
 #include "lazylib.h"
 #include "log.h"
@@ -202,4 +204,21 @@ void webhook_free(struct webhook *wh)
     free(wh->pending);
     free(wh->url);
     free(wh);
+}
+
+int webhook_post_change(struct webhook *wh, const char *hash, char *const *paths, size_t npaths)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < npaths && list; i++)
+        json_array_append_new(list, json_string(paths[i]));
+    json_t *doc =
+        list ? json_pack("{s:s, s:s, s:o}", "event", "config-changed", "hash", hash, "paths", list)
+             : NULL;
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (body == NULL)
+        return -1;
+    webhook_post(wh, body);
+    free(body);
+    return 0;
 }

@@ -16,6 +16,7 @@
 #ifndef PODVISOR_WEBHOOK_H
 #define PODVISOR_WEBHOOK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "loop.h"
@@ -39,6 +40,11 @@ struct webhook *webhook_new(const char *url, int64_t timeout_ms, const char *ca,
 /** POSTs body (JSON) now, or when the POST in flight is answered; a
  * retry still waiting is replaced. */
 void webhook_post(struct webhook *wh, const char *body);
+
+/** POSTs a config change: {"event": "config-changed", "hash": HASH,
+ * "paths": [the watched paths]}, so the receiver can tell stale from new.
+ * Returns 0, or -1 when out of memory (nothing posted). */
+int webhook_post_change(struct webhook *wh, const char *hash, char *const *paths, size_t npaths);
 
 void webhook_free(struct webhook *wh);
 

@@ -546,10 +546,10 @@ static void admin_drain_and_reload(void **state)
     setup_cfg(0, 5000, SIGTERM);
     cfg.on_change.kind = ON_CHANGE_SIGNAL;
     cfg.on_change.sig = SIGHUP;
-    assert_non_null(lifecycle_admin_refusal(&lc, "reload")); /* not started yet */
-    assert_non_null(lifecycle_admin_refusal(&lc, "restart"));
+    assert_non_null(lifecycle_admin_refusal(&lc, LC_ADMIN_RELOAD)); /* not started yet */
+    assert_non_null(lifecycle_admin_refusal(&lc, LC_ADMIN_RESTART));
     start();
-    assert_null(lifecycle_admin_refusal(&lc, "reload"));
+    assert_null(lifecycle_admin_refusal(&lc, LC_ADMIN_RELOAD));
     step_ev((struct lc_event){.type = LC_EV_RELOAD, .now_ms = 1500});
     int i = find(LC_ACT_FORWARD);
     assert_true(i >= 0);
@@ -564,7 +564,7 @@ static void admin_drain_and_reload(void **state)
     assert_string_equal(c[2].why, "drained by POST /drain");
     assert_true(lifecycle_live(&lc));
     step(LC_EV_SIGNAL, 1800, SIGTERM);
-    assert_string_equal(lifecycle_admin_refusal(&lc, "restart"), "not now: podvisor is stopping");
+    assert_string_equal(lifecycle_admin_refusal(&lc, LC_ADMIN_RESTART), "not now: podvisor is stopping");
 }
 
 static void changed(int64_t now, const char *hash)
@@ -712,7 +712,7 @@ static void what_is_applied_is_what_passed(void **state)
     changed(2000, "h2");
     step_ev(
         (struct lc_event){.type = LC_EV_FORKED, .now_ms = 2000, .child = LC_VALIDATE, .pid = 50});
-    assert_string_equal(lifecycle_admin_refusal(&lc, "reload"),
+    assert_string_equal(lifecycle_admin_refusal(&lc, LC_ADMIN_RELOAD),
                         "not now: a change is being validated");
     step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED,
                               .now_ms = 2200,
@@ -734,7 +734,7 @@ static void what_is_applied_is_what_passed(void **state)
                               .hash = "h3"});
     assert_int_equal(lc.state, LC_READY);
     assert_string_equal(lc.config.last_refused.hash, "h3");
-    assert_string_equal(lifecycle_admin_refusal(&lc, "reload"),
+    assert_string_equal(lifecycle_admin_refusal(&lc, LC_ADMIN_RELOAD),
                         "the files hold a change --validate refused: fix them first");
     /* Passed, and still on disk: applied. */
     changed(3000, "h4");
@@ -1025,7 +1025,7 @@ static void start_first_rolls_back_and_merges(void **state)
     assert_string_equal(lc.config.hash, "h1");
     assert_int_equal(lifecycle_main_pid(&lc), 42);
     assert_false(lc.config.last_action.ok);
-    assert_non_null(lifecycle_admin_refusal(&lc, "reload"));
+    assert_non_null(lifecycle_admin_refusal(&lc, LC_ADMIN_RELOAD));
 
     /* the same content again is not tried; another change is */
     change(3000, "h2");
