@@ -564,7 +564,8 @@ static void admin_drain_and_reload(void **state)
     assert_string_equal(c[2].why, "drained by POST /drain");
     assert_true(lifecycle_live(&lc));
     step(LC_EV_SIGNAL, 1800, SIGTERM);
-    assert_string_equal(lifecycle_admin_refusal(&lc, LC_ADMIN_RESTART), "not now: podvisor is stopping");
+    assert_string_equal(lifecycle_admin_refusal(&lc, LC_ADMIN_RESTART),
+                        "not now: podvisor is stopping");
 }
 
 static void changed(int64_t now, const char *hash)
