@@ -32,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* errors are exactly one line */
     if (r == OPTIONS_RUN && (cfg.stop_timeout_ms < 0 || cfg.prestop_delay_ms < 0))
         abort();
+    options_free(&cfg); /* what a parse allocated is freed (the leak check sees the rest) */
     close(fd);
     return 0;
 }

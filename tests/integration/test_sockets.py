@@ -347,10 +347,10 @@ def test_real_servers_serve_the_held_socket_through_restarts(tmp_path, make):
     if make is uvicorn_app:
         # uvicorn (0.17, Debian's) closes, when its shutdown starts, a
         # connection it accepted but has not read yet: the client gets a
-        # reset (1-2 per 5 restarts here). Its own behaviour, with or without
-        # podvisor; what the held socket prevents, a refused connection,
-        # never happens.
-        assert all("Reset" in e for e in load.errors), load.errors
+        # reset or an empty answer (1-2 per 5 restarts here). Its own
+        # behaviour, with or without podvisor; what the held socket
+        # prevents, a refused connection, never happens.
+        assert not any("Refused" in e for e in load.errors), load.errors
         assert load.failed * 50 <= load.ok, (load.failed, load.ok)
     else:
         assert load.failed == 0, (load.failed, load.errors)
