@@ -5,6 +5,7 @@ the held socket's backlog until the new child accepts."""
 import json
 import os
 import socket
+import signal
 import stat
 import subprocess
 import sys
@@ -450,3 +451,81 @@ def test_the_fd_store_is_bounded(tmp_path):
         assert second["fds"] == 32 and len(second["got"]["many"]) == 32
     finally:
         pv.kill()
+
+
+def test_an_ipv6_socket(tmp_path):
+    port = free_port()
+    try:
+        got, _ = report_once(tmp_path, ["--socket", f"tcp://[::1]:{port}"])
+    except AssertionError as e:
+        if "Cannot assign requested address" in str(e) or "not supported" in str(e):
+            pytest.skip("no IPv6 loopback here")
+        raise
+    assert got["fds"]["3"]["family"] == "AF_INET6"
+    assert got["fds"]["3"]["addr"][:2] == ["::1", port]
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/gunicorn"), reason="gunicorn not installed")
+def test_gunicorn_start_first_on_its_own_sd_notify(tmp_path):
+    """gunicorn takes LISTEN_FDS and says READY=1 itself (its arbiter's
+    sd_notify): start-first needs nothing more."""
+    apps = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps")
+    load = restarts_under_load(
+        tmp_path, held=True, n=5,
+        command=lambda port: ["gunicorn", "--chdir", apps, "--workers", "2",
+                              "--graceful-timeout", "5", "wsgi_hello:app"],
+        extra=("--restart-mode", "start-first", "--ready-check", "notify"))
+    assert load.ok > 50, load.ok
+    assert load.failed == 0, (load.failed, load.errors)
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/sbin/nginx"), reason="nginx not installed")
+def test_nginx_daemon_and_its_binary_upgrade_are_followed_with_pid_file(tmp_path):
+    """A double-forking daemon, then nginx's own zero-downtime upgrade, both
+    followed through --pid-file. nginx ignores USR2 while its parent is the
+    one it started with (with `daemon off` under any init, the upgrade
+    cannot happen), so it is started the classic way: a launcher script runs
+    nginx with `daemon on`, the daemon is re-parented to podvisor and names
+    itself in nginx.pid; when the launcher exits, the daemon becomes the main
+    child. USR2 then starts a new master (the old one's child) that writes
+    nginx.pid; QUIT ends the old one, and the new master is followed."""
+    from conftest import nginx_conf
+    app_port, probe_port = free_port(), free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(nginx_conf(tmp_path, app_port).replace("daemon off;", "daemon on;"))
+    pid_file = tmp_path / "nginx.pid"
+    launcher = (f"/usr/sbin/nginx -e stderr -p {tmp_path} -c {conf} && "
+                f"while [ ! -s {pid_file} ]; do sleep 0.05; done")
+    pv = Podvisor(["--probe-listen", f"127.0.0.1:{probe_port}", "--stop-signal", "QUIT",
+                   "--pid-file", str(pid_file), "--", "sh", "-c", launcher])
+    load = None
+    try:
+        wait_for(lambda: http_probe(app_port, "/").ok, what="nginx serving")
+        wait_for(lambda: status(probe_port)["child"]["successions"] == 1, what="the daemon")
+        old = status(probe_port)["child"]["pid"]
+        assert old == int(pid_file.read_text())
+        load = LoadGenerator(app_port, Endpoints(lag=1e9), workers=4, timeout=10)
+        load.start()
+        pv.signal(signal.SIGUSR2)  # forwarded to the master: the binary upgrade
+        try:
+            wait_for(lambda: (tmp_path / "nginx.pid.oldbin").exists() and pid_file.exists() and
+                     pid_file.read_text().strip() and int(pid_file.read_text()) != old,
+                     what="the new master")
+        except AssertionError:
+            raise AssertionError(pv.stderr_so_far())
+        new = int(pid_file.read_text())
+        time.sleep(0.3)
+        pv.signal(signal.SIGQUIT)  # forwarded to the old master: it drains and exits
+        wait_for(lambda: status(probe_port)["child"]["pid"] == new, timeout=15,
+                 what="the new master followed")
+        assert status(probe_port)["child"]["successions"] == 2
+        time.sleep(0.3)
+        load.stop()
+        pv.signal(signal.SIGTERM)
+        assert pv.wait(timeout=20) == 0
+    finally:
+        if load:
+            load.stop()
+        pv.kill()
+    assert load.ok > 50 and load.failed == 0, (load.ok, load.failed, load.errors)
+    assert f"--pid-file {pid_file}: {new}: supervising it instead of {old}" in pv.stderr
