@@ -190,6 +190,9 @@ def test_notify_ignores_malformed_and_foreign_datagrams(pid1):
         metrics = probe(pp, "/metrics").body
         assert 'podvisor_notify_ignored_total{reason="foreign"} 4' in metrics
         assert 'podvisor_notify_ignored_total{reason="malformed"} 2' in metrics
+        # stderr is read by a thread: the lines may lag the counts
+        wait_for(lambda: pv.stderr_so_far().count("sd_notify datagram") == 2, timeout=5,
+                 what="both warnings")
         err = pv.stderr_so_far()
         # Outside the PID namespace (pid 0), or inside but not below podvisor.
         assert ("outside podvisor's PID namespace" if pid1 else
@@ -228,8 +231,10 @@ def test_ready_from_a_sender_that_already_exited(tmp_path, pid1):
             wait_for(lambda: notify_status(pp).get("ignored", {}).get("foreign") == 1,
                      timeout=5, what="the vanished sender counted")
             assert probe(pp, "/readyz").status == 503
+            # stderr is read by a thread: the line may lag the count
+            wait_for(lambda: "exited before its datagram was read" in pv.stderr_so_far(),
+                     timeout=5, what="the warning")
             err = pv.stderr_so_far()
-            assert "exited before its datagram was read" in err, err
             assert "systemd-notify without --no-block" in err, err
     finally:
         stop(pv, 0)
