@@ -386,6 +386,11 @@ def test_gunicorn_becomes_ready_through_its_own_ready_1():
         c = http.client.HTTPConnection("127.0.0.1", app, timeout=5)
         c.request("GET", "/")
         assert c.getresponse().read() == b"hello\n"
+        # gunicorn 20.1's arbiter, sent TERM while it still boots a worker,
+        # boots it anyway and then never exits (seen under ASan's slower
+        # start): the stop waits until both workers are up.
+        wait_for(lambda: pv.stderr_so_far().count("Booting worker") >= 2, timeout=20,
+                 what="gunicorn's two workers")
     finally:
         stop(pv, 0)
 
