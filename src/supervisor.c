@@ -23,10 +23,12 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "loop.h"
+#include "memlimit.h"
 #include "net.h"
 #include "notify.h"
 #include "procs.h"
 #include "signals.h"
+#include "succession.h"
 #include "watch.h"
 #include "webhook.h"
 #include "waitstatus.h"
@@ -108,14 +110,8 @@ struct supervisor {
     struct http_server *admin_http; /* NULL without --admin-listen */
     struct http_admin admin;
     int notify_warned[NOTIFY_N_REJECTS];
-    int mainpid_warned; /* a refused MAINPID= is said once at warn */
-    /* MAINPID= named a child of the main child: supervised once the main
-     * child exits and it is reparented to podvisor (PID 1 or subreaper). */
-    pid_t pending_mainpid;
-    int pending_from_file; /* it came from --pid-file, not MAINPID= */
+    struct succession succession; /* MAINPID= and --pid-file */
     struct loop_timer pid_file_poll;
-    ino_t pid_file_ino, pid_file_start_ino;
-    struct timespec pid_file_mtime, pid_file_start_mtime;
     /* A restart waits for the old child's process group to empty. */
     pid_t old_group;
     struct loop_timer old_group_poll;
@@ -408,9 +404,8 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
                                .hash = have_now ? now_hash : NULL});
 }
 
-static void adopt_pending_mainpid(struct supervisor *sv);
 static void fdstore(struct supervisor *sv, struct notify_msg *m);
-static void follow_pid_file(struct supervisor *sv);
+static void on_successor(struct supervisor *sv, pid_t sender, pid_t pid);
 
 static void on_status(void *ctx, pid_t pid, int status)
 {
@@ -424,9 +419,13 @@ static void on_status(void *ctx, pid_t pid, int status)
          * first, so that its exit is not taken for the app's. */
         if (sv->notify)
             notify_drain(sv->notify);
-        adopt_pending_mainpid(sv);
-        if (sv->cfg->pid_file && lifecycle_main_pid(&sv->lc) == pid)
-            follow_pid_file(sv);
+        pid_t take = succession_adopt_pending(&sv->succession, pid, sv->self);
+        if (take > 0)
+            feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = take});
+        pid_t named =
+            lifecycle_main_pid(&sv->lc) == pid ? succession_pid_file_now(&sv->succession) : 0;
+        if (named > 0)
+            on_successor(sv, -1, named);
         slot = lifecycle_child_by_pid(&sv->lc, pid);
     }
     if (slot < 0 && checks_reaped(sv->checks, pid, status))
@@ -607,136 +606,28 @@ static void on_config_change(void *ctx, const char *hash)
     feed(sv, (struct lc_event){.type = LC_EV_CONFIG_CHANGED, .text = hash});
 }
 
-/* Where a successor was named: "sd_notify MAINPID=N" or "--pid-file
- * PATH: N", for the log. */
-static const char *successor_source(const struct supervisor *sv, pid_t sender, pid_t pid, char *buf,
-                                    size_t len)
+/* The role name of pid when it is one of podvisor's children, else NULL. */
+static const char *role_of(const struct supervisor *sv, pid_t pid)
 {
-    if (sender >= 0)
-        snprintf(buf, len, "sd_notify MAINPID=%d", (int)pid);
-    else
-        snprintf(buf, len, "--pid-file %.200s: %d", sv->cfg->pid_file, (int)pid);
-    return buf;
-}
-
-/* MAINPID= (or --pid-file) is taken only for a process whose exit podvisor
- * sees: its own child (waitpid). A child of the main child (a daemonizing
- * app forks, says MAINPID=, exits; tableflip's successor) becomes
- * podvisor's when the main child exits; anything else (a grandchild whose
- * parent lives on) would die unseen: /livez would stay 200 for a dead app
- * and a SIGTERM would never end. sender -1: from --pid-file. */
-static void on_mainpid(struct supervisor *sv, pid_t sender, pid_t pid)
-{
-    pid_t old = lifecycle_main_pid(&sv->lc);
-    if (pid == old || pid == sv->pending_mainpid)
-        return;
-    char src[260];
-    successor_source(sv, sender, pid, src, sizeof src);
-    pid_t parent = procs_parent(pid);
     int slot = lifecycle_child_by_pid(&sv->lc, pid);
-    if (parent == sv->self && slot < 0) {
-        sv->pending_mainpid = 0;
-        log_info("%s: supervising it instead of %d", src, (int)old);
-        feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = pid});
-        return;
-    }
-    if (parent > 0 && parent == old) {
-        sv->pending_mainpid = pid;
-        sv->pending_from_file = sender < 0;
-        log_info("%s: a child of %d, supervised once %d exits (podvisor sees only its own "
-                 "children exit)",
-                 src, (int)old, (int)old);
-        return;
-    }
-    char why[160];
-    if (parent < 0)
-        snprintf(why, sizeof why, "no such process");
-    else if (slot >= 0)
-        snprintf(why, sizeof why, "it is podvisor's %s",
-                 lifecycle_role_name(lifecycle_slot_role(&sv->lc, slot)));
-    else if (procs_descends_from(pid, sv->self))
-        snprintf(why, sizeof why,
-                 "not podvisor's child, and its parent (pid %d) is not the main child: podvisor "
-                 "could not see it exit",
-                 (int)parent);
-    else
-        snprintf(why, sizeof why, "not a process of the child's tree");
-    enum log_level level = sv->mainpid_warned ? LOG_DEBUG : LOG_WARN;
-    sv->mainpid_warned = 1;
-    if (sender >= 0)
-        log_at(level, 0, "%s from pid %d ignored: %s; still supervising %d%s", src, (int)sender,
-               why, (int)old, level == LOG_WARN ? " (further refusals are logged at debug)" : "");
-    else
-        log_at(level, 0, "%s ignored: %s; still supervising %d%s", src, why, (int)old,
-               level == LOG_WARN ? " (further refusals are logged at debug)" : "");
+    return slot < 0 ? NULL : lifecycle_role_name(lifecycle_slot_role(&sv->lc, slot));
 }
 
-/* The main child exits: a pending MAINPID= is podvisor's child now. */
-static void adopt_pending_mainpid(struct supervisor *sv)
+/* A successor named by sd_notify MAINPID= (sender) or --pid-file (-1). */
+static void on_successor(struct supervisor *sv, pid_t sender, pid_t pid)
 {
-    pid_t pid = sv->pending_mainpid;
-    sv->pending_mainpid = 0;
-    if (pid <= 0)
-        return;
-    char src[260];
-    successor_source(sv, sv->pending_from_file ? -1 : 0, pid, src, sizeof src);
-    if (procs_parent(pid) != sv->self) {
-        log_warn("%s: not podvisor's child after its parent's exit (gone, or not reparented); "
-                 "the main child's exit stands",
-                 src);
-        return;
-    }
-    log_info("%s: supervising it instead of %d", src, (int)lifecycle_main_pid(&sv->lc));
-    feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = pid});
-}
-
-/* --pid-file: the pid the app wrote there (0: none, or not a pid). */
-static pid_t read_pid_file(const struct supervisor *sv)
-{
-    char buf[32];
-    int fd = open(sv->cfg->pid_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *end;
-    long pid = strtol(buf, &end, 10);
-    while (*end == '\n' || *end == ' ' || *end == '\r' || *end == '\t')
-        end++;
-    return *end == '\0' && pid > 1 && pid <= 4194304 ? (pid_t)pid : 0;
-}
-
-/* The app replaced itself and named its successor: read when the main
- * child exits (before its exit is acted on) and when the file changes. */
-static void follow_pid_file(struct supervisor *sv)
-{
-    struct stat st;
-    /* What the file held at start is an earlier run's: only a file written
-     * since names a successor. */
-    if (stat(sv->cfg->pid_file, &st) < 0 ||
-        (st.st_ino == sv->pid_file_start_ino &&
-         st.st_mtim.tv_sec == sv->pid_file_start_mtime.tv_sec &&
-         st.st_mtim.tv_nsec == sv->pid_file_start_mtime.tv_nsec))
-        return;
-    pid_t pid = read_pid_file(sv);
-    if (pid > 0 && lifecycle_main_pid(&sv->lc) > 0)
-        on_mainpid(sv, -1, pid);
+    pid_t take = succession_named(&sv->succession, sender, pid, lifecycle_main_pid(&sv->lc),
+                                  sv->self, role_of(sv, pid));
+    if (take > 0)
+        feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = take});
 }
 
 static void on_pid_file_poll(void *ctx)
 {
     struct supervisor *sv = ctx;
-    struct stat st;
-    if (stat(sv->cfg->pid_file, &st) == 0 &&
-        (st.st_ino != sv->pid_file_ino || st.st_mtim.tv_sec != sv->pid_file_mtime.tv_sec ||
-         st.st_mtim.tv_nsec != sv->pid_file_mtime.tv_nsec)) {
-        sv->pid_file_ino = st.st_ino;
-        sv->pid_file_mtime = st.st_mtim;
-        follow_pid_file(sv);
-    }
+    pid_t pid = succession_pid_file_changed(&sv->succession);
+    if (pid > 0 && lifecycle_main_pid(&sv->lc) > 0)
+        on_successor(sv, -1, pid);
     loop_timer_arm(&sv->loop, &sv->pid_file_poll, PID_FILE_POLL_MS);
 }
 
@@ -780,7 +671,7 @@ static void on_notify(void *ctx, pid_t sender, struct notify_msg *m)
               m->watchdog ? " WATCHDOG=1" : "", m->watchdog_trigger ? " WATCHDOG=trigger" : "",
               m->has_status ? " STATUS=" : "", m->has_status ? m->status : "");
     if (m->mainpid > 0)
-        on_mainpid(sv, sender, m->mainpid);
+        on_successor(sv, sender, m->mainpid);
     if (m->fdstore || m->fdstore_remove)
         fdstore(sv, m);
     checks_notify(sv->checks, m);
@@ -824,81 +715,30 @@ static void on_admin(void *ctx, enum lc_admin cmd, const char *peer, unsigned *s
     feed(sv, (struct lc_event){.type = c->ev, .code = c->code, .sig = c->sig});
 }
 
-/* The container's memory limit and use (the pod's resources.limits.memory),
- * from podvisor's own cgroup: v2 (memory.max, memory.current) or v1
- * (memory.limit_in_bytes, memory.usage_in_bytes), at the path
- * /proc/self/cgroup names, or at the mount's root in a cgroup namespace.
- * -1: not known, or no limit. */
-static long long read_number(const char *path)
-{
-    char buf[64];
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return -1;
-    char *line = fgets(buf, sizeof buf, f);
-    fclose(f);
-    if (line == NULL || strncmp(buf, "max", 3) == 0)
-        return -1;
-    long long v = strtoll(buf, NULL, 10);
-    return v >= (1LL << 60) ? -1 : v; /* v1 says "no limit" with a huge number */
-}
-
-static void memory_figures(long long *max, long long *used)
-{
-    *max = *used = -1;
-    char line[512], v2[256] = "", v1[256] = "";
-    FILE *f = fopen("/proc/self/cgroup", "re");
-    while (f && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        char *ctrl = strchr(line, ':'), *path = ctrl ? strchr(ctrl + 1, ':') : NULL;
-        if (path == NULL)
-            continue;
-        *path++ = '\0';
-        ctrl++;
-        if (*ctrl == '\0')
-            snprintf(v2, sizeof v2, "%s", path);
-        else if (strstr(ctrl, "memory"))
-            snprintf(v1, sizeof v1, "%s", path);
-    }
-    if (f)
-        fclose(f);
-    char a[400], b[400];
-    const char *roots[2][3] = {
-        {"/sys/fs/cgroup", "memory.max", "memory.current"},
-        {"/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes"}};
-    const char *paths[2] = {v2, v1};
-    for (int k = 0; k < 2 && *max < 0; k++)
-        for (int at_root = 0; at_root < 2 && *max < 0; at_root++) {
-            const char *p = at_root ? "" : paths[k];
-            snprintf(a, sizeof a, "%s%s/%s", roots[k][0], p, roots[k][1]);
-            snprintf(b, sizeof b, "%s%s/%s", roots[k][0], p, roots[k][2]);
-            if ((*max = read_number(a)) > 0)
-                *used = read_number(b);
-        }
-}
-
 /* Start-first runs two generations at once under the container's one
  * memory limit. The new one needs about what the whole container uses
  * now; with less than half of that left it would be OOM-killed (and may
  * take the serving one with it), so the restart is stop-first instead;
- * with less than all of it, a warning. No limit, or no cgroup v2: fine. */
+ * with less than all of it, a warning (memlimit.h). No limit known: fine. */
 static int memory_headroom_ok(struct supervisor *sv)
 {
     long long max, used;
-    memory_figures(&max, &used);
-    if (max <= 0 || used <= 0)
-        return 1;
+    memlimit_read("/proc/self/cgroup", "/sys/fs/cgroup", &max, &used);
     long long left = max > used ? max - used : 0;
-    if (left * 2 < used) {
+    switch (memlimit_second_fits(max, used)) {
+    case MEMLIMIT_TOO_LITTLE:
         log_warn("start-first: %lld MiB of the container's memory limit (%lld MiB) are left and "
                  "it uses %lld MiB: too little for a second generation",
                  left >> 20, max >> 20, used >> 20);
         return 0;
-    }
-    if (left < used)
+    case MEMLIMIT_TIGHT:
         log_warn("start-first: %lld MiB of the container's memory limit (%lld MiB) are left and "
                  "it uses %lld MiB: the next generation may not fit beside the current one",
                  left >> 20, max >> 20, used >> 20);
+        return 1;
+    case MEMLIMIT_FITS:
+        break;
+    }
     return 1;
 }
 
@@ -1160,12 +1000,8 @@ static int setup(struct supervisor *sv)
     }
     if (sv->cfg->sidecar && sv->cfg->signal_process.n > 0)
         on_process_retry(sv);
+    succession_init(&sv->succession, sv->cfg->pid_file);
     if (sv->cfg->pid_file) {
-        struct stat st;
-        if (stat(sv->cfg->pid_file, &st) == 0) {
-            sv->pid_file_ino = sv->pid_file_start_ino = st.st_ino;
-            sv->pid_file_mtime = sv->pid_file_start_mtime = st.st_mtim;
-        }
         loop_timer_arm(&sv->loop, &sv->pid_file_poll, PID_FILE_POLL_MS);
     }
     if (sv->lc.n_checks > 0) {
