@@ -391,3 +391,51 @@ def test_timeout_bounds_name_resolution(target):
     assert r.returncode == 1, r.stderr
     assert took < 3, f"took {took:.1f}s: resolution was not bounded"
     assert "timed out after 500ms" in r.stderr, r.stderr
+
+
+def _listener(family, host):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    if family == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((host, 0))
+    s.listen(16)
+    return s
+
+
+def test_tcp_probe_and_tcp_checks_agree():
+    """`probe tcp://` connects by itself (it needs no libcurl, so it works
+    in a dynamic build's image without it), while --ready-check and wait-for
+    connect through libcurl (its threaded resolver keeps a slow DNS answer
+    off the event loop). Both must give the same verdict on the same
+    target: v4, v6 only, a name with both families where one listens, a
+    refused port, a name that does not resolve."""
+    v4 = _listener(socket.AF_INET, "127.0.0.1")
+    try:
+        v6 = _listener(socket.AF_INET6, "::1")
+    except OSError:
+        v6 = None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    p4 = v4.getsockname()[1]
+    cases = [(f"tcp://127.0.0.1:{p4}", True), (f"tcp://localhost:{p4}", True),
+             (f"tcp://127.0.0.1:{closed}", False), ("tcp://no-such-host.invalid:80", False)]
+    if v6 is not None:
+        p6 = v6.getsockname()[1]
+        cases += [(f"tcp://[::1]:{p6}", True), (f"tcp://[::1]:{p4}", False)]
+        # localhost names ::1 too in /etc/hosts on Debian; one family listening is enough
+        hosts = open("/etc/hosts").read()
+        if any(line.split()[:1] == ["::1"] and "localhost" in line.split()[1:]
+               for line in hosts.splitlines()):
+            cases.append((f"tcp://localhost:{p6}", True))
+    try:
+        for target, up in cases:
+            r = probe("--timeout", "3s", target)
+            w = subprocess.run([PODVISOR, "wait-for", "--timeout", "2s", "--interval", "200ms",
+                                target], capture_output=True, text=True, timeout=30)
+            assert (r.returncode == 0) == up, (target, r.stderr)
+            assert (w.returncode == 0) == up, (target, w.stdout, w.stderr)
+    finally:
+        v4.close()
+        if v6 is not None:
+            v6.close()
