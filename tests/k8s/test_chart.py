@@ -65,7 +65,8 @@ def accepted_by_podvisor(opts, tmp, app=("true",)):
     """Runs the real podvisor with the chart's options (paths moved into tmp,
     probe server off): exit 2 would be a refused option."""
     opts = list(opts)
-    for flag, value in (("--watch", tmp), ("--validate", "true"), ("--probe-listen", "off")):
+    for flag, value in (("--watch", tmp), ("--validate", "true"), ("--probe-listen", "off"),
+                        ("--socket", f"unix:{tmp}/app.sock"), ("--pid-file", f"{tmp}/app.pid")):
         for i, o in enumerate(opts[:-1]):
             if o == flag:
                 opts[i + 1] = value
@@ -261,6 +262,14 @@ BAD = [
     (["mode=sidecar", "config.signalProcess="], "needs config.signalProcess"),
     # --validate would run in the FROM-scratch sidecar: refused with the way out.
     (["mode=sidecar", "config.validate=nginx -t"], "Use mode injected"),
+    (["podvisor.restartMode=blue-green"], "restartMode"),
+    (["podvisor.sockets={8080}"], "sockets"),
+    (["podvisor.readyTimeout=soon"], "readyTimeout"),
+    (["podvisor.pidFile=app.pid"], "pidFile"),
+    # start-first promotes on READY=1 only: refused with the reason.
+    (["podvisor.restartMode=start-first"], "needs podvisor.readyChecks [\"notify\"]"),
+    (["mode=sidecar", "podvisor.sockets={tcp://:8080}"], "modes image and injected"),
+    (["mode=sidecar", "podvisor.pidFile=/tmp/app.pid"], "modes image and injected"),
     (["sidecar.native=sometimes"], "native"),
     (["serviceMonitor.enabled=true", "service.enabled=false"], "needs service.enabled"),
 ]
@@ -339,3 +348,20 @@ def test_one_version_everywhere():
     assert chart["appVersion"] == version
     out = subprocess.run([PODVISOR, "--version"], capture_output=True, text=True).stdout
     assert version in out, out
+
+
+def test_restarts_that_drop_nothing_render_and_podvisor_takes_them(tmp_path):
+    objs = render("image-values.yaml", "podvisor.sockets={http=tcp://:8080,tcp://[::]:8443}",
+                  "podvisor.restartMode=start-first", "podvisor.readyChecks={notify}",
+                  "podvisor.readyTimeout=20s", "podvisor.pidFile=/tmp/app.pid")
+    opts, _ = split_podvisor(container(pod(objs)["spec"], "app")["command"])
+    sockets = [opts[i + 1] for i, o in enumerate(opts) if o == "--socket"]
+    assert sockets == ["http=tcp://:8080", "tcp://[::]:8443"]
+    assert opt(opts, "--restart-mode") == "start-first"
+    assert opt(opts, "--ready-timeout") == "20s" and opt(opts, "--pid-file") == "/tmp/app.pid"
+    r = accepted_by_podvisor(opts[:opts.index("--socket") + 2] + opts[opts.index("--socket") + 4:],
+                             str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    # The defaults add none of them.
+    opts, _ = split_podvisor(container(pod(render("image-values.yaml"))["spec"], "app")["command"])
+    assert not {"--socket", "--restart-mode", "--ready-timeout", "--pid-file"} & set(opts)

@@ -373,6 +373,71 @@ def test_chart_image(play):
     stop_and_check_drain(pod, pv, 2, "chart image")
 
 
+class InPodLoad(threading.Thread):
+    """Requests on new connections, one after another, from inside the
+    app's container (`podvisor probe`: connect, GET, a 2xx), each result
+    counted, until /tmp/stop-load exists: what a client of the pod sees
+    through a restart."""
+
+    def __init__(self, pod, podvisor):
+        super().__init__(daemon=True)
+        script = ('while [ ! -e /tmp/stop-load ]; do '
+                  f'{podvisor} probe --timeout 5s http://127.0.0.1:8080/ >/dev/null 2>&1 '
+                  '&& echo ok || echo fail; done')
+        self.pod = pod
+        self.proc = subprocess.Popen(["podman", "exec", pod.ctr("app"), "/bin/sh", "-c", script],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                     env=ENV)
+        self.ok = self.failed = 0
+        self.start()
+
+    def run(self):
+        for line in self.proc.stdout:
+            if line.strip() == "ok":
+                self.ok += 1
+            else:
+                self.failed += 1
+
+    def finish(self):
+        self.pod.exec("app", "/bin/sh", "-c", "touch /tmp/stop-load")
+        self.proc.wait(timeout=60)
+        self.join(timeout=10)
+
+
+def test_chart_held_socket(play):
+    # The image example with podvisor holding nginx's port (podvisor.sockets;
+    # nginx takes it from NGINX="3;", its binary upgrade's variable) and
+    # the change applied in place by a restart: in the real runtime, no
+    # request made through five restarts fails, and /readyz stays 200.
+    pod = play(rendered_chart("image-values.yaml", "config.onChange=reload",
+                              "config.action=restart", "podvisor.sockets={http=tcp://0.0.0.0:8080}",
+                              "app.env[0].name=NGINX", "app.env[0].value=3;"))
+    pv = "/usr/local/bin/podvisor"
+    check_probes(pod, "app", pv)
+    assert serves(pod, "app", "config 1")
+    load = InPodLoad(pod, pv)
+    try:
+        t0 = time.time()
+        for n in range(2, 7):
+            while load.ok < 20 * (n - 1):  # requests between the restarts too
+                time.sleep(0.05)
+            change_config(pod, "config", "nginx.conf", f"config {n - 1}", f"config {n}")
+            pod.wait(lambda: serves(pod, "app", f"config {n}"), f"the restarted nginx ({n})")
+            assert probe(pod, "app", pv, "http://127.0.0.1:8099/readyz"), pod.logs("app")
+        took = time.time() - t0
+    finally:
+        load.finish()
+    logs = pod.logs("app")
+    # Each generation of nginx took the held socket instead of binding its own.
+    assert logs.count('using inherited sockets from "3;"') >= 6, logs
+    assert logs.count("restarting") >= 5, logs
+    assert load.ok > 100, (load.ok, logs)
+    assert load.failed == 0, (load.failed, load.ok, logs)
+    figure(f"{'chart held socket':<22} 5 restarts under load: {load.ok} requests, "
+           f"{load.failed} failed, in {took:.1f}s")
+    stop_and_check_drain(pod, pv, 2, "chart held socket")
+
+
 @pytest.mark.parametrize("kube", ["1.28.0"])
 def test_chart_sidecar(play, kube):
     # sidecar.native: auto on a 1.28 cluster renders the classic sidecar,

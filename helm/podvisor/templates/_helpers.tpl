@@ -101,6 +101,16 @@ app.kubernetes.io/part-of: {{ include "podvisor.name" . }}
 {{- if $p.watchdog -}}
 {{- $a = concat $a (list "--watchdog" $p.watchdog) -}}
 {{- end -}}
+{{- range $p.sockets }}{{ $a = concat $a (list "--socket" .) }}{{ end -}}
+{{- if ne $p.restartMode "stop-first" -}}
+{{- $a = concat $a (list "--restart-mode" $p.restartMode) -}}
+{{- end -}}
+{{- if $p.readyTimeout -}}
+{{- $a = concat $a (list "--ready-timeout" $p.readyTimeout) -}}
+{{- end -}}
+{{- if $p.pidFile -}}
+{{- $a = concat $a (list "--pid-file" $p.pidFile) -}}
+{{- end -}}
 {{- if or $p.readyChecks $p.liveChecks -}}
 {{- $a = concat $a (list "--check-interval" $p.checkInterval "--check-timeout" $p.checkTimeout "--failure-threshold" (toString $p.failureThreshold)) -}}
 {{- end -}}
@@ -143,7 +153,14 @@ app.kubernetes.io/part-of: {{ include "podvisor.name" . }}
 {{- if and (ne $m "sidecar") (not .Values.app.command) -}}
 {{- fail (printf "app.command is empty: mode %s runs the app under podvisor, and Kubernetes cannot read the image's ENTRYPOINT (give it, e.g. [nginx, -g, daemon off;])" $m) -}}
 {{- end -}}
+{{- $p := .Values.podvisor -}}
+{{- if and (eq $p.restartMode "start-first") (not (has "notify" $p.readyChecks)) -}}
+{{- fail "podvisor.restartMode start-first needs podvisor.readyChecks [\"notify\"]: the new generation is promoted when it says READY=1 over sd_notify (with held sockets, an HTTP or TCP check cannot tell which generation answered)" -}}
+{{- end -}}
 {{- if eq $m "sidecar" -}}
+{{- if or $p.sockets $p.pidFile (eq $p.restartMode "start-first") -}}
+{{- fail "podvisor.sockets, podvisor.pidFile and podvisor.restartMode start-first need the app to be podvisor's child: modes image and injected, not sidecar" -}}
+{{- end -}}
 {{- if not (and .Values.config.enabled (eq .Values.config.onChange "reload")) -}}
 {{- fail "mode sidecar watches the ConfigMap: it needs config.enabled: true and config.onChange: reload" -}}
 {{- end -}}
