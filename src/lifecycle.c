@@ -534,16 +534,25 @@ static void roll_back(struct lifecycle *lc, const struct lc_event *ev, struct lc
     stop_other(lc, out, "rolling back: stopping the next generation");
 }
 
-/* The next generation is ready: it becomes the current one, and the old
- * one gets its stop signal and drains. Readiness never drops. */
-static void promote(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+/* A start-first restart ends with the next generation current, whether
+ * it was promoted (the one it replaces becomes `old_role`) or took over
+ * from a current one that exited (LC_ROLE_NONE): the restart counts then,
+ * and the uptime is the new generation's. */
+static void next_becomes_current(struct lifecycle *lc, struct lc_result *out, enum lc_role old_role)
 {
     lc->current = other_slot(lc);
-    lc->other_role = LC_ROLE_OLD;
+    lc->other_role = old_role;
     cancel(out, LC_EV_READY_TIMEOUT, 0);
     lc->restarts++;
     lc->restarts_by[lc->restart_reason]++;
     lc->main_started_ms = cur(lc)->started_ms;
+}
+
+/* The next generation is ready: it becomes the current one, and the old
+ * one gets its stop signal and drains. Readiness never drops. */
+static void promote(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+{
+    next_becomes_current(lc, out, LC_ROLE_OLD);
     lc->notify.mainpid = 0;
     lc->ever_ready = lc->ready_since_start = 1;
     move(lc, out, failing_ready_check(lc) ? LC_RUNNING : LC_READY, "the next generation is ready");
@@ -564,12 +573,7 @@ static void current_exited_during_next(struct lifecycle *lc, const struct lc_eve
     pid_t old = cur(lc)->pid;
     record_exit(lc, ev);
     kill_old_group(out, lc->current, old);
-    lc->current = other_slot(lc);
-    lc->other_role = LC_ROLE_NONE;
-    cancel(out, LC_EV_READY_TIMEOUT, 0);
-    lc->restarts++;
-    lc->restarts_by[lc->restart_reason]++;
-    lc->main_started_ms = cur(lc)->started_ms;
+    next_becomes_current(lc, out, LC_ROLE_NONE);
     move(lc, out, LC_RESTART_STARTING, "the current generation exited; the next takes over");
     act(out, (struct lc_action){.type = LC_ACT_WARN,
                                 .why = "the current generation exited while the next one "
