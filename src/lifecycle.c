@@ -56,12 +56,12 @@ const char *lifecycle_role_name(enum lc_role r)
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "unknown";
 }
 
-static int is_gen_slot(int slot)
+int lifecycle_is_generation(int slot)
 {
     return slot == LC_GEN_A || slot == LC_GEN_B;
 }
 
-static int other_slot(const struct lifecycle *lc)
+int lifecycle_other_generation(const struct lifecycle *lc)
 {
     return lc->current == LC_GEN_A ? LC_GEN_B : LC_GEN_A;
 }
@@ -476,7 +476,7 @@ static void restart_main(struct lifecycle *lc, struct lc_result *out, enum lc_re
  * after the stop timeout. Its exit is never the app's. */
 static void stop_other(struct lifecycle *lc, struct lc_result *out, const char *why)
 {
-    int o = other_slot(lc);
+    int o = lifecycle_other_generation(lc);
     struct lc_child *c = &lc->children[o];
     if (!c->in_use || c->pid <= 0)
         return;
@@ -500,7 +500,7 @@ static void stop_other(struct lifecycle *lc, struct lc_result *out, const char *
  * the next says it is ready. */
 static void begin_start_first(struct lifecycle *lc, struct lc_result *out, enum lc_reason reason)
 {
-    int o = other_slot(lc);
+    int o = lifecycle_other_generation(lc);
     lc->restart_reason = reason;
     memset(&lc->children[o], 0, sizeof lc->children[o]);
     lc->children[o].in_use = 1;
@@ -540,7 +540,7 @@ static void roll_back(struct lifecycle *lc, const struct lc_event *ev, struct lc
  * and the uptime is the new generation's. */
 static void next_becomes_current(struct lifecycle *lc, struct lc_result *out, enum lc_role old_role)
 {
-    lc->current = other_slot(lc);
+    lc->current = lifecycle_other_generation(lc);
     lc->other_role = old_role;
     cancel(out, LC_EV_READY_TIMEOUT, 0);
     lc->restarts++;
@@ -618,7 +618,7 @@ static void on_other_exited(struct lifecycle *lc, const struct lc_event *ev, str
  * headroom is too small for two): a stop-first restart instead. */
 static void next_spawn_failed(struct lifecycle *lc, struct lc_result *out)
 {
-    int o = other_slot(lc);
+    int o = lifecycle_other_generation(lc);
     memset(&lc->children[o], 0, sizeof lc->children[o]);
     lc->other_role = LC_ROLE_NONE;
     cancel(out, LC_EV_READY_TIMEOUT, 0);
@@ -633,7 +633,7 @@ static void next_spawn_failed(struct lifecycle *lc, struct lc_result *out)
 static int start_first_busy(const struct lifecycle *lc)
 {
     return lc->cfg->restart_mode == RESTART_MODE_START_FIRST &&
-           (lc->state == LC_RESTART_NEXT || lc->children[other_slot(lc)].in_use);
+           (lc->state == LC_RESTART_NEXT || lc->children[lifecycle_other_generation(lc)].in_use);
 }
 
 /* A graceful restart of the main child (a config change, POST /restart,
@@ -1181,7 +1181,7 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
             break;
         if (ev->child == lc->current)
             on_spawn_failed(lc, out);
-        else if (is_gen_slot(ev->child))
+        else if (lifecycle_is_generation(ev->child))
             next_spawn_failed(lc, out);
         else
             on_helper_spawn_failed(lc, ev, out);
@@ -1218,8 +1218,8 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
             restart_stop(lc, out);
         break;
     case LC_EV_STOP_TIMEOUT:
-        if (c != NULL && is_gen_slot(ev->child) && ev->child != lc->current && c->in_use &&
-            c->pid > 0 && lc->other_role == LC_ROLE_OLD)
+        if (c != NULL && lifecycle_is_generation(ev->child) && ev->child != lc->current &&
+            c->in_use && c->pid > 0 && lc->other_role == LC_ROLE_OLD)
             /* the old or rolled-back generation outlived its stop timeout */
             act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
                                         .child = ev->child,
@@ -1279,7 +1279,8 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         on_check_result(lc, ev, out);
         break;
     case LC_EV_NEXT_READY:
-        if (lc->state == LC_RESTART_NEXT && c != NULL && ev->child == other_slot(lc) && c->in_use &&
+        if (lc->state == LC_RESTART_NEXT && c != NULL &&
+            ev->child == lifecycle_other_generation(lc) && c->in_use &&
             lc->other_role == LC_ROLE_NEXT) {
             c->exec_pending = 0;
             promote(lc, ev, out);

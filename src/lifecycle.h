@@ -313,6 +313,10 @@ const char *lifecycle_reason_name(enum lc_reason r);
 const char *lifecycle_role_name(enum lc_role r);
 /** What the child in slot is now. */
 enum lc_role lifecycle_slot_role(const struct lifecycle *lc, int slot);
+/** Whether slot holds a generation of the main child (not a helper). */
+int lifecycle_is_generation(int slot);
+/** The generation slot that is not the current one. */
+int lifecycle_other_generation(const struct lifecycle *lc);
 
 /* The admin commands, in one table: the path http.c routes, the event the
  * supervisor feeds, the answer when accepted; lifecycle_admin_refusal is

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -226,11 +225,6 @@ static void close_exec_pipe(struct sv_child *c)
     close_watched(c, &c->exec_watch, &c->exec_fd);
 }
 
-static int is_gen_slot(int slot)
-{
-    return slot == LC_GEN_A || slot == LC_GEN_B;
-}
-
 static char *const *slot_argv(const struct supervisor *sv, int slot)
 {
     switch (slot) {
@@ -259,7 +253,7 @@ static int take_exec_result(struct sv_child *c)
     case CHILD_EXEC_OK:
         if (c->slot == sv->lc.current)
             log_info("started child %d: %s", (int)pid, cmd);
-        else if (is_gen_slot(c->slot))
+        else if (lifecycle_is_generation(c->slot))
             log_info("started the next generation, child %d: %s", (int)pid, cmd);
         else
             log_debug("started %s %d: %s", lifecycle_role_name(c->slot), (int)pid, cmd);
@@ -291,9 +285,9 @@ static void spawn(struct supervisor *sv, int slot)
 {
     struct sv_child *c = &sv->children[slot];
     char *const *argv = slot_argv(sv, slot);
-    struct child_spawn_opts opts = {.output_fd = -1, .helper = !is_gen_slot(slot)};
+    struct child_spawn_opts opts = {.output_fd = -1, .helper = !lifecycle_is_generation(slot)};
     struct child_fd_map fd_map[CHILD_MAX_MAPPED_FDS];
-    if (is_gen_slot(slot)) {
+    if (lifecycle_is_generation(slot)) {
         if (sv->env_dirty && child_env_build(sv) < 0)
             log_error("the child's environment: out of memory (started with podvisor's own)");
         for (int i = 0; i < sv->nheld; i++)
@@ -457,7 +451,7 @@ static void on_status(void *ctx, pid_t pid, int status)
         close_exec_pipe(c);
         feed(sv, (struct lc_event){.type = LC_EV_EXEC_FAILED, .child = slot, .code = 1});
     }
-    if (!is_gen_slot(slot)) {
+    if (!lifecycle_is_generation(slot)) {
         helper_exited(sv, slot, status);
         return;
     }
@@ -640,7 +634,7 @@ static void on_pid_file_poll(void *ctx)
 static int sender_generation(const struct supervisor *sv, pid_t sender)
 {
     const struct lifecycle *lc = &sv->lc;
-    int o = lc->current == LC_GEN_A ? LC_GEN_B : LC_GEN_A;
+    int o = lifecycle_other_generation(lc);
     pid_t next = lc->children[o].in_use ? lc->children[o].pid : 0;
     if (next > 0 && (sender == next || procs_descends_from(sender, next)))
         return o;
@@ -850,9 +844,10 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
     case LC_ACT_SPAWN:
         if (a->why)
             log_warn("%s", a->why);
-        if (is_gen_slot(a->child))
+        if (lifecycle_is_generation(a->child))
             warn_refused_on_disk(sv);
-        if (is_gen_slot(a->child) && a->child != sv->lc.current && !memory_headroom_ok(sv)) {
+        if (lifecycle_is_generation(a->child) && a->child != sv->lc.current &&
+            !memory_headroom_ok(sv)) {
             feed(sv, (struct lc_event){.type = LC_EV_SPAWN_FAILED, .child = a->child});
             return 0;
         }
