@@ -35,25 +35,20 @@ static int bind_listen(int family, const struct sockaddr *sa, socklen_t salen, i
 }
 
 /* Containers of one pod share its network namespace: two podvisors there
- * both default to :8099. */
-static const char *no_hint(int e)
+ * both default to :8099. Said only for podvisor's own listener (probe,
+ * admin): a --socket's address is the app's. */
+static const char *in_use_hint(int e, int own)
 {
-    (void)e;
-    return "";
+    return own && e == EADDRINUSE
+               ? " (another podvisor in this pod? give each its own --probe-listen)"
+               : "";
 }
 
-static const char *in_use_hint(int e)
-{
-    return e == EADDRINUSE ? " (another podvisor in this pod? give each its own --probe-listen)"
-                           : "";
-}
-
-/* nonblock: podvisor's own listener (probe, admin), whose EADDRINUSE is
- * most likely a second podvisor in the pod; else a --socket for the app. */
+/* nonblock: podvisor's own listener (probe, admin); else a --socket for
+ * the app. */
 static int listen_tcp(const struct listen_addr *addr, int backlog, int nonblock, char *err,
                       size_t errlen)
 {
-    const char *(*hint)(int) = nonblock ? in_use_hint : no_hint;
     int e = 0;
     if (addr->any) {
         struct sockaddr_in6 a6;
@@ -75,7 +70,8 @@ static int listen_tcp(const struct listen_addr *addr, int backlog, int nonblock,
             if (fd >= 0)
                 return fd;
         }
-        snprintf(err, errlen, "cannot listen on port %d: %s%s", addr->port, strerror(e), hint(e));
+        snprintf(err, errlen, "cannot listen on port %d: %s%s", addr->port, strerror(e),
+                 in_use_hint(e, nonblock));
         return -e;
     }
     char port[8];
@@ -97,7 +93,8 @@ static int listen_tcp(const struct listen_addr *addr, int backlog, int nonblock,
     freeaddrinfo(res);
     if (fd < 0) {
         snprintf(err, errlen, "cannot listen on %s: %s%s",
-                 listen_addr_format(addr, shown, sizeof shown), strerror(e), hint(e));
+                 listen_addr_format(addr, shown, sizeof shown), strerror(e),
+                 in_use_hint(e, nonblock));
         return -e;
     }
     return fd;
