@@ -145,16 +145,16 @@ int checks_reaped(struct checks *cs, pid_t pid, int status)
             r->abandoned = 0;
             return 1;
         }
-        char why[256], how[320];
-        /* The output's first line says why, as a failed probe's does (a
-         * command that could not run wrote none). */
+        char why[256], how[64];
+        /* The output's first line says why, as a failed probe's does. */
         size_t line = strcspn(r->h.out, "\n");
-        if (r->timed_out && !err)
+        if (err)
+            snprintf(why, sizeof why, "cannot run %s: %s", r->argv[0], strerror(err));
+        else if (r->timed_out)
             snprintf(why, sizeof why, "timed out after %lldms (killed)", (long long)cs->timeout_ms);
         else
-            snprintf(why, sizeof why, "%s%s%.*s",
-                     helper_exit_text(r->argv[0], err, status, how, sizeof how), line ? ": " : "",
-                     (int)line, r->h.out);
+            snprintf(why, sizeof why, "%s%s%.*s", waitstatus_describe(status, how, sizeof how),
+                     line ? ": " : "", (int)line, r->h.out);
         finish(r, !err && !r->timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0, why);
         return 1;
     }

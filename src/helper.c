@@ -2,14 +2,11 @@
 #include "helper.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
 #include "child.h"
-#include "log.h"
-#include "waitstatus.h"
 
 void helper_init(struct helper *h, struct loop *loop, size_t keep)
 {
@@ -102,12 +99,4 @@ int helper_exec_errno(struct helper *h)
     close(h->exec_fd);
     h->exec_fd = -1;
     return r == CHILD_EXEC_FAILED ? err : 0;
-}
-
-const char *helper_exit_text(const char *cmd, int exec_errno, int status, char *buf, size_t len)
-{
-    if (exec_errno == 0)
-        return waitstatus_describe(status, buf, len);
-    snprintf(buf, len, "cannot run \"%.*s%s\": %s", LOG_CUT(cmd, 200), strerror(exec_errno));
-    return buf;
 }

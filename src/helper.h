@@ -48,10 +48,4 @@ void helper_close(struct helper *h);
  * with, or 0 (ran, or not known). Closes the exec pipe. */
 int helper_exec_errno(struct helper *h);
 
-/** How a helper ended, in one phrase: "cannot run \"CMD\": strerror" when
- * its exec failed with exec_errno (not how its forked copy ended: 127, or
- * the SIGKILL of its group that followed), else waitstatus_describe's
- * "exited with status N" or "killed by SIGX". Returns buf. */
-const char *helper_exit_text(const char *cmd, int exec_errno, int status, char *buf, size_t len);
-
 #endif

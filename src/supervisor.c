@@ -349,9 +349,14 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
     char how[320];
     /* A command that could not run says so, not how its forked copy ended
      * (127, or the SIGKILL of its group that followed). */
-    helper_exit_text(slot_argv(sv, slot)[0], c->exec_errno, status, how, sizeof how);
-    if (c->exec_errno) /* as a shell says it: 127 not found, 126 not runnable */
+    if (c->exec_errno) {
+        snprintf(how, sizeof how, "cannot run \"%.*s%s\": %s", LOG_CUT(slot_argv(sv, slot)[0], 200),
+                 strerror(c->exec_errno));
+        /* As a shell says it: 127 not found, 126 not runnable. */
         status = child_exec_error_code(c->exec_errno) << 8;
+    } else {
+        waitstatus_describe(status, how, sizeof how);
+    }
     if (slot == LC_ACTION) {
         log_at(status == 0 ? LOG_INFO : LOG_WARN, 0, "on-change \"%.*s%s\" %s",
                LOG_CUT(sv->cfg->on_change.text, 200), how);

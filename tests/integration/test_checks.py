@@ -171,22 +171,6 @@ def test_live_check_fails_after_the_threshold_and_never_while_draining(tmp_path)
         pv.kill()
 
 
-def test_an_exec_check_that_cannot_run_says_so_as_validate_does():
-    # The same words as a --validate or exec: action that cannot run
-    # (helper.c), not how its forked copy ended (exit 127).
-    pp = free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "100ms",
-                   "--ready-check", "exec:no-such-check-command --flag", "--", "sleep", "60"])
-    try:
-        wait_for(lambda: status(pp)["checks"][0].get("last_error"), what="a failed check")
-        (check,) = status(pp)["checks"]
-        assert check["last_error"] == ('cannot run "no-such-check-command": '
-                                       'No such file or directory'), check
-        assert probe(pp, "/readyz").status == 503
-    finally:
-        pv.kill()
-
-
 @pytest.mark.parametrize("args,why", [
     (["--ready-check", "tcp://localhost"], "tcp://HOST:PORT"),
     (["--ready-check", "tcp://localhost:99999"], "tcp://HOST:PORT"),
