@@ -1,9 +1,10 @@
 /* helper: the processes podvisor runs for itself (--validate, exec:
  * on-change actions, exec: checks). Owns spawning one with its output
  * captured through a pipe on the loop (the first bytes kept, the rest read
- * and dropped), and the one-line text of how it ended ("cannot run ...",
- * "exited with status 1: first line"). The deadline is the caller's (the
- * lifecycle's timer, or a check's), since what a timeout means differs. */
+ * and dropped), and the exec's outcome once it is reaped. How that is
+ * worded, and the deadline, are the caller's (the supervisor for --validate
+ * and exec: actions, checks.c for exec checks), since what a timeout means
+ * differs. */
 #ifndef PODVISOR_HELPER_H
 #define PODVISOR_HELPER_H
 
