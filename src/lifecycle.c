@@ -788,30 +788,38 @@ const char *lifecycle_admin_refusal(const struct lifecycle *lc, enum lc_admin cm
 {
     static char why[120];
     int sidecar = lc->cfg->sidecar;
-    const char *what = lc_admin_commands[cmd].path + 1;
-    if (cmd == LC_ADMIN_QUIT)
+    /* The files hold content other than what the children run. */
+    int moved_on = strcmp(lc->config.pending, lc->config.hash) != 0;
+    switch (cmd) {
+    case LC_ADMIN_QUIT:
         return NULL; /* as SIGTERM: always taken */
-    if (strcmp(what, "drain") == 0)
+    case LC_ADMIN_DRAIN:
         return lc->state == LC_EXITED ? "podvisor is exiting" : NULL;
-    if (strcmp(what, "restart") == 0 && sidecar)
-        return "sidecar mode has no child to restart";
-    if (strcmp(what, "reload") == 0 && lc->cfg->validate.argv != NULL &&
-        strcmp(lc->config.pending, lc->config.hash) != 0) {
+    case LC_ADMIN_RESTART:
+        if (sidecar)
+            return "sidecar mode has no child to restart";
+        if (main_settled(lc))
+            return NULL;
+        break;
+    case LC_ADMIN_RELOAD:
         /* The on-change action applies what is on disk: never content that
-         * --validate refused or has not passed yet. */
-        if (lc->children[LC_VALIDATE].in_use)
-            return "not now: a change is being validated";
-        if (strcmp(lc->config.pending, lc->config.last_refused.hash) == 0)
-            return "the files hold a change --validate refused: fix them first";
+         * --validate refused or has not passed yet, nor content whose
+         * restart was rolled back. */
+        if (lc->cfg->validate.argv != NULL && moved_on) {
+            if (lc->children[LC_VALIDATE].in_use)
+                return "not now: a change is being validated";
+            if (strcmp(lc->config.pending, lc->config.last_refused.hash) == 0)
+                return "the files hold a change --validate refused: fix them first";
+        }
+        if (lc->last_rollback.at_ms && moved_on &&
+            strcmp(lc->config.pending, lc->last_rollback.hash) == 0)
+            return "the files hold a change whose restart was rolled back: change them first";
+        if (lifecycle_accepts_changes(lc) && (sidecar || main_settled(lc)))
+            return NULL;
+        break;
+    case LC_N_ADMIN:
+        break;
     }
-    if (strcmp(what, "reload") == 0 && lc->last_rollback.at_ms &&
-        strcmp(lc->config.pending, lc->config.hash) != 0 &&
-        strcmp(lc->config.pending, lc->last_rollback.hash) == 0)
-        return "the files hold a change whose restart was rolled back: change them first";
-    if (strcmp(what, "reload") == 0 && sidecar && lifecycle_accepts_changes(lc))
-        return NULL;
-    if (main_settled(lc) && (strcmp(what, "restart") == 0 || lifecycle_accepts_changes(lc)))
-        return NULL;
     snprintf(why, sizeof why, "not now: podvisor is %s", lifecycle_state_name(lc->state));
     return why;
 }
