@@ -1053,7 +1053,8 @@ static void error_log_format(struct parse_state *st, struct podvisor_config *cfg
 }
 
 /* notify checks: at most one of each kind; the live one is the watchdog
- * and --watchdog implies it (SPEC: a missed WATCHDOG=1 fails liveness). */
+ * and --watchdog implies it (SPEC: a missed WATCHDOG=1 fails liveness);
+ * start-first needs the ready one. */
 static int check_notify(struct parse_state *st, struct podvisor_config *cfg)
 {
     const struct strlist *lists[2] = {&cfg->ready_check, &cfg->live_check};
@@ -1065,6 +1066,13 @@ static int check_notify(struct parse_state *st, struct podvisor_config *cfg)
         if (found[l] > 1)
             return fail(st, "--%s-check notify is given %d times; once is enough",
                         l ? "live" : "ready", found[l]);
+    /* With shared sockets an HTTP or TCP check cannot tell which generation
+     * answered: only READY=1, placed by its sender's pid, says the next one
+     * is ready. */
+    if (cfg->restart_mode == RESTART_MODE_START_FIRST && !cfg->sidecar && !found[0])
+        return fail(st, "--restart-mode start-first needs a readiness signal bound to the new "
+                        "process: add --ready-check notify (the next generation's sd_notify "
+                        "READY=1; an HTTP or TCP check cannot tell the generations apart)");
     if (found[1] && cfg->watchdog_ms == 0)
         return fail(st, "--live-check notify is the sd_notify watchdog: give --watchdog D too "
                         "(the app sends WATCHDOG=1 at least every D/2)");
@@ -1120,22 +1128,10 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
         return fail(st, "--webhook-timeout must be more than 0 (try 60s)");
     if (cfg->ready_timeout_ms <= 0)
         return fail(st, "--ready-timeout must be more than 0 (try 60s)");
-    if (cfg->restart_mode == RESTART_MODE_START_FIRST && !cfg->sidecar) {
-        /* With shared sockets an HTTP or TCP check cannot tell which
-         * generation answered: only READY=1, placed by its sender's pid,
-         * says the next one is ready. */
-        int notify_ready = 0;
-        for (size_t i = 0; i < cfg->ready_check.n; i++)
-            notify_ready |= strcmp(cfg->ready_check.v[i], "notify") == 0;
-        if (!notify_ready)
-            return fail(st, "--restart-mode start-first needs a readiness signal bound to the new "
-                            "process: add --ready-check notify (the next generation's sd_notify "
-                            "READY=1; an HTTP or TCP check cannot tell the generations apart)");
-        if (cfg->socket.n == 0)
-            add_warning(cfg, "--restart-mode start-first without --socket: the app must bind its "
-                             "port with SO_REUSEPORT, or the next generation cannot bind while "
-                             "the current one holds it");
-    }
+    if (cfg->restart_mode == RESTART_MODE_START_FIRST && !cfg->sidecar && cfg->socket.n == 0)
+        add_warning(cfg, "--restart-mode start-first without --socket: the app must bind its "
+                         "port with SO_REUSEPORT, or the next generation cannot bind while the "
+                         "current one holds it");
     if (cfg->check_interval_ms <= 0 || cfg->check_timeout_ms <= 0)
         return fail(st, "--check-interval and --check-timeout must be more than 0 (try 1s)");
     if (cfg->ready_check.n + cfg->live_check.n > OPTIONS_MAX_CHECKS)
