@@ -168,8 +168,17 @@ static enum MHD_Result admin_request(struct http_server *srv, struct MHD_Connect
     const char *text = "text/plain; charset=utf-8";
     int cmd = lifecycle_admin_lookup(url);
     if (cmd < 0) {
+        /* The paths as lc_admin_commands lists them: "/a, /b or /c". */
         char why[160];
-        snprintf(why, sizeof why, ": not an admin path (POST %s)", lc_admin_paths);
+        int o = snprintf(why, sizeof why, ": not an admin path (POST ");
+        for (int i = 0; i < LC_N_ADMIN && o > 0 && (size_t)o < sizeof why; i++)
+            o += snprintf(why + o, sizeof why - (size_t)o, "%s%s",
+                          i == 0                ? ""
+                          : i == LC_N_ADMIN - 1 ? " or "
+                                                : ", ",
+                          lc_admin_commands[i].path);
+        if (o > 0 && (size_t)o < sizeof why)
+            snprintf(why + o, sizeof why - (size_t)o, ")");
         return respond(conn, MHD_HTTP_NOT_FOUND, line(url, why), text);
     }
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)

@@ -774,7 +774,6 @@ const struct lc_admin_command lc_admin_commands[LC_N_ADMIN] = {
     [LC_ADMIN_QUIT] = {"/quitquitquit", LC_EV_SIGNAL, 0, SIGTERM,
                        "stopping gracefully, as on SIGTERM"},
 };
-const char lc_admin_paths[] = "/restart, /reload, /drain or /quitquitquit";
 
 int lifecycle_admin_lookup(const char *path)
 {

@@ -329,8 +329,6 @@ struct lc_admin_command {
     const char *accepted; /* the answer (202) */
 };
 extern const struct lc_admin_command lc_admin_commands[LC_N_ADMIN];
-/* "/restart, /reload, /drain or /quitquitquit", for a 404's answer. */
-extern const char lc_admin_paths[];
 
 /** The command at path ("/restart"), or -1. */
 int lifecycle_admin_lookup(const char *path);

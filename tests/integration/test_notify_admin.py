@@ -432,7 +432,10 @@ def test_admin_without_a_token_drains_and_quits():
         wait_for(lambda: probe(pp, "/readyz").ok, what="ready")
         code, body, headers = post(ap, "/drain", method="GET")
         assert code == 405 and headers.get("Allow") == "POST"
-        assert post(ap, "/nope")[0] == 404
+        code, body, _ = post(ap, "/nope")
+        assert code == 404
+        assert body.strip() == ("/nope: not an admin path "
+                                "(POST /restart, /reload, /drain or /quitquitquit)"), body
         assert post(ap, "/readyz")[0] == 404          # no probe paths here...
         assert post(pp, "/quitquitquit")[0] == 405    # ...and no admin paths there
         assert http_probe(pp, "/drain").status == 404
