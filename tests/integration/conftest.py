@@ -381,6 +381,22 @@ def nginx_conf(run, port, body="ok", extra=""):
     return NGINX_CONF.format(run=run, port=port, body=body, extra=extra)
 
 
+def podvisor_status(port):
+    """podvisor's /status on 127.0.0.1:port, parsed (raises while nothing
+    answers there)."""
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as r:
+        return json.load(r)
+
+
+def app_body(port):
+    """The app's answer to GET / on 127.0.0.1:port."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+        return r.read().decode()
+
+
 def free_port():
     """A loopback port nobody listens on right now."""
     import socket

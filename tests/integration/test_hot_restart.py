@@ -3,18 +3,16 @@
 socket activation, a facebookgo/grace server and a cloudflare/tableflip
 server that replace themselves. podvisor follows the app's own hot restart
 (--pid-file): the old process's exit is not the pod's end."""
-import json
 import os
 import shutil
 import signal
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
 from atomic_writer import ConfigMapVolume
-from conftest import Podvisor, free_port, wait_for
+from conftest import Podvisor, app_body, free_port, podvisor_status, wait_for
 from kubelet import Endpoints, LoadGenerator, http_probe
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,14 +30,6 @@ def goapps():
     return GOAPPS
 
 
-def status(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as r:
-        return json.load(r)
-
-
-def body(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
-        return r.read().decode()
 
 
 class App:
@@ -92,11 +82,11 @@ def test_tableflip_hot_restarts_are_followed(tmp_path, goapps, app_env):
     app = App(tmp_path, lambda a: ["--on-change", "signal:HUP", "--pid-file", a.pid_file],
               flip(goapps))
     try:
-        first = status(app.probe_port)["child"]["pid"]
+        first = podvisor_status(app.probe_port)["child"]["pid"]
         load = app.updates_under_load(
-            20, lambda i: body(app.app_port) == f"v{i}" and
-            status(app.probe_port)["child"]["successions"] == i)
-        st = status(app.probe_port)
+            20, lambda i: app_body(app.app_port) == f"v{i}" and
+            podvisor_status(app.probe_port)["child"]["successions"] == i)
+        st = podvisor_status(app.probe_port)
         assert st["state"] == "ready" and st["child"]["pid"] != first
         app.pv.signal(signal.SIGTERM)
         assert app.pv.wait(timeout=20) == 0
@@ -124,9 +114,9 @@ def test_gin_with_go_systemd_activation_restarts_start_first(tmp_path, goapps, a
               lambda a: [f"{goapps}/ginsd"])
     try:
         load = app.updates_under_load(
-            10, lambda i: body(app.app_port) == f"v{i}" and
-            status(app.probe_port)["child"]["restarts"] == i and
-            len(status(app.probe_port)["children"]) == 1)
+            10, lambda i: app_body(app.app_port) == f"v{i}" and
+            podvisor_status(app.probe_port)["child"]["restarts"] == i and
+            len(podvisor_status(app.probe_port)["children"]) == 1)
     finally:
         app.pv.kill()
     assert load.ok > 200, load.ok
@@ -138,8 +128,8 @@ def test_gin_with_go_systemd_activation_restarts_stop_first(tmp_path, goapps, ap
               lambda a: [f"{goapps}/ginsd"])
     try:
         load = app.updates_under_load(
-            10, lambda i: body(app.app_port) == f"v{i}" and
-            status(app.probe_port)["child"]["restarts"] == i)
+            10, lambda i: app_body(app.app_port) == f"v{i}" and
+            podvisor_status(app.probe_port)["child"]["restarts"] == i)
     finally:
         app.pv.kill()
     assert load.ok > 200, load.ok
@@ -155,9 +145,9 @@ def test_grace_takes_the_held_socket_and_its_restarts_are_followed(tmp_path, goa
               lambda a: [f"{goapps}/graceapp", "-addr", f"127.0.0.1:{a.app_port}"])
     try:
         load = app.updates_under_load(
-            5, lambda i: body(app.app_port) == f"v{i}" and
-            status(app.probe_port)["child"]["successions"] == i)
-        assert status(app.probe_port)["state"] == "ready"
+            5, lambda i: app_body(app.app_port) == f"v{i}" and
+            podvisor_status(app.probe_port)["child"]["successions"] == i)
+        assert podvisor_status(app.probe_port)["state"] == "ready"
     finally:
         app.pv.kill()
     assert load.ok > 100, load.ok

@@ -6,16 +6,13 @@ import json
 import os
 import socket
 import signal
-import stat
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
 from atomic_writer import ConfigMapVolume
-from conftest import PODVISOR, Podvisor, base_env, free_port, run, wait_for
+from conftest import Podvisor, base_env, free_port, podvisor_status, run, wait_for
 from kubelet import Endpoints, LoadGenerator, http_probe
 
 PY = "/usr/bin/python3"
@@ -171,10 +168,6 @@ def admin(port, path):
         return r.status
 
 
-def status(probe_port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{probe_port}/status", timeout=5) as r:
-        return json.load(r)
-
 
 def test_the_socket_keeps_its_inode_across_100_restarts(tmp_path):
     app_port, admin_port, probe_port = free_port(), free_port(), free_port()
@@ -188,12 +181,12 @@ def test_the_socket_keeps_its_inode_across_100_restarts(tmp_path):
             return out.read_text().split() if out.exists() else []
         wait_for(lambda: len(lines()) == 1, what="the first child")
         for i in range(100):
-            wait_for(lambda: status(probe_port)["state"] == "ready", what="ready")
+            wait_for(lambda: podvisor_status(probe_port)["state"] == "ready", what="ready")
             assert admin(admin_port, "restart") == 202
             wait_for(lambda: len(lines()) == i + 2, what=f"restart {i + 1}")
         inodes = lines()
         assert len(inodes) == 101 and len(set(inodes)) == 1, inodes
-        assert status(probe_port)["child"]["restarts"] == 100
+        assert podvisor_status(probe_port)["child"]["restarts"] == 100
     finally:
         pv.kill()
 
@@ -213,7 +206,7 @@ def _readyz_during_restarts(tmp_path, sockets):
             while time.monotonic() < end:
                 seen.append(http_probe(probe_port, "/readyz").status)
                 time.sleep(0.01)
-        assert status(probe_port)["child"]["restarts"] == 3
+        assert podvisor_status(probe_port)["child"]["restarts"] == 3
         return seen
     finally:
         pv.kill()
@@ -271,8 +264,8 @@ def restarts_under_load(tmp_path, held, n=20, command=None, extra=(), env=None, 
         load.start()
         for i in range(1, n + 1):
             vol.update({"v": str(i)})
-            wait_for(lambda: status(probe_port)["child"]["restarts"] == i and
-                     status(probe_port)["state"] == "ready", timeout=20,
+            wait_for(lambda: podvisor_status(probe_port)["child"]["restarts"] == i and
+                     podvisor_status(probe_port)["state"] == "ready", timeout=20,
                      what=f"restart {i}")
             time.sleep(settle)
         time.sleep(0.2)
@@ -508,8 +501,8 @@ def test_nginx_daemon_and_its_binary_upgrade_are_followed_with_pid_file(tmp_path
     load = None
     try:
         wait_for(lambda: http_probe(app_port, "/").ok, what="nginx serving")
-        wait_for(lambda: status(probe_port)["child"]["successions"] == 1, what="the daemon")
-        old = status(probe_port)["child"]["pid"]
+        wait_for(lambda: podvisor_status(probe_port)["child"]["successions"] == 1, what="the daemon")
+        old = podvisor_status(probe_port)["child"]["pid"]
         assert old == int(pid_file.read_text())
         load = LoadGenerator(app_port, Endpoints(lag=1e9), workers=4, timeout=10)
         load.start()
@@ -523,9 +516,9 @@ def test_nginx_daemon_and_its_binary_upgrade_are_followed_with_pid_file(tmp_path
         new = int(pid_file.read_text())
         time.sleep(0.3)
         pv.signal(signal.SIGQUIT)  # forwarded to the old master: it drains and exits
-        wait_for(lambda: status(probe_port)["child"]["pid"] == new, timeout=15,
+        wait_for(lambda: podvisor_status(probe_port)["child"]["pid"] == new, timeout=15,
                  what="the new master followed")
-        assert status(probe_port)["child"]["successions"] == 2
+        assert podvisor_status(probe_port)["child"]["successions"] == 2
         time.sleep(0.3)
         load.stop()
         pv.signal(signal.SIGTERM)

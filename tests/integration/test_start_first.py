@@ -2,7 +2,6 @@
 current one (both on the socket podvisor holds), the current one stops once
 the next says READY=1, and a next generation that fails is stopped while
 the current one keeps serving (the rollback). /readyz never drops."""
-import json
 import os
 import signal
 import time
@@ -12,21 +11,13 @@ import urllib.request
 import pytest
 
 from atomic_writer import ConfigMapVolume
-from conftest import Podvisor, free_port, run, wait_for
+from conftest import Podvisor, app_body, free_port, podvisor_status, run, wait_for
 from kubelet import Endpoints, LoadGenerator, ProbeLoop, http_probe
 
 PY = "/usr/bin/python3"
 APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "graceful_app.py")
 
 
-def status(probe_port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{probe_port}/status", timeout=5) as r:
-        return json.load(r)
-
-
-def body(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
-        return r.read().decode()
 
 
 class StartFirst:
@@ -48,7 +39,7 @@ class StartFirst:
         wait_for(lambda: http_probe(self.probe_port, "/readyz").ok, what="ready")
 
     def status(self):
-        return status(self.probe_port)
+        return podvisor_status(self.probe_port)
 
     def kill(self):
         self.pv.kill()
@@ -66,7 +57,7 @@ def test_start_first_restarts_lose_nothing_and_stay_ready(tmp_path, app_env):
     readiness = ProbeLoop(sf.probe_port, "/readyz", period=0.02)
     load = LoadGenerator(sf.app_port, Endpoints(lag=1e9), workers=4, timeout=10)
     try:
-        assert body(sf.app_port) == "v0"
+        assert app_body(sf.app_port) == "v0"
         readiness.start()
         load.start()
         for i in range(1, 21):
@@ -74,7 +65,7 @@ def test_start_first_restarts_lose_nothing_and_stay_ready(tmp_path, app_env):
             wait_for(lambda: sf.status()["child"]["restarts"] == i and
                      sf.status()["state"] == "ready" and len(sf.status()["children"]) == 1,
                      timeout=20, what=f"restart {i} and the old generation gone")
-            assert body(sf.app_port) == f"v{i}"
+            assert app_body(sf.app_port) == f"v{i}"
         time.sleep(0.2)
     finally:
         load.stop()
@@ -102,7 +93,7 @@ def test_a_next_generation_that_crashes_is_rolled_back(tmp_path, app_env):
         assert rb["why"] == "the next generation exited before it was ready"
         assert st["config"]["last_action"]["ok"] is False
         assert "rolled back" in st["config"]["last_action"]["result"]
-        assert body(sf.app_port) == "v0"
+        assert app_body(sf.app_port) == "v0"
         with urllib.request.urlopen(f"http://127.0.0.1:{sf.probe_port}/metrics") as r:
             assert "podvisor_restart_rollbacks_total 1" in r.read().decode()
         # the same content is not tried again: /reload is refused
@@ -113,7 +104,7 @@ def test_a_next_generation_that_crashes_is_rolled_back(tmp_path, app_env):
         assert e.value.code == 409 and b"rolled back" in e.value.read()
         # the next good change goes through
         sf.vol.update({"app.conf": "v1"})
-        wait_for(lambda: body(sf.app_port) == "v1", timeout=10, what="the good change")
+        wait_for(lambda: app_body(sf.app_port) == "v1", timeout=10, what="the good change")
         assert sf.status()["child"]["restarts"] == 1
         time.sleep(0.2)
     finally:
@@ -243,7 +234,7 @@ def test_too_little_memory_for_two_generations_restarts_stop_first(tmp_path, app
         except AssertionError:
             raise AssertionError(pv.stderr_so_far())
         vol.update({"app.conf": "v1"})
-        wait_for(lambda: status(probe_port)["child"]["restarts"] == 1, timeout=15,
+        wait_for(lambda: podvisor_status(probe_port)["child"]["restarts"] == 1, timeout=15,
                  what="the restart")
     finally:
         pv.kill()
