@@ -996,9 +996,8 @@ static int setup(struct supervisor *sv)
     if (sv->cfg->sidecar && sv->cfg->signal_process.n > 0)
         on_process_retry(sv);
     succession_init(&sv->succession, sv->cfg->pid_file);
-    if (sv->cfg->pid_file) {
+    if (sv->cfg->pid_file)
         loop_timer_arm(&sv->loop, &sv->pid_file_poll, PID_FILE_POLL_MS);
-    }
     if (sv->lc.n_checks > 0) {
         sv->checks = checks_new(sv->cfg, &sv->loop, on_check_result, sv);
         if (sv->checks == NULL) {
