@@ -224,7 +224,18 @@ class Podvisor:
         return wait_for(lambda: (children_of(self.pid) or [None])[0], what="podvisor's child")
 
     def signal(self, sig):
-        os.kill(self.pid, sig)
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            # Gone before the test meant it to be: say how, not just ESRCH.
+            try:
+                rc = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                rc = None
+            time.sleep(0.2)  # the stderr pump's last lines
+            raise AssertionError(f"podvisor (pid {self.pid}) is gone (exit {rc}) before "
+                                 f"{signal.Signals(sig).name}; its stderr:\n"
+                                 f"{self.stderr_so_far()}") from None
 
     def _pump(self):
         for line in self.proc.stdout:
