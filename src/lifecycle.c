@@ -1,7 +1,6 @@
 /* lifecycle: see lifecycle.h. */
 #include "lifecycle.h"
 
-#include <assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -101,13 +100,24 @@ void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg)
         }
 }
 
-/* The action list is sized for the longest step; running out would be a
- * bug here, never something to drop silently. */
+/* A state the lifecycle's own rules say cannot happen. PID 1 must not
+ * abort on it (that ends the pod): it is recorded with the state, the
+ * supervisor logs it, and the step goes on to the safe side. The explorer
+ * (tests/unit/test_explore.c) fails on any. */
+static void fault(struct lifecycle *lc, const char *what)
+{
+    lc->faults++;
+    snprintf(lc->fault, sizeof lc->fault, "%s (in %s)", what, lifecycle_state_detail(lc->state));
+}
+
+/* The action list is sized for the longest step; running out is a fault
+ * here, never something to drop silently. */
 static void act(struct lc_result *out, struct lc_action a)
 {
-    assert(out->nactions < LC_MAX_ACTIONS);
     if (out->nactions < LC_MAX_ACTIONS)
         out->actions[out->nactions++] = a;
+    else
+        out->dropped++;
 }
 
 static void act_on(const struct lifecycle *lc, struct lc_result *out, enum lc_action_type type,
@@ -121,9 +131,10 @@ static void move(struct lifecycle *lc, struct lc_result *out, enum lc_state to, 
 {
     if (lc->state == to)
         return;
-    assert(out->ntransitions < LC_MAX_TRANSITIONS);
     if (out->ntransitions < LC_MAX_TRANSITIONS)
         out->transitions[out->ntransitions++] = (struct lc_transition){lc->state, to, why};
+    else
+        fault(lc, "more transitions than LC_MAX_TRANSITIONS: one not logged");
     lc->state = to;
 }
 
@@ -229,13 +240,18 @@ static void on_sigterm_restarting(struct lifecycle *lc, const struct lc_event *e
                                   struct lc_result *out)
 {
     end_keep_ready(lc, out);
-    lc->start_after_validate = 0;
+    int delay_over = lc->stop_after_validate;
+    lc->start_after_validate = lc->stop_after_validate = lc->next_ready_waits = 0;
     lc->restart_again = 0;
+    lc->queued_hash[0] = '\0';
     lc->drain_started_ms = ev->now_ms;
     switch (lc->state) {
     case LC_RESTART_DELAY:
-        /* Readiness is off already; the delay running goes on as the drain's. */
+        /* Readiness is off already; the delay running goes on as the
+         * drain's (or is over already: the stop waited for a verdict). */
         move(lc, out, LC_DRAINING, "SIGTERM during a restart");
+        if (delay_over)
+            begin_stopping(lc, out, "SIGTERM during a restart: the prestop delay is over");
         break;
     case LC_RESTART_STOPPING:
         move(lc, out, LC_STOPPING, "SIGTERM during a restart");
@@ -383,8 +399,30 @@ static void start_again(struct lifecycle *lc, struct lc_result *out)
 
 static void restart_stop(struct lifecycle *lc, struct lc_result *out)
 {
+    lc->stop_after_validate = 0;
     move(lc, out, LC_RESTART_STOPPING, "prestop delay over");
     stop_main(lc, out);
+}
+
+static const struct lc_check *failing_ready_check(const struct lifecycle *lc);
+static void action_result(struct lifecycle *lc, const struct lc_event *ev, int ok,
+                          const char *result);
+
+/* A stop-first restart whose stop signal has not gone out, when the files
+ * now hold content --validate refused: the child still runs what it had,
+ * so it is kept (readiness back) rather than replaced by one that would
+ * read the refused content. */
+static void cancel_restart(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out,
+                           const char *why)
+{
+    cancel(out, LC_EV_PRESTOP_ELAPSED, lc->current);
+    lc->stop_after_validate = 0;
+    if (lc->restart_reason == LC_REASON_CONFIG)
+        copy_text(lc->config.hash, sizeof lc->config.hash, lc->config.previous_hash);
+    move(lc, out, failing_ready_check(lc) ? LC_RUNNING : LC_READY, why);
+    act(out, (struct lc_action){.type = LC_ACT_WARN, .why = why});
+    if (lc->config.last_action.pending)
+        action_result(lc, ev, 0, "restart cancelled: the files hold a change --validate refused");
 }
 
 /* The graceful restart: as a drain (readiness off, the prestop delay so
@@ -465,9 +503,6 @@ static void crash_restart(struct lifecycle *lc, const struct lc_event *ev, struc
 
 /* --- generations (--restart-mode start-first) ----------------------- */
 
-static const struct lc_check *failing_ready_check(const struct lifecycle *lc);
-static void action_result(struct lifecycle *lc, const struct lc_event *ev, int ok,
-                          const char *result);
 static void on_exec_ok(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out);
 static void restart_main(struct lifecycle *lc, struct lc_result *out, enum lc_reason reason);
 
@@ -519,6 +554,7 @@ static void roll_back(struct lifecycle *lc, const struct lc_event *ev, struct lc
                       const char *why)
 {
     lc->rollbacks++;
+    lc->next_ready_waits = 0;
     lc->last_rollback.at_ms = ev->now_ms;
     copy_text(lc->last_rollback.hash, sizeof lc->last_rollback.hash, lc->next_hash);
     copy_text(lc->last_rollback.why, sizeof lc->last_rollback.why, why);
@@ -552,6 +588,7 @@ static void next_becomes_current(struct lifecycle *lc, struct lc_result *out, en
  * one gets its stop signal and drains. Readiness never drops. */
 static void promote(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
+    lc->next_ready_waits = 0;
     next_becomes_current(lc, out, LC_ROLE_OLD);
     lc->notify.mainpid = 0;
     lc->ever_ready = lc->ready_since_start = 1;
@@ -585,6 +622,33 @@ static void current_exited_during_next(struct lifecycle *lc, const struct lc_eve
     on_exec_ok(lc, &ok, out);
 }
 
+/* The restart merged while one was in flight runs now, but only on what
+ * it was queued for: if the files moved on since (to content --validate
+ * refused, is judging, or back to what runs), starting a generation now
+ * would read that instead; a later verdict acts on its own. */
+static void run_queued_restart(struct lifecycle *lc, const struct lc_event *ev,
+                               struct lc_result *out)
+{
+    lc->restart_again = 0;
+    const char *want = lc->queued_hash[0] ? lc->queued_hash : lc->config.hash;
+    if (strcmp(lc->config.pending, want) != 0) {
+        lc->queued_hash[0] = '\0';
+        act(out, (struct lc_action){.type = LC_ACT_WARN,
+                                    .why = "the restart queued behind the one in flight is "
+                                           "dropped: the files no longer hold what it was "
+                                           "queued for"});
+        if (lc->config.last_action.pending)
+            action_result(lc, ev, 0, "restart: dropped, the files moved on");
+        return;
+    }
+    if (lc->queued_hash[0]) {
+        copy_text(lc->config.previous_hash, sizeof lc->config.previous_hash, lc->config.hash);
+        copy_text(lc->config.hash, sizeof lc->config.hash, lc->queued_hash);
+        lc->queued_hash[0] = '\0';
+    }
+    restart_main(lc, out, lc->queued_reason);
+}
+
 /* The other generation is gone (an old one stopped, or a next one that
  * failed): its group goes with it; a restart that waited for the slot
  * runs now. */
@@ -603,28 +667,19 @@ static void on_other_exited(struct lifecycle *lc, const struct lc_event *ev, str
         roll_back(lc, ev, out,
                   exec_error ? "the next generation could not be executed"
                              : "the next generation exited before it was ready");
-    if (lc->restart_again && (lc->state == LC_READY || lc->state == LC_RUNNING)) {
-        lc->restart_again = 0;
-        if (lc->queued_hash[0]) {
-            copy_text(lc->config.previous_hash, sizeof lc->config.previous_hash, lc->config.hash);
-            copy_text(lc->config.hash, sizeof lc->config.hash, lc->queued_hash);
-            lc->queued_hash[0] = '\0';
-        }
-        restart_main(lc, out, LC_REASON_CONFIG);
-    }
+    if (lc->restart_again && (lc->state == LC_READY || lc->state == LC_RUNNING))
+        run_queued_restart(lc, ev, out);
 }
 
 /* No process could be made for the next generation (or the memory
  * headroom is too small for two): a stop-first restart instead. */
-static void next_spawn_failed(struct lifecycle *lc, struct lc_result *out)
+static void next_spawn_failed(struct lifecycle *lc, struct lc_result *out, const char *why)
 {
     int o = lifecycle_other_generation(lc);
     memset(&lc->children[o], 0, sizeof lc->children[o]);
     lc->other_role = LC_ROLE_NONE;
     cancel(out, LC_EV_READY_TIMEOUT, 0);
-    act(out, (struct lc_action){.type = LC_ACT_WARN,
-                                .why = "the next generation could not be started beside the "
-                                       "current one: restarting stop-first instead"});
+    act(out, (struct lc_action){.type = LC_ACT_WARN, .why = why});
     begin_restart(lc, out, lc->restart_reason);
 }
 
@@ -633,16 +688,29 @@ static void next_spawn_failed(struct lifecycle *lc, struct lc_result *out)
 static int start_first_busy(const struct lifecycle *lc)
 {
     return lc->cfg->restart_mode == RESTART_MODE_START_FIRST &&
-           (lc->state == LC_RESTART_NEXT || lc->children[lifecycle_other_generation(lc)].in_use);
+           (lc->state == LC_RESTART_NEXT || ((lc->state == LC_READY || lc->state == LC_RUNNING) &&
+                                             lc->children[lifecycle_other_generation(lc)].in_use));
+}
+
+int lifecycle_restart_queues(const struct lifecycle *lc)
+{
+    return start_first_busy(lc);
 }
 
 /* A graceful restart of the main child (a config change, POST /restart,
  * or a trigger merged while one was in flight). Start-first needs a ready
  * current generation to keep serving; otherwise it is stop-first. */
+static void queue_restart(struct lifecycle *lc, enum lc_reason reason)
+{
+    if (!lc->restart_again)
+        lc->queued_reason = reason;
+    lc->restart_again = 1;
+}
+
 static void restart_main(struct lifecycle *lc, struct lc_result *out, enum lc_reason reason)
 {
     if (start_first_busy(lc)) {
-        lc->restart_again = 1;
+        queue_restart(lc, reason);
         return;
     }
     if (lc->cfg->restart_mode == RESTART_MODE_START_FIRST && lc->state == LC_READY)
@@ -705,7 +773,7 @@ static void perform_on_change(struct lifecycle *lc, const struct lc_event *ev,
         if (start_first_busy(lc)) {
             /* Not applied yet: /status keeps naming what the children run
              * until the merged restart starts. */
-            lc->restart_again = 1;
+            queue_restart(lc, LC_REASON_CONFIG);
             copy_text(lc->queued_hash, sizeof lc->queued_hash, lc->config.hash);
             copy_text(lc->config.hash, sizeof lc->config.hash, lc->config.previous_hash);
             action_pending(lc, ev, "restart: queued behind the restart in flight");
@@ -797,7 +865,9 @@ const char *lifecycle_admin_refusal(const struct lifecycle *lc, enum lc_admin cm
     case LC_ADMIN_RESTART:
         if (sidecar)
             return "sidecar mode has no child to restart";
-        if (main_settled(lc))
+        /* During a start-first restart (or while its old generation
+         * stops) it is merged into one more restart after it. */
+        if (main_settled(lc) || start_first_busy(lc))
             return NULL;
         break;
     case LC_ADMIN_RELOAD:
@@ -874,6 +944,21 @@ static void on_config_changed(struct lifecycle *lc, const struct lc_event *ev,
     start_validate(lc, out);
 }
 
+/* A change landed during a restart and --validate refused it. What was
+ * started or is about to start may read it; what serves now does not. */
+static void refused_during_restart(struct lifecycle *lc, const struct lc_event *ev,
+                                   struct lc_result *out)
+{
+    if (lc->state == LC_RESTART_NEXT)
+        roll_back(lc, ev, out,
+                  "the files changed to content --validate refused while the next generation "
+                  "started (it may have read them): it is stopped, the current one is kept");
+    else if (lc->state == LC_RESTART_DELAY)
+        cancel_restart(lc, ev, out,
+                       "the files changed to content --validate refused before the child got "
+                       "its stop signal: the restart is cancelled, the child is kept");
+}
+
 static void on_validate_exited(struct lifecycle *lc, const struct lc_event *ev,
                                struct lc_result *out)
 {
@@ -904,6 +989,7 @@ static void on_validate_exited(struct lifecycle *lc, const struct lc_event *ev,
         lc->config.last_refused.status = ev->status;
         lc->config.last_refused.timed_out = timed_out;
         copy_text(lc->config.last_refused.output, sizeof lc->config.last_refused.output, ev->text);
+        refused_during_restart(lc, ev, out);
     }
     if (lc->config.validate_again) {
         lc->config.validate_again = 0;
@@ -1109,11 +1195,17 @@ static void on_child_exited(struct lifecycle *lc, const struct lc_event *ev, str
     switch (ev->child) {
     case LC_VALIDATE:
         on_validate_exited(lc, ev, out);
-        if (lc->start_after_validate && !lc->children[LC_VALIDATE].in_use) {
+        if (lc->children[LC_VALIDATE].in_use)
+            return; /* judging what is on disk now: the waits go on */
+        if (lc->start_after_validate) {
             lc->start_after_validate = 0;
             if (lc->state == LC_RESTART_OLD_GROUP || lc->state == LC_RESTART_BACKOFF)
                 start_again(lc, out);
         }
+        if (lc->stop_after_validate && lc->state == LC_RESTART_DELAY)
+            restart_stop(lc, out);
+        if (lc->next_ready_waits && lc->state == LC_RESTART_NEXT)
+            promote(lc, ev, out);
         return;
     case LC_ACTION:
         on_action_exited(lc, ev, out);
@@ -1189,7 +1281,9 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         if (ev->child == lc->current)
             on_spawn_failed(lc, out);
         else if (lifecycle_is_generation(ev->child))
-            next_spawn_failed(lc, out);
+            next_spawn_failed(lc, out,
+                              "the next generation could not be started beside the current one: "
+                              "restarting stop-first instead");
         else
             on_helper_spawn_failed(lc, ev, out);
         break;
@@ -1221,6 +1315,8 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
     case LC_EV_PRESTOP_ELAPSED:
         if (lc->state == LC_DRAINING)
             begin_stopping(lc, out, "prestop delay elapsed");
+        else if (lc->state == LC_RESTART_DELAY && lc->children[LC_VALIDATE].in_use)
+            lc->stop_after_validate = 1; /* a refusal would cancel the restart */
         else if (lc->state == LC_RESTART_DELAY)
             restart_stop(lc, out);
         break;
@@ -1253,7 +1349,7 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         on_config_changed(lc, ev, out);
         break;
     case LC_EV_RESTART:
-        if (main_settled(lc) && (unsigned)ev->code < LC_N_REASONS)
+        if ((main_settled(lc) || start_first_busy(lc)) && (unsigned)ev->code < LC_N_REASONS)
             restart_main(lc, out, (enum lc_reason)ev->code);
         break;
     case LC_EV_ACTION_RESULT:
@@ -1290,8 +1386,18 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
             ev->child == lifecycle_other_generation(lc) && c->in_use &&
             lc->other_role == LC_ROLE_NEXT) {
             c->exec_pending = 0;
-            promote(lc, ev, out);
+            if (lc->children[LC_VALIDATE].in_use)
+                lc->next_ready_waits = 1; /* a refusal would roll it back */
+            else
+                promote(lc, ev, out);
         }
+        break;
+    case LC_EV_NO_MEMORY:
+        if (lc->state == LC_RESTART_NEXT && c != NULL &&
+            ev->child == lifecycle_other_generation(lc) && c->in_use && c->pid == 0)
+            next_spawn_failed(lc, out,
+                              "start-first: the next generation does not fit in the container's "
+                              "memory limit beside the current one: restarting stop-first");
         break;
     case LC_EV_READY_TIMEOUT:
         if (lc->state == LC_RESTART_NEXT) {
@@ -1326,6 +1432,8 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
     case LC_N_EVENTS:
         break;
     }
+    if (out->dropped)
+        fault(lc, "more actions than LC_MAX_ACTIONS: some dropped");
 }
 
 int lifecycle_child_by_pid(const struct lifecycle *lc, pid_t pid)

@@ -120,6 +120,8 @@ enum lc_event_type {
     LC_EV_OLD_GROUP_DEADLINE,   /* timer: stop waiting for the old group to empty */
     LC_EV_READY_TIMEOUT,        /* timer: --ready-timeout since a restart began */
     LC_EV_NEXT_READY,           /* child: sd_notify READY=1 from the next generation's tree */
+    LC_EV_NO_MEMORY,            /* child: the next generation to start does not fit in the
+                                 * container's memory limit beside the current one */
     LC_N_EVENTS
 };
 
@@ -167,7 +169,7 @@ struct lc_action {
     const char *why; /* static text worth a log line, or NULL */
 };
 
-#define LC_MAX_ACTIONS 8
+#define LC_MAX_ACTIONS 12
 #define LC_MAX_TRANSITIONS 3
 
 struct lc_transition {
@@ -180,6 +182,7 @@ struct lc_result {
     int nactions;
     struct lc_transition transitions[LC_MAX_TRANSITIONS];
     int ntransitions;
+    int dropped; /* actions that did not fit (a fault: lifecycle.faults) */
 };
 
 struct lc_child {
@@ -217,6 +220,10 @@ struct lc_check {
 
 struct lifecycle {
     const struct podvisor_config *cfg;
+    /* States the rules say cannot happen, met anyway: never an abort of
+     * PID 1; logged by the supervisor, hunted by the explorer. */
+    unsigned faults;
+    char fault[160]; /* the last one, with the state it happened in */
     struct lc_check checks[LC_MAX_CHECKS];
     int n_checks, n_ready_checks;
     int ready_since_start; /* ready at least once since the main child last started */
@@ -245,9 +252,18 @@ struct lifecycle {
     int current;       /* the slot of the current generation: LC_GEN_A or LC_GEN_B */
     int other_role;    /* the other generation slot, when in use: LC_ROLE_NEXT or LC_ROLE_OLD */
     int restart_again; /* a trigger came while a restart was in flight: one more after it */
-    int start_after_validate; /* the restart's start waits for the --validate in flight */
-    char next_hash[80];       /* start-first: the content the next generation was given */
-    char queued_hash[80];     /* the change a merged restart will apply ("": none) */
+    enum lc_reason queued_reason; /* the first trigger merged into that one more */
+    int start_after_validate;     /* the restart's start waits for the --validate in flight */
+    /* Stop-first: the prestop delay ended while a change that landed during
+     * the restart is validated: the stop signal waits for the verdict (a
+     * refusal cancels the restart; the child keeps what it runs). */
+    int stop_after_validate;
+    /* Start-first: the next generation said READY=1 while a change that
+     * landed during its start is validated: it may have read it, so it is
+     * promoted only if that change passes. */
+    int next_ready_waits;
+    char next_hash[80];   /* start-first: the content the next generation was given */
+    char queued_hash[80]; /* the change a merged restart will apply ("": none) */
     unsigned rollbacks;
     unsigned successions; /* the app replaced itself (MAINPID=, --pid-file): followed */
     struct {
@@ -335,6 +351,10 @@ int lifecycle_admin_lookup(const char *path);
 
 /** Why an admin command cannot be acted on now, or NULL when it can. */
 const char *lifecycle_admin_refusal(const struct lifecycle *lc, enum lc_admin cmd);
+
+/** Whether a restart asked for now is merged into one more after the
+ * start-first restart in flight (or its old generation stopping). */
+int lifecycle_restart_queues(const struct lifecycle *lc);
 
 /** Whether a config change is acted on now: not while draining, stopping
  * or after the child has exited. */

@@ -298,6 +298,11 @@ static const char *apply_token_file(void *field, const char *v)
     return NULL;
 }
 
+static const char *apply_size(void *field, const char *v)
+{
+    return parse_size(v, (long long *)field);
+}
+
 static const char *apply_threshold(void *field, const char *v)
 {
     long n;
@@ -466,6 +471,10 @@ static const struct opt_def option_table[] = {
     {"ready-timeout", 0, 1, 0, 0, NULL, "60s", apply_duration, F(ready_timeout_ms), -1, "D",
      "start-first: a next generation not ready by then is stopped and the current one kept; "
      "--socket: how long a restart keeps /readyz at 200"},
+    {"restart-memory", 0, 1, 0, 0, NULL, NULL, apply_size, F(restart_memory), -1, "SIZE",
+     "start-first: the memory a second generation needs (512Mi); start-first only when the "
+     "container's limit minus its working set leaves that much, else stop-first (default: as "
+     "much as the working set now)"},
     {"notify", 0, 0, 0, 0, NULL, NULL, apply_bool, F(notify), -1, NULL,
      "give the child a NOTIFY_SOCKET (sd_notify; implied by a notify check)"},
     {"watchdog", 0, 1, 0, 0, NULL, NULL, apply_duration, F(watchdog_ms), -1, "D",

@@ -91,6 +91,8 @@ struct podvisor_config {
     /* --socket (parse_socket_spec validated each); passed as fds 3.. */
     struct strlist socket;
     int64_t ready_timeout_ms; /* a restart's new child must be ready by then */
+    long long restart_memory; /* start-first: what a second generation needs (0: as much
+                               * as the container's working set now) */
     enum restart_mode restart_mode;
     char *pid_file; /* --pid-file: the app's own successor is named here (NULL: none) */
     /* The admin listener (off unless given); admin_token.value: the token

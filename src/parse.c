@@ -12,6 +12,53 @@
 
 static const char DURATION_HINT[] = "is not a duration (try 5s, 500ms, 1m)";
 
+#define SIZE_HINT "is not a memory size (try 512Mi, 1Gi, 64M)"
+
+const char *parse_size(const char *s, long long *bytes)
+{
+    static const struct {
+        const char *suffix;
+        long long scale;
+    } units[] = {{"Ki", 1LL << 10},   {"Mi", 1LL << 20},      {"Gi", 1LL << 30},
+                 {"Ti", 1LL << 40},   {"k", 1000LL},          {"M", 1000000LL},
+                 {"G", 1000000000LL}, {"T", 1000000000000LL}, {"", 1}};
+    if (s == NULL || !isdigit((unsigned char)*s))
+        return SIZE_HINT;
+    /* Whole and fraction apart, so that "1.5Gi" is exact. */
+    long long whole = 0, frac = 0, frac_scale = 1;
+    const char *p = s;
+    while (isdigit((unsigned char)*p)) {
+        if (whole > (1LL << 50))
+            return "is too large (at most 1Pi)";
+        whole = whole * 10 + (*p++ - '0');
+    }
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return SIZE_HINT;
+        while (isdigit((unsigned char)*p)) {
+            if (frac_scale < 1000000) {
+                frac = frac * 10 + (*p - '0');
+                frac_scale *= 10;
+            }
+            p++;
+        }
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(p, units[i].suffix) != 0)
+            continue;
+        if (units[i].scale == 1 && frac_scale > 1)
+            return "is not a whole number of bytes (give a unit: 1.5Gi)";
+        if (whole > (1LL << 50) / units[i].scale)
+            return "is too large (at most 1Pi)";
+        *bytes = whole * units[i].scale + frac * units[i].scale / frac_scale;
+        if (*bytes > (1LL << 50))
+            return "is too large (at most 1Pi)";
+        return NULL;
+    }
+    return SIZE_HINT;
+}
+
 const char *parse_duration(const char *s, int64_t *ms)
 {
     if (s == NULL || *s == '\0')

@@ -20,6 +20,11 @@ const char *parse_signal(const char *s, int *sig);
 /** Like parse_signal, but also accepts "0" (meaning: drop the signal). */
 const char *parse_signal_or_zero(const char *s, int *sig);
 
+/** A memory size as Kubernetes writes one: "512Mi", "1Gi", "64M", "1.5Gi",
+ * "1048576" (bytes); Ki Mi Gi Ti are powers of 1024, k M G T of 1000.
+ * At most 1 PiB. */
+const char *parse_size(const char *s, long long *bytes);
+
 /** A whole number from 0 to 255. */
 const char *parse_exit_code(const char *s, int *code);
 

@@ -1,7 +1,6 @@
 /* supervisor: see supervisor.h. */
 #include "supervisor.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -134,7 +133,6 @@ static int child_env_build(struct supervisor *sv);
 static void feed(struct supervisor *sv, struct lc_event ev)
 {
     ev.now_ms = loop_now_ms();
-    assert(sv->queued < EVENT_QUEUE);
     if (sv->queued >= EVENT_QUEUE) {
         log_error("internal error: event queue full, event %d lost", (int)ev.type);
         return;
@@ -149,7 +147,10 @@ static void feed(struct supervisor *sv, struct lc_event ev)
     sv->feeding = 1;
     for (int i = 0; i < sv->queued; i++) {
         struct lc_result res;
+        unsigned faults = sv->lc.faults;
         lifecycle_step(&sv->lc, &sv->queue[i], &res);
+        if (sv->lc.faults != faults)
+            log_error("internal error: %s; going on (please report it)", sv->lc.fault);
         apply(sv, &res);
     }
     sv->queued = 0;
@@ -704,36 +705,29 @@ static void on_admin(void *ctx, enum lc_admin cmd, const char *peer, unsigned *s
     if (cmd == LC_ADMIN_RELOAD)
         snprintf(msg, msglen, "reloading: --on-change %s",
                  sv->cfg->on_change.text ? sv->cfg->on_change.text : "restart");
+    else if (cmd == LC_ADMIN_RESTART && lifecycle_restart_queues(&sv->lc))
+        snprintf(msg, msglen, "queued: one more restart after the one in flight");
     else
         snprintf(msg, msglen, "%s", c->accepted);
     feed(sv, (struct lc_event){.type = c->ev, .code = c->code, .sig = c->sig});
 }
 
 /* Start-first runs two generations at once under the container's one
- * memory limit. The new one needs about what the whole container uses
- * now; with less than half of that left it would be OOM-killed (and may
- * take the serving one with it), so the restart is stop-first instead;
- * with less than all of it, a warning (memlimit.h). No limit known: fine. */
+ * memory limit: the next one starts only when the limit, read now (it can
+ * be resized in place), minus the working set leaves room for it
+ * (memlimit.h); otherwise the lifecycle restarts stop-first. */
 static int memory_headroom_ok(struct supervisor *sv)
 {
-    long long max, used;
-    memlimit_read("/proc/self/cgroup", "/sys/fs/cgroup", &max, &used);
-    long long left = max > used ? max - used : 0;
-    switch (memlimit_second_fits(max, used)) {
-    case MEMLIMIT_TOO_LITTLE:
-        log_warn("start-first: %lld MiB of the container's memory limit (%lld MiB) are left and "
-                 "it uses %lld MiB: too little for a second generation",
-                 left >> 20, max >> 20, used >> 20);
-        return 0;
-    case MEMLIMIT_TIGHT:
-        log_warn("start-first: %lld MiB of the container's memory limit (%lld MiB) are left and "
-                 "it uses %lld MiB: the next generation may not fit beside the current one",
-                 left >> 20, max >> 20, used >> 20);
+    long long max, ws;
+    memlimit_read("/proc/self/cgroup", "/sys/fs/cgroup", &max, &ws);
+    if (memlimit_second_fits(max, ws, sv->cfg->restart_memory))
         return 1;
-    case MEMLIMIT_FITS:
-        break;
-    }
-    return 1;
+    long long need = sv->cfg->restart_memory > 0 ? sv->cfg->restart_memory : ws;
+    log_warn("start-first: the container's memory limit is %lld MiB and its working set %lld "
+             "MiB: %lld MiB left, the next generation needs %lld MiB (%s)",
+             max >> 20, ws >> 20, (max > ws ? max - ws : 0) >> 20, need >> 20,
+             sv->cfg->restart_memory > 0 ? "--restart-memory" : "as much as runs now");
+    return 0;
 }
 
 /* The main child's environment, for the held fds as they are now. */
@@ -848,7 +842,7 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
             warn_refused_on_disk(sv);
         if (lifecycle_is_generation(a->child) && a->child != sv->lc.current &&
             !memory_headroom_ok(sv)) {
-            feed(sv, (struct lc_event){.type = LC_EV_SPAWN_FAILED, .child = a->child});
+            feed(sv, (struct lc_event){.type = LC_EV_NO_MEMORY, .child = a->child});
             return 0;
         }
         spawn(sv, a->child);

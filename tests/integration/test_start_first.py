@@ -207,9 +207,9 @@ def test_start_first_needs_a_readiness_signal_bound_to_the_process():
 CGROUP_V1 = "/sys/fs/cgroup/memory"
 
 
-def test_too_little_memory_for_two_generations_restarts_stop_first(tmp_path, app_env):
-    """Both generations share the container's memory limit: with less than
-    half of what the container uses left, the restart is stop-first."""
+def _restart_under_a_memory_limit(tmp_path, ballast_mb, extra):
+    """One config change of an app holding ballast_mb under a 64 MiB cgroup
+    v1 limit; podvisor's stderr."""
     group = f"{CGROUP_V1}/pvtest-{os.getpid()}"
     try:
         os.mkdir(group)
@@ -220,11 +220,11 @@ def test_too_little_memory_for_two_generations_restarts_stop_first(tmp_path, app
     app_port, probe_port = free_port(), free_port()
     vol = ConfigMapVolume(tmp_path / "cm")
     vol.update({"app.conf": "v0"})
-    # the app holds 40 MiB, so 64 MiB leaves far less than half of it
     pv = Podvisor(["--restart-mode", "start-first", "--ready-check", "notify",
                    "--socket", f"tcp://127.0.0.1:{app_port}", "--watch", str(tmp_path / "cm"),
-                   "--debounce", "50ms", "--probe-listen", f"127.0.0.1:{probe_port}",
-                   "--", "sh", "-c", f"echo $$ > {group}/cgroup.procs; BALLAST_MB=40 exec {PY} {APP} {app_port}"],
+                   "--debounce", "50ms", "--probe-listen", f"127.0.0.1:{probe_port}", *extra,
+                   "--", "sh", "-c",
+                   f"echo $$ > {group}/cgroup.procs; BALLAST_MB={ballast_mb} exec {PY} {APP} {app_port}"],
                   pid1=False)
     try:
         with open(f"{group}/cgroup.procs", "a") as f:
@@ -244,7 +244,27 @@ def test_too_little_memory_for_two_generations_restarts_stop_first(tmp_path, app
                 break
             except OSError:
                 time.sleep(0.1)
-    err = pv.stderr_so_far()
-    assert "too little for a second generation" in err, err
-    assert "restarting stop-first instead" in err
+    return pv.stderr_so_far()
+
+
+def test_too_little_memory_for_two_generations_restarts_stop_first(tmp_path, app_env):
+    """Both generations share the container's memory limit: without room
+    for a second copy of the working set, the restart is stop-first (never
+    "it may not fit": the OOM killer would take the serving one)."""
+    # the app holds 40 MiB, so 64 MiB leaves no room for a second one
+    err = _restart_under_a_memory_limit(tmp_path, 40, [])
+    assert "the next generation needs" in err, err
+    assert "(as much as runs now)" in err, err
+    assert "memory limit beside the current one: restarting stop-first" in err, err
     assert "restarting -> running (child started again)" in err
+
+
+def test_restart_memory_is_the_budget_a_next_generation_needs(tmp_path, app_env):
+    """--restart-memory states what a second generation needs: a 10 MiB app
+    under 64 MiB fits by its working set, not by a 50 MiB budget."""
+    err = _restart_under_a_memory_limit(tmp_path, 10, [])
+    assert "restarting stop-first" not in err, err
+    assert "the next generation is ready" in err, err
+    err = _restart_under_a_memory_limit(tmp_path, 10, ["--restart-memory", "50Mi"])
+    assert "needs 50 MiB (--restart-memory)" in err, err
+    assert "restarting stop-first" in err, err

@@ -117,19 +117,51 @@ static void nothing_readable(void **state)
     assert_int_equal(used, -1);
 }
 
+/* The 256-of-400 MiB case from issue 23: it "may not fit" was let
+ * through, and the OOM killer took the serving generation. There is no
+ * such band now: it fits, or it is not started. */
 static void a_second_generation_fits_or_not(void **state)
 {
     const long long M = 1 << 20;
-    assert_int_equal(memlimit_second_fits(-1, 100 * M), MEMLIMIT_FITS); /* no limit */
-    assert_int_equal(memlimit_second_fits(512 * M, -1), MEMLIMIT_FITS); /* use not known */
-    assert_int_equal(memlimit_second_fits(512 * M, 100 * M), MEMLIMIT_FITS);
-    assert_int_equal(memlimit_second_fits(200 * M, 100 * M), MEMLIMIT_FITS); /* just room */
-    assert_int_equal(memlimit_second_fits(199 * M, 100 * M), MEMLIMIT_TIGHT);
-    assert_int_equal(memlimit_second_fits(150 * M, 100 * M), MEMLIMIT_TIGHT); /* half left */
-    assert_int_equal(memlimit_second_fits(149 * M, 100 * M), MEMLIMIT_TOO_LITTLE);
-    assert_int_equal(memlimit_second_fits(64 * M, 40 * M), MEMLIMIT_TIGHT);
-    assert_int_equal(memlimit_second_fits(64 * M, 44 * M), MEMLIMIT_TOO_LITTLE);
-    assert_int_equal(memlimit_second_fits(64 * M, 80 * M), MEMLIMIT_TOO_LITTLE); /* over */
+    assert_true(memlimit_second_fits(-1, 100 * M, 0));      /* no limit */
+    assert_true(memlimit_second_fits(512 * M, -1, 0));      /* use not known */
+    assert_true(memlimit_second_fits(512 * M, 100 * M, 0)); /* room for two */
+    assert_true(memlimit_second_fits(200 * M, 100 * M, 0)); /* just room */
+    assert_false(memlimit_second_fits(199 * M, 100 * M, 0));
+    assert_false(memlimit_second_fits(400 * M, 256 * M, 0));
+    assert_false(memlimit_second_fits(64 * M, 80 * M, 0)); /* over */
+    /* --restart-memory: the user's budget instead of the working set */
+    assert_true(memlimit_second_fits(400 * M, 256 * M, 100 * M));
+    assert_false(memlimit_second_fits(400 * M, 256 * M, 145 * M));
+    assert_true(memlimit_second_fits(400 * M, 256 * M, 144 * M));
+}
+
+/* The working set, as the kubelet counts it: page cache the kernel can drop
+ * (inactive_file) is not the app's: 300 MB of cache beside a 6 MiB app made
+ * a start-first restart fall back. */
+static void the_working_set_leaves_out_inactive_file(void **state)
+{
+    put("sys/kubepods/pod2/memory.max", "419430400\n");
+    put("sys/kubepods/pod2/memory.current", "320864256\n");
+    put("sys/kubepods/pod2/memory.stat",
+        "anon 6291456\nfile 314572800\nactive_file 10485760\ninactive_file 304087040\n");
+    long long max, ws;
+    read_at("0::/kubepods/pod2\n", &max, &ws);
+    assert_int_equal(max, 419430400);
+    assert_int_equal(ws, 320864256 - 304087040);
+    assert_true(memlimit_second_fits(max, ws, 0));
+    /* v1 names it total_inactive_file */
+    put("sys/memory/k/memory.limit_in_bytes", "67108864\n");
+    put("sys/memory/k/memory.usage_in_bytes", "41943040\n");
+    put("sys/memory/k/memory.stat",
+        "cache 30000000\ninactive_file 1\ntotal_inactive_file 30000000\n");
+    read_at("11:memory:/k\n", &max, &ws);
+    assert_int_equal(ws, 41943040 - 30000000);
+    /* no memory.stat: the usage as it is */
+    put("sys/kubepods/pod3/memory.max", "1000000\n");
+    put("sys/kubepods/pod3/memory.current", "400000\n");
+    read_at("0::/kubepods/pod3\n", &max, &ws);
+    assert_int_equal(ws, 400000);
 }
 
 int main(void)
@@ -142,6 +174,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(v1_without_a_limit_says_a_huge_number, setup, teardown),
         cmocka_unit_test_setup_teardown(nothing_readable, setup, teardown),
         cmocka_unit_test(a_second_generation_fits_or_not),
+        cmocka_unit_test_setup_teardown(the_working_set_leaves_out_inactive_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,6 +73,27 @@ static int sig(const char *s)
     return n;
 }
 
+static void size_valid_and_invalid(void **state)
+{
+    long long b;
+    assert_null(parse_size("512Mi", &b));
+    assert_true(b == 512LL << 20);
+    assert_null(parse_size("1.5Gi", &b));
+    assert_true(b == 3LL << 29);
+    assert_null(parse_size("64M", &b));
+    assert_true(b == 64000000LL);
+    assert_null(parse_size("1048576", &b));
+    assert_true(b == 1048576LL);
+    assert_null(parse_size("0", &b));
+    assert_true(b == 0);
+    const char *bad[] = {"", "Mi", "-1Mi", "5x", "1.5", "1.Gi", "512mi", "1 Gi", "2Pi"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        assert_non_null(parse_size(bad[k], &b));
+    assert_non_null(parse_size(NULL, &b));
+    assert_string_equal(parse_size("99999999999999999999", &b), "is too large (at most 1Pi)");
+    assert_string_equal(parse_size("2000Ti", &b), "is too large (at most 1Pi)");
+}
+
 static void signal_valid(void **state)
 {
     assert_int_equal(sig("TERM"), SIGTERM);
@@ -241,11 +262,17 @@ static void listen_addrs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(duration_valid),    cmocka_unit_test(duration_invalid),
-        cmocka_unit_test(duration_overflow), cmocka_unit_test(signal_valid),
-        cmocka_unit_test(signal_invalid),    cmocka_unit_test(signal_names),
-        cmocka_unit_test(exit_codes),        cmocka_unit_test(checks),
-        cmocka_unit_test(listen_addrs),      cmocka_unit_test(command_words),
+        cmocka_unit_test(duration_valid),
+        cmocka_unit_test(duration_invalid),
+        cmocka_unit_test(duration_overflow),
+        cmocka_unit_test(size_valid_and_invalid),
+        cmocka_unit_test(signal_valid),
+        cmocka_unit_test(signal_invalid),
+        cmocka_unit_test(signal_names),
+        cmocka_unit_test(exit_codes),
+        cmocka_unit_test(checks),
+        cmocka_unit_test(listen_addrs),
+        cmocka_unit_test(command_words),
     };
     return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
 }
