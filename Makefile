@@ -59,7 +59,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: check format-check image runtime-test licenses-source release-test static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
+.PHONY: explore explore-deep check format-check image runtime-test licenses-source release-test static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
 
@@ -89,6 +89,21 @@ $(BUILD)/obj $(BUILD)/tests $(BUILD)/helpers:
 	mkdir -p $@
 
 helpers: $(HELPERS)
+
+# The explorer (tests/unit/explore.c): every sequence of events up to a
+# depth through the real lifecycle, its rules checked after each step; it
+# prints the shortest sequence that breaks one. make explore is part of
+# check and test; make explore-deep goes further (EXPLORE_DEPTH, seconds).
+EXPLORE_DEPTH ?= 9
+EXPLORE_SECONDS ?= 120
+$(BUILD)/tests/explore: tests/unit/explore.c $(OBJS) $(wildcard src/*.h) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(OBJS) $(LDLIBS)
+
+explore: $(BUILD)/tests/explore
+	$(BUILD)/tests/explore $(EXPLORE_DEPTH) $(EXPLORE_SECONDS)
+
+explore-deep: $(BUILD)/tests/explore
+	$(BUILD)/tests/explore 12 1500
 
 # Unit tests (cmocka). Each binary prints cmocka's summary; any failure stops make.
 unit: $(UNIT_BINS)
@@ -180,9 +195,9 @@ format-check:
 
 # The edit-test loop: the build, the unit tests, the integration suite on
 # the plain and the ASan+UBSan builds. make test is everything.
-check: all format-check unit integration integration-asan
+check: all format-check unit explore integration integration-asan
 
-test: format-check all unit unit-asan unit-valgrind integration integration-asan integration-static release-test k8s-test container-test runtime-test
+test: format-check all unit explore unit-asan unit-valgrind integration integration-asan integration-static release-test k8s-test container-test runtime-test
 
 # make install PREFIX=/usr/local DESTDIR=/staging: the binary and the man page.
 PREFIX  ?= /usr/local
