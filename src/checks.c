@@ -93,7 +93,7 @@ static void on_exec_deadline(void *ctx)
     if (r->h.pid <= 0)
         return;
     r->timed_out = 1;
-    child_signal(r->h.pid, SIGKILL, 1);
+    child_signal(r->h.pid, 0, SIGKILL, 1);
 }
 
 /* Stops an exec check in flight; its reaping then reports nothing. */
@@ -103,7 +103,7 @@ static void abandon_exec(struct check_run *r)
     helper_close(&r->h);
     if (r->h.pid > 0 && !r->abandoned) {
         r->abandoned = 1;
-        child_signal(r->h.pid, SIGKILL, 1);
+        child_signal(r->h.pid, 0, SIGKILL, 1);
     }
 }
 

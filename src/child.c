@@ -205,6 +205,16 @@ void child_record_inherited_signals(void)
         sigdelset(&inherited_mask, sig);
 }
 
+int child_deliver_signal(int sig)
+{
+    if (sig <= 0 || sig >= NSIG)
+        return 0;
+    int changed = inherited_ignored[sig] || sigismember(&inherited_mask, sig) == 1;
+    inherited_ignored[sig] = 0;
+    sigdelset(&inherited_mask, sig);
+    return changed;
+}
+
 /* Writes the child's pid after the slot's '=' (async-signal-safe: no
  * stdio, no allocation). */
 static void fill_pid_slot(char *slot)
@@ -411,17 +421,19 @@ int child_kill_group_only(pid_t pgid)
     return kill(-pgid, SIGKILL) < 0 ? -errno : 0;
 }
 
-int child_signal(pid_t pid, int sig, int group)
+int child_signal(pid_t pid, pid_t pgid, int sig, int group)
 {
     if (pid <= 0)
         return -ESRCH;
+    if (pgid <= 0)
+        pgid = pid;
     if (group) {
-        int rc = kill(-pid, sig) < 0 ? -errno : 0;
+        int rc = kill(-pgid, sig) < 0 ? -errno : 0;
         /* The child starts as its group's leader, and a group leader cannot
-         * setsid; but it may have moved to another group with setpgid.
+         * setsid; but it (or a successor) may have moved to another group.
          * Then it is signalled directly too, but never twice: a second
          * delivery would be a second signal to a handler that already ran. */
-        if (getpgid(pid) == pid || (kill(pid, sig) < 0 && rc < 0))
+        if (getpgid(pid) == pgid || (kill(pid, sig) < 0 && rc < 0))
             return rc;
         return 0;
     }

@@ -67,6 +67,13 @@ struct child_spawn_opts {
  * on. */
 void child_record_inherited_signals(void);
 
+/** A signal podvisor itself sends the app (the stop signal, the
+ * on-change signal, a --rewrite target): children start with it at its
+ * default disposition and unblocked, whatever podvisor was started with
+ * (under nohup, HUP is ignored and a shell's trap could not take it back).
+ * Returns 1 when that changes what was inherited, else 0. */
+int child_deliver_signal(int sig);
+
 /** A pipe for a helper's output: both ends close-on-exec, only podvisor's
  * read end non-blocking. The writer's end must block: a helper writing more
  * than the pipe holds (64 KiB) would otherwise get EAGAIN and fail (a valid
@@ -98,9 +105,10 @@ enum child_exec_result child_exec_result(int exec_fd, int *err);
  * 126 when it exists but cannot be executed. */
 int child_exec_error_code(int err);
 
-/** Sends sig to pid, or to pid's process group when `group` (and to pid
- * itself too, in case it left the group). Returns 0 or -errno. */
-int child_signal(pid_t pid, int sig, int group);
+/** Sends sig to pid, or to its process group pgid when `group` (and to
+ * pid itself too, in case it left the group). pgid 0: pid's own (a child
+ * podvisor started leads its group). Returns 0 or -errno. */
+int child_signal(pid_t pid, pid_t pgid, int sig, int group);
 
 /** SIGKILLs the process group `pgid` only (what is left of a child that
  * is gone: its pid is not signalled, it may belong to another process

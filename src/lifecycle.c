@@ -123,8 +123,11 @@ static void act(struct lc_result *out, struct lc_action a)
 static void act_on(const struct lifecycle *lc, struct lc_result *out, enum lc_action_type type,
                    int child, int sig)
 {
-    act(out, (struct lc_action){
-                 .type = type, .child = child, .pid = lc->children[child].pid, .sig = sig});
+    act(out, (struct lc_action){.type = type,
+                                .child = child,
+                                .pid = lc->children[child].pid,
+                                .pgid = lc->children[child].pgid,
+                                .sig = sig});
 }
 
 static void move(struct lifecycle *lc, struct lc_result *out, enum lc_state to, const char *why)
@@ -166,7 +169,7 @@ static int main_alive(const struct lifecycle *lc)
  * timeout starts, after which its whole group is SIGKILLed. */
 static void send_stop_signal(struct lifecycle *lc, struct lc_result *out)
 {
-    int sig = lc->cfg->stop_signal;
+    int sig = lc->drain_signal ? lc->drain_signal : lc->cfg->stop_signal;
     if (sig <= 0 || !main_alive(lc))
         return; /* --rewrite TERM:0: the child is not told, only killed */
     if (sig < OPTIONS_NSIG)
@@ -182,6 +185,7 @@ static void stop_main(struct lifecycle *lc, struct lc_result *out)
 {
     send_stop_signal(lc, out);
     arm(out, LC_EV_STOP_TIMEOUT, lc->current, lc->cfg->stop_timeout_ms);
+    cur(lc)->kill_at_ms = lc->now_ms + lc->cfg->stop_timeout_ms;
 }
 
 static void begin_stopping(struct lifecycle *lc, struct lc_result *out, const char *why)
@@ -315,6 +319,10 @@ static void on_signal(struct lifecycle *lc, const struct lc_event *ev, struct lc
      * podvisor gets QUIT), and --rewrite QUIT:TERM makes it the drain. */
     if (ev->sig == SIGTERM || (ev->sig != SIGTERM && as == SIGTERM) ||
         (lc->cfg->sidecar && ev->sig == SIGINT)) {
+        /* Rewritten once: the app gets TERM, not TERM's own rewrite. */
+        if (ev->sig != SIGTERM && as == SIGTERM && !lc->cfg->stop_signal_given &&
+            lc->drain_started_ms < 0)
+            lc->drain_signal = SIGTERM;
         on_sigterm(lc, ev, out);
         return;
     }
@@ -327,13 +335,12 @@ static void on_signal(struct lifecycle *lc, const struct lc_event *ev, struct lc
     act_on(lc, out, LC_ACT_FORWARD, lc->current, as);
 }
 
-static void on_spawn_failed(struct lifecycle *lc, struct lc_result *out)
+/* No process could be made for the main child: podvisor exits 1, after
+ * the usual clean-up of what else runs (a --validate, an exec: action). */
+static void on_spawn_failed(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     memset(&lc->children[lc->current], 0, sizeof lc->children[lc->current]);
-    lc->exit_code = 1;
-    lc->cleanup = LC_CLEANUP_DONE;
-    move(lc, out, LC_EXITED, "the child could not be started");
-    act(out, (struct lc_action){.type = LC_ACT_EXIT, .code = 1});
+    exit_without_child(lc, ev, out, 1, "the child could not be started");
 }
 
 static void record_exit(struct lifecycle *lc, const struct lc_event *ev)
@@ -457,7 +464,7 @@ static void begin_restart(struct lifecycle *lc, struct lc_result *out, enum lc_r
 static void respawn_after_stop(struct lifecycle *lc, const struct lc_event *ev,
                                struct lc_result *out)
 {
-    pid_t old = lc->children[lc->current].pid;
+    pid_t old = lc->children[lc->current].pgid;
     record_exit(lc, ev);
     cancel(out, LC_EV_PRESTOP_ELAPSED, lc->current);
     cancel(out, LC_EV_STOP_TIMEOUT, lc->current);
@@ -485,7 +492,7 @@ static int policy_restarts(const struct lifecycle *lc, int status)
  * as --backoff-max (a child that ran that long was not crash-looping). */
 static void crash_restart(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
-    pid_t old = lc->children[lc->current].pid;
+    pid_t old = lc->children[lc->current].pgid;
     int64_t ran = ev->now_ms - lc->children[lc->current].started_ms;
     record_exit(lc, ev);
     kill_old_group(out, lc->current, old);
@@ -518,16 +525,21 @@ static void stop_other(struct lifecycle *lc, struct lc_result *out, const char *
     lc->other_role = LC_ROLE_OLD;
     int sig = lc->cfg->stop_signal;
     if (sig > 0) {
-        act(out, (struct lc_action){
-                     .type = LC_ACT_STOP_CHILD, .child = o, .pid = c->pid, .sig = sig, .why = why});
+        act(out, (struct lc_action){.type = LC_ACT_STOP_CHILD,
+                                    .child = o,
+                                    .pid = c->pid,
+                                    .pgid = c->pgid,
+                                    .sig = sig,
+                                    .why = why});
         if (c->stopped_by)
-            act(out, (struct lc_action){
-                         .type = LC_ACT_FORWARD, .child = o, .pid = c->pid, .sig = SIGCONT});
+            act_on(lc, out, LC_ACT_FORWARD, o, SIGCONT);
     } else {
         act(out,
-            (struct lc_action){.type = LC_ACT_KILL_GROUP, .child = o, .pid = c->pid, .why = why});
+            (struct lc_action){
+                .type = LC_ACT_KILL_GROUP, .child = o, .pid = c->pid, .pgid = c->pgid, .why = why});
     }
     arm(out, LC_EV_STOP_TIMEOUT, o, lc->cfg->stop_timeout_ms);
+    c->kill_at_ms = lc->now_ms + lc->cfg->stop_timeout_ms;
 }
 
 /* A start-first restart: the next generation starts in the other slot
@@ -592,6 +604,16 @@ static void promote(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
     next_becomes_current(lc, out, LC_ROLE_OLD);
     lc->notify.mainpid = 0;
     lc->ever_ready = lc->ready_since_start = 1;
+    /* The READY=1 that promoted it is its notify checks' result: what the
+     * old one said meanwhile (RELOADING=1, STOPPING=1) was about itself. */
+    for (int i = 0; i < lc->n_checks; i++) {
+        struct lc_check *k = &lc->checks[i];
+        if (k->immediate && !k->live) {
+            k->has_result = k->ok = 1;
+            k->consecutive_failures = 0;
+            k->error[0] = '\0';
+        }
+    }
     move(lc, out, failing_ready_check(lc) ? LC_RUNNING : LC_READY, "the next generation is ready");
     if (lc->config.last_action.pending) {
         char text[80];
@@ -607,7 +629,7 @@ static void promote(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
 static void current_exited_during_next(struct lifecycle *lc, const struct lc_event *ev,
                                        struct lc_result *out)
 {
-    pid_t old = cur(lc)->pid;
+    pid_t old = cur(lc)->pgid;
     record_exit(lc, ev);
     kill_old_group(out, lc->current, old);
     next_becomes_current(lc, out, LC_ROLE_NONE);
@@ -656,13 +678,13 @@ static void on_other_exited(struct lifecycle *lc, const struct lc_event *ev, str
 {
     int o = ev->child;
     struct lc_child *c = &lc->children[o];
-    pid_t pid = c->pid;
+    pid_t pgid = c->pgid;
     int was_next = lc->other_role == LC_ROLE_NEXT;
     int exec_error = c->exec_error_code;
     memset(c, 0, sizeof *c);
     lc->other_role = LC_ROLE_NONE;
     cancel(out, LC_EV_STOP_TIMEOUT, o);
-    kill_old_group(out, o, pid);
+    kill_old_group(out, o, pgid);
     if (was_next && lc->state == LC_RESTART_NEXT)
         roll_back(lc, ev, out,
                   exec_error ? "the next generation could not be executed"
@@ -851,12 +873,29 @@ int lifecycle_admin_lookup(const char *path)
     return -1;
 }
 
+/* Why what the files hold now must not be applied by a restart or a
+ * reload: content --validate refused or has not passed yet, or content
+ * whose restart was rolled back. NULL when it may be. */
+static const char *files_refusal(const struct lifecycle *lc)
+{
+    /* The files hold content other than what the children run. */
+    int moved_on = strcmp(lc->config.pending, lc->config.hash) != 0;
+    if (lc->cfg->validate.argv != NULL && lc->children[LC_VALIDATE].in_use)
+        return "not now: a change is being validated";
+    if (lc->cfg->validate.argv != NULL && moved_on &&
+        strcmp(lc->config.pending, lc->config.last_refused.hash) == 0)
+        return "the files hold a change --validate refused: fix them first";
+    if (lc->last_rollback.at_ms && moved_on &&
+        strcmp(lc->config.pending, lc->last_rollback.hash) == 0)
+        return "the files hold a change whose restart was rolled back: change them first";
+    return NULL;
+}
+
 const char *lifecycle_admin_refusal(const struct lifecycle *lc, enum lc_admin cmd)
 {
     static char why[120];
     int sidecar = lc->cfg->sidecar;
-    /* The files hold content other than what the children run. */
-    int moved_on = strcmp(lc->config.pending, lc->config.hash) != 0;
+    const char *files;
     switch (cmd) {
     case LC_ADMIN_QUIT:
         return NULL; /* as SIGTERM: always taken */
@@ -867,22 +906,15 @@ const char *lifecycle_admin_refusal(const struct lifecycle *lc, enum lc_admin cm
             return "sidecar mode has no child to restart";
         /* During a start-first restart (or while its old generation
          * stops) it is merged into one more restart after it. */
-        if (main_settled(lc) || start_first_busy(lc))
-            return NULL;
-        break;
+        if (!main_settled(lc) && !start_first_busy(lc))
+            break;
+        /* A new generation reads the files: as a config change would,
+         * only content that passed. */
+        return files_refusal(lc);
     case LC_ADMIN_RELOAD:
-        /* The on-change action applies what is on disk: never content that
-         * --validate refused or has not passed yet, nor content whose
-         * restart was rolled back. */
-        if (lc->cfg->validate.argv != NULL && moved_on) {
-            if (lc->children[LC_VALIDATE].in_use)
-                return "not now: a change is being validated";
-            if (strcmp(lc->config.pending, lc->config.last_refused.hash) == 0)
-                return "the files hold a change --validate refused: fix them first";
-        }
-        if (lc->last_rollback.at_ms && moved_on &&
-            strcmp(lc->config.pending, lc->last_rollback.hash) == 0)
-            return "the files hold a change whose restart was rolled back: change them first";
+        /* The on-change action applies what is on disk: the same rule. */
+        if ((files = files_refusal(lc)) != NULL)
+            return files;
         if (lifecycle_accepts_changes(lc) && (sidecar || main_settled(lc)))
             return NULL;
         break;
@@ -895,15 +927,24 @@ const char *lifecycle_admin_refusal(const struct lifecycle *lc, enum lc_admin cm
 
 /* sd_notify MAINPID=: the app daemonized, or hands supervision to another
  * process of its tree; the one podvisor watches, signals and exits with. */
-static void on_mainpid(struct lifecycle *lc, const struct lc_event *ev)
+static void on_mainpid(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     struct lc_child *m = &lc->children[lc->current];
     if (!main_alive(lc) || m->exec_pending || ev->pid <= 0 || ev->pid == m->pid ||
         lc->state == LC_EXITED || lifecycle_restarting(lc->state))
         return;
     m->pid = ev->pid;
+    /* Its group, as the supervisor read it: the successor of an app that
+     * replaced itself keeps the first one's group (and its workers);
+     * never its own pid, which is no group's id. */
+    if (ev->pgid > 0)
+        m->pgid = ev->pgid;
     lc->notify.mainpid = ev->pid;
     lc->successions++;
+    /* Adopted after the stop signal went out (to the one it replaces):
+     * it gets its own, within the deadline already running. */
+    if (lc->state == LC_STOPPING)
+        send_stop_signal(lc, out);
 }
 
 int lifecycle_accepts_changes(const struct lifecycle *lc)
@@ -991,9 +1032,13 @@ static void on_validate_exited(struct lifecycle *lc, const struct lc_event *ev,
         copy_text(lc->config.last_refused.output, sizeof lc->config.last_refused.output, ev->text);
         refused_during_restart(lc, ev, out);
     }
+    /* Changes came meanwhile: judged anew, unless the files are back at
+     * what was just judged (a verdict on the same content again would
+     * only delay what it decided). */
     if (lc->config.validate_again) {
         lc->config.validate_again = 0;
-        start_validate(lc, out);
+        if (strcmp(lc->config.pending, lc->config.validating) != 0)
+            start_validate(lc, out);
     }
 }
 
@@ -1027,9 +1072,28 @@ static void on_helper_timeout(struct lifecycle *lc, struct lc_result *out, int r
     act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
                                 .child = role,
                                 .pid = c->pid,
+                                .pgid = c->pgid,
                                 .why = role == LC_VALIDATE
                                            ? "--validate ran too long: killed"
                                            : "the exec: on-change command ran too long: killed"});
+}
+
+/* A --validate ended (or could not start): what waited for its verdict
+ * goes on, unless another one now judges what is on disk. */
+static void resume_after_verdict(struct lifecycle *lc, const struct lc_event *ev,
+                                 struct lc_result *out)
+{
+    if (lc->children[LC_VALIDATE].in_use)
+        return;
+    if (lc->start_after_validate) {
+        lc->start_after_validate = 0;
+        if (lc->state == LC_RESTART_OLD_GROUP || lc->state == LC_RESTART_BACKOFF)
+            start_again(lc, out);
+    }
+    if (lc->stop_after_validate && lc->state == LC_RESTART_DELAY)
+        restart_stop(lc, out);
+    if (lc->next_ready_waits && lc->state == LC_RESTART_NEXT)
+        promote(lc, ev, out);
 }
 
 static void on_helper_spawn_failed(struct lifecycle *lc, const struct lc_event *ev,
@@ -1039,9 +1103,10 @@ static void on_helper_spawn_failed(struct lifecycle *lc, const struct lc_event *
     struct lc_event as_exit = *ev;
     as_exit.status = 127 << 8;
     as_exit.text = "could not be started";
-    if (ev->child == LC_VALIDATE)
+    if (ev->child == LC_VALIDATE) {
         on_validate_exited(lc, &as_exit, out);
-    else
+        resume_after_verdict(lc, ev, out);
+    } else
         on_action_exited(lc, &as_exit, out);
 }
 
@@ -1067,7 +1132,15 @@ static void on_reaped(struct lifecycle *lc, const struct lc_event *ev, struct lc
                                     .sig = SIGTERM,
                                     .why = "stopping the processes the child left behind "
                                            "(SIGTERM, then SIGKILL)"});
-        arm(out, LC_EV_CLEANUP_TERM_ELAPSED, 0, LC_CLEANUP_TERM_MS);
+        /* A generation still within its own stop timeout (an old one
+         * draining after a promotion, a rolled-back next one) keeps it:
+         * the SIGKILL to everything waits for the latest such deadline. */
+        int64_t term_ms = LC_CLEANUP_TERM_MS;
+        for (int g = 0; g < LC_MAX_CHILDREN; g++)
+            if (lifecycle_is_generation(g) && lc->children[g].in_use &&
+                lc->children[g].kill_at_ms - ev->now_ms > term_ms)
+                term_ms = lc->children[g].kill_at_ms - ev->now_ms;
+        arm(out, LC_EV_CLEANUP_TERM_ELAPSED, 0, term_ms);
     } else if (lc->cleanup == LC_CLEANUP_KILL) {
         act(out, (struct lc_action){.type = LC_ACT_SIGNAL_REMAINING, .sig = SIGKILL});
     }
@@ -1195,17 +1268,7 @@ static void on_child_exited(struct lifecycle *lc, const struct lc_event *ev, str
     switch (ev->child) {
     case LC_VALIDATE:
         on_validate_exited(lc, ev, out);
-        if (lc->children[LC_VALIDATE].in_use)
-            return; /* judging what is on disk now: the waits go on */
-        if (lc->start_after_validate) {
-            lc->start_after_validate = 0;
-            if (lc->state == LC_RESTART_OLD_GROUP || lc->state == LC_RESTART_BACKOFF)
-                start_again(lc, out);
-        }
-        if (lc->stop_after_validate && lc->state == LC_RESTART_DELAY)
-            restart_stop(lc, out);
-        if (lc->next_ready_waits && lc->state == LC_RESTART_NEXT)
-            promote(lc, ev, out);
+        resume_after_verdict(lc, ev, out);
         return;
     case LC_ACTION:
         on_action_exited(lc, ev, out);
@@ -1248,6 +1311,7 @@ static void on_start(struct lifecycle *lc, const struct lc_event *ev, struct lc_
 void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     memset(out, 0, sizeof *out);
+    lc->now_ms = ev->now_ms;
     struct lc_child *c = valid_child(ev) ? &lc->children[ev->child] : NULL;
     switch (ev->type) {
     case LC_EV_START:
@@ -1257,6 +1321,7 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         if (c == NULL || !c->in_use || c->pid != 0)
             break;
         c->pid = ev->pid;
+        c->pgid = ev->pid; /* child_spawn makes it its group's leader */
         c->exec_pending = 1;
         c->started_ms = ev->now_ms;
         if (ev->child == lc->current)
@@ -1279,7 +1344,7 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         if (c == NULL || !c->in_use || c->pid != 0)
             break;
         if (ev->child == lc->current)
-            on_spawn_failed(lc, out);
+            on_spawn_failed(lc, ev, out);
         else if (lifecycle_is_generation(ev->child))
             next_spawn_failed(lc, out,
                               "the next generation could not be started beside the current one: "
@@ -1327,6 +1392,7 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
             act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
                                         .child = ev->child,
                                         .pid = c->pid,
+                                        .pgid = c->pgid,
                                         .sig = SIGKILL,
                                         .code = 1});
         else if ((lc->state == LC_STOPPING || lc->state == LC_RESTART_STOPPING) && main_alive(lc) &&
@@ -1336,6 +1402,7 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
             act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
                                         .child = lc->current,
                                         .pid = lc->children[lc->current].pid,
+                                        .pgid = lc->children[lc->current].pgid,
                                         .sig = SIGKILL,
                                         .code = 1});
         break;
@@ -1349,7 +1416,8 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         on_config_changed(lc, ev, out);
         break;
     case LC_EV_RESTART:
-        if ((main_settled(lc) || start_first_busy(lc)) && (unsigned)ev->code < LC_N_REASONS)
+        if (lifecycle_admin_refusal(lc, LC_ADMIN_RESTART) == NULL &&
+            (unsigned)ev->code < LC_N_REASONS)
             restart_main(lc, out, (enum lc_reason)ev->code);
         break;
     case LC_EV_ACTION_RESULT:
@@ -1410,7 +1478,7 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         }
         break;
     case LC_EV_MAINPID:
-        on_mainpid(lc, ev);
+        on_mainpid(lc, ev, out);
         break;
     case LC_EV_NOTIFY_STATUS:
         lc->notify.messages++;

@@ -128,8 +128,9 @@ enum lc_event_type {
 struct lc_event {
     enum lc_event_type type;
     int64_t now_ms; /* monotonic */
-    int child;      /* slot (enum lc_role) */
+    int child;      /* slot (enum lc_slot) */
     pid_t pid;
+    pid_t pgid; /* MAINPID: the successor's process group, as read (0: not known) */
     int sig;
     int status;
     int code;
@@ -146,7 +147,8 @@ enum lc_action_type {
     LC_ACT_STOP_CHILD,       /* child, sig: the stop signal (to its group with -g) */
     LC_ACT_KILL_GROUP,       /* child: SIGKILL its whole process group; code 1: the stop
                               * timeout elapsed (else the why, or no reason to log) */
-    LC_ACT_KILL_OLD_GROUP,   /* pid: SIGKILL what is left in a reaped child's group */
+    LC_ACT_KILL_OLD_GROUP,   /* pid: SIGKILL what is left in a reaped child's group (pid is
+                              * the group's id) */
     LC_ACT_AWAIT_GROUP,      /* pid: report LC_EV_OLD_GROUP_GONE once group pid is empty */
     LC_ACT_SIGNAL_REMAINING, /* sig: every process podvisor must not leave behind */
     LC_ACT_ARM_TIMER,        /* timer, ms, child (carried back by the event) */
@@ -161,7 +163,8 @@ enum lc_action_type {
 struct lc_action {
     enum lc_action_type type;
     int child;
-    pid_t pid; /* the child's pid when the action was decided */
+    pid_t pid;  /* the child's pid when the action was decided */
+    pid_t pgid; /* its process group (forwards with -g, the kill of its group) */
     int sig;
     enum lc_event_type timer;
     int64_t ms;
@@ -188,11 +191,13 @@ struct lc_result {
 struct lc_child {
     int in_use;          /* spawn asked for and not reaped yet */
     pid_t pid;           /* 0 until forked */
+    pid_t pgid;          /* its process group: its pid, or a successor's real group */
     int exec_pending;    /* forked; exec not confirmed */
     int stopped_by;      /* job-control stop signal; 0 while running */
     int timed_out;       /* a helper killed for running too long */
     int exec_error_code; /* 126/127 (or 1) when its exec failed */
     int64_t started_ms;
+    int64_t kill_at_ms; /* its stop signal went out: its SIGKILL deadline (0: none) */
 };
 
 /* The clean-up after the main child is gone (SPEC: nothing left behind). */
@@ -228,6 +233,11 @@ struct lifecycle {
     int n_checks, n_ready_checks;
     int ready_since_start; /* ready at least once since the main child last started */
     int admin_drained;     /* POST /drain: /readyz fails until podvisor exits */
+    /* The drain's stop signal when it differs from --stop-signal: a signal
+     * --rewrite made TERM started the drain, and it is rewritten once only
+     * (dumb-init's --rewrite 15:2 --rewrite 2:15: INT reaches the app as
+     * TERM, not INT again). 0: --stop-signal. */
+    int drain_signal;
     struct {
         char status[256]; /* the last STATUS= */
         pid_t mainpid;    /* the last MAINPID= taken; 0: none */
@@ -236,6 +246,7 @@ struct lifecycle {
     } notify;
     char check_why[200]; /* the transition text a check result caused */
     enum lc_state state;
+    int64_t now_ms; /* the time of the step in progress */
     struct lc_child children[LC_MAX_CHILDREN];
     enum lc_cleanup cleanup;
     int64_t main_started_ms; /* when the main child was last forked; 0: never */

@@ -85,19 +85,39 @@ static int read_small(const char *path, char *buf, size_t len)
     return (int)r;
 }
 
-pid_t procs_parent(pid_t pid)
+/* The parent and the process group from /proc/PID/stat; -1 when gone. */
+static int read_stat_ids(pid_t pid, pid_t *ppid, pid_t *pgrp)
 {
     char path[64], buf[512];
-    int ppid;
+    int pp, pg;
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     if (read_small(path, buf, sizeof buf) < 0)
         return -1;
-    /* "pid (comm) S ppid ...": comm may hold spaces and parentheses, so
-     * the fields start after the last ')'. */
+    /* "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses,
+     * so the fields start after the last ')'. */
     char *rp = strrchr(buf, ')');
-    if (rp == NULL || sscanf(rp + 1, " %*c %d", &ppid) != 1)
+    if (rp == NULL || sscanf(rp + 1, " %*c %d %d", &pp, &pg) != 2)
         return -1;
-    return (pid_t)ppid;
+    *ppid = (pid_t)pp;
+    *pgrp = (pid_t)pg;
+    return 0;
+}
+
+pid_t procs_parent(pid_t pid)
+{
+    pid_t ppid, pgrp;
+    return read_stat_ids(pid, &ppid, &pgrp) < 0 ? -1 : ppid;
+}
+
+pid_t procs_group(pid_t pid)
+{
+    pid_t ppid, pgrp;
+    return read_stat_ids(pid, &ppid, &pgrp) < 0 ? -1 : pgrp;
+}
+
+int procs_in_tree(pid_t pid, pid_t root)
+{
+    return pid == root || procs_descends_from(pid, root) || procs_group(pid) == root;
 }
 
 int procs_descends_from(pid_t pid, pid_t ancestor)

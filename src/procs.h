@@ -32,6 +32,14 @@ size_t procs_select(const struct proc_entry *e, size_t n, char *const *names, si
 /** pid's parent from /proc/PID/stat, or -1 when pid is gone. */
 pid_t procs_parent(pid_t pid);
 
+/** pid's process group from /proc/PID/stat, or -1 when pid is gone. */
+pid_t procs_group(pid_t pid);
+
+/** Whether pid belongs to the tree of root, a process group leader that
+ * podvisor started: root itself, a descendant, or a process that left the
+ * tree (re-parented after its parent exited) but kept root's group. */
+int procs_in_tree(pid_t pid, pid_t root);
+
 /** Whether pid descends from ancestor (parent links in /proc, at most 256
  * levels). 0 when pid is gone, is ancestor itself, or /proc says no. */
 int procs_descends_from(pid_t pid, pid_t ancestor);

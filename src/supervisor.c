@@ -389,7 +389,8 @@ static void helper_exited(struct supervisor *sv, int slot, int status)
                  text[0] ? ": " : "", text,
                  !lifecycle_accepts_changes(&sv->lc) ? " (podvisor is stopping)"
                  : sv->cfg->sidecar                  ? "; nothing is signalled"
-                 : lifecycle_restarting(sv->lc.state) && sv->lc.state != LC_RESTART_NEXT
+                 : lifecycle_restarting(sv->lc.state) && sv->lc.state != LC_RESTART_NEXT &&
+                         sv->lc.state != LC_RESTART_DELAY
                      ? "; the child being restarted starts after this verdict"
                      : "; the running child is kept");
     feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED,
@@ -416,7 +417,7 @@ static void on_status(void *ctx, pid_t pid, int status)
             notify_drain(sv->notify);
         pid_t take = succession_adopt_pending(&sv->succession, pid, sv->self);
         if (take > 0)
-            feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = take});
+            feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = take, .pgid = getpgid(take)});
         pid_t named =
             lifecycle_main_pid(&sv->lc) == pid ? succession_pid_file_now(&sv->succession) : 0;
         if (named > 0)
@@ -614,7 +615,7 @@ static void on_successor(struct supervisor *sv, pid_t sender, pid_t pid)
     pid_t take = succession_named(&sv->succession, sender, pid, lifecycle_main_pid(&sv->lc),
                                   sv->self, role_of(sv, pid));
     if (take > 0)
-        feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = take});
+        feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = take, .pgid = getpgid(take)});
 }
 
 static void on_pid_file_poll(void *ctx)
@@ -627,25 +628,49 @@ static void on_pid_file_poll(void *ctx)
 }
 
 /* The generation slot whose process tree sent a datagram: as systemd
- * routes a notification by its sender's pid to the unit, a start-first
- * restart's next generation is told apart from the current one by the
- * sender being it or its descendant. A sender that is gone by now (a
- * systemd-notify that exited) cannot be placed: it counts for the current
- * generation, as before there were two. */
+ * routes a notification by its sender's pid to the unit, the generations
+ * of a start-first restart are told apart by the sender being one of them,
+ * a descendant, or in its process group (it left the tree when its parent
+ * exited). -1: not placed (gone by now, as a systemd-notify that exited
+ * often is, or of no generation's tree). */
 static int sender_generation(const struct supervisor *sv, pid_t sender)
 {
     const struct lifecycle *lc = &sv->lc;
-    int o = lifecycle_other_generation(lc);
-    pid_t next = lc->children[o].in_use ? lc->children[o].pid : 0;
-    if (next > 0 && (sender == next || procs_descends_from(sender, next)))
+    int gens[2] = {lc->current, lifecycle_other_generation(lc)};
+    for (int i = 0; i < 2; i++) {
+        const struct lc_child *c = &lc->children[gens[i]];
+        if (c->in_use && c->pid > 0 && procs_in_tree(sender, c->pid))
+            return gens[i];
+    }
+    return -1;
+}
+
+/* A datagram whose sender could not be placed: as PID 1 every sender
+ * descends from podvisor, so it came from a generation. A READY=1 while a
+ * next generation waits for one is that generation's (the current one is
+ * ready already); anything else counts for the current one, as before
+ * there were two. Said in the log either way. */
+static int place_unplaced(const struct supervisor *sv, pid_t sender, const struct notify_msg *m)
+{
+    int o = lifecycle_other_generation(&sv->lc);
+    int gone = procs_parent(sender) < 0;
+    if (m->ready && lifecycle_slot_role(&sv->lc, o) == LC_ROLE_NEXT) {
+        log_info("sd_notify READY=1 from pid %d, %s: credited to the next generation, the one "
+                 "waiting for it",
+                 (int)sender, gone ? "gone before it could be placed" : "of neither generation");
         return o;
-    return lc->current;
+    }
+    log_debug("sd_notify from pid %d, %s: counted for the current generation", (int)sender,
+              gone ? "gone before it could be placed" : "of neither generation's tree");
+    return sv->lc.current;
 }
 
 static void on_notify(void *ctx, pid_t sender, struct notify_msg *m)
 {
     struct supervisor *sv = ctx;
     int gen = sender_generation(sv, sender);
+    if (gen < 0)
+        gen = place_unplaced(sv, sender, m);
     struct sv_child *c = &sv->children[gen];
     /* READY=1 can come in the same wake-up as the exec's EOF: the exec is
      * taken first, or the checks would not be running to hear it. */
@@ -730,6 +755,29 @@ static int memory_headroom_ok(struct supervisor *sv)
     return 0;
 }
 
+/* What podvisor is told to send reaches the app (SPEC: those signals
+ * start at their default disposition in the child), even when podvisor
+ * itself was started ignoring or blocking them, as under nohup. Every
+ * other signal the app inherits as podvisor got it. */
+static void deliver_sent_signal(int sig, const char *why)
+{
+    char name[16];
+    if (child_deliver_signal(sig))
+        log_info("SIG%s was ignored or blocked when podvisor started (nohup?); podvisor sends "
+                 "it (%s), so the app gets it at its default disposition",
+                 signal_name(sig, name, sizeof name), why);
+}
+
+static void deliver_sent_signals(const struct podvisor_config *cfg)
+{
+    deliver_sent_signal(cfg->stop_signal, "the stop signal");
+    if (cfg->on_change.kind == ON_CHANGE_SIGNAL)
+        deliver_sent_signal(cfg->on_change.sig, "--on-change");
+    for (int i = 1; i < OPTIONS_NSIG; i++)
+        if (cfg->rewrite[i] > 0)
+            deliver_sent_signal(cfg->rewrite[i], "a --rewrite target");
+}
+
 /* The main child's environment, for the held fds as they are now. */
 static int child_env_build(struct supervisor *sv)
 {
@@ -798,7 +846,8 @@ static void fdstore(struct supervisor *sv, struct notify_msg *m)
         for (int i = 0; i < sv->nheld; i++) {
             struct held_fd *h = &sv->held[i];
             if (h->stored && strcmp(h->name, m->fdname) == 0) {
-                close(h->fd);
+                if (h->fd >= 0)
+                    close(h->fd);
                 removed++;
                 continue;
             }
@@ -853,13 +902,13 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
     case LC_ACT_FORWARD:
         log_debug("forwarding SIG%s to child %d", signal_name(a->sig, name, sizeof name),
                   (int)a->pid);
-        return child_signal(a->pid, a->sig, sv->cfg->process_group);
+        return child_signal(a->pid, a->pgid, a->sig, sv->cfg->process_group);
     case LC_ACT_STOP_CHILD:
         if (a->why)
             log_info("%s", a->why);
         log_info("sending stop signal SIG%s to child %d", signal_name(a->sig, name, sizeof name),
                  (int)a->pid);
-        return child_signal(a->pid, a->sig, sv->cfg->process_group);
+        return child_signal(a->pid, a->pgid, a->sig, sv->cfg->process_group);
     case LC_ACT_KILL_OLD_GROUP: {
         int rc = child_kill_group_only(a->pid);
         if (rc == 0)
@@ -885,7 +934,7 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
             log_warn("child %d still running after --stop-timeout %lldms: SIGKILL to its "
                      "process group",
                      (int)a->pid, (long long)sv->cfg->stop_timeout_ms);
-        return child_signal(a->pid, SIGKILL, 1);
+        return child_signal(a->pid, a->pgid, SIGKILL, 1);
     case LC_ACT_SIGNAL_REMAINING:
         if (a->why)
             log_at(a->sig == SIGKILL ? LOG_WARN : LOG_INFO, 0, "%s", a->why);
@@ -905,10 +954,31 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
     return 0;
 }
 
+/* Once podvisor drains, stops or has exited, no later generation can
+ * come: its copies of the listening sockets go, so that when the app
+ * closes its own after the stop signal, clients are refused at once
+ * instead of queueing in a backlog nobody accepts from, to be reset when
+ * podvisor exits. A unix socket's path stays until then (teardown). */
+static void release_held(struct supervisor *sv)
+{
+    int closed = 0;
+    for (int i = 0; i < sv->nheld; i++)
+        if (sv->held[i].fd >= 0) {
+            close(sv->held[i].fd);
+            sv->held[i].fd = -1;
+            closed++;
+        }
+    if (closed)
+        log_debug("closed podvisor's copies of %d held fd%s: no later child will get them", closed,
+                  closed == 1 ? "" : "s");
+}
+
 static void apply(struct supervisor *sv, const struct lc_result *res)
 {
     for (int i = 0; i < res->ntransitions; i++) {
         const struct lc_transition *tr = &res->transitions[i];
+        if (tr->to == LC_DRAINING || tr->to == LC_STOPPING || tr->to == LC_EXITED)
+            release_held(sv);
         /* A child that never ran has had its error line already. */
         enum log_level level =
             tr->from == LC_STARTING && tr->to == LC_EXITED ? LOG_DEBUG : LOG_INFO;
@@ -950,6 +1020,7 @@ static int setup(struct supervisor *sv)
         log_errno(LOG_ERROR, -rc, "setting up the event loop");
         return -1;
     }
+    deliver_sent_signals(sv->cfg);
     /* Orphans are re-parented to the nearest subreaper: without this, a
      * podvisor that is not PID 1 could neither reap nor clean them up. */
     if (sv->self != 1 || sv->cfg->subreaper) {
@@ -1055,7 +1126,8 @@ static void teardown(struct supervisor *sv)
     notify_close(sv->notify);
     childenv_free(&sv->child_env);
     for (int i = 0; i < sv->nheld; i++) {
-        close(sv->held[i].fd);
+        if (sv->held[i].fd >= 0)
+            close(sv->held[i].fd);
         /* The path is podvisor's to clean up: it made it. */
         if (sv->held[i].unix_path[0])
             unlink(sv->held[i].unix_path);

@@ -186,14 +186,17 @@ def proc_state(pid):
     return stat[stat.rfind(")") + 2]
 
 
-def wait_for(pred, timeout=10.0, interval=0.01, what="condition"):
+def wait_for(pred, timeout=10.0, interval=0.01, what="condition", err=None):
+    """pred()'s first true value within timeout. err: a callable whose text
+    (podvisor's stderr so far) the failure carries, to say why."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = pred()
         if v:
             return v
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    why = f"\npodvisor's stderr so far:\n{err()}" if err is not None else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{why}")
 
 
 class Podvisor:
@@ -219,6 +222,13 @@ class Podvisor:
                                 what="podvisor to start in its namespace")
         else:
             self.pid = self.proc.pid
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+        return False
 
     def child_pid(self):
         return wait_for(lambda: (children_of(self.pid) or [None])[0], what="podvisor's child")

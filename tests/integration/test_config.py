@@ -4,6 +4,7 @@ AtomicWriter does (atomic_writer.py, docs/kubernetes.md)."""
 import http.server
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -73,7 +74,11 @@ def err_line(pv, text, timeout=10.0):
     """Waits for a stderr line containing text; returns (line, when)."""
     end = time.monotonic() + timeout
     while True:
-        line = pv.err_lines.get(timeout=max(0.01, end - time.monotonic()))
+        try:
+            line = pv.err_lines.get(timeout=max(0.01, end - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"no stderr line with {text!r} within {timeout}s; podvisor's "
+                                 f"stderr so far:\n{pv.stderr_so_far()}") from None
         if line is None:
             raise AssertionError(f"stderr closed before {text!r}")
         if text in line:
@@ -439,11 +444,12 @@ def test_what_is_applied_is_what_was_validated(cm):
         stop(pv)
 
 
-def test_a_restart_starts_the_child_after_the_validation_in_flight(cm):
+def test_a_restart_not_yet_stopping_is_cancelled_by_a_refusal(cm):
     """A change refused during a restart's prestop delay: the new child was
-    started before --validate's verdict, read the refused content, and the
-    log said "the running child is kept". Now the start waits for the
-    verdict, and the log says what the child starts on."""
+    started on the refused content (before --validate's verdict, then after
+    it). The child's stop signal had not gone out: it still runs the last
+    good content, so the restart is cancelled and it is kept, ready again;
+    the stop waits for a verdict still running when the delay ends."""
     key = os.path.join(cm.path, "key")
     pv, port = start(cm, "--debounce", "50ms", "--prestop-delay", "300ms", "--validate",
                      f"sh -c 'c=$(cat {key}); case $c in v*) ;; *) sleep 1; exit 1;; esac'")
@@ -452,12 +458,56 @@ def test_a_restart_starts_the_child_after_the_validation_in_flight(cm):
         cm.update({"key": "v2"})
         err_line(pv, "ready -> restarting (config changed)")
         cm.update({"key": "broken"})            # during the prestop delay
+        line, _ = err_line(pv, "config change refused")
+        assert "the running child is kept" in line, line
+        err_line(pv, "the restart is cancelled, the child is kept")
+        wait_for(lambda: status(port)["state"] == "ready", what="ready again",
+                 err=pv.stderr_so_far)
+        assert status(port)["child"]["restarts"] == 0
+        assert "sending stop signal" not in pv.stderr_so_far()
+        # a good change afterwards restarts as usual
+        cm.update({"key": "v3"})
+        assert pv.readline(timeout=15) == "start v3"
+    finally:
+        stop(pv)
+
+
+def test_a_restart_starts_the_child_after_the_validation_in_flight(cm):
+    """With the stop signal out (--socket skips the prestop delay), the old
+    child is going: the new one starts only after --validate's verdict on a
+    change that landed meanwhile, and when refused, the log says the files
+    cannot be un-written."""
+    key = os.path.join(cm.path, "key")
+    pv, port = start(cm, "--debounce", "50ms", "--socket", f"tcp://127.0.0.1:{free_port()}",
+                     "--validate",
+                     f"sh -c 'c=$(cat {key}); case $c in v*) ;; *) sleep 1; exit 1;; esac'",
+                     cmd=app_printing(cm, extra="trap 'sleep 1; exit 0' TERM;"))
+    try:
+        assert pv.readline() == "start v1"
+        cm.update({"key": "v2"})
+        err_line(pv, "sending stop signal")
+        cm.update({"key": "broken"})            # while the old child stops
         line, refused_at = err_line(pv, "config change refused")
-        assert "the child being restarted starts after this verdict" in line, line
         _, warned_at = err_line(pv, "the child starts on files that hold a change --validate "
                                     "refused")
         assert pv.readline() == "start broken"  # the files cannot be un-written: said so
         assert warned_at >= refused_at
+    finally:
+        stop(pv)
+
+
+def test_under_nohup_the_on_change_signal_still_reaches_a_shell_trap(cm):
+    """Started with HUP ignored (nohup), --on-change signal:HUP did nothing
+    for a shell app: a non-interactive shell cannot trap a signal ignored
+    on entry. podvisor sends HUP, so the app gets it at its default
+    disposition, and its trap works."""
+    pv = Podvisor(["--probe-listen", "off", "--watch", cm.path, "--debounce", "50ms",
+                   "--on-change", "signal:HUP", "--"] + app_printing(cm),
+                  preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    try:
+        assert pv.readline() == "start v1"
+        cm.update({"key": "v2"})
+        assert pv.readline(timeout=15) == "HUP v2"
     finally:
         stop(pv)
 

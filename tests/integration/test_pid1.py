@@ -137,6 +137,47 @@ def test_rewrite(podvisor_factory, pid1):
     pv.kill()
 
 
+@pytest.mark.parametrize("pid1", MODES_AND_PROBE)
+def test_a_rewrite_swap_is_rewritten_once(podvisor_factory, pid1):
+    """dumb-init's --rewrite 15:2 --rewrite 2:15 (its own
+    test_proxies_signals_with_rewrite): INT reaches the app as TERM and TERM
+    as INT. INT rewritten to TERM starts the drain, whose stop signal is
+    that TERM, not TERM's own rewrite (INT again)."""
+    for sent, got in ((signal.SIGINT, signal.SIGTERM), (signal.SIGTERM, signal.SIGINT)):
+        pv = podvisor_factory(["--rewrite", "TERM:INT", "--rewrite", "INT:TERM", "--",
+                               helper("sigecho"), "c"], pid1=pid1)
+        assert pv.readline() == "c ready"
+        pv.signal(sent)
+        expect_echo(pv, "c", got)
+        pv.kill()
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_the_signals_podvisor_sends_reach_the_app_whatever_it_inherited(pid1, podvisor_factory):
+    """SPEC: the app inherits ignored and blocked signals, except those
+    podvisor is told to send it (the stop signal, a --rewrite target), which
+    start at their default disposition: under nohup, --stop-signal HUP would
+    otherwise never arrive."""
+
+    def dirty_parent():
+        for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGQUIT):
+            signal.signal(s, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2, signal.SIGWINCH})
+
+    pv = podvisor_factory(["--stop-signal", "HUP", "--rewrite", "INT:USR1", "--rewrite",
+                           "PWR:WINCH", "--", "sleep", "30"], pid1=pid1, preexec_fn=dirty_parent)
+    child = pv.child_pid()
+    wait_for(lambda: os.readlink(f"/proc/{child}/exe").endswith("sleep"), what="exec")
+    wait_for(lambda: proc_state(child) == "S", what="the app to be asleep")
+    with open(f"/proc/{child}/status") as f:
+        status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+    assert status["SigIgn"].strip() == sigbits(signal.SIGQUIT), status["SigIgn"]
+    assert status["SigBlk"].strip() == sigbits(signal.SIGUSR2), status["SigBlk"]
+    err = pv.stderr_so_far()
+    assert "SIGHUP was ignored or blocked when podvisor started" in err, err
+    pv.kill()
+
+
 def test_10000_orphans_leave_no_zombie():
     r = run(["--log-level", "warn", "--", helper("orphans"), "10000"], pid1=True, timeout=120)
     assert "zombies=0" in r.stdout, r.stdout + r.stderr

@@ -529,3 +529,37 @@ def test_nginx_daemon_and_its_binary_upgrade_are_followed_with_pid_file(tmp_path
         pv.kill()
     assert load.ok > 50 and load.failed == 0, (load.ok, load.failed, load.errors)
     assert f"--pid-file {pid_file}: {new}: supervising it instead of {old}" in pv.stderr
+
+
+CLOSING_APP = r"""
+import signal, socket, sys, time
+listener = socket.socket(fileno=3)
+print("ready", flush=True)
+def term(*_):
+    listener.close()  # no new connections; the ones it has, it finishes
+    print("closed", flush=True)
+    time.sleep(3)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+while True:
+    time.sleep(1)
+"""
+
+
+def test_after_the_stop_signal_new_connections_are_refused_not_queued(tmp_path):
+    """Once the drain's stop signal is out no later generation can come:
+    podvisor closes its copy of the held socket, so when the app closes its
+    own, a client is refused at once. Before, it was queued in a backlog no
+    one would accept from, to hang until podvisor exited and reset it."""
+    port = free_port()
+    script = tmp_path / "app.py"
+    script.write_text(CLOSING_APP)
+    with Podvisor(["--socket", f"tcp://127.0.0.1:{port}", "--probe-listen", "off", "--",
+                   PY, str(script)]) as pv:
+        assert pv.readline() == "ready"
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()  # it listens
+        pv.signal(signal.SIGTERM)
+        assert pv.readline() == "closed"
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        assert pv.wait(timeout=10) == 0

@@ -268,3 +268,86 @@ def test_restart_memory_is_the_budget_a_next_generation_needs(tmp_path, app_env)
     err = _restart_under_a_memory_limit(tmp_path, 10, ["--restart-memory", "50Mi"])
     assert "needs 50 MiB (--restart-memory)" in err, err
     assert "restarting stop-first" in err, err
+
+
+NOTIFY_APP = r'''
+import os, signal, socket, sys, time
+
+def notify(msg):
+    addr = os.environ["NOTIFY_SOCKET"]
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.sendto(msg.encode(), addr)
+    s.close()
+
+mode = sys.argv[1]
+if mode == "detached":
+    # READY=1 from a process that left the generation's tree and group
+    # (setsid, then a double fork: re-parented to podvisor)
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(0.3)
+            notify("READY=1")
+            time.sleep(30)
+        os._exit(0)
+else:
+    # Says STOPPING=1 when its config changes (it expects to be replaced):
+    # that lands while the next generation starts, before its READY=1.
+    conf = sys.argv[2]
+    seen = open(conf).read()
+    time.sleep(1.0)
+    notify("READY=1")
+    while open(conf).read() == seen:
+        time.sleep(0.02)
+    time.sleep(0.3)  # podvisor's restart (50ms debounce) is under way by now
+    notify("STOPPING=1")
+while True:
+    time.sleep(1)
+'''
+
+
+def _notify_app(tmp_path, mode):
+    app = tmp_path / "notify_app.py"
+    app.write_text(NOTIFY_APP)
+    probe_port = free_port()
+    vol = ConfigMapVolume(tmp_path / "cm")
+    vol.update({"app.conf": "v0"})
+    pv = Podvisor(["--restart-mode", "start-first", "--ready-check", "notify",
+                   "--ready-timeout", "8s", "--watch", str(tmp_path / "cm"), "--debounce", "50ms",
+                   "--probe-listen", f"127.0.0.1:{probe_port}", "--", PY, str(app), mode,
+                   str(tmp_path / "cm" / "app.conf")])
+    return pv, vol, probe_port
+
+
+def test_a_ready_from_a_process_that_left_its_tree_promotes_the_next_generation(tmp_path):
+    """READY=1 from a process that left the next generation's tree and
+    group: as PID 1 every sender is some generation's, and the next one is
+    the one waiting for READY=1: credited (and said), not rolled back."""
+    pv, vol, probe_port = _notify_app(tmp_path, "detached")
+    with pv:
+        wait_for(lambda: http_probe(probe_port, "/readyz").ok, what="ready")
+        vol.update({"app.conf": "v1"})
+        wait_for(lambda: podvisor_status(probe_port)["child"]["restarts"] == 1, timeout=15,
+                 what="the promotion", err=pv.stderr_so_far)
+        err = pv.stderr_so_far()
+        assert "credited to the next generation" in err, err
+        assert "rolled back" not in err, err
+
+
+def test_the_old_generation_stopping_does_not_unready_the_promoted_one(tmp_path):
+    """The serving generation says STOPPING=1 while the next one starts:
+    that is about itself. The next one's READY=1 promotes it and is its
+    readiness: the pod is ready (it was 503 for good)."""
+    pv, vol, probe_port = _notify_app(tmp_path, "stopping")
+    with pv:
+        wait_for(lambda: http_probe(probe_port, "/readyz").ok, what="ready")
+        vol.update({"app.conf": "v1"})
+        wait_for(lambda: podvisor_status(probe_port)["child"]["restarts"] == 1 and
+                 len(podvisor_status(probe_port)["children"]) == 1, timeout=15,
+                 what="the promotion and the old generation gone", err=pv.stderr_so_far)
+        wait_for(lambda: http_probe(probe_port, "/readyz").ok, timeout=5,
+                 what="the promoted generation ready", err=pv.stderr_so_far)
+        err = pv.stderr_so_far()
+        assert "STOPPING=1" in err and "the next generation is ready" in err, err

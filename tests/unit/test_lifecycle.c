@@ -64,6 +64,7 @@ static void start(void)
 static void a_signal_rewritten_to_term_drains(void **state)
 {
     setup_cfg(1000, 5000, SIGQUIT);
+    cfg.stop_signal_given = 1; /* --stop-signal QUIT --rewrite QUIT:TERM */
     cfg.rewrite[SIGQUIT] = SIGTERM;
     start();
     step(LC_EV_SIGNAL, 1100, SIGQUIT);
@@ -351,6 +352,9 @@ static void exec_failure_exits_126_or_127(void **state)
     step(LC_EV_START, 1000, 0);
     step(LC_EV_SPAWN_FAILED, 1000, 0); /* no process at all: podvisor failed */
     assert_int_equal(lc.state, LC_EXITED);
+    /* through the clean-up, as any exit: a --validate may still run */
+    assert_true(find(LC_ACT_REAP) >= 0);
+    step(LC_EV_REAPED, 1000, 0);
     assert_int_equal(res.actions[find(LC_ACT_EXIT)].code, 1);
 }
 

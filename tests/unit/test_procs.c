@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -79,12 +81,56 @@ static void scan_finds_this_process(void **state)
     assert_true(found);
 }
 
+/* A generation's tree: its leader, a descendant, and a process that left
+ * the tree (its parent exited, as after a double fork) but kept the
+ * group: sd_notify from any of them is that generation's. */
+static void a_process_that_left_its_tree_keeps_its_group(void **state)
+{
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t leader = fork();
+    assert_true(leader >= 0);
+    if (leader == 0) {
+        setpgid(0, 0);
+        pid_t mid = fork();
+        if (mid == 0) {
+            pid_t orphan = fork();
+            if (orphan == 0) {
+                pause();
+                _exit(0);
+            }
+            if (write(pipefd[1], &orphan, sizeof orphan) != sizeof orphan)
+                _exit(1);
+            _exit(0); /* the orphan loses its parent */
+        }
+        waitpid(mid, NULL, 0);
+        pause();
+        _exit(0);
+    }
+    pid_t orphan;
+    assert_int_equal(read(pipefd[0], &orphan, sizeof orphan), (ssize_t)sizeof orphan);
+    /* wait until it is re-parented away from the leader's tree */
+    for (int i = 0; i < 200 && procs_parent(orphan) != 1 && procs_descends_from(orphan, leader);
+         i++)
+        usleep(10000);
+    assert_int_equal(procs_group(orphan), leader);
+    assert_true(procs_in_tree(orphan, leader));
+    assert_true(procs_in_tree(leader, leader));
+    assert_false(procs_in_tree(getpid(), leader));
+    kill(-leader, SIGKILL);
+    waitpid(leader, NULL, 0);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    assert_int_equal(procs_group(999999999), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(top_of_each_tree_only),
         cmocka_unit_test(names_match_exe_or_cut_comm),
         cmocka_unit_test(scan_finds_this_process),
+        cmocka_unit_test(a_process_that_left_its_tree_keeps_its_group),
     };
     return cmocka_run_group_tests_name("procs", tests, NULL, NULL);
 }

@@ -294,6 +294,206 @@ static void admin_restarts_during_a_restart_merge_and_count_as_admin(void **stat
     assert_false(lifecycle_restart_queues(&lc));
 }
 
+/* Found by the explorer: the main child cannot be spawned while a
+ * --validate runs: podvisor exits 1 only after the clean-up has seen to
+ * the helper, never leaving it behind. */
+static void a_failed_spawn_cleans_up_before_exiting(void **state)
+{
+    setup(RESTART_MODE_STOP_FIRST, 0);
+    cfg.restart_policy = RESTART_ON_FAILURE;
+    cfg.backoff_initial_ms = 1000;
+    cfg.backoff_max_ms = 30000;
+    feed((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 1 << 8});
+    assert_int_equal(lc.state, LC_RESTART_BACKOFF);
+    change("g1");
+    validate_starts();
+    feed((struct lc_event){.type = LC_EV_BACKOFF_ELAPSED, .child = LC_GEN_A});
+    verdict("g1", 1);
+    assert_true(find(LC_ACT_SPAWN, LC_GEN_A) >= 0);
+    change("g2");
+    validate_starts();
+    feed((struct lc_event){.type = LC_EV_SPAWN_FAILED, .child = LC_GEN_A});
+    assert_int_equal(lc.state, LC_EXITED);
+    assert_int_equal(find(LC_ACT_EXIT, -1), -1);
+    int k = find(LC_ACT_KILL_GROUP, LC_VALIDATE);
+    assert_true(k >= 0);
+    assert_int_equal(res.actions[k].pid, 60);
+    feed((struct lc_event){.type = LC_EV_REAPED, .left = 1});
+    assert_int_equal(find(LC_ACT_EXIT, -1), -1);
+    feed((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_VALIDATE, .status = SIGKILL});
+    feed((struct lc_event){.type = LC_EV_REAPED, .left = 0});
+    assert_int_equal(res.actions[find(LC_ACT_EXIT, -1)].code, 1);
+}
+
+/* Found by the explorer: POST /restart while --validate judges a change
+ * started a generation on the unjudged content. Now it is refused, as
+ * /reload is, and when the files hold refused content too. */
+static void admin_restart_never_applies_unjudged_or_refused_content(void **state)
+{
+    setup(RESTART_MODE_START_FIRST, 0);
+    change("g1");
+    validate_starts();
+    assert_string_equal(lifecycle_admin_refusal(&lc, LC_ADMIN_RESTART),
+                        "not now: a change is being validated");
+    feed((struct lc_event){.type = LC_EV_RESTART, .code = LC_REASON_ADMIN});
+    assert_int_equal(lc.state, LC_READY);
+    assert_int_equal(find(LC_ACT_SPAWN, -1), -1);
+    setup(RESTART_MODE_STOP_FIRST, 0);
+    change("b1");
+    verdict("b1", 0);
+    assert_string_equal(lifecycle_admin_refusal(&lc, LC_ADMIN_RESTART),
+                        "the files hold a change --validate refused: fix them first");
+    change("h1"); /* back to what runs: a restart is fine again */
+    assert_null(lifecycle_admin_refusal(&lc, LC_ADMIN_RESTART));
+}
+
+/* Found by the explorer: the files went g1 -> g2 -> g1 while g1 was
+ * judged; its pass is applied, and g1 is not judged a second time. */
+static void content_just_judged_is_not_judged_again(void **state)
+{
+    setup(RESTART_MODE_STOP_FIRST, 0);
+    change("g1");
+    validate_starts();
+    change("g2");
+    change("g1");
+    verdict("g1", 1);
+    assert_true(lifecycle_restarting(lc.state));
+    assert_string_equal(lc.config.hash, "g1");
+    assert_false(lc.children[LC_VALIDATE].in_use);
+}
+
+/* Found by the explorer (and the issue's "SIGKILL after 1 s"): a
+ * rolled-back generation still within its stop timeout is not cut short
+ * by the clean-up after the current one exits: the clean-up's SIGKILL
+ * waits for its deadline. */
+static void the_clean_up_keeps_each_generations_own_deadline(void **state)
+{
+    setup(RESTART_MODE_START_FIRST, 0);
+    next_generation_started();
+    feed((struct lc_event){.type = LC_EV_READY_TIMEOUT}); /* rolled back: gen-b stops */
+    assert_int_equal(lc.state, LC_READY);
+    int64_t stop_at = now;
+    assert_true(lc.children[LC_GEN_B].kill_at_ms == stop_at + 5000);
+    feed((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 0});
+    assert_int_equal(lc.state, LC_EXITED);
+    feed((struct lc_event){.type = LC_EV_REAPED, .left = 1});
+    int a = find(LC_ACT_ARM_TIMER, -1);
+    assert_true(a >= 0);
+    assert_int_equal(res.actions[a].timer, LC_EV_CLEANUP_TERM_ELAPSED);
+    assert_true(now + res.actions[a].ms == stop_at + 5000);
+}
+
+/* Found by the explorer: a --validate that cannot even be forked while a
+ * crash restart waits for its verdict left podvisor with no child, in
+ * restarting/backoff, for good. */
+static void a_validate_that_cannot_start_does_not_strand_a_restart(void **state)
+{
+    setup(RESTART_MODE_STOP_FIRST, 0);
+    cfg.restart_policy = RESTART_ON_FAILURE;
+    cfg.backoff_initial_ms = 1000;
+    cfg.backoff_max_ms = 30000;
+    feed((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 1 << 8});
+    change("g1");
+    validate_starts();
+    feed((struct lc_event){.type = LC_EV_BACKOFF_ELAPSED, .child = LC_GEN_A});
+    assert_true(lc.start_after_validate);
+    change("g2");
+    /* g1 passed, but the files hold g2 now: g2 is judged, and that
+     * --validate cannot be forked */
+    feed((struct lc_event){
+        .type = LC_EV_CHILD_EXITED, .child = LC_VALIDATE, .status = 0, .hash = "g2"});
+    assert_true(find(LC_ACT_SPAWN, LC_VALIDATE) >= 0);
+    feed((struct lc_event){.type = LC_EV_SPAWN_FAILED, .child = LC_VALIDATE});
+    assert_int_equal(lc.state, LC_RESTART_STARTING);
+    assert_true(find(LC_ACT_SPAWN, LC_GEN_A) >= 0);
+}
+
+/* Medium: the old generation says RELOADING=1 (or STOPPING=1) while the
+ * next one starts; the next one's READY=1 promotes it, and that READY=1 is
+ * its notify check's result: the pod is ready, not 503 for good. */
+static void a_promoted_generation_is_ready_whatever_the_old_one_said(void **state)
+{
+    static char *notify[] = {"notify"};
+    setup(RESTART_MODE_START_FIRST, 0);
+    cfg.ready_check = (struct strlist){notify, 1};
+    cfg.validate.argv = NULL;
+    lifecycle_init(&lc, &cfg);
+    feed((struct lc_event){.type = LC_EV_START, .text = "h1"});
+    feed((struct lc_event){.type = LC_EV_FORKED, .child = LC_GEN_A, .pid = 42});
+    feed((struct lc_event){.type = LC_EV_EXEC_OK, .child = LC_GEN_A});
+    feed((struct lc_event){.type = LC_EV_CHECK_RESULT, .child = 0, .code = 1});
+    assert_int_equal(lc.state, LC_READY);
+    change("h2");
+    feed((struct lc_event){.type = LC_EV_FORKED, .child = LC_GEN_B, .pid = 43});
+    feed((struct lc_event){.type = LC_EV_CHECK_RESULT,
+                           .child = 0,
+                           .code = 0,
+                           .text = "RELOADING=1: the app is reloading"});
+    feed((struct lc_event){.type = LC_EV_NEXT_READY, .child = LC_GEN_B});
+    assert_int_equal(lc.current, LC_GEN_B);
+    assert_int_equal(lc.state, LC_READY);
+    assert_true(lifecycle_ready(&lc));
+}
+
+/* Medium: dumb-init's swap, --rewrite TERM:INT --rewrite INT:TERM with
+ * the stop signal following TERM's rewrite (INT): SIGINT, rewritten to
+ * TERM, starts the drain, and the app gets TERM, rewritten once. */
+static void a_signal_is_rewritten_once(void **state)
+{
+    for (int sent = 0; sent < 2; sent++) {
+        setup(RESTART_MODE_STOP_FIRST, 0);
+        cfg.rewrite[SIGTERM] = SIGINT;
+        cfg.rewrite[SIGINT] = SIGTERM;
+        cfg.stop_signal = SIGINT; /* what options derive from --rewrite TERM:INT */
+        feed((struct lc_event){.type = LC_EV_SIGNAL, .sig = sent ? SIGTERM : SIGINT});
+        int stop = find(LC_ACT_STOP_CHILD, LC_GEN_A);
+        assert_true(stop >= 0);
+        assert_int_equal(res.actions[stop].sig, sent ? SIGINT : SIGTERM);
+    }
+    /* with --stop-signal given, that is the stop signal, whatever started it */
+    setup(RESTART_MODE_STOP_FIRST, 0);
+    cfg.rewrite[SIGQUIT] = SIGTERM;
+    cfg.stop_signal = SIGQUIT;
+    cfg.stop_signal_given = 1;
+    feed((struct lc_event){.type = LC_EV_SIGNAL, .sig = SIGQUIT});
+    assert_int_equal(res.actions[find(LC_ACT_STOP_CHILD, LC_GEN_A)].sig, SIGQUIT);
+}
+
+/* Medium: after a succession (MAINPID=, --pid-file) the group is the
+ * first child's, which the successor and its workers kept; the successor's
+ * pid is no group's id. A restart kills and awaits that group. */
+static void a_successor_keeps_the_group_it_was_born_in(void **state)
+{
+    setup(RESTART_MODE_STOP_FIRST, 0);
+    cfg.validate.argv = NULL;
+    feed((struct lc_event){.type = LC_EV_MAINPID, .child = LC_GEN_A, .pid = 77, .pgid = 42});
+    assert_int_equal(lifecycle_main_pid(&lc), 77);
+    feed((struct lc_event){.type = LC_EV_RESTART, .code = LC_REASON_ADMIN});
+    int stop = find(LC_ACT_STOP_CHILD, LC_GEN_A);
+    assert_int_equal(res.actions[stop].pid, 77);
+    assert_int_equal(res.actions[stop].pgid, 42);
+    feed((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 0});
+    assert_int_equal(res.actions[find(LC_ACT_KILL_OLD_GROUP, -1)].pid, 42);
+    assert_int_equal(res.actions[find(LC_ACT_AWAIT_GROUP, -1)].pid, 42);
+}
+
+/* Medium: a successor adopted during the drain, after the stop signal went
+ * to the process it replaces, gets its own stop signal (it was SIGKILLed at
+ * the stop timeout: exit 137 instead of 0). */
+static void a_successor_adopted_while_stopping_gets_the_stop_signal(void **state)
+{
+    setup(RESTART_MODE_STOP_FIRST, 0);
+    feed((struct lc_event){.type = LC_EV_SIGNAL, .sig = SIGTERM});
+    assert_int_equal(lc.state, LC_STOPPING);
+    assert_int_equal(res.actions[find(LC_ACT_STOP_CHILD, LC_GEN_A)].pid, 42);
+    feed((struct lc_event){.type = LC_EV_MAINPID, .child = LC_GEN_A, .pid = 77, .pgid = 42});
+    int stop = find(LC_ACT_STOP_CHILD, LC_GEN_A);
+    assert_true(stop >= 0);
+    assert_int_equal(res.actions[stop].pid, 77);
+    assert_int_equal(res.actions[stop].sig, SIGTERM);
+    assert_int_equal(find(LC_ACT_ARM_TIMER, -1), -1); /* the deadline stays */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +504,15 @@ int main(void)
         cmocka_unit_test(sigterm_while_the_stop_waits_for_a_verdict),
         cmocka_unit_test(no_memory_for_a_next_generation_restarts_stop_first),
         cmocka_unit_test(admin_restarts_during_a_restart_merge_and_count_as_admin),
+        cmocka_unit_test(a_failed_spawn_cleans_up_before_exiting),
+        cmocka_unit_test(admin_restart_never_applies_unjudged_or_refused_content),
+        cmocka_unit_test(content_just_judged_is_not_judged_again),
+        cmocka_unit_test(the_clean_up_keeps_each_generations_own_deadline),
+        cmocka_unit_test(a_validate_that_cannot_start_does_not_strand_a_restart),
+        cmocka_unit_test(a_promoted_generation_is_ready_whatever_the_old_one_said),
+        cmocka_unit_test(a_signal_is_rewritten_once),
+        cmocka_unit_test(a_successor_keeps_the_group_it_was_born_in),
+        cmocka_unit_test(a_successor_adopted_while_stopping_gets_the_stop_signal),
     };
     return cmocka_run_group_tests_name("restarts", tests, NULL, NULL);
 }

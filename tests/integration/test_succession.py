@@ -1,0 +1,88 @@
+"""An app that replaces itself (--pid-file, MAINPID=): what podvisor does
+with the successor afterwards. The successor keeps the first child's
+process group, and its workers with it; a restart kills and awaits that
+group, and a successor adopted during the drain gets the stop signal."""
+import os
+import signal
+
+from conftest import Podvisor, free_port, wait_for
+from test_notify_admin import post
+
+# The first child starts a worker, then a successor, names the successor in
+# the pid file and exits: the successor and the worker stay in its group.
+REPLACES_ITSELF = r"""
+d="$1"
+rm -f "$d/app.pid"
+sleep 1000 &
+echo $! > "$d/worker.pid"
+D="$d" sh -c 'trap "exit 0" TERM; echo $$ > "$D/app.pid"; while :; do sleep 0.05; done' &
+while [ ! -s "$d/app.pid" ]; do sleep 0.01; done
+exit 0
+"""
+
+# On the stop signal it hands over to a successor (named in the pid file)
+# instead of stopping: the successor must get the stop signal too.
+HANDS_OVER_ON_TERM = r"""
+d="$1"
+trap 'D="$d" sh -c "trap \"exit 0\" TERM; echo \$\$ > \"\$D/app.pid\"; while :; do sleep 0.05; done" &
+      while [ ! -s "$d/app.pid" ]; do sleep 0.01; done; exit 0' TERM
+echo started
+while :; do sleep 0.05; done
+"""
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def test_a_restart_after_a_succession_kills_the_group_the_successor_kept(tmp_path):
+    """The group of a successor is the first child's (the successor's pid is
+    no group's id): a restart kills what is left in it, so the old workers
+    do not live on serving the old config."""
+    admin = free_port()
+    script = tmp_path / "app.sh"
+    script.write_text(REPLACES_ITSELF)
+    with Podvisor(["--probe-listen", "off", "--admin-listen", f"127.0.0.1:{admin}",
+                   "--pid-file", str(tmp_path / "app.pid"), "--", "sh", str(script),
+                   str(tmp_path)], pid1=False) as pv:
+        worker = wait_for(lambda: read_pid(tmp_path / "worker.pid"), what="the worker")
+        wait_for(lambda: "supervising it instead of" in pv.stderr_so_far(),
+                 what="the succession", err=pv.stderr_so_far)
+        assert alive(worker)
+        os.unlink(tmp_path / "worker.pid")
+        assert post(admin, "/restart")[0] == 202
+        wait_for(lambda: not alive(worker), what="the old worker killed with its group",
+                 err=pv.stderr_so_far)
+        wait_for(lambda: read_pid(tmp_path / "worker.pid"), what="the next child's worker",
+                 err=pv.stderr_so_far)
+        wait_for(lambda: pv.stderr_so_far().count("supervising it instead of") == 2,
+                 what="the next child's succession", err=pv.stderr_so_far)
+        assert pv.proc.poll() is None, pv.stderr_so_far()  # the pod goes on
+
+
+def test_a_successor_adopted_during_the_drain_gets_the_stop_signal(tmp_path):
+    """The stop signal went to the first child, which handed over: the
+    successor gets its own, and podvisor exits with its 0, not 137 after
+    the stop timeout's SIGKILL."""
+    script = tmp_path / "app.sh"
+    script.write_text(HANDS_OVER_ON_TERM)
+    with Podvisor(["--probe-listen", "off", "--stop-timeout", "3s", "--pid-file",
+                   str(tmp_path / "app.pid"), "--", "sh", str(script), str(tmp_path)]) as pv:
+        assert pv.readline() == "started"
+        pv.signal(signal.SIGTERM)
+        rc = pv.wait(timeout=20)
+        assert rc == 0, pv.stderr
+        assert "--stop-timeout" not in pv.stderr, pv.stderr
