@@ -90,6 +90,7 @@ void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg)
     lc->current = LC_GEN_A;
     lc->drain_started_ms = -1;
     lc->drain_ended_ms = -1;
+    lc->holds_sockets = cfg->socket.n > 0;
     const struct strlist *lists[2] = {&cfg->ready_check, &cfg->live_check};
     for (int l = 0; l < 2; l++)
         for (size_t i = 0; i < lists[l]->n && lc->n_checks < LC_MAX_CHECKS; i++) {
@@ -108,6 +109,11 @@ static void fault(struct lifecycle *lc, const char *what)
 {
     lc->faults++;
     snprintf(lc->fault, sizeof lc->fault, "%s (in %s)", what, lifecycle_state_detail(lc->state));
+}
+
+void lifecycle_set_holds_sockets(struct lifecycle *lc)
+{
+    lc->holds_sockets = 1;
 }
 
 /* The action list is sized for the longest step; running out is a fault
@@ -439,7 +445,7 @@ static void begin_restart(struct lifecycle *lc, struct lc_result *out, enum lc_r
 {
     const char *why = reason == LC_REASON_CONFIG ? "config changed" : "restart requested";
     lc->restart_reason = reason;
-    if (lc->cfg->socket.n > 0) {
+    if (lc->holds_sockets) {
         /* podvisor holds the listening sockets: while no child accepts,
          * connections wait in their backlog instead of being refused, so
          * readiness stays up and the prestop delay (there for endpoints to

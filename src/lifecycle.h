@@ -289,6 +289,7 @@ struct lifecycle {
      * wait in the held sockets' backlog) until the new child is ready or
      * --ready-timeout has passed. */
     int restart_keeps_ready;
+    int holds_sockets; /* --socket, or sockets passed to podvisor (LISTEN_FDS) */
     /* Config changes. */
     struct lc_config {
         char hash[80];          /* what the running child was given ("" until a change) */
@@ -322,6 +323,10 @@ struct lifecycle {
 #define LC_CLEANUP_KILL_MS 3000
 
 void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg);
+
+/** podvisor holds listening sockets for the app beyond --socket's (ones
+ * passed to it with LISTEN_FDS): restarts keep /readyz as with --socket. */
+void lifecycle_set_holds_sockets(struct lifecycle *lc);
 
 /** Feeds one event; fills *out (cleared first). */
 void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out);

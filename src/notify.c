@@ -85,14 +85,18 @@ const char *notify_parse(const char *buf, size_t len, struct notify_msg *out)
                     out->fdstore_remove = 1;
             } else if (KEY("FDNAME")) {
                 /* sd_pid_notify_with_fds(3): printable ASCII, no ':' (the
-                 * separator of LISTEN_FDNAMES), at most 255; podvisor keeps 63. */
-                if (vlen == 0 || vlen >= NOTIFY_FDNAME_MAX)
-                    return "FDNAME= is empty or longer than 63 bytes";
-                for (size_t i = 0; i < vlen; i++)
-                    if (v[i] <= ' ' || v[i] > '~' || v[i] == ':')
-                        return "FDNAME= has a blank, ':' or a non-printable byte";
-                memcpy(out->fdname, v, vlen);
-                out->fdname[vlen] = '\0';
+                 * separator of LISTEN_FDNAMES), at most 255. A bad one is
+                 * ignored, as systemd does, never the whole datagram (its
+                 * READY=1 with it). */
+                int ok = vlen > 0 && vlen < NOTIFY_FDNAME_MAX;
+                for (size_t i = 0; ok && i < vlen; i++)
+                    ok = v[i] > ' ' && v[i] <= '~' && v[i] != ':';
+                if (ok) {
+                    memcpy(out->fdname, v, vlen);
+                    out->fdname[vlen] = '\0';
+                } else {
+                    out->fdname_invalid = 1;
+                }
             } else if (KEY("MAINPID")) {
                 long pid = 0;
                 size_t i = 0;
@@ -175,8 +179,11 @@ static void read_one(struct notify *n, int *more)
     const char *foreign = sender_foreign(n, have_cred ? cred.pid : 0);
     int too_big = (mh.msg_flags & MSG_TRUNC) || (size_t)len > NOTIFY_MAX;
     struct notify_msg m;
-    const char *why =
-        too_big ? "a datagram larger than 4096 bytes" : notify_parse(buf, (size_t)len, &m);
+    const char *why = too_big ? "a datagram larger than 4096 bytes"
+                      : (mh.msg_flags & MSG_CTRUNC)
+                          ? "more than 768 file descriptors in one datagram (the kernel "
+                            "closed the rest)"
+                          : notify_parse(buf, (size_t)len, &m);
     /* A datagram that would change nothing (BARRIER=1 alone: systemd-notify
      * sends it from a helper that exits at once) needs no sender check:
      * closing its fd was all it asked. */

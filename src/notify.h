@@ -14,10 +14,12 @@
 
 /* A datagram larger than this is malformed (systemd takes 4 KiB too). */
 #define NOTIFY_MAX 4096
-/* File descriptors read with one datagram (FDSTORE=1, BARRIER=1); more are
- * closed by the kernel (the control data is cut). */
-#define NOTIFY_MAX_FDS 16
-#define NOTIFY_FDNAME_MAX 64
+/* File descriptors read with one datagram (FDSTORE=1, BARRIER=1), as many
+ * as systemd reads (NOTIFY_FD_MAX); more are closed by the kernel (the
+ * control data is cut), and the datagram is refused, said so. */
+#define NOTIFY_MAX_FDS 768
+/* FDNAME=: at most 255 bytes, as systemd allows. */
+#define NOTIFY_FDNAME_MAX 256
 
 /* What one datagram says; 0 / empty where it says nothing. */
 struct notify_msg {
@@ -32,6 +34,8 @@ struct notify_msg {
     int fdstore;                    /* FDSTORE=1: keep the datagram's fds for the next child */
     int fdstore_remove;             /* FDSTOREREMOVE=1: drop the stored fds named FDNAME= */
     char fdname[NOTIFY_FDNAME_MAX]; /* FDNAME= ("stored", systemd's default, when absent) */
+    int fdname_invalid;             /* FDNAME= was given but not valid: ignored, as systemd
+                                     * does, and the rest of the datagram taken */
     /* The datagram's fds (SCM_RIGHTS, close-on-exec). A receiver that keeps
      * one sets its entry to -1; the rest are closed when it returns. */
     int *fds;

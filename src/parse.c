@@ -320,7 +320,7 @@ const char *parse_socket_spec(const char *s, struct socket_spec *out)
     const char *scheme = strstr(s, "tcp://") == s || strstr(s, "unix:") == s ? s : NULL;
     if (scheme == NULL && eq != NULL) {
         if (!valid_fd_name(s, (size_t)(eq - s)))
-            return "has a bad NAME (1 to 63 printable characters, no ':' or blank)";
+            return "has a bad NAME (1 to 255 printable characters, no ':' or blank)";
         memcpy(out->name, s, (size_t)(eq - s));
         out->name[eq - s] = '\0';
         addr = eq + 1;

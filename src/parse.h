@@ -74,7 +74,7 @@ const char *parse_listen_addr(const char *s, struct listen_addr *out);
 /* A --socket podvisor holds for the app: "[NAME=]ADDR[,backlog=N][,mode=M]"
  * with ADDR tcp://HOST:PORT (tcp://:PORT: every address) or unix:PATH
  * (mode: its permissions, octal; unix only). */
-#define PARSE_SOCKET_NAME_MAX 64
+#define PARSE_SOCKET_NAME_MAX 256 /* systemd's FileDescriptorName: at most 255 */
 struct socket_spec {
     char name[PARSE_SOCKET_NAME_MAX]; /* LISTEN_FDNAMES entry; "unknown" when not given */
     int is_unix;

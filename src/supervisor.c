@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -795,6 +796,57 @@ static int child_env_build(struct supervisor *sv)
 
 /* --socket: every one bound before the first child, or none (an address
  * that cannot be bound is a start-up error, said with its cause). */
+/* Sockets passed to podvisor itself with systemd's protocol (an outer
+ * systemd, podman's socket activation, a podvisor around podvisor): for
+ * podvisor when LISTEN_PID is its pid. Held as --socket ones are, first,
+ * so the app gets them as fds 3, 4, ... under their LISTEN_FDNAMES; in
+ * sidecar mode (no app to pass them to) closed, with one warning. The
+ * variables go from podvisor's environment either way: helpers and the
+ * app must not see stale ones. Returns how many, or -1. */
+static int adopt_listen_fds(struct supervisor *sv, int max)
+{
+    const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
+    const char *names_s = getenv("LISTEN_FDNAMES");
+    char names[512];
+    snprintf(names, sizeof names, "%s", names_s ? names_s : "");
+    long pid = pid_s ? strtol(pid_s, NULL, 10) : 0, n = fds_s ? strtol(fds_s, NULL, 10) : 0;
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    if (fds_s == NULL)
+        return 0;
+    if (pid != (long)getpid() || n <= 0) {
+        log_debug("LISTEN_FDS=%s is not for podvisor (LISTEN_PID=%s): ignored", fds_s,
+                  pid_s ? pid_s : "unset");
+        return 0;
+    }
+    if (sv->cfg->sidecar || n > max) {
+        log_warn("LISTEN_FDS=%ld: %s; closing them", n,
+                 sv->cfg->sidecar ? "a sidecar has no app to pass sockets to"
+                                  : "more sockets than podvisor can pass on");
+        for (long i = 0; i < n && i < 1024; i++)
+            close(3 + (int)i);
+        return 0;
+    }
+    char *save = NULL, *name = strtok_r(names, ":", &save);
+    for (long i = 0; i < n; i++, name = name ? strtok_r(NULL, ":", &save) : NULL) {
+        int fd = 3 + (int)i;
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+            log_errno(LOG_ERROR, errno, "LISTEN_FDS=%ld: fd %d", n, fd);
+            return -1;
+        }
+        struct held_fd *h = &sv->held[sv->nheld++];
+        h->fd = fd;
+        snprintf(h->name, sizeof h->name, "%s", name && *name ? name : "unknown");
+        char where[300];
+        net_local_name(fd, where, sizeof where);
+        log_info("holding socket %s (%s), passed to podvisor with LISTEN_FDS, for the child as "
+                 "fd %d",
+                 where, h->name, fd);
+    }
+    return (int)n;
+}
+
 static int hold_sockets(struct supervisor *sv)
 {
     if (sv->cfg->socket.n + (sv->notify ? FDSTORE_MAX : 0) > CHILD_MAX_MAPPED_FDS) {
@@ -803,13 +855,20 @@ static int hold_sockets(struct supervisor *sv)
                   CHILD_MAX_MAPPED_FDS, CHILD_MAX_MAPPED_FDS - FDSTORE_MAX);
         return -2;
     }
-    if (sv->cfg->socket.n == 0 && !sv->notify)
+    int room = CHILD_MAX_MAPPED_FDS - (int)sv->cfg->socket.n - (sv->notify ? FDSTORE_MAX : 0);
+    int passed = getenv("LISTEN_FDS") != NULL;
+    if (sv->cfg->socket.n == 0 && !sv->notify && !passed)
         return 0;
     sv->held = calloc(CHILD_MAX_MAPPED_FDS, sizeof *sv->held);
     if (sv->held == NULL) {
         log_error("--socket: out of memory");
         return -1;
     }
+    int adopted = adopt_listen_fds(sv, room);
+    if (adopted < 0)
+        return -1;
+    if (adopted > 0)
+        lifecycle_set_holds_sockets(&sv->lc);
     for (size_t i = 0; i < sv->cfg->socket.n; i++) {
         struct socket_spec spec;
         char err[300];
@@ -829,7 +888,7 @@ static int hold_sockets(struct supervisor *sv)
             snprintf(where, sizeof where, "unix:%s", spec.path);
         else
             net_local_name(fd, where, sizeof where);
-        log_info("holding socket %s (%s) for the child as fd %d", where, spec.name, 3 + (int)i);
+        log_info("holding socket %s (%s) for the child as fd %d", where, spec.name, 2 + sv->nheld);
     }
     return 0;
 }
@@ -837,11 +896,30 @@ static int hold_sockets(struct supervisor *sv)
 /* sd_notify FDSTORE=1 / FDSTOREREMOVE=1 from the current generation: the
  * fds come back to every later child as named LISTEN_FDS entries, after
  * the --socket ones. Bounded; a --socket is never removed. */
+/* Whether fd is the same open file as one already held (systemd drops
+ * such a duplicate: an app storing its listener in every generation would
+ * otherwise double the copies each time). A socket's inode is its own. */
+static int held_already(const struct supervisor *sv, int fd)
+{
+    struct stat a, b;
+    if (fstat(fd, &a) < 0)
+        return 0;
+    for (int i = 0; i < sv->nheld; i++)
+        if (sv->held[i].fd >= 0 && fstat(sv->held[i].fd, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino && (a.st_mode & S_IFMT) == (b.st_mode & S_IFMT))
+            return 1;
+    return 0;
+}
+
 static void fdstore(struct supervisor *sv, struct notify_msg *m)
 {
     if (sv->held == NULL)
         return;
-    if (m->fdstore_remove) {
+    if (m->fdname_invalid && (m->fdstore || m->fdstore_remove))
+        log_warn("sd_notify FDNAME= is empty, longer than 255 bytes or has a blank, ':' or a "
+                 "non-printable byte: ignored%s",
+                 m->fdstore_remove ? ", and so is FDSTOREREMOVE=1" : " (stored as \"stored\")");
+    if (m->fdstore_remove && !m->fdname_invalid) {
         int kept = 0, removed = 0;
         for (int i = 0; i < sv->nheld; i++) {
             struct held_fd *h = &sv->held[i];
@@ -867,6 +945,12 @@ static void fdstore(struct supervisor *sv, struct notify_msg *m)
                      "\"%s\" refused (closed)",
                      FDSTORE_MAX, m->fdname);
             return; /* the rest is closed by notify */
+        }
+        if (held_already(sv, m->fds[i])) {
+            log_info("sd_notify FDSTORE=1: an fd named \"%s\" is already held: the duplicate "
+                     "is closed",
+                     m->fdname);
+            continue; /* closed by notify */
         }
         struct held_fd *h = &sv->held[sv->nheld++];
         *h = (struct held_fd){.fd = m->fds[i], .stored = 1};

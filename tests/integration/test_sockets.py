@@ -5,6 +5,7 @@ the held socket's backlog until the new child accepts."""
 import json
 import os
 import socket
+import subprocess
 import signal
 import time
 import urllib.request
@@ -12,7 +13,7 @@ import urllib.request
 import pytest
 
 from atomic_writer import ConfigMapVolume
-from conftest import Podvisor, base_env, free_port, podvisor_status, run, wait_for
+from conftest import PODVISOR, Podvisor, base_env, free_port, podvisor_status, run, wait_for
 from kubelet import Endpoints, LoadGenerator, http_probe
 
 PY = "/usr/bin/python3"
@@ -388,6 +389,22 @@ if mode == "store" and gen == 1:
     os.close(r); os.close(w)
 elif mode == "store" and gen == 2:
     send("FDSTOREREMOVE=1\nFDNAME=state")
+elif mode == "big" and gen == 1:
+    pipes = [os.pipe() for _ in range(20)]  # more than 16 in one datagram
+    send("FDSTORE=1\nFDNAME=big", [r for r, w in pipes])
+elif mode == "dup":
+    # stores its listener in every generation: the one it bound, then the
+    # one it got back
+    if gen == 1:
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen()
+        send("FDSTORE=1\nFDNAME=web", [lst.fileno()])
+    else:
+        send("FDSTORE=1\nFDNAME=web", [3])
+elif mode == "longname" and gen == 1:
+    r, w = os.pipe()
+    send("FDSTORE=1\nFDNAME=" + "n" * 100 + "\nREADY=1", [r])
 elif mode == "many" and gen == 1:
     pipes = [os.pipe() for _ in range(40)]
     for k in range(0, 40, 10):
@@ -450,6 +467,32 @@ def test_the_fd_store_is_bounded(tmp_path):
         assert second["fds"] == 32 and len(second["got"]["many"]) == 32
     finally:
         pv.kill()
+
+
+@pytest.mark.parametrize("mode", ["big", "dup", "longname"])
+def test_the_fd_store_takes_what_systemd_takes(tmp_path, mode):
+    """big: 20 fds in one FDSTORE=1 datagram (more than 16 were dropped
+    silently). dup: an app storing its listener in every generation keeps
+    one (it had 1, 2, 4, 8, ... copies). longname: a 100-byte FDNAME= with
+    READY=1 (the whole datagram was refused, READY=1 with it)."""
+    admin_port = free_port()
+    script = tmp_path / "app.py"
+    script.write_text(FDSTORE_APP)
+    with Podvisor(["--ready-check", "notify", "--admin-listen", f"127.0.0.1:{admin_port}",
+                   "--", PY, str(script), str(tmp_path / "gen"), mode]) as pv:
+        assert json.loads(pv.readline())["fds"] == 0
+        wait_for(lambda: "keeping an fd as" in pv.stderr_so_far(), what="the store",
+                 err=pv.stderr_so_far)
+        nxt = restart_and_report(pv, admin_port, 2)
+        if mode == "big":
+            assert nxt["fds"] == 20 and len(nxt["got"]["big"]) == 20, nxt
+        elif mode == "longname":
+            assert nxt["got"] == {"n" * 100: ["socket"]}, nxt
+        else:
+            for gen in (3, 4):
+                nxt = restart_and_report(pv, admin_port, gen)
+            assert nxt["fds"] == 1 and nxt["got"] == {"web": ["socket"]}, nxt
+            assert "already held: the duplicate is closed" in pv.stderr_so_far()
 
 
 def test_an_ipv6_socket(tmp_path):
@@ -563,3 +606,57 @@ def test_after_the_stop_signal_new_connections_are_refused_not_queued(tmp_path):
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
         assert pv.wait(timeout=10) == 0
+
+
+def _connect(port):
+    try:
+        return socket.create_connection(("127.0.0.1", port), timeout=1)
+    except OSError:
+        return None
+
+
+def test_sockets_passed_to_podvisor_with_listen_fds_are_passed_on(tmp_path):
+    """An outer systemd, podman's socket activation or a podvisor around
+    podvisor passes sockets with LISTEN_FDS: podvisor holds them as it holds
+    --socket ones, and the app gets them as fds 3.. under their names, with
+    LISTEN_PID its own. They were neither passed on nor closed: clients
+    hung on podvisor's copy, and helpers saw stale LISTEN_* variables."""
+    port, own = free_port(), free_port()
+    script = tmp_path / "report.py"
+    script.write_text(REPORT)
+    p = subprocess.Popen(["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "--fdname",
+                          "web", PODVISOR, "--probe-listen", "off", "--socket",
+                          f"tcp://127.0.0.1:{own}", "--", PY, str(script)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=base_env())
+    try:
+        # it starts the command on the first connection
+        conn = wait_for(lambda: _connect(port), what="systemd-socket-activate listening")
+        out, err = p.communicate(timeout=30)
+        conn.close()
+    finally:
+        p.kill()
+        p.wait()
+    r = subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout.strip().splitlines()[-1])
+    assert rep["env"]["LISTEN_FDS"] == "2", rep
+    assert rep["env"]["LISTEN_FDNAMES"] == "web:unknown" or \
+        rep["env"]["LISTEN_FDNAMES"].startswith("web:"), rep
+    assert rep["env"]["LISTEN_PID"] == str(rep["pid"])
+    assert rep["fds"]["3"]["listening"] and rep["fds"]["3"]["addr"] == ["127.0.0.1", port], rep
+    assert rep["fds"]["4"]["listening"] and rep["fds"]["4"]["addr"] == ["127.0.0.1", own], rep
+    assert "passed to podvisor with LISTEN_FDS" in r.stderr, r.stderr
+
+
+def test_listen_fds_meant_for_another_process_are_not_passed_on(tmp_path):
+    """Stale variables (LISTEN_PID names another process) are dropped: the
+    app and the helpers never see them."""
+    script = tmp_path / "report.py"
+    script.write_text(REPORT)
+    r = subprocess.run([PODVISOR, "--probe-listen", "off", "--", PY, str(script)],
+                       capture_output=True, text=True, timeout=30,
+                       env=base_env(LISTEN_FDS="1", LISTEN_PID="1", LISTEN_FDNAMES="x"))
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout.strip().splitlines()[-1])
+    assert rep["env"] == {}, rep

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -59,25 +60,11 @@ static void good_datagrams(void **state)
 static void malformed_datagrams(void **state)
 {
     struct notify_msg m;
-    static const char *const bad[] = {
-        "garbage",
-        "READY=2",
-        "READY=",
-        "=1",
-        "READY=1\nnoequals",
-        "WATCHDOG=0",
-        "MAINPID=abc",
-        "MAINPID=",
-        "MAINPID=1",
-        "MAINPID=-5",
-        "RELOADING=yes",
-        "STOPPING=true",
-        "FDSTORE=0",
-        "FDSTOREREMOVE=yes",
-        "FDNAME=",
-        "FDNAME=a:b",
-        "FDNAME=a b",
-        "FDNAME=0123456789012345678901234567890123456789012345678901234567890123"};
+    static const char *const bad[] = {"garbage",     "READY=2",           "READY=",
+                                      "=1",          "READY=1\nnoequals", "WATCHDOG=0",
+                                      "MAINPID=abc", "MAINPID=",          "MAINPID=1",
+                                      "MAINPID=-5",  "RELOADING=yes",     "STOPPING=true",
+                                      "FDSTORE=0",   "FDSTOREREMOVE=yes"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (parse(bad[i], &m) == NULL)
             fail_msg("\"%s\" accepted", bad[i]);
@@ -86,6 +73,34 @@ static void malformed_datagrams(void **state)
     /* Nothing of a malformed datagram is to be applied. */
     assert_non_null(parse("READY=1\nMAINPID=x", &m));
     assert_false(m.mainpid);
+}
+
+/* A bad FDNAME= is ignored as systemd ignores it: the name only, never the
+ * datagram's READY=1 (it dropped the whole datagram, and a name of 64 to
+ * 255 bytes, which systemd allows, was "bad"). */
+static void a_bad_fdname_is_ignored_not_the_datagram(void **state)
+{
+    struct notify_msg m;
+    static const char *const bad[] = {"FDNAME=", "FDNAME=a:b", "FDNAME=a b", "FDNAME=\x01"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "READY=1\nFDSTORE=1\n%s", bad[i]);
+        assert_null(parse(text, &m));
+        assert_true(m.ready);
+        assert_true(m.fdname_invalid);
+        assert_string_equal(m.fdname, "stored");
+    }
+    char text[400] = "READY=1\nFDNAME=";
+    size_t o = strlen(text);
+    memset(text + o, 'n', 255);
+    text[o + 255] = '\0';
+    assert_null(parse(text, &m));
+    assert_false(m.fdname_invalid);
+    assert_int_equal(strlen(m.fdname), 255);
+    text[o + 255] = 'n';
+    text[o + 256] = '\0';
+    assert_null(parse(text, &m));
+    assert_true(m.fdname_invalid && m.ready);
 }
 
 static void descendants(void **state)
@@ -114,6 +129,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(good_datagrams),
         cmocka_unit_test(malformed_datagrams),
+        cmocka_unit_test(a_bad_fdname_is_ignored_not_the_datagram),
         cmocka_unit_test(descendants),
         cmocka_unit_test(token_comparison),
     };
