@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "procs.h"
 #include "child.h"
 #include "helper.h"
 #include "curlloop.h"
@@ -124,6 +125,18 @@ static void run_exec(struct check_run *r)
     }
     r->abandoned = r->timed_out = 0;
     loop_timer_arm(cs->loop, &r->deadline, cs->timeout_ms);
+}
+
+int checks_owns(const struct checks *cs, pid_t pid)
+{
+    if (cs == NULL || pid <= 0)
+        return 0;
+    for (int i = 0; i < cs->n; i++) {
+        pid_t h = cs->runs[i].h.pid;
+        if (h > 0 && (pid == h || procs_descends_from(pid, h)))
+            return 1;
+    }
+    return 0;
 }
 
 int checks_reaped(struct checks *cs, pid_t pid, int status)

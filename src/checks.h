@@ -60,6 +60,10 @@ void checks_set_active(struct checks *cs, int active);
  * when it is not a check's. */
 int checks_reaped(struct checks *cs, pid_t pid, int status);
 
+/** Whether pid is a running exec check's process, or of its tree: never
+ * a successor of the app (a pid file naming one is refused). */
+int checks_owns(const struct checks *cs, pid_t pid);
+
 /** An sd_notify message from the child's tree: READY=1, RELOADING=1 and
  * STOPPING=1 are results of a notify ready check; WATCHDOG=1 pushes the
  * notify live check's deadline (--watchdog) out again. Ignored while the

@@ -358,7 +358,8 @@ static int address_fault(int e)
 static int open_daemon(struct http_server *srv, char *err, size_t errlen, int *config_fault)
 {
     *config_fault = 0;
-    int fd = net_listen(&srv->addr, 128, err, errlen);
+    int fd =
+        net_listen(&srv->addr, 128, srv->admin ? "--admin-listen" : "--probe-listen", err, errlen);
     if (fd < 0) {
         *config_fault = address_fault(-fd);
         return -1;

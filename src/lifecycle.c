@@ -51,7 +51,8 @@ const char *lifecycle_reason_name(enum lc_reason r)
 
 const char *lifecycle_role_name(enum lc_role r)
 {
-    static const char *const names[] = {"", "main", "next", "old", "validate", "action"};
+    static const char *const names[] = {"",         "main",   "next",       "old",
+                                        "validate", "action", "rolled-back"};
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "unknown";
 }
 
@@ -214,6 +215,7 @@ static void drain(struct lifecycle *lc, const struct lc_event *ev, struct lc_res
                   const char *why)
 {
     end_keep_ready(lc, out);
+    lc->restart_began_ms = 0;
     /* docs/kubernetes.md: endpoints learn of the deletion seconds after it
      * starts, so readiness fails now and the app keeps serving for the
      * prestop delay while traffic drains away. */
@@ -242,7 +244,8 @@ static void exit_without_child(struct lifecycle *lc, const struct lc_event *ev,
     act(out, (struct lc_action){.type = LC_ACT_REAP});
 }
 
-static void stop_other(struct lifecycle *lc, struct lc_result *out, const char *why);
+static void stop_other(struct lifecycle *lc, struct lc_result *out, enum lc_role role,
+                       const char *why);
 
 /* SPEC: a SIGTERM during a restart wins: podvisor drains and exits as
  * usual, from wherever the restart got to. */
@@ -278,7 +281,8 @@ static void on_sigterm_restarting(struct lifecycle *lc, const struct lc_event *e
         /* The next generation never served as the current one: it is
          * stopped, and the current one drains as usual. */
         cancel(out, LC_EV_READY_TIMEOUT, 0);
-        stop_other(lc, out, "SIGTERM during a start-first restart: stopping the next generation");
+        stop_other(lc, out, LC_ROLE_ROLLED_BACK,
+                   "SIGTERM during a start-first restart: stopping the next generation");
         drain(lc, ev, out, "SIGTERM during a restart");
         break;
     default:
@@ -430,6 +434,7 @@ static void cancel_restart(struct lifecycle *lc, const struct lc_event *ev, stru
 {
     cancel(out, LC_EV_PRESTOP_ELAPSED, lc->current);
     lc->stop_after_validate = 0;
+    lc->restart_began_ms = 0;
     if (lc->restart_reason == LC_REASON_CONFIG)
         copy_text(lc->config.hash, sizeof lc->config.hash, lc->config.previous_hash);
     move(lc, out, failing_ready_check(lc) ? LC_RUNNING : LC_READY, why);
@@ -445,6 +450,8 @@ static void begin_restart(struct lifecycle *lc, struct lc_result *out, enum lc_r
 {
     const char *why = reason == LC_REASON_CONFIG ? "config changed" : "restart requested";
     lc->restart_reason = reason;
+    if (lc->restart_began_ms == 0) /* a start-first one falling back keeps its start */
+        lc->restart_began_ms = lc->now_ms;
     if (lc->holds_sockets) {
         /* podvisor holds the listening sockets: while no child accepts,
          * connections wait in their backlog instead of being refused, so
@@ -508,10 +515,22 @@ static void crash_restart(struct lifecycle *lc, const struct lc_event *ev, struc
         backoff_next(lc->backoff_ms, lc->cfg->backoff_initial_ms, lc->cfg->backoff_max_ms);
     int64_t delay = lc->backoff_ms;
     lc->restart_reason = LC_REASON_CRASH;
+    lc->restart_began_ms = 0; /* measured are graceful restarts */
     end_keep_ready(lc, out);
     lc->backoff_until_ms = ev->now_ms + delay;
     move(lc, out, LC_RESTART_BACKOFF, "child exited; --restart-policy restarts it");
     arm(out, LC_EV_BACKOFF_ELAPSED, lc->current, delay);
+}
+
+/* The graceful restart in flight is over: its new generation is ready. */
+static void restart_done(struct lifecycle *lc)
+{
+    if (lc->restart_began_ms == 0)
+        return;
+    lc->last_restart.at_ms = lc->now_ms;
+    lc->last_restart.took_ms = lc->now_ms - lc->restart_began_ms;
+    lc->last_restart.reason = lc->restart_reason;
+    lc->restart_began_ms = 0;
 }
 
 /* --- generations (--restart-mode start-first) ----------------------- */
@@ -522,13 +541,14 @@ static void restart_main(struct lifecycle *lc, struct lc_result *out, enum lc_re
 /* The other generation (a next one rolled back or cut short, or the old
  * one after a promotion) goes: its stop signal now, SIGKILL to its group
  * after the stop timeout. Its exit is never the app's. */
-static void stop_other(struct lifecycle *lc, struct lc_result *out, const char *why)
+static void stop_other(struct lifecycle *lc, struct lc_result *out, enum lc_role role,
+                       const char *why)
 {
     int o = lifecycle_other_generation(lc);
     struct lc_child *c = &lc->children[o];
     if (!c->in_use || c->pid <= 0)
         return;
-    lc->other_role = LC_ROLE_OLD;
+    lc->other_role = role;
     int sig = lc->cfg->stop_signal;
     if (sig > 0) {
         act(out, (struct lc_action){.type = LC_ACT_STOP_CHILD,
@@ -555,6 +575,7 @@ static void begin_start_first(struct lifecycle *lc, struct lc_result *out, enum 
 {
     int o = lifecycle_other_generation(lc);
     lc->restart_reason = reason;
+    lc->restart_began_ms = lc->now_ms;
     memset(&lc->children[o], 0, sizeof lc->children[o]);
     lc->children[o].in_use = 1;
     lc->other_role = LC_ROLE_NEXT;
@@ -573,6 +594,7 @@ static void roll_back(struct lifecycle *lc, const struct lc_event *ev, struct lc
 {
     lc->rollbacks++;
     lc->next_ready_waits = 0;
+    lc->restart_began_ms = 0;
     lc->last_rollback.at_ms = ev->now_ms;
     copy_text(lc->last_rollback.hash, sizeof lc->last_rollback.hash, lc->next_hash);
     copy_text(lc->last_rollback.why, sizeof lc->last_rollback.why, why);
@@ -585,7 +607,7 @@ static void roll_back(struct lifecycle *lc, const struct lc_event *ev, struct lc
         snprintf(text, sizeof text, "restart rolled back: %.120s", why);
         action_result(lc, ev, 0, text);
     }
-    stop_other(lc, out, "rolling back: stopping the next generation");
+    stop_other(lc, out, LC_ROLE_ROLLED_BACK, "rolling back: stopping the next generation");
 }
 
 /* A start-first restart ends with the next generation current, whether
@@ -607,6 +629,7 @@ static void next_becomes_current(struct lifecycle *lc, struct lc_result *out, en
 static void promote(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     lc->next_ready_waits = 0;
+    restart_done(lc);
     next_becomes_current(lc, out, LC_ROLE_OLD);
     lc->notify.mainpid = 0;
     lc->ever_ready = lc->ready_since_start = 1;
@@ -626,7 +649,7 @@ static void promote(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         snprintf(text, sizeof text, "restart: child %d ready (start-first)", (int)cur(lc)->pid);
         action_result(lc, ev, 1, text);
     }
-    stop_other(lc, out, "the next generation is ready: stopping the old one");
+    stop_other(lc, out, LC_ROLE_OLD, "the next generation is ready: stopping the old one");
 }
 
 /* The current generation exited while the next one starts: the next one
@@ -933,11 +956,16 @@ const char *lifecycle_admin_refusal(const struct lifecycle *lc, enum lc_admin cm
 
 /* sd_notify MAINPID=: the app daemonized, or hands supervision to another
  * process of its tree; the one podvisor watches, signals and exits with. */
+int lifecycle_takes_successor(const struct lifecycle *lc)
+{
+    return main_alive(lc) && !lc->children[lc->current].exec_pending && lc->state != LC_EXITED &&
+           !lifecycle_restarting(lc->state);
+}
+
 static void on_mainpid(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     struct lc_child *m = &lc->children[lc->current];
-    if (!main_alive(lc) || m->exec_pending || ev->pid <= 0 || ev->pid == m->pid ||
-        lc->state == LC_EXITED || lifecycle_restarting(lc->state))
+    if (!lifecycle_takes_successor(lc) || ev->pid <= 0 || ev->pid == m->pid)
         return;
     m->pid = ev->pid;
     /* Its group, as the supervisor read it: the successor of an app that
@@ -1182,6 +1210,7 @@ static int valid_child(const struct lc_event *ev)
 
 static void become_ready(struct lifecycle *lc, struct lc_result *out, const char *why)
 {
+    restart_done(lc);
     lc->ever_ready = lc->ready_since_start = 1;
     end_keep_ready(lc, out);
     move(lc, out, LC_READY, why);
@@ -1393,7 +1422,8 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         break;
     case LC_EV_STOP_TIMEOUT:
         if (c != NULL && lifecycle_is_generation(ev->child) && ev->child != lc->current &&
-            c->in_use && c->pid > 0 && lc->other_role == LC_ROLE_OLD)
+            c->in_use && c->pid > 0 &&
+            (lc->other_role == LC_ROLE_OLD || lc->other_role == LC_ROLE_ROLLED_BACK))
             /* the old or rolled-back generation outlived its stop timeout */
             act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
                                         .child = ev->child,

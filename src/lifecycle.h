@@ -71,7 +71,8 @@ enum lc_role {
     LC_ROLE_NEXT,
     LC_ROLE_OLD,
     LC_ROLE_VALIDATE,
-    LC_ROLE_ACTION
+    LC_ROLE_ACTION,
+    LC_ROLE_ROLLED_BACK /* a next generation stopping after its rollback */
 };
 
 /* Why the main child is started again (labelled in /status and /metrics). */
@@ -283,6 +284,14 @@ struct lifecycle {
         char why[120];
     } last_rollback;
     unsigned restarts_by[LC_N_REASONS];
+    /* How long the last graceful restart took, from its trigger (a change
+     * accepted, POST /restart) until the new generation was ready. */
+    int64_t restart_began_ms; /* the restart in flight, waiting for ready; 0: none */
+    struct {
+        int64_t at_ms; /* 0: none yet */
+        int64_t took_ms;
+        enum lc_reason reason;
+    } last_restart;
     int64_t backoff_ms; /* the last crash-restart delay; 0: reset (a stable run) */
     int64_t backoff_until_ms;
     /* With --socket a graceful restart keeps /readyz at 200 (connections
@@ -341,7 +350,8 @@ int lifecycle_restarting(enum lc_state s);
 int lifecycle_public_state(enum lc_state s);
 /** "config", "crash", "admin". */
 const char *lifecycle_reason_name(enum lc_reason r);
-/** "main", "next", "old", "validate", "action" ("" for a free slot). */
+/** "main", "next", "old", "validate", "action", "rolled-back" ("" for a
+ * free slot). */
 const char *lifecycle_role_name(enum lc_role r);
 /** What the child in slot is now. */
 enum lc_role lifecycle_slot_role(const struct lifecycle *lc, int slot);
@@ -378,6 +388,11 @@ int lifecycle_accepts_changes(const struct lifecycle *lc);
 
 /** The slot whose child has this pid, or -1 (an orphan podvisor adopted). */
 int lifecycle_child_by_pid(const struct lifecycle *lc, pid_t pid);
+
+/** Whether a successor named now (MAINPID=, --pid-file) would be taken:
+ * the main child runs, past its exec, and no restart is in flight (a
+ * restart replaces the child and its process group anyway). */
+int lifecycle_takes_successor(const struct lifecycle *lc);
 
 /** The main child's pid, 0 when there is none. */
 pid_t lifecycle_main_pid(const struct lifecycle *lc);

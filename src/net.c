@@ -37,19 +37,21 @@ static int bind_listen(int family, const struct sockaddr *sa, socklen_t salen, i
 /* Containers of one pod share its network namespace: two podvisors there
  * both default to :8099. Said only for podvisor's own listener (probe,
  * admin): a --socket's address is the app's. */
-static const char *in_use_hint(int e, int own)
+static void in_use_hint(int e, const char *option, char *buf, size_t len)
 {
-    return own && e == EADDRINUSE
-               ? " (another podvisor in this pod? give each its own --probe-listen)"
-               : "";
+    if (option != NULL && e == EADDRINUSE)
+        snprintf(buf, len, " (another podvisor in this pod? give each its own %s)", option);
+    else
+        buf[0] = '\0';
 }
 
-/* nonblock: podvisor's own listener (probe, admin); else a --socket for
- * the app. */
-static int listen_tcp(const struct listen_addr *addr, int backlog, int nonblock, char *err,
+/* option: podvisor's own listener (--probe-listen, --admin-listen: non-
+ * blocking, and named in an in-use hint); NULL: a --socket for the app. */
+static int listen_tcp(const struct listen_addr *addr, int backlog, const char *option, char *err,
                       size_t errlen)
 {
-    int e = 0;
+    int e = 0, nonblock = option != NULL;
+    char hint[96];
     if (addr->any) {
         struct sockaddr_in6 a6;
         memset(&a6, 0, sizeof a6);
@@ -70,8 +72,8 @@ static int listen_tcp(const struct listen_addr *addr, int backlog, int nonblock,
             if (fd >= 0)
                 return fd;
         }
-        snprintf(err, errlen, "cannot listen on port %d: %s%s", addr->port, strerror(e),
-                 in_use_hint(e, nonblock));
+        in_use_hint(e, option, hint, sizeof hint);
+        snprintf(err, errlen, "cannot listen on port %d: %s%s", addr->port, strerror(e), hint);
         return -e;
     }
     char port[8];
@@ -92,17 +94,18 @@ static int listen_tcp(const struct listen_addr *addr, int backlog, int nonblock,
         fd = bind_listen(ai->ai_family, ai->ai_addr, ai->ai_addrlen, 1, backlog, nonblock, &e);
     freeaddrinfo(res);
     if (fd < 0) {
+        in_use_hint(e, option, hint, sizeof hint);
         snprintf(err, errlen, "cannot listen on %s: %s%s",
-                 listen_addr_format(addr, shown, sizeof shown), strerror(e),
-                 in_use_hint(e, nonblock));
+                 listen_addr_format(addr, shown, sizeof shown), strerror(e), hint);
         return -e;
     }
     return fd;
 }
 
-int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t errlen)
+int net_listen(const struct listen_addr *addr, int backlog, const char *option, char *err,
+               size_t errlen)
 {
-    return listen_tcp(addr, backlog, 1, err, errlen);
+    return listen_tcp(addr, backlog, option, err, errlen);
 }
 
 /* A unix socket path left by an earlier run is replaced, but only when
@@ -121,13 +124,17 @@ static int clear_stale_unix(const struct sockaddr_un *sa, char *err, size_t errl
                  sa->sun_path);
         return -EEXIST;
     }
-    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking: a live server whose backlog is full makes a blocking
+     * connect wait (start-up hung there); it answers EAGAIN instead, and is
+     * as live as one that accepts. Only ECONNREFUSED says stale. */
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (probe < 0)
         return -errno;
-    int live = connect(probe, (const struct sockaddr *)sa, sizeof *sa) == 0;
+    int rc = connect(probe, (const struct sockaddr *)sa, sizeof *sa), e = errno;
     close(probe);
-    if (live) {
-        snprintf(err, errlen, "%s: a server answers on it already", sa->sun_path);
+    if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
+        snprintf(err, errlen, "%s: a server answers on it already%s", sa->sun_path,
+                 rc == 0 ? "" : " (its backlog is full)");
         return -EADDRINUSE;
     }
     if (unlink(sa->sun_path) < 0 && errno != ENOENT) {
@@ -141,7 +148,7 @@ int net_hold_socket(const struct socket_spec *spec, char *err, size_t errlen)
 {
     int backlog = spec->backlog > 0 ? spec->backlog : SOMAXCONN;
     if (!spec->is_unix)
-        return listen_tcp(&spec->tcp, backlog, 0, err, errlen);
+        return listen_tcp(&spec->tcp, backlog, NULL, err, errlen);
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;

@@ -12,8 +12,10 @@
 /** Binds and listens. ":PORT" binds [::] dual stack, falling back to
  * 0.0.0.0 where IPv6 is not available; a host is resolved numerically first,
  * then as a name. Returns the fd, or -errno with a reason in err (a name
- * that does not resolve is -EADDRNOTAVAIL). */
-int net_listen(const struct listen_addr *addr, int backlog, char *err, size_t errlen);
+ * that does not resolve is -EADDRNOTAVAIL). option: the flag that gave the
+ * address ("--probe-listen"), named in the hint when it is in use. */
+int net_listen(const struct listen_addr *addr, int backlog, const char *option, char *err,
+               size_t errlen);
 
 /** Binds and listens on a --socket: blocking (as systemd passes them: the
  * app may accept blocking), close-on-exec (only the main child gets it,

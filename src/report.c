@@ -178,6 +178,13 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
         json_object_set_new(child, "restart_phase",
                             lifecycle_restarting(lc->state) ? json_string(strchr(phase, '/') + 1)
                                                             : json_null());
+        json_object_set_new(child, "last_restart",
+                            lc->last_restart.at_ms > 0
+                                ? json_pack("{s:o, s:s, s:f}", "at",
+                                            at(lc->last_restart.at_ms, now), "reason",
+                                            lifecycle_reason_name(lc->last_restart.reason),
+                                            "seconds", (double)lc->last_restart.took_ms / 1000.0)
+                                : json_null());
         json_object_set_new(child, "rollbacks", json_integer((json_int_t)lc->rollbacks));
         json_object_set_new(child, "successions", json_integer((json_int_t)lc->successions));
         json_object_set_new(child, "last_rollback",
@@ -303,6 +310,10 @@ char *report_metrics(const struct lifecycle *lc, struct report_now now)
                "Content changes seen under --watch (after the debounce).", c->changes);
     metric_one(f, "podvisor_config_reloads_total", "counter",
                "Changes acted on in place (signal, exec or webhook).", c->reloads);
+    metric_head(f, "podvisor_last_restart_seconds", "gauge",
+                "How long the last graceful restart took, from its trigger until the new "
+                "generation was ready (0: none yet).");
+    fprintf(f, "podvisor_last_restart_seconds %.3f\n", (double)lc->last_restart.took_ms / 1000.0);
     metric_one(f, "podvisor_restart_rollbacks_total", "counter",
                "Start-first restarts whose next generation failed (the current one kept).",
                lc->rollbacks);
@@ -363,7 +374,10 @@ void report_route(const struct lifecycle *lc, const char *method, const char *pa
     out->body = NULL;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         out->status = 405;
-        out->body = text("method not allowed: use GET or HEAD\n");
+        out->body = text(strcmp(method, "POST") == 0
+                             ? "method not allowed: use GET or HEAD (the admin commands are "
+                               "POSTed to the --admin-listen address)\n"
+                             : "method not allowed: use GET or HEAD\n");
     } else if (strcmp(path, "/livez") == 0 || strcmp(path, "/healthz") == 0) {
         out->status = (unsigned)report_livez(lc, &out->body);
     } else if (strcmp(path, "/readyz") == 0) {

@@ -185,12 +185,18 @@ static void on_check_result(void *ctx, int index, int ok, int64_t took_ms, const
 static void warn_refused_on_disk(struct supervisor *sv)
 {
     const struct lc_config *cf = &sv->lc.config;
-    if (sv->cfg->validate.argv == NULL || cf->last_refused.at_ms == 0 ||
-        strcmp(cf->pending, cf->hash) == 0 || strcmp(cf->pending, cf->last_refused.hash) != 0)
+    if (strcmp(cf->pending, cf->hash) == 0)
         return;
-    log_warn("the child starts on files that hold a change --validate refused (%s): they "
-             "cannot be un-written; the next good change is applied as usual",
-             cf->pending);
+    if (sv->cfg->validate.argv != NULL && cf->last_refused.at_ms != 0 &&
+        strcmp(cf->pending, cf->last_refused.hash) == 0)
+        log_warn("the child starts on files that hold a change --validate refused (%s): they "
+                 "cannot be un-written; the next good change is applied as usual",
+                 cf->pending);
+    else if (sv->lc.last_rollback.at_ms != 0 && strcmp(cf->pending, sv->lc.last_rollback.hash) == 0)
+        log_warn("the child starts on files that hold a change whose start-first restart was "
+                 "rolled back (%s: %s): they cannot be un-written; the next change is applied "
+                 "as usual",
+                 cf->pending, sv->lc.last_rollback.why);
 }
 
 static void on_old_group_poll(void *ctx)
@@ -416,7 +422,9 @@ static void on_status(void *ctx, pid_t pid, int status)
          * first, so that its exit is not taken for the app's. */
         if (sv->notify)
             notify_drain(sv->notify);
-        pid_t take = succession_adopt_pending(&sv->succession, pid, sv->self);
+        pid_t take = lifecycle_takes_successor(&sv->lc)
+                         ? succession_adopt_pending(&sv->succession, pid, sv->self)
+                         : 0;
         if (take > 0)
             feed(sv, (struct lc_event){.type = LC_EV_MAINPID, .pid = take, .pgid = getpgid(take)});
         pid_t named =
@@ -462,7 +470,9 @@ static void on_status(void *ctx, pid_t pid, int status)
         log_info("child %d%s %s", (int)pid,
                  slot == sv->lc.current                               ? ""
                  : lifecycle_slot_role(&sv->lc, slot) == LC_ROLE_NEXT ? " (the next generation)"
-                                                                      : " (the old generation)",
+                 : lifecycle_slot_role(&sv->lc, slot) == LC_ROLE_ROLLED_BACK
+                     ? " (the rolled-back next generation)"
+                     : " (the old generation)",
                  waitstatus_describe(status, how, sizeof how));
     feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status});
 }
@@ -607,12 +617,22 @@ static void on_config_change(void *ctx, const char *hash)
 static const char *role_of(const struct supervisor *sv, pid_t pid)
 {
     int slot = lifecycle_child_by_pid(&sv->lc, pid);
+    if (slot < 0 && checks_owns(sv->checks, pid))
+        return "exec check";
     return slot < 0 ? NULL : lifecycle_role_name(lifecycle_slot_role(&sv->lc, slot));
 }
 
 /* A successor named by sd_notify MAINPID= (sender) or --pid-file (-1). */
 static void on_successor(struct supervisor *sv, pid_t sender, pid_t pid)
 {
+    if (!lifecycle_takes_successor(&sv->lc)) {
+        if (pid != lifecycle_main_pid(&sv->lc))
+            log_info("%s names pid %d: not followed, podvisor is %s (the child and what is "
+                     "left in its process group are replaced)",
+                     sender < 0 ? "--pid-file" : "sd_notify MAINPID=", (int)pid,
+                     lifecycle_state_detail(sv->lc.state));
+        return;
+    }
     pid_t take = succession_named(&sv->succession, sender, pid, lifecycle_main_pid(&sv->lc),
                                   sv->self, role_of(sv, pid));
     if (take > 0)
@@ -681,6 +701,12 @@ static void on_notify(void *ctx, pid_t sender, struct notify_msg *m)
         log_debug("sd_notify from pid %d (the %s generation):%s", (int)sender,
                   lifecycle_role_name(lifecycle_slot_role(&sv->lc, gen)),
                   m->ready ? " READY=1" : "");
+        if (m->mainpid > 0 && lifecycle_slot_role(&sv->lc, gen) == LC_ROLE_NEXT)
+            log_warn("sd_notify MAINPID=%d from the next generation (pid %d): start-first does "
+                     "not follow a next generation that hands over to another process; when pid "
+                     "%d exits before READY=1 it is rolled back (an app that daemonizes needs "
+                     "--restart-mode stop-first)",
+                     (int)m->mainpid, (int)sender, (int)sv->lc.children[gen].pid);
         if (m->ready && lifecycle_slot_role(&sv->lc, gen) == LC_ROLE_NEXT) {
             log_info("sd_notify READY=1 from the next generation (pid %d)", (int)sender);
             feed(sv, (struct lc_event){.type = LC_EV_NEXT_READY, .child = gen});

@@ -120,8 +120,17 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
         snprintf(what, sizeof what, "HTTP %ld", status);
     drop_easy(wh);
     if (wh->pending) {
-        /* A newer change waited for this answer: it supersedes any retry. */
-        log_info("webhook %s: %s; posting the newer change", wh->url, what);
+        /* A newer change waited for this answer: it supersedes any retry.
+         * After a timeout the app may still be reloading the last one:
+         * --webhook-timeout is how long one reload may take, and past it
+         * the two may overlap; said so, not hidden. */
+        if (rc == CURLE_OPERATION_TIMEDOUT && status == 0 && sent > 0)
+            log_warn("webhook %s: no answer within --webhook-timeout %lldms; posting the newer "
+                     "change now, while the app may still be reloading the last one (set "
+                     "--webhook-timeout above the app's longest reload)",
+                     wh->url, (long long)wh->timeout_ms);
+        else
+            log_info("webhook %s: %s; posting the newer change", wh->url, what);
         free(wh->body);
         wh->body = wh->pending;
         wh->pending = NULL;

@@ -10,7 +10,9 @@
  * fails before the server had it (no connection, an answer other than
  * 2xx) is retried with doubling backoff until one succeeds or a newer
  * change replaces it; one that times out is not retried (the server may
- * still be working on it): the next change posts again. No proxy, ever
+ * still be working on it): the next change posts again, at once if one
+ * waits. So --webhook-timeout is how long one reload may take: past it two
+ * reloads may overlap on the app (logged). No proxy, ever
  * (the app is in the pod), and the answer's body is read and dropped.
  * libcurl is loaded on the first POST (see lazylib.h). */
 #ifndef PODVISOR_WEBHOOK_H

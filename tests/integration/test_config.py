@@ -373,6 +373,12 @@ def test_webhook_one_post_in_flight_changes_coalesce_and_a_timeout_is_not_retrie
         time.sleep(3)
         assert len(hook.posts) == 1
         assert status(port)["config"]["last_action"]["ok"] is False
+        # A newer change waiting when the POST times out is posted then; the
+        # app may still be reloading the last one, and the log says so.
+        cm.update({"key": "timeout-2"})
+        wait_for(lambda: len(hook.posts) == 2, what="the second POST", err=pv.stderr_so_far)
+        cm.update({"key": "timeout-3"})
+        err_line(pv, "posting the newer change now, while the app may still be reloading")
     finally:
         stop(pv)
 

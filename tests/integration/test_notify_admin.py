@@ -532,3 +532,26 @@ def test_admin_on_every_address_is_warned_about():
         assert "is not a loopback address" in err and "no --admin-token-file" in err, err
     finally:
         stop(pv, 143)
+
+
+def test_listener_errors_and_answers_name_the_right_option():
+    """The admin listener's in-use hint named --probe-listen; a POST to the
+    probe port answered 405 without saying where admin commands go."""
+    import socket
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        r = run(["--probe-listen", "off", "--admin-listen", f"127.0.0.1:{port}", "--", "true"])
+        assert r.returncode == 2, r.stderr
+        assert "give each its own --admin-listen" in r.stderr, r.stderr
+        r = run(["--probe-listen", f"127.0.0.1:{port}", "--", "true"])
+        assert "give each its own --probe-listen" in r.stderr, r.stderr
+    finally:
+        taken.close()
+    pp = free_port()
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--", "sleep", "60"]) as pv:
+        wait_for(lambda: probe(pp, "/livez").ok, what="the probe server", err=pv.stderr_so_far)
+        code, body, _ = post(pp, "/restart")
+        assert code == 405 and "--admin-listen" in body, body

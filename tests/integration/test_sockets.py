@@ -140,6 +140,33 @@ def test_a_stale_unix_socket_is_replaced(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_a_live_unix_server_with_a_full_backlog_is_refused_at_once(tmp_path):
+    """A live server's socket is never taken over, even one too busy to
+    accept: podvisor's check connected blocking and hung its start-up."""
+    path = str(tmp_path / "busy.sock")
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.listen(0)
+    queued = []
+    try:
+        for _ in range(8):  # fill the backlog; nothing accepts
+            c = socket.socket(socket.AF_UNIX)
+            c.setblocking(False)
+            try:
+                c.connect(path)
+            except BlockingIOError:
+                c.close()
+                break
+            queued.append(c)
+        r = run(["--socket", f"unix:{path}", "--", "true"], timeout=20)
+        assert r.returncode == 2, r.stderr
+        assert "a server answers on it already (its backlog is full)" in r.stderr, r.stderr
+    finally:
+        for c in queued:
+            c.close()
+        s.close()
+
+
 @pytest.mark.parametrize("spec,says", [
     ("tcp://127.0.0.1", "is not a socket"),
     ("127.0.0.1:80", "is not a socket"),

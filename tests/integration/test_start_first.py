@@ -66,6 +66,8 @@ def test_start_first_restarts_lose_nothing_and_stay_ready(tmp_path, app_env):
                      sf.status()["state"] == "ready" and len(sf.status()["children"]) == 1,
                      timeout=20, what=f"restart {i} and the old generation gone")
             assert app_body(sf.app_port) == f"v{i}"
+        last = sf.status()["child"]["last_restart"]
+        assert last["reason"] == "config" and last["seconds"] > 0, last
         time.sleep(0.2)
     finally:
         load.stop()
@@ -128,6 +130,9 @@ def test_a_next_generation_never_ready_is_rolled_back_after_ready_timeout(tmp_pa
         wait_for(lambda: len(sf.status()["children"]) == 1, timeout=10,
                  what="the rolled-back generation to go")
         assert http_probe(sf.probe_port, "/readyz").ok
+        # its exit is said as what it was (it was "the old generation")
+        wait_for(lambda: "(the rolled-back next generation)" in sf.pv.stderr_so_far(),
+                 what="its exit logged", err=sf.pv.stderr_so_far)
         time.sleep(0.2)
     finally:
         load.stop()
@@ -282,6 +287,18 @@ def notify(msg):
     s.close()
 
 mode = sys.argv[1]
+if mode == "daemonize":
+    # the parent names its child with MAINPID= and exits; the child says
+    # READY=1 once it is on its own
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        time.sleep(0.3)
+        notify("READY=1")
+        while True:
+            time.sleep(1)
+    notify(f"MAINPID={pid}")
+    os._exit(0)
 if mode == "detached":
     # READY=1 from a process that left the generation's tree and group
     # (setsid, then a double fork: re-parented to podvisor)
@@ -351,3 +368,33 @@ def test_the_old_generation_stopping_does_not_unready_the_promoted_one(tmp_path)
                  what="the promoted generation ready", err=pv.stderr_so_far)
         err = pv.stderr_so_far()
         assert "STOPPING=1" in err and "the next generation is ready" in err, err
+
+
+def test_a_crash_restart_onto_rolled_back_content_says_so(tmp_path, app_env):
+    """The current generation crashes after a rollback: the restart must
+    read the files as they are (they cannot be un-written), and said so;
+    it said nothing."""
+    sf = StartFirst(tmp_path, extra=["--ready-timeout", "1s", "--restart-policy", "on-failure"])
+    with sf.pv:
+        sf.vol.update({"app.conf": "hang: never ready"})
+        wait_for(lambda: sf.status()["child"].get("last_rollback") and
+                 len(sf.status()["children"]) == 1, timeout=15, what="the rollback",
+                 err=sf.pv.stderr_so_far)
+        os.kill(sf.pv.child_pid(), signal.SIGKILL)
+        wait_for(lambda: "whose start-first restart was rolled back" in sf.pv.stderr_so_far(),
+                 timeout=15, what="the warning", err=sf.pv.stderr_so_far)
+
+
+def test_start_first_with_a_daemonizing_app_says_why_it_rolls_back(tmp_path):
+    """A next generation that hands over to another process (MAINPID=,
+    then exits) is not followed before its promotion: it rolls back every
+    time, and now the log says why and what to do instead."""
+    pv, vol, probe_port = _notify_app(tmp_path, "daemonize")
+    with pv:
+        wait_for(lambda: http_probe(probe_port, "/readyz").ok, what="ready", err=pv.stderr_so_far)
+        vol.update({"app.conf": "v1"})
+        wait_for(lambda: "start-first does not follow a next generation that hands over" in
+                 pv.stderr_so_far(), timeout=15, what="the reason", err=pv.stderr_so_far)
+        wait_for(lambda: podvisor_status(probe_port)["child"].get("last_rollback"), timeout=15,
+                 what="the rollback", err=pv.stderr_so_far)
+        assert "--restart-mode stop-first" in pv.stderr_so_far()

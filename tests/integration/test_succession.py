@@ -86,3 +86,34 @@ def test_a_successor_adopted_during_the_drain_gets_the_stop_signal(tmp_path):
         rc = pv.wait(timeout=20)
         assert rc == 0, pv.stderr
         assert "--stop-timeout" not in pv.stderr, pv.stderr
+
+
+def test_a_pid_file_naming_an_exec_check_is_not_followed(tmp_path):
+    """An exec check is podvisor's own process: a pid file that names one
+    (here the check writes it) is refused, or its exit would end the pod."""
+    pid_file = tmp_path / "app.pid"
+    with Podvisor(["--probe-listen", "off", "--check-interval", "200ms", "--ready-check",
+                   f"exec:sh -c 'echo $$ > {pid_file}; sleep 1'", "--pid-file", str(pid_file),
+                   "--", "sleep", "60"], pid1=False) as pv:
+        wait_for(lambda: "it is podvisor's exec check" in pv.stderr_so_far(), timeout=15,
+                 what="the refusal", err=pv.stderr_so_far)
+        assert "supervising it instead" not in pv.stderr_so_far()
+        assert pv.proc.poll() is None
+
+
+def test_a_successor_named_during_a_restart_is_said_not_followed(tmp_path):
+    """During a restart a named successor is not taken (the restart
+    replaces the child and its group): the log said "supervising it
+    instead" all the same."""
+    admin = free_port()
+    script = tmp_path / "app.sh"
+    script.write_text(HANDS_OVER_ON_TERM)
+    with Podvisor(["--probe-listen", "off", "--admin-listen", f"127.0.0.1:{admin}",
+                   "--pid-file", str(tmp_path / "app.pid"), "--", "sh", str(script),
+                   str(tmp_path)]) as pv:
+        assert pv.readline() == "started"
+        assert post(admin, "/restart")[0] == 202
+        assert pv.readline(timeout=15) == "started"  # the restart's new child
+        err = pv.stderr_so_far()
+        assert "not followed, podvisor is restarting" in err, err
+        assert "supervising it instead" not in err, err

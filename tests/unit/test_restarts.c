@@ -494,6 +494,39 @@ static void a_successor_adopted_while_stopping_gets_the_stop_signal(void **state
     assert_int_equal(find(LC_ACT_ARM_TIMER, -1), -1); /* the deadline stays */
 }
 
+/* Low: /status gives the last restart's duration, from its trigger until
+ * the new generation is ready, for both modes; a rollback is no restart. */
+static void the_last_restart_is_timed_from_trigger_to_ready(void **state)
+{
+    setup(RESTART_MODE_START_FIRST, 0);
+    cfg.validate.argv = NULL;
+    int64_t t0;
+    change("h2");
+    feed((struct lc_event){.type = LC_EV_FORKED, .child = LC_GEN_B, .pid = 43});
+    feed((struct lc_event){.type = LC_EV_READY_TIMEOUT});
+    assert_int_equal(lc.last_restart.at_ms, 0); /* rolled back: not a restart */
+    feed((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_B, .status = 0});
+    change("h3");
+    t0 = now;
+    feed((struct lc_event){.type = LC_EV_FORKED, .child = LC_GEN_B, .pid = 44});
+    feed((struct lc_event){.type = LC_EV_NEXT_READY, .child = LC_GEN_B});
+    assert_true(lc.last_restart.took_ms == now - t0);
+    assert_int_equal(lc.last_restart.reason, LC_REASON_CONFIG);
+    /* stop-first: until the restarted child is ready */
+    setup(RESTART_MODE_STOP_FIRST, 1000);
+    cfg.validate.argv = NULL;
+    feed((struct lc_event){.type = LC_EV_RESTART, .code = LC_REASON_ADMIN});
+    t0 = now;
+    feed((struct lc_event){.type = LC_EV_PRESTOP_ELAPSED, .child = LC_GEN_A});
+    feed((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 0});
+    feed((struct lc_event){.type = LC_EV_OLD_GROUP_GONE, .child = LC_GEN_A});
+    feed((struct lc_event){.type = LC_EV_FORKED, .child = LC_GEN_A, .pid = 45});
+    assert_int_equal(lc.last_restart.at_ms, 0);
+    feed((struct lc_event){.type = LC_EV_EXEC_OK, .child = LC_GEN_A});
+    assert_true(lc.last_restart.took_ms == now - t0);
+    assert_int_equal(lc.last_restart.reason, LC_REASON_ADMIN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -513,6 +546,7 @@ int main(void)
         cmocka_unit_test(a_signal_is_rewritten_once),
         cmocka_unit_test(a_successor_keeps_the_group_it_was_born_in),
         cmocka_unit_test(a_successor_adopted_while_stopping_gets_the_stop_signal),
+        cmocka_unit_test(the_last_restart_is_timed_from_trigger_to_ready),
     };
     return cmocka_run_group_tests_name("restarts", tests, NULL, NULL);
 }
