@@ -77,6 +77,70 @@ enum lc_role lifecycle_slot_role(const struct lifecycle *lc, int slot)
     return slot == lc->current ? LC_ROLE_MAIN : (enum lc_role)lc->other_role;
 }
 
+/* Appends " name" or " name:value" (value NULL: none). */
+static size_t flag(char *buf, size_t len, size_t o, const char *name, const char *value)
+{
+    if (o >= len)
+        return o;
+    int n = snprintf(buf + o, len - o, "%s%s%s%s", o ? " " : "", name, value ? ":" : "",
+                     value ? value : "");
+    return o + (n > 0 ? (size_t)n : 0);
+}
+
+const char *lifecycle_flags(const struct lifecycle *lc, char *buf, size_t len)
+{
+    static const char *const cleanups[] = {"", "reaping", "term", "kill", "done"};
+    const struct lc_config *cf = &lc->config;
+    int o_slot = lifecycle_other_generation(lc);
+    char sig[16];
+    size_t o = 0;
+    buf[0] = '\0';
+    if (lc->cfg->sidecar)
+        o = flag(buf, len, o, "sidecar", NULL);
+    if (lc->children[lc->current].in_use && lc->children[lc->current].exec_pending)
+        o = flag(buf, len, o, "exec-pending", NULL);
+    if (lc->children[lc->current].stopped_by)
+        o = flag(buf, len, o, "stopped",
+                 signal_name(lc->children[lc->current].stopped_by, sig, sizeof sig));
+    if (lc->children[o_slot].in_use)
+        o = flag(buf, len, o, "other", lifecycle_role_name((enum lc_role)lc->other_role));
+    if (lc->notify.mainpid)
+        o = flag(buf, len, o, "successor", NULL);
+    if (lc->children[LC_VALIDATE].in_use)
+        o = flag(buf, len, o, "validating", cf->validating);
+    if (cf->validate_again)
+        o = flag(buf, len, o, "validate-again", NULL);
+    if (lc->children[LC_ACTION].in_use)
+        o = flag(buf, len, o, "action", NULL);
+    if (cf->action_again)
+        o = flag(buf, len, o, "action-again", NULL);
+    if (strcmp(cf->pending, cf->hash) != 0)
+        o = flag(buf, len, o, "files", cf->pending);
+    if (lc->restart_again)
+        o = flag(buf, len, o, "queued", lifecycle_reason_name(lc->queued_reason));
+    if (lc->queued_hash[0])
+        o = flag(buf, len, o, "queued-content", lc->queued_hash);
+    if (lc->start_after_validate)
+        o = flag(buf, len, o, "start-after-verdict", NULL);
+    if (lc->stop_after_validate)
+        o = flag(buf, len, o, "stop-after-verdict", NULL);
+    if (lc->next_ready_waits)
+        o = flag(buf, len, o, "ready-waits-verdict", NULL);
+    if (lc->restart_keeps_ready)
+        o = flag(buf, len, o, "keep-ready", NULL);
+    if (lc->admin_drained)
+        o = flag(buf, len, o, "drained", NULL);
+    if (lc->drain_signal)
+        o = flag(buf, len, o, "drain-signal", signal_name(lc->drain_signal, sig, sizeof sig));
+    if (lc->last_rollback.at_ms)
+        o = flag(buf, len, o, "rolled-back", lc->last_rollback.hash);
+    if (cf->last_refused.at_ms)
+        o = flag(buf, len, o, "refused", cf->last_refused.hash);
+    if (lc->cleanup != LC_CLEANUP_NONE && (unsigned)lc->cleanup < 5)
+        o = flag(buf, len, o, "cleanup", cleanups[lc->cleanup]);
+    return buf;
+}
+
 /* Copies an event's text (which lives only as long as the step). */
 static void copy_text(char *dst, size_t len, const char *src)
 {
@@ -108,8 +172,10 @@ void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg)
  * (tests/unit/test_explore.c) fails on any. */
 static void fault(struct lifecycle *lc, const char *what)
 {
+    char flags[200];
     lc->faults++;
-    snprintf(lc->fault, sizeof lc->fault, "%s (in %s)", what, lifecycle_state_detail(lc->state));
+    snprintf(lc->fault, sizeof lc->fault, "%s (in %s {%s})", what,
+             lifecycle_state_detail(lc->state), lifecycle_flags(lc, flags, sizeof flags));
 }
 
 void lifecycle_set_holds_sockets(struct lifecycle *lc)

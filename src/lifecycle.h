@@ -28,6 +28,7 @@
 #ifndef PODVISOR_LIFECYCLE_H
 #define PODVISOR_LIFECYCLE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -229,7 +230,7 @@ struct lifecycle {
     /* States the rules say cannot happen, met anyway: never an abort of
      * PID 1; logged by the supervisor, hunted by the explorer. */
     unsigned faults;
-    char fault[160]; /* the last one, with the state it happened in */
+    char fault[400]; /* the last one, with the state it happened in */
     struct lc_check checks[LC_MAX_CHECKS];
     int n_checks, n_ready_checks;
     int ready_since_start; /* ready at least once since the main child last started */
@@ -339,6 +340,11 @@ void lifecycle_set_holds_sockets(struct lifecycle *lc);
 
 /** Feeds one event; fills *out (cleared first). */
 void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out);
+
+/** Everything beyond the state that changes what an event does, as words
+ * ("validating queued:config keep-ready cleanup:term"), "" when nothing:
+ * the golden table prints it on every row, a fault is logged with it. */
+const char *lifecycle_flags(const struct lifecycle *lc, char *buf, size_t len);
 
 /** The public name: "restarting" for every restart phase. */
 const char *lifecycle_state_name(enum lc_state s);

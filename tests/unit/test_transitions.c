@@ -57,6 +57,7 @@ static const char *const event_names[LC_N_EVENTS] = {
     [LC_EV_OLD_GROUP_DEADLINE] = "OLD_GROUP_DEADLINE",
     [LC_EV_READY_TIMEOUT] = "READY_TIMEOUT",
     [LC_EV_NEXT_READY] = "NEXT_READY",
+    [LC_EV_NO_MEMORY] = "NO_MEMORY",
 };
 
 static const char *const slot_names[LC_MAX_CHILDREN] = {
@@ -94,8 +95,11 @@ static void step_type(enum lc_event_type type)
 /* One config for the whole table: a prestop delay, a ready check, a crash
  * restart policy and the graceful restart on a change, so that every state
  * and restart phase can be reached. */
-static int with_socket; /* the situations with a --socket held */
-static int start_first; /* the situations with --restart-mode start-first */
+static int with_socket;   /* the situations with a --socket held */
+static int start_first;   /* the situations with --restart-mode start-first */
+static int with_validate; /* the situations with --validate */
+static int exec_action;   /* the situations with --on-change exec: */
+static int sidecar;       /* sidecar mode */
 
 static void fresh(void)
 {
@@ -119,6 +123,17 @@ static void fresh(void)
         cfg.socket = (struct strlist){sockets, 1};
     if (start_first)
         cfg.restart_mode = RESTART_MODE_START_FIRST;
+    static char *validate[] = {"validate", NULL}, *reload[] = {"reload", NULL};
+    if (with_validate)
+        cfg.validate.argv = validate;
+    if (exec_action) {
+        cfg.on_change.kind = ON_CHANGE_EXEC;
+        cfg.on_change.argv = reload;
+    }
+    if (sidecar) {
+        cfg.sidecar = 1;
+        cfg.ready_check = (struct strlist){NULL, 0};
+    }
     lifecycle_init(&lc, &cfg);
     now = 1000;
 }
@@ -224,6 +239,81 @@ static void old_stopping(void)
     step((struct lc_event){.type = LC_EV_NEXT_READY, .child = LC_GEN_B});
 }
 
+/* The situations the flags make (lifecycle_flags): helpers running,
+ * sidecar mode, the clean-up's phases, a queued restart, a rollback, a
+ * successor, a stop waiting for a verdict. */
+static void validating(void)
+{
+    with_validate = 1;
+    ready();
+    with_validate = 0;
+    step((struct lc_event){.type = LC_EV_CONFIG_CHANGED, .text = "h2"});
+    step((struct lc_event){.type = LC_EV_FORKED, .child = LC_VALIDATE, .pid = 70});
+}
+
+static void action_running(void)
+{
+    exec_action = 1;
+    ready();
+    exec_action = 0;
+    step((struct lc_event){.type = LC_EV_CONFIG_CHANGED, .text = "h2"});
+    step((struct lc_event){.type = LC_EV_FORKED, .child = LC_ACTION, .pid = 71});
+}
+
+static void sidecar_watching(void)
+{
+    sidecar = 1;
+    fresh();
+    sidecar = 0;
+    step_type(LC_EV_START);
+}
+
+static void cleanup_term(void)
+{
+    exited();
+    step((struct lc_event){.type = LC_EV_REAPED, .left = 1});
+}
+
+static void cleanup_kill(void)
+{
+    cleanup_term();
+    step_type(LC_EV_CLEANUP_TERM_ELAPSED);
+}
+
+static void queued_restart(void)
+{
+    next_starting();
+    step((struct lc_event){.type = LC_EV_CONFIG_CHANGED, .text = "h3"});
+}
+
+static void rolled_back(void)
+{
+    next_starting();
+    step_type(LC_EV_READY_TIMEOUT);
+}
+
+static void ready_after_rollback(void)
+{
+    rolled_back();
+    step((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_B, .status = SIGTERM});
+}
+
+static void successor(void)
+{
+    ready();
+    step((struct lc_event){.type = LC_EV_MAINPID, .child = LC_GEN_A, .pid = 61, .pgid = 42});
+}
+
+static void stop_waits_for_verdict(void)
+{
+    validating();
+    step((struct lc_event){
+        .type = LC_EV_CHILD_EXITED, .child = LC_VALIDATE, .status = 0, .hash = "h2"});
+    step((struct lc_event){.type = LC_EV_CONFIG_CHANGED, .text = "h3"});
+    step((struct lc_event){.type = LC_EV_FORKED, .child = LC_VALIDATE, .pid = 72});
+    step_type(LC_EV_PRESTOP_ELAPSED);
+}
+
 static const struct situation {
     const char *name;
     void (*reach)(void);
@@ -244,6 +334,16 @@ static const struct situation {
     {"--socket restart: running, not ready yet (ready kept)", held_restart_running},
     {"start-first: the next generation starts (gen-b)", next_starting},
     {"start-first: promoted; the old generation (gen-a) stops", old_stopping},
+    {"ready; --validate judges a change", validating},
+    {"ready; an exec: on-change action runs", action_running},
+    {"sidecar mode", sidecar_watching},
+    {"exited: leftovers got SIGTERM", cleanup_term},
+    {"exited: leftovers got SIGKILL", cleanup_kill},
+    {"start-first: a change queued behind the restart", queued_restart},
+    {"start-first: rolled back; the next generation stops", rolled_back},
+    {"start-first: ready again after a rollback", ready_after_rollback},
+    {"ready; a successor adopted (MAINPID=)", successor},
+    {"restart: delay over; the stop waits for a verdict", stop_waits_for_verdict},
 };
 
 /* Each event once, with the arguments a real one has (the main child's). */
@@ -289,6 +389,11 @@ static const struct lc_event events[] = {
     {.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 0},
     {.type = LC_EV_STOP_TIMEOUT, .child = LC_GEN_A},
     {.type = LC_EV_SPAWN_FAILED, .child = LC_GEN_B},
+    {.type = LC_EV_NO_MEMORY, .child = LC_GEN_B},
+    /* the helpers' slots: a verdict on what is being judged, an action done */
+    {.type = LC_EV_CHILD_EXITED, .child = LC_VALIDATE, .status = 0},
+    {.type = LC_EV_CHILD_EXITED, .child = LC_VALIDATE, .status = 1 << 8},
+    {.type = LC_EV_CHILD_EXITED, .child = LC_ACTION, .status = 0},
 };
 
 static size_t put(char *buf, size_t len, size_t o, const char *fmt, ...)
@@ -307,7 +412,8 @@ static size_t put(char *buf, size_t len, size_t o, const char *fmt, ...)
 static size_t describe_event(char *buf, size_t len, size_t o, const struct lc_event *ev)
 {
     o = put(buf, len, o, "%s", event_names[ev->type]);
-    if (ev->child == LC_GEN_B || (ev->child == LC_GEN_A && ev->type == LC_EV_STOP_TIMEOUT))
+    if (ev->child == LC_GEN_B || (ev->child == LC_GEN_A && ev->type == LC_EV_STOP_TIMEOUT) ||
+        (ev->type == LC_EV_CHILD_EXITED && ev->child != LC_GEN_A))
         o = put(buf, len, o, "[%s]", slot_names[ev->child]);
     if (ev->type == LC_EV_SIGNAL || ev->type == LC_EV_CHILD_STOPPED)
         o = put(buf, len, o, "(%d)", ev->sig);
@@ -325,8 +431,10 @@ static size_t describe_event(char *buf, size_t len, size_t o, const struct lc_ev
 static size_t describe_state(char *buf, size_t len, size_t o)
 {
     struct lc_condition c[LC_N_CONDITIONS];
-    return put(buf, len, o, "%s [%d]", lifecycle_state_detail(lc.state),
-               lifecycle_conditions(&lc, now, c) ? 200 : 503);
+    char flags[400];
+    lifecycle_flags(&lc, flags, sizeof flags);
+    return put(buf, len, o, "%s%s%s%s [%d]", lifecycle_state_detail(lc.state), flags[0] ? " {" : "",
+               flags, flags[0] ? "}" : "", lifecycle_conditions(&lc, now, c) ? 200 : 503);
 }
 
 static size_t describe_actions(char *buf, size_t len, size_t o)
@@ -385,7 +493,10 @@ static char *table(void)
     assert_non_null(buf);
     o = put(buf, len, o,
             "# The lifecycle's transition table (tests/unit/test_transitions.c).\n"
-            "# SITUATION | EVENT -> STATE[/restart phase] [/readyz status] ACTIONS\n"
+            "# SITUATION | EVENT -> STATE[/restart phase] {FLAGS} [/readyz status] ACTIONS\n"
+            "# FLAGS: what beyond the state changes what an event does\n"
+            "# (lifecycle_flags: helpers running, queued restarts, waits for a\n"
+            "# verdict, the other generation's role, the clean-up's phase, ...).\n"
             "# Config: --prestop-delay 1s, --stop-timeout 5s, one ready check,\n"
             "# --restart-policy on-failure, --on-change restart, --ready-timeout 60s\n"
             "# (the --socket situations hold one socket; the start-first ones use\n"
@@ -399,6 +510,9 @@ static char *table(void)
         for (size_t e = 0; e < sizeof events / sizeof events[0]; e++) {
             situations[s].reach();
             struct lc_event ev = events[e];
+            /* a verdict is on what is on disk now, as the supervisor says */
+            if (ev.type == LC_EV_CHILD_EXITED && ev.child == LC_VALIDATE)
+                ev.hash = lc.config.pending;
             o = put(buf, len, o, "%-24s| ", situations[s].name);
             o = describe_event(buf, len, o, &ev);
             step(ev);
