@@ -56,17 +56,17 @@ const char *lifecycle_role_name(enum lc_role r)
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "unknown";
 }
 
-int lifecycle_is_generation(int slot)
+int lifecycle_is_generation(enum lc_slot slot)
 {
     return slot == LC_GEN_A || slot == LC_GEN_B;
 }
 
-int lifecycle_other_generation(const struct lifecycle *lc)
+enum lc_slot lifecycle_other_generation(const struct lifecycle *lc)
 {
     return lc->current == LC_GEN_A ? LC_GEN_B : LC_GEN_A;
 }
 
-enum lc_role lifecycle_slot_role(const struct lifecycle *lc, int slot)
+enum lc_role lifecycle_slot_role(const struct lifecycle *lc, enum lc_slot slot)
 {
     if (slot < 0 || slot >= LC_MAX_CHILDREN || !lc->children[slot].in_use)
         return LC_ROLE_NONE;
@@ -91,7 +91,7 @@ const char *lifecycle_flags(const struct lifecycle *lc, char *buf, size_t len)
 {
     static const char *const cleanups[] = {"", "reaping", "term", "kill", "done"};
     const struct lc_config *cf = &lc->config;
-    int o_slot = lifecycle_other_generation(lc);
+    enum lc_slot o_slot = lifecycle_other_generation(lc);
     char sig[16];
     size_t o = 0;
     buf[0] = '\0';
@@ -103,7 +103,7 @@ const char *lifecycle_flags(const struct lifecycle *lc, char *buf, size_t len)
         o = flag(buf, len, o, "stopped",
                  signal_name(lc->children[lc->current].stopped_by, sig, sizeof sig));
     if (lc->children[o_slot].in_use)
-        o = flag(buf, len, o, "other", lifecycle_role_name((enum lc_role)lc->other_role));
+        o = flag(buf, len, o, "other", lifecycle_role_name(lc->other_role));
     if (lc->notify.mainpid)
         o = flag(buf, len, o, "successor", NULL);
     if (lc->children[LC_VALIDATE].in_use)
@@ -194,7 +194,7 @@ static void act(struct lc_result *out, struct lc_action a)
 }
 
 static void act_on(const struct lifecycle *lc, struct lc_result *out, enum lc_action_type type,
-                   int child, int sig)
+                   enum lc_slot child, int sig)
 {
     act(out, (struct lc_action){.type = type,
                                 .child = child,
@@ -214,7 +214,7 @@ static void move(struct lifecycle *lc, struct lc_result *out, enum lc_state to, 
     lc->state = to;
 }
 
-static void arm(struct lc_result *out, enum lc_event_type timer, int child, int64_t ms)
+static void arm(struct lc_result *out, enum lc_event_type timer, enum lc_slot child, int64_t ms)
 {
     act(out,
         (struct lc_action){.type = LC_ACT_ARM_TIMER, .timer = timer, .child = child, .ms = ms});
@@ -223,7 +223,7 @@ static void arm(struct lc_result *out, enum lc_event_type timer, int child, int6
 /* Timers are keyed by (event, child): the old generation's stop timeout
  * and a rolled-back next generation's run at once. Timers about podvisor
  * as a whole (clean-up, --ready-timeout) use slot 0. */
-static void cancel(struct lc_result *out, enum lc_event_type timer, int child)
+static void cancel(struct lc_result *out, enum lc_event_type timer, enum lc_slot child)
 {
     act(out, (struct lc_action){.type = LC_ACT_CANCEL_TIMER, .timer = timer, .child = child});
 }
@@ -298,7 +298,7 @@ static void drain(struct lifecycle *lc, const struct lc_event *ev, struct lc_res
 static void exit_without_child(struct lifecycle *lc, const struct lc_event *ev,
                                struct lc_result *out, int code, const char *why)
 {
-    for (int r = 0; r < LC_MAX_CHILDREN; r++)
+    for (enum lc_slot r = LC_GEN_A; r < LC_MAX_CHILDREN; r++)
         if (r != lc->current && lc->children[r].in_use && lc->children[r].pid > 0)
             act_on(lc, out, LC_ACT_KILL_GROUP, r, SIGKILL);
     lc->exit_code = code;
@@ -454,7 +454,7 @@ static void on_main_exited(struct lifecycle *lc, const struct lc_event *ev, stru
 /* What the old child left in its own process group goes with it, so the
  * new one does not find its port taken; nothing else in the pod is
  * touched. The group's id is the old pid (child_spawn made it a leader). */
-static void kill_old_group(struct lc_result *out, int slot, pid_t old)
+static void kill_old_group(struct lc_result *out, enum lc_slot slot, pid_t old)
 {
     act(out, (struct lc_action){.type = LC_ACT_KILL_OLD_GROUP, .child = slot, .pid = old});
 }
@@ -610,7 +610,7 @@ static void restart_main(struct lifecycle *lc, struct lc_result *out, enum lc_re
 static void stop_other(struct lifecycle *lc, struct lc_result *out, enum lc_role role,
                        const char *why)
 {
-    int o = lifecycle_other_generation(lc);
+    enum lc_slot o = lifecycle_other_generation(lc);
     struct lc_child *c = &lc->children[o];
     if (!c->in_use || c->pid <= 0)
         return;
@@ -639,7 +639,7 @@ static void stop_other(struct lifecycle *lc, struct lc_result *out, enum lc_role
  * the next says it is ready. */
 static void begin_start_first(struct lifecycle *lc, struct lc_result *out, enum lc_reason reason)
 {
-    int o = lifecycle_other_generation(lc);
+    enum lc_slot o = lifecycle_other_generation(lc);
     lc->restart_reason = reason;
     lc->restart_began_ms = lc->now_ms;
     memset(&lc->children[o], 0, sizeof lc->children[o]);
@@ -771,7 +771,7 @@ static void run_queued_restart(struct lifecycle *lc, const struct lc_event *ev,
  * runs now. */
 static void on_other_exited(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
-    int o = ev->child;
+    enum lc_slot o = ev->child;
     struct lc_child *c = &lc->children[o];
     pid_t pgid = c->pgid;
     int was_next = lc->other_role == LC_ROLE_NEXT;
@@ -792,7 +792,7 @@ static void on_other_exited(struct lifecycle *lc, const struct lc_event *ev, str
  * headroom is too small for two): a stop-first restart instead. */
 static void next_spawn_failed(struct lifecycle *lc, struct lc_result *out, const char *why)
 {
-    int o = lifecycle_other_generation(lc);
+    enum lc_slot o = lifecycle_other_generation(lc);
     memset(&lc->children[o], 0, sizeof lc->children[o]);
     lc->other_role = LC_ROLE_NONE;
     cancel(out, LC_EV_READY_TIMEOUT, 0);
@@ -838,13 +838,13 @@ static void restart_main(struct lifecycle *lc, struct lc_result *out, enum lc_re
 
 /* --- config changes ------------------------------------------------ */
 
-static void spawn_helper(struct lifecycle *lc, struct lc_result *out, int role,
+static void spawn_helper(struct lifecycle *lc, struct lc_result *out, enum lc_slot slot,
                          enum lc_event_type timeout)
 {
-    memset(&lc->children[role], 0, sizeof lc->children[role]);
-    lc->children[role].in_use = 1;
-    act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = role});
-    arm(out, timeout, role, LC_HELPER_TIMEOUT_MS);
+    memset(&lc->children[slot], 0, sizeof lc->children[slot]);
+    lc->children[slot].in_use = 1;
+    act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = slot});
+    arm(out, timeout, slot, LC_HELPER_TIMEOUT_MS);
 }
 
 static void set_last_action(struct lifecycle *lc, const struct lc_event *ev, int ok, int pending,
@@ -1163,17 +1163,17 @@ static void on_action_exited(struct lifecycle *lc, const struct lc_event *ev, st
     }
 }
 
-static void on_helper_timeout(struct lifecycle *lc, struct lc_result *out, int role)
+static void on_helper_timeout(struct lifecycle *lc, struct lc_result *out, enum lc_slot slot)
 {
-    struct lc_child *c = &lc->children[role];
+    struct lc_child *c = &lc->children[slot];
     if (!c->in_use || c->pid <= 0)
         return;
     c->timed_out = 1;
     act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
-                                .child = role,
+                                .child = slot,
                                 .pid = c->pid,
                                 .pgid = c->pgid,
-                                .why = role == LC_VALIDATE
+                                .why = slot == LC_VALIDATE
                                            ? "--validate ran too long: killed"
                                            : "the exec: on-change command ran too long: killed"});
 }
@@ -1328,9 +1328,9 @@ static const struct lc_check *failing_ready_check(const struct lifecycle *lc)
 
 static void on_check_result(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
-    if (ev->child < 0 || ev->child >= lc->n_checks || !lifecycle_checks_wanted(lc))
+    if ((int)ev->check < 0 || (int)ev->check >= lc->n_checks || !lifecycle_checks_wanted(lc))
         return;
-    struct lc_check *k = &lc->checks[ev->child];
+    struct lc_check *k = &lc->checks[ev->check];
     k->has_result = 1;
     k->ok = ev->code != 0;
     k->runs++;

@@ -57,6 +57,10 @@ enum lc_state {
 /* The states /status and /metrics name: the restart phases are one. */
 #define LC_N_PUBLIC_STATES 7
 
+/* A --ready-check or --live-check, by its index in the order given
+ * (ready checks first): a type of its own, never taken for a slot. */
+enum lc_check_id { LC_CHECK_FIRST = 0, LC_CHECK_LAST = OPTIONS_MAX_CHECKS - 1 };
+
 /* Children by slot. The main child is a generation: the current one lives
  * in one of the two generation slots (lc->current), and the other slot
  * holds the next generation while a start-first restart starts it, or the
@@ -129,8 +133,9 @@ enum lc_event_type {
 
 struct lc_event {
     enum lc_event_type type;
-    int64_t now_ms; /* monotonic */
-    int child;      /* slot (enum lc_slot) */
+    int64_t now_ms;         /* monotonic */
+    enum lc_slot child;     /* the child it is about (FORKED, CHILD_EXITED, timers) */
+    enum lc_check_id check; /* CHECK_RESULT: which check */
     pid_t pid;
     pid_t pgid; /* MAINPID: the successor's process group, as read (0: not known) */
     int sig;
@@ -164,7 +169,7 @@ enum lc_action_type {
 
 struct lc_action {
     enum lc_action_type type;
-    int child;
+    enum lc_slot child;
     pid_t pid;  /* the child's pid when the action was decided */
     pid_t pgid; /* its process group (forwards with -g, the kill of its group) */
     int sig;
@@ -262,9 +267,10 @@ struct lifecycle {
     uint64_t forwarded[OPTIONS_NSIG]; /* per signal actually forwarded as */
     /* Restarts of the main child. */
     enum lc_reason restart_reason;
-    int current;       /* the slot of the current generation: LC_GEN_A or LC_GEN_B */
-    int other_role;    /* the other generation slot, when in use: LC_ROLE_NEXT or LC_ROLE_OLD */
-    int restart_again; /* a trigger came while a restart was in flight: one more after it */
+    enum lc_slot current;    /* the slot of the current generation: LC_GEN_A or LC_GEN_B */
+    enum lc_role other_role; /* the other generation slot's, when in use: next, old,
+                              * rolled-back */
+    int restart_again;       /* a trigger came while a restart was in flight: one more after it */
     enum lc_reason queued_reason; /* the first trigger merged into that one more */
     int start_after_validate;     /* the restart's start waits for the --validate in flight */
     /* Stop-first: the prestop delay ended while a change that landed during
@@ -360,11 +366,11 @@ const char *lifecycle_reason_name(enum lc_reason r);
  * free slot). */
 const char *lifecycle_role_name(enum lc_role r);
 /** What the child in slot is now. */
-enum lc_role lifecycle_slot_role(const struct lifecycle *lc, int slot);
+enum lc_role lifecycle_slot_role(const struct lifecycle *lc, enum lc_slot slot);
 /** Whether slot holds a generation of the main child (not a helper). */
-int lifecycle_is_generation(int slot);
+int lifecycle_is_generation(enum lc_slot slot);
 /** The generation slot that is not the current one. */
-int lifecycle_other_generation(const struct lifecycle *lc);
+enum lc_slot lifecycle_other_generation(const struct lifecycle *lc);
 
 /* The admin commands, in one table: the path http.c routes, the event the
  * supervisor feeds, the answer when accepted; lifecycle_admin_refusal is

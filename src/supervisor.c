@@ -59,7 +59,7 @@ struct sv_timer {
     struct loop_timer timer;
     struct supervisor *sv;
     enum lc_event_type event;
-    int child;
+    enum lc_slot child;
 };
 
 /* The I/O side of one child slot: its exec-result pipe while it execs,
@@ -70,7 +70,7 @@ struct sv_child {
     struct helper capture; /* --validate's output (helper.h) */
     int exec_errno;        /* its exec failed with this (0: it did not) */
     struct supervisor *sv;
-    int slot;
+    enum lc_slot slot;
 };
 
 /* A held fd, passed to each generation as LISTEN_FDS entry (name). */
@@ -169,7 +169,7 @@ static void on_check_result(void *ctx, int index, int ok, int64_t took_ms, const
     else if (!k->has_result && !ok)
         log_debug("%s check %s: %s", k->live ? "live" : "ready", k->name, why);
     feed(sv, (struct lc_event){.type = LC_EV_CHECK_RESULT,
-                               .child = index,
+                               .check = (enum lc_check_id)index,
                                .code = ok,
                                .status = (int)(took_ms > INT32_MAX ? INT32_MAX : took_ms),
                                .text = why});
@@ -233,7 +233,7 @@ static void close_exec_pipe(struct sv_child *c)
     close_watched(c, &c->exec_watch, &c->exec_fd);
 }
 
-static char *const *slot_argv(const struct supervisor *sv, int slot)
+static char *const *slot_argv(const struct supervisor *sv, enum lc_slot slot)
 {
     switch (slot) {
     case LC_VALIDATE:
@@ -264,7 +264,8 @@ static int take_exec_result(struct sv_child *c)
         else if (lifecycle_is_generation(c->slot))
             log_info("started the next generation, child %d: %s", (int)pid, cmd);
         else
-            log_debug("started %s %d: %s", lifecycle_role_name(c->slot), (int)pid, cmd);
+            log_debug("started %s %d: %s",
+                      lifecycle_role_name(lifecycle_slot_role(&sv->lc, c->slot)), (int)pid, cmd);
         feed(sv, (struct lc_event){.type = LC_EV_EXEC_OK, .child = c->slot});
         break;
     case CHILD_EXEC_FAILED: {
@@ -289,7 +290,7 @@ static void on_exec_pipe(void *ctx, uint32_t events)
     take_exec_result(ctx);
 }
 
-static void spawn(struct supervisor *sv, int slot)
+static void spawn(struct supervisor *sv, enum lc_slot slot)
 {
     struct sv_child *c = &sv->children[slot];
     char *const *argv = slot_argv(sv, slot);
@@ -351,7 +352,7 @@ static void one_line_output(const char *in, char *out, size_t len)
     log_one_line(out);
 }
 
-static void helper_exited(struct supervisor *sv, int slot, int status)
+static void helper_exited(struct supervisor *sv, enum lc_slot slot, int status)
 {
     struct sv_child *c = &sv->children[slot];
     char how[320];
@@ -414,8 +415,8 @@ static void on_status(void *ctx, pid_t pid, int status)
 {
     struct supervisor *sv = ctx;
     char name[16], how[64];
-    int slot = lifecycle_child_by_pid(&sv->lc, pid);
-    if (slot == sv->lc.current && (sv->notify || sv->cfg->pid_file) &&
+    int found = lifecycle_child_by_pid(&sv->lc, pid);
+    if (found >= 0 && (enum lc_slot)found == sv->lc.current && (sv->notify || sv->cfg->pid_file) &&
         (WIFEXITED(status) || WIFSIGNALED(status))) {
         /* A daemonizing app sends MAINPID= and exits; an app replacing
          * itself names its successor in --pid-file: what it said is read
@@ -431,17 +432,18 @@ static void on_status(void *ctx, pid_t pid, int status)
             lifecycle_main_pid(&sv->lc) == pid ? succession_pid_file_now(&sv->succession) : 0;
         if (named > 0)
             on_successor(sv, -1, named);
-        slot = lifecycle_child_by_pid(&sv->lc, pid);
+        found = lifecycle_child_by_pid(&sv->lc, pid);
     }
-    if (slot < 0 && checks_reaped(sv->checks, pid, status))
+    if (found < 0 && checks_reaped(sv->checks, pid, status))
         return;
-    if (slot < 0) {
+    if (found < 0) {
         if (sv->cfg->warn_on_reap && (WIFEXITED(status) || WIFSIGNALED(status)))
             /* tini's own words: scripts grep for them. */
             log_warn("Reaped zombie process with pid=%d (%s)", (int)pid,
                      waitstatus_describe(status, how, sizeof how));
         return;
     }
+    enum lc_slot slot = (enum lc_slot)found;
     if (WIFSTOPPED(status)) {
         log_warn("child %d stopped by SIG%s; it resumes on SIGCONT", (int)pid,
                  signal_name(WSTOPSIG(status), name, sizeof name));
@@ -657,11 +659,11 @@ static void on_pid_file_poll(void *ctx)
 static int sender_generation(const struct supervisor *sv, pid_t sender)
 {
     const struct lifecycle *lc = &sv->lc;
-    int gens[2] = {lc->current, lifecycle_other_generation(lc)};
+    enum lc_slot gens[2] = {lc->current, lifecycle_other_generation(lc)};
     for (int i = 0; i < 2; i++) {
         const struct lc_child *c = &lc->children[gens[i]];
         if (c->in_use && c->pid > 0 && procs_in_tree(sender, c->pid))
-            return gens[i];
+            return (int)gens[i];
     }
     return -1;
 }
@@ -671,9 +673,10 @@ static int sender_generation(const struct supervisor *sv, pid_t sender)
  * next generation waits for one is that generation's (the current one is
  * ready already); anything else counts for the current one, as before
  * there were two. Said in the log either way. */
-static int place_unplaced(const struct supervisor *sv, pid_t sender, const struct notify_msg *m)
+static enum lc_slot place_unplaced(const struct supervisor *sv, pid_t sender,
+                                   const struct notify_msg *m)
 {
-    int o = lifecycle_other_generation(&sv->lc);
+    enum lc_slot o = lifecycle_other_generation(&sv->lc);
     int gone = procs_parent(sender) < 0;
     if (m->ready && lifecycle_slot_role(&sv->lc, o) == LC_ROLE_NEXT) {
         log_info("sd_notify READY=1 from pid %d, %s: credited to the next generation, the one "
@@ -689,9 +692,8 @@ static int place_unplaced(const struct supervisor *sv, pid_t sender, const struc
 static void on_notify(void *ctx, pid_t sender, struct notify_msg *m)
 {
     struct supervisor *sv = ctx;
-    int gen = sender_generation(sv, sender);
-    if (gen < 0)
-        gen = place_unplaced(sv, sender, m);
+    int placed = sender_generation(sv, sender);
+    enum lc_slot gen = placed < 0 ? place_unplaced(sv, sender, m) : (enum lc_slot)placed;
     struct sv_child *c = &sv->children[gen];
     /* READY=1 can come in the same wake-up as the exec's EOF: the exec is
      * taken first, or the checks would not be running to hear it. */

@@ -148,12 +148,12 @@ static uint64_t fingerprint(const struct lifecycle *lc, const struct world *w)
     h = fnv(h, w->stop_sent, sizeof w->stop_sent);
     h = fnv(h, w->killed, sizeof w->killed);
     for (int e = 0; e < LC_N_EVENTS; e++)
-        for (int s = 0; s < SLOTS; s++) {
+        for (enum lc_slot s = LC_GEN_A; s < SLOTS; s++) {
             if (!w->timer_at[e][s])
                 continue;
             int rank = 0; /* how many armed timers are due before it */
             for (int e2 = 0; e2 < LC_N_EVENTS; e2++)
-                for (int s2 = 0; s2 < SLOTS; s2++)
+                for (enum lc_slot s2 = LC_GEN_A; s2 < SLOTS; s2++)
                     rank += w->timer_at[e2][s2] && w->timer_at[e2][s2] < w->timer_at[e][s];
             int key[3] = {e, s, rank};
             h = fnv(h, key, sizeof key);
@@ -232,10 +232,10 @@ static void world_apply(struct explorer *x, const struct lc_result *r)
         violate(x, "more actions than fit in one step");
     for (int i = 0; i < r->nactions; i++) {
         const struct lc_action *a = &r->actions[i];
-        int s = a->child;
+        enum lc_slot s = a->child;
         switch (a->type) {
         case LC_ACT_SPAWN:
-            if (s < 0 || s >= SLOTS || w->pid[s] || w->spawn_pending[s]) {
+            if ((int)s < 0 || s >= SLOTS || w->pid[s] || w->spawn_pending[s]) {
                 violate(x, "spawn into slot %d, which holds a child", s);
                 break;
             }
@@ -259,7 +259,7 @@ static void world_apply(struct explorer *x, const struct lc_result *r)
         case LC_ACT_FORWARD:
         case LC_ACT_STOP_CHILD:
         case LC_ACT_KILL_GROUP:
-            if (s < 0 || s >= SLOTS || w->pid[s] == 0 || a->pid != w->pid[s]) {
+            if ((int)s < 0 || s >= SLOTS || w->pid[s] == 0 || a->pid != w->pid[s]) {
                 violate(x, "action %d names slot %d (pid %d), which has no such child", a->type, s,
                         (int)a->pid);
                 break;
@@ -270,7 +270,7 @@ static void world_apply(struct explorer *x, const struct lc_result *r)
                 w->killed[s] = 1;
             break;
         case LC_ACT_ARM_TIMER:
-            if (s < 0 || s >= SLOTS) {
+            if ((int)s < 0 || s >= SLOTS) {
                 violate(x, "a timer for slot %d", s);
                 break;
             }
@@ -282,7 +282,7 @@ static void world_apply(struct explorer *x, const struct lc_result *r)
             w->timer_at[a->timer][s] = w->now + (a->ms > 0 ? a->ms : 1);
             break;
         case LC_ACT_CANCEL_TIMER:
-            if (s >= 0 && s < SLOTS)
+            if ((int)s >= 0 && s < SLOTS)
                 w->timer_at[a->timer][s] = 0;
             break;
         case LC_ACT_AWAIT_GROUP:
@@ -290,21 +290,21 @@ static void world_apply(struct explorer *x, const struct lc_result *r)
             break;
         case LC_ACT_SIGNAL_REMAINING:
             if (a->sig == SIGKILL)
-                for (int g = 0; g < SLOTS; g++)
+                for (enum lc_slot g = LC_GEN_A; g < SLOTS; g++)
                     if (lifecycle_is_generation(g) && w->pid[g] &&
                         w->timer_at[LC_EV_STOP_TIMEOUT][g] > w->now)
                         violate(x,
                                 "slot %d is SIGKILLed by the clean-up before its own stop "
                                 "timeout",
                                 g);
-            for (int g = 0; g < SLOTS; g++)
+            for (enum lc_slot g = LC_GEN_A; g < SLOTS; g++)
                 if (w->pid[g]) {
                     w->killed[g] |= a->sig == SIGKILL;
                     w->stop_sent[g] = 1;
                 }
             break;
         case LC_ACT_EXIT:
-            for (int g = 0; g < SLOTS; g++)
+            for (enum lc_slot g = LC_GEN_A; g < SLOTS; g++)
                 if (w->pid[g] && a->why == NULL)
                     violate(x, "podvisor exits while slot %d's child runs", g);
             if (w->exited)
@@ -329,7 +329,7 @@ static void check_state(struct explorer *x)
     if (lc->faults)
         violate(x, "lifecycle fault: %s", lc->fault);
     int gens = 0;
-    for (int s = 0; s < SLOTS; s++) {
+    for (enum lc_slot s = LC_GEN_A; s < SLOTS; s++) {
         if (lifecycle_is_generation(s) && (w->pid[s] || w->spawn_pending[s]))
             gens++;
         if (w->pid[s] && !lc->children[s].in_use)
@@ -342,13 +342,13 @@ static void check_state(struct explorer *x)
     /* Every process running while podvisor stops has had its stop signal
      * (or SIGKILL), and its own deadline. */
     if (lc->state == LC_STOPPING || lc->state == LC_EXITED)
-        for (int s = 0; s < SLOTS; s++)
+        for (enum lc_slot s = LC_GEN_A; s < SLOTS; s++)
             if (lifecycle_is_generation(s) && w->pid[s] && !w->exec_pending[s] &&
                 !w->stop_sent[s] && !w->killed[s] &&
                 !(lc->state == LC_STOPPING && x->cfg.stop_signal <= 0))
                 violate(x, "podvisor stops, slot %d's child never got its stop signal", s);
     if (lc->state == LC_STOPPING)
-        for (int s = 0; s < SLOTS; s++)
+        for (enum lc_slot s = LC_GEN_A; s < SLOTS; s++)
             if (lifecycle_is_generation(s) && w->pid[s] && !w->killed[s] &&
                 !w->timer_at[LC_EV_STOP_TIMEOUT][s])
                 violate(x, "podvisor stops, slot %d's child has no SIGKILL deadline", s);
@@ -357,10 +357,10 @@ static void check_state(struct explorer *x)
      * on purpose unready (drained, stopping), or have exited. */
     int quiet = !w->await_group;
     for (int e = 0; e < LC_N_EVENTS && quiet; e++)
-        for (int s = 0; s < SLOTS; s++)
+        for (enum lc_slot s = LC_GEN_A; s < SLOTS; s++)
             if (w->timer_at[e][s])
                 quiet = 0;
-    for (int s = 0; s < SLOTS && quiet; s++)
+    for (enum lc_slot s = LC_GEN_A; s < SLOTS && quiet; s++)
         if (w->spawn_pending[s] || w->exec_pending[s] || (w->pid[s] && s != lc->current) ||
             (w->pid[s] && w->killed[s]))
             quiet = 0;
@@ -375,7 +375,8 @@ static void check_state(struct explorer *x)
     probe = *lc;
     struct lc_result r;
     for (int i = 0; i < probe.n_checks; i++) {
-        struct lc_event ok = {.type = LC_EV_CHECK_RESULT, .child = i, .code = 1, .now_ms = w->now};
+        struct lc_event ok = {
+            .type = LC_EV_CHECK_RESULT, .check = (enum lc_check_id)i, .code = 1, .now_ms = w->now};
         lifecycle_step(&probe, &ok, &r);
     }
     if (lc->admin_drained || lc->state == LC_DRAINING || lc->state == LC_STOPPING)
@@ -424,8 +425,8 @@ static void apply(struct explorer *x, const struct lc_event *in)
     struct world *w = &x->w;
     struct lc_event ev = *in;
     struct lc_result r;
-    int s = ev.child;
-    int current_before = x->lc.current;
+    enum lc_slot s = ev.child;
+    enum lc_slot current_before = x->lc.current;
     if (ev.type == LC_EV_FORKED) {
         w->spawn_pending[s] = 0;
         w->exec_pending[s] = 1;
@@ -456,7 +457,7 @@ static void apply(struct explorer *x, const struct lc_event *in)
     if (ev.type == LC_EV_OLD_GROUP_DEADLINE)
         w->await_group = 0;
     ev.now_ms = w->now;
-    int exec_error = s >= 0 && s < SLOTS ? x->lc.children[s].exec_error_code : 0;
+    int exec_error = (int)s >= 0 && s < SLOTS ? x->lc.children[s].exec_error_code : 0;
     lifecycle_step(&x->lc, &ev, &r);
     x->steps++;
     if (ev.type == LC_EV_MAINPID && x->lc.children[s].pid == ev.pid)
@@ -494,7 +495,7 @@ static int candidates(struct explorer *x, struct lc_event *out)
         return 0;
     /* The supervisor forks while it carries out SPAWN: the spawn's outcome
      * is the next event, before anything else can be read. */
-    for (int s = 0; s < SLOTS; s++)
+    for (enum lc_slot s = LC_GEN_A; s < SLOTS; s++)
         if (w->spawn_pending[s]) {
             out[n++] = (struct lc_event){.type = LC_EV_FORKED, .child = s, .pid = 100 + s};
             out[n++] = (struct lc_event){.type = LC_EV_SPAWN_FAILED, .child = s};
@@ -502,7 +503,7 @@ static int candidates(struct explorer *x, struct lc_event *out)
                 out[n++] = (struct lc_event){.type = LC_EV_NO_MEMORY, .child = s};
             return n;
         }
-    for (int s = 0; s < SLOTS; s++) {
+    for (enum lc_slot s = LC_GEN_A; s < SLOTS; s++) {
         if (0) {
             out[n++] = (struct lc_event){.type = LC_EV_FORKED, .child = s, .pid = 100 + s};
             out[n++] = (struct lc_event){.type = LC_EV_SPAWN_FAILED, .child = s};
@@ -541,11 +542,11 @@ static int candidates(struct explorer *x, struct lc_event *out)
     /* the timers due first */
     int64_t first = 0;
     for (int e = 0; e < LC_N_EVENTS; e++)
-        for (int s = 0; s < SLOTS; s++)
+        for (enum lc_slot s = LC_GEN_A; s < SLOTS; s++)
             if (w->timer_at[e][s] && (!first || w->timer_at[e][s] < first))
                 first = w->timer_at[e][s];
     for (int e = 0; e < LC_N_EVENTS && first; e++)
-        for (int s = 0; s < SLOTS; s++)
+        for (enum lc_slot s = LC_GEN_A; s < SLOTS; s++)
             if (w->timer_at[e][s] == first)
                 out[n++] = (struct lc_event){.type = (enum lc_event_type)e, .child = s};
     if (w->await_group)
@@ -562,12 +563,12 @@ static int candidates(struct explorer *x, struct lc_event *out)
         out[n++] = (struct lc_event){.type = LC_EV_DRAIN};
     out[n++] = (struct lc_event){.type = LC_EV_SIGNAL, .sig = SIGHUP};
     if (lc->n_checks > 0 && lifecycle_checks_wanted(lc)) {
-        out[n++] = (struct lc_event){.type = LC_EV_CHECK_RESULT, .child = 0, .code = 1};
-        out[n++] = (struct lc_event){.type = LC_EV_CHECK_RESULT, .child = 0, .code = 0};
+        out[n++] = (struct lc_event){.type = LC_EV_CHECK_RESULT, .check = 0, .code = 1};
+        out[n++] = (struct lc_event){.type = LC_EV_CHECK_RESULT, .check = 0, .code = 0};
     }
     if (lc->state == LC_EXITED && lc->cleanup != LC_CLEANUP_DONE) {
         int left = 0;
-        for (int s = 0; s < SLOTS; s++)
+        for (enum lc_slot s = LC_GEN_A; s < SLOTS; s++)
             left |= w->pid[s] != 0;
         out[n++] = (struct lc_event){.type = LC_EV_REAPED, .left = left};
     }

@@ -413,7 +413,7 @@ static void check_result(int index, int64_t now, int ok, const char *why)
 {
     struct lc_event ev = {.type = LC_EV_CHECK_RESULT,
                           .now_ms = now,
-                          .child = index,
+                          .check = (enum lc_check_id)index,
                           .code = ok,
                           .status = 7,
                           .text = why};

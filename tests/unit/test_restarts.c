@@ -31,7 +31,7 @@ static void feed(struct lc_event ev)
 static int find(enum lc_action_type type, int child)
 {
     for (int i = 0; i < res.nactions; i++)
-        if (res.actions[i].type == type && (child < 0 || res.actions[i].child == child))
+        if (res.actions[i].type == type && (child < 0 || (int)res.actions[i].child == child))
             return i;
     return -1;
 }
@@ -421,12 +421,12 @@ static void a_promoted_generation_is_ready_whatever_the_old_one_said(void **stat
     feed((struct lc_event){.type = LC_EV_START, .text = "h1"});
     feed((struct lc_event){.type = LC_EV_FORKED, .child = LC_GEN_A, .pid = 42});
     feed((struct lc_event){.type = LC_EV_EXEC_OK, .child = LC_GEN_A});
-    feed((struct lc_event){.type = LC_EV_CHECK_RESULT, .child = 0, .code = 1});
+    feed((struct lc_event){.type = LC_EV_CHECK_RESULT, .check = 0, .code = 1});
     assert_int_equal(lc.state, LC_READY);
     change("h2");
     feed((struct lc_event){.type = LC_EV_FORKED, .child = LC_GEN_B, .pid = 43});
     feed((struct lc_event){.type = LC_EV_CHECK_RESULT,
-                           .child = 0,
+                           .check = 0,
                            .code = 0,
                            .text = "RELOADING=1: the app is reloading"});
     feed((struct lc_event){.type = LC_EV_NEXT_READY, .child = LC_GEN_B});

@@ -154,7 +154,7 @@ static void running(void)
 static void ready(void)
 {
     running();
-    step((struct lc_event){.type = LC_EV_CHECK_RESULT, .child = 0, .code = 1});
+    step((struct lc_event){.type = LC_EV_CHECK_RESULT, .check = 0, .code = 1});
 }
 
 static void draining(void)
@@ -372,8 +372,8 @@ static const struct lc_event events[] = {
     {.type = LC_EV_VALIDATE_TIMEOUT},
     {.type = LC_EV_ACTION_TIMEOUT},
     {.type = LC_EV_BACKOFF_ELAPSED},
-    {.type = LC_EV_CHECK_RESULT, .child = 0, .code = 1},
-    {.type = LC_EV_CHECK_RESULT, .child = 0, .code = 0, .text = "refused"},
+    {.type = LC_EV_CHECK_RESULT, .check = 0, .code = 1},
+    {.type = LC_EV_CHECK_RESULT, .check = 0, .code = 0, .text = "refused"},
     {.type = LC_EV_MAINPID, .pid = 60},
     {.type = LC_EV_NOTIFY_STATUS, .text = "up"},
     {.type = LC_EV_NOTIFY_REJECTED, .code = 0},
