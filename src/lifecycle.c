@@ -1606,6 +1606,92 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         fault(lc, "more actions than LC_MAX_ACTIONS: some dropped");
 }
 
+enum lc_state lifecycle_state(const struct lifecycle *lc)
+{
+    return lc->state;
+}
+
+enum lc_slot lifecycle_current(const struct lifecycle *lc)
+{
+    return lc->current;
+}
+
+const struct lc_child *lifecycle_child(const struct lifecycle *lc, enum lc_slot slot)
+{
+    return &lc->children[slot < LC_MAX_CHILDREN ? slot : LC_GEN_A];
+}
+
+const struct lc_config *lifecycle_config(const struct lifecycle *lc)
+{
+    return &lc->config;
+}
+
+int lifecycle_n_checks(const struct lifecycle *lc)
+{
+    return lc->n_checks;
+}
+
+const struct lc_check *lifecycle_check(const struct lifecycle *lc, int index)
+{
+    return index >= 0 && index < lc->n_checks ? &lc->checks[index] : NULL;
+}
+
+int lifecycle_exit_code(const struct lifecycle *lc)
+{
+    return lc->exit_code;
+}
+
+const char *lifecycle_new_fault(const struct lifecycle *lc, unsigned *seen)
+{
+    if (lc->faults == *seen)
+        return NULL;
+    *seen = lc->faults;
+    return lc->fault;
+}
+
+const char *lifecycle_refusal_outcome(const struct lifecycle *lc)
+{
+    if (!lifecycle_accepts_changes(lc))
+        return " (podvisor is stopping)";
+    if (lc->cfg->sidecar)
+        return "; nothing is signalled";
+    switch (lc->state) {
+    case LC_RESTART_DELAY:
+        return "; the running child is kept (its stop signal had not gone out)";
+    case LC_RESTART_NEXT:
+        return "; the current generation is kept";
+    case LC_RESTART_STOPPING:
+    case LC_RESTART_OLD_GROUP:
+    case LC_RESTART_BACKOFF:
+    case LC_RESTART_STARTING:
+        return "; the child being restarted starts after this verdict";
+    default:
+        return "; the running child is kept";
+    }
+}
+
+const char *lifecycle_unwritable_warning(const struct lifecycle *lc, char *buf, size_t len)
+{
+    const struct lc_config *cf = &lc->config;
+    if (strcmp(cf->pending, cf->hash) == 0)
+        return NULL;
+    if (lc->cfg->validate.argv != NULL && cf->last_refused.at_ms != 0 &&
+        strcmp(cf->pending, cf->last_refused.hash) == 0)
+        snprintf(buf, len,
+                 "the child starts on files that hold a change --validate refused (%s): they "
+                 "cannot be un-written; the next good change is applied as usual",
+                 cf->pending);
+    else if (lc->last_rollback.at_ms != 0 && strcmp(cf->pending, lc->last_rollback.hash) == 0)
+        snprintf(buf, len,
+                 "the child starts on files that hold a change whose start-first restart was "
+                 "rolled back (%s: %s): they cannot be un-written; the next change is applied "
+                 "as usual",
+                 cf->pending, lc->last_rollback.why);
+    else
+        return NULL;
+    return buf;
+}
+
 int lifecycle_child_by_pid(const struct lifecycle *lc, pid_t pid)
 {
     for (int i = 0; i < LC_MAX_CHILDREN; i++)

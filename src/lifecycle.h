@@ -367,6 +367,28 @@ const char *lifecycle_reason_name(enum lc_reason r);
 const char *lifecycle_role_name(enum lc_role r);
 /** What the child in slot is now. */
 enum lc_role lifecycle_slot_role(const struct lifecycle *lc, enum lc_slot slot);
+/* Read-only views for the supervisor, which never reaches into the
+ * struct: what it needs to carry actions out and to log them. */
+enum lc_state lifecycle_state(const struct lifecycle *lc);
+enum lc_slot lifecycle_current(const struct lifecycle *lc);
+const struct lc_child *lifecycle_child(const struct lifecycle *lc, enum lc_slot slot);
+const struct lc_config *lifecycle_config(const struct lifecycle *lc);
+int lifecycle_n_checks(const struct lifecycle *lc);
+const struct lc_check *lifecycle_check(const struct lifecycle *lc, int index);
+/** What podvisor exits with, once the lifecycle said LC_ACT_EXIT. */
+int lifecycle_exit_code(const struct lifecycle *lc);
+/** The last fault, when there were more than *seen (which it updates);
+ * else NULL. */
+const char *lifecycle_new_fault(const struct lifecycle *lc, unsigned *seen);
+
+/** What a refusal by --validate does to what runs, said after the refusal
+ * ("; the running child is kept"): decided here, as the refusal is. */
+const char *lifecycle_refusal_outcome(const struct lifecycle *lc);
+/** When a generation is about to start on files that hold content that
+ * was refused or whose restart was rolled back (they cannot be
+ * un-written), a warning saying so in buf; else NULL. */
+const char *lifecycle_unwritable_warning(const struct lifecycle *lc, char *buf, size_t len);
+
 /** Whether slot holds a generation of the main child (not a helper). */
 int lifecycle_is_generation(enum lc_slot slot);
 /** The generation slot that is not the current one. */

@@ -123,6 +123,7 @@ struct supervisor {
      * buffer its text came from. */
     char queue_text[EVENT_QUEUE][CAPTURE_MAX];
     int queued, feeding;
+    unsigned faults_seen; /* the lifecycle faults logged already */
     pid_t self;
 };
 
@@ -148,10 +149,10 @@ static void feed(struct supervisor *sv, struct lc_event ev)
     sv->feeding = 1;
     for (int i = 0; i < sv->queued; i++) {
         struct lc_result res;
-        unsigned faults = sv->lc.faults;
         lifecycle_step(&sv->lc, &sv->queue[i], &res);
-        if (sv->lc.faults != faults)
-            log_error("internal error: %s; going on (please report it)", sv->lc.fault);
+        const char *fault = lifecycle_new_fault(&sv->lc, &sv->faults_seen);
+        if (fault != NULL)
+            log_error("internal error: %s; going on (please report it)", fault);
         apply(sv, &res);
     }
     sv->queued = 0;
@@ -162,7 +163,9 @@ static void feed(struct supervisor *sv, struct lc_event ev)
 static void on_check_result(void *ctx, int index, int ok, int64_t took_ms, const char *why)
 {
     struct supervisor *sv = ctx;
-    const struct lc_check *k = &sv->lc.checks[index];
+    const struct lc_check *k = lifecycle_check(&sv->lc, index);
+    if (k == NULL)
+        return;
     /* A change of outcome is worth a line; a steady state is not. */
     if (k->has_result && k->ok != ok)
         log_info("%s check %s: %s", k->live ? "live" : "ready", k->name, ok ? "passes" : why);
@@ -184,19 +187,9 @@ static void on_check_result(void *ctx, int index, int ok, int64_t took_ms, const
  * came during a restart), it cannot be un-written; say so. */
 static void warn_refused_on_disk(struct supervisor *sv)
 {
-    const struct lc_config *cf = &sv->lc.config;
-    if (strcmp(cf->pending, cf->hash) == 0)
-        return;
-    if (sv->cfg->validate.argv != NULL && cf->last_refused.at_ms != 0 &&
-        strcmp(cf->pending, cf->last_refused.hash) == 0)
-        log_warn("the child starts on files that hold a change --validate refused (%s): they "
-                 "cannot be un-written; the next good change is applied as usual",
-                 cf->pending);
-    else if (sv->lc.last_rollback.at_ms != 0 && strcmp(cf->pending, sv->lc.last_rollback.hash) == 0)
-        log_warn("the child starts on files that hold a change whose start-first restart was "
-                 "rolled back (%s: %s): they cannot be un-written; the next change is applied "
-                 "as usual",
-                 cf->pending, sv->lc.last_rollback.why);
+    char why[400];
+    if (lifecycle_unwritable_warning(&sv->lc, why, sizeof why) != NULL)
+        log_warn("%s", why);
 }
 
 static void on_old_group_poll(void *ctx)
@@ -206,7 +199,8 @@ static void on_old_group_poll(void *ctx)
         return;
     if (kill(-sv->old_group, 0) < 0 && errno == ESRCH) {
         sv->old_group = 0;
-        feed(sv, (struct lc_event){.type = LC_EV_OLD_GROUP_GONE, .child = sv->lc.current});
+        feed(sv,
+             (struct lc_event){.type = LC_EV_OLD_GROUP_GONE, .child = lifecycle_current(&sv->lc)});
         return;
     }
     loop_timer_arm(&sv->loop, &sv->old_group_poll, 10);
@@ -256,10 +250,10 @@ static int take_exec_result(struct sv_child *c)
         return 0;
     close_exec_pipe(c);
     const char *cmd = slot_argv(sv, c->slot)[0];
-    pid_t pid = sv->lc.children[c->slot].pid;
+    pid_t pid = lifecycle_child(&sv->lc, c->slot)->pid;
     switch (r) {
     case CHILD_EXEC_OK:
-        if (c->slot == sv->lc.current)
+        if (c->slot == lifecycle_current(&sv->lc))
             log_info("started child %d: %s", (int)pid, cmd);
         else if (lifecycle_is_generation(c->slot))
             log_info("started the next generation, child %d: %s", (int)pid, cmd);
@@ -377,8 +371,9 @@ static void helper_exited(struct supervisor *sv, enum lc_slot slot, int status)
     helper_close(&c->capture);
     char text[CAPTURE_MAX + 256];
     one_line_output(c->capture.out, text, sizeof text);
-    const struct lc_config *cf = &sv->lc.config;
-    int passed = status == 0 && !sv->lc.children[slot].timed_out;
+    const struct lc_config *cf = lifecycle_config(&sv->lc);
+    int timed_out = lifecycle_child(&sv->lc, slot)->timed_out;
+    int passed = status == 0 && !timed_out;
     /* What is on disk now: if it moved on while --validate ran, what
      * passed is not what acting would apply (the lifecycle decides). A
      * refusal applies nothing, so only a pass needs the files hashed. */
@@ -393,14 +388,8 @@ static void helper_exited(struct supervisor *sv, enum lc_slot slot, int status)
     else
         log_warn("config change refused (%s): --validate \"%.*s%s\" %s%s%s%s", cf->validating,
                  LOG_CUT(sv->cfg->validate.text, 200),
-                 sv->lc.children[slot].timed_out ? "ran too long and was killed" : how,
-                 text[0] ? ": " : "", text,
-                 !lifecycle_accepts_changes(&sv->lc) ? " (podvisor is stopping)"
-                 : sv->cfg->sidecar                  ? "; nothing is signalled"
-                 : lifecycle_restarting(sv->lc.state) && sv->lc.state != LC_RESTART_NEXT &&
-                         sv->lc.state != LC_RESTART_DELAY
-                     ? "; the child being restarted starts after this verdict"
-                     : "; the running child is kept");
+                 timed_out ? "ran too long and was killed" : how, text[0] ? ": " : "", text,
+                 lifecycle_refusal_outcome(&sv->lc));
     feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED,
                                .child = slot,
                                .status = status,
@@ -416,8 +405,8 @@ static void on_status(void *ctx, pid_t pid, int status)
     struct supervisor *sv = ctx;
     char name[16], how[64];
     int found = lifecycle_child_by_pid(&sv->lc, pid);
-    if (found >= 0 && (enum lc_slot)found == sv->lc.current && (sv->notify || sv->cfg->pid_file) &&
-        (WIFEXITED(status) || WIFSIGNALED(status))) {
+    if (found >= 0 && (enum lc_slot)found == lifecycle_current(&sv->lc) &&
+        (sv->notify || sv->cfg->pid_file) && (WIFEXITED(status) || WIFSIGNALED(status))) {
         /* A daemonizing app sends MAINPID= and exits; an app replacing
          * itself names its successor in --pid-file: what it said is read
          * first, so that its exit is not taken for the app's. */
@@ -468,9 +457,9 @@ static void on_status(void *ctx, pid_t pid, int status)
         helper_exited(sv, slot, status);
         return;
     }
-    if (sv->lc.children[slot].exec_error_code == 0)
+    if (lifecycle_child(&sv->lc, slot)->exec_error_code == 0)
         log_info("child %d%s %s", (int)pid,
-                 slot == sv->lc.current                               ? ""
+                 slot == lifecycle_current(&sv->lc)                   ? ""
                  : lifecycle_slot_role(&sv->lc, slot) == LC_ROLE_NEXT ? " (the next generation)"
                  : lifecycle_slot_role(&sv->lc, slot) == LC_ROLE_ROLLED_BACK
                      ? " (the rolled-back next generation)"
@@ -518,8 +507,8 @@ static void on_signal_fd(void *ctx, uint32_t events)
 
 static void post_webhook(struct supervisor *sv)
 {
-    if (webhook_post_change(sv->webhook, sv->lc.config.hash, sv->cfg->watch.v, sv->cfg->watch.n) <
-        0)
+    if (webhook_post_change(sv->webhook, lifecycle_config(&sv->lc)->hash, sv->cfg->watch.v,
+                            sv->cfg->watch.n) < 0)
         feed(sv, (struct lc_event){
                      .type = LC_EV_ACTION_RESULT, .code = 0, .text = "webhook: out of memory"});
 }
@@ -632,7 +621,7 @@ static void on_successor(struct supervisor *sv, pid_t sender, pid_t pid)
             log_info("%s names pid %d: not followed, podvisor is %s (the child and what is "
                      "left in its process group are replaced)",
                      sender < 0 ? "--pid-file" : "sd_notify MAINPID=", (int)pid,
-                     lifecycle_state_detail(sv->lc.state));
+                     lifecycle_state_detail(lifecycle_state(&sv->lc)));
         return;
     }
     pid_t take = succession_named(&sv->succession, sender, pid, lifecycle_main_pid(&sv->lc),
@@ -659,9 +648,9 @@ static void on_pid_file_poll(void *ctx)
 static int sender_generation(const struct supervisor *sv, pid_t sender)
 {
     const struct lifecycle *lc = &sv->lc;
-    enum lc_slot gens[2] = {lc->current, lifecycle_other_generation(lc)};
+    enum lc_slot gens[2] = {lifecycle_current(lc), lifecycle_other_generation(lc)};
     for (int i = 0; i < 2; i++) {
-        const struct lc_child *c = &lc->children[gens[i]];
+        const struct lc_child *c = lifecycle_child(lc, gens[i]);
         if (c->in_use && c->pid > 0 && procs_in_tree(sender, c->pid))
             return (int)gens[i];
     }
@@ -686,7 +675,7 @@ static enum lc_slot place_unplaced(const struct supervisor *sv, pid_t sender,
     }
     log_debug("sd_notify from pid %d, %s: counted for the current generation", (int)sender,
               gone ? "gone before it could be placed" : "of neither generation's tree");
-    return sv->lc.current;
+    return lifecycle_current(&sv->lc);
 }
 
 static void on_notify(void *ctx, pid_t sender, struct notify_msg *m)
@@ -699,7 +688,7 @@ static void on_notify(void *ctx, pid_t sender, struct notify_msg *m)
      * taken first, or the checks would not be running to hear it. */
     if (c->exec_fd >= 0)
         take_exec_result(c);
-    if (gen != sv->lc.current) {
+    if (gen != lifecycle_current(&sv->lc)) {
         log_debug("sd_notify from pid %d (the %s generation):%s", (int)sender,
                   lifecycle_role_name(lifecycle_slot_role(&sv->lc, gen)),
                   m->ready ? " READY=1" : "");
@@ -708,7 +697,7 @@ static void on_notify(void *ctx, pid_t sender, struct notify_msg *m)
                      "not follow a next generation that hands over to another process; when pid "
                      "%d exits before READY=1 it is rolled back (an app that daemonizes needs "
                      "--restart-mode stop-first)",
-                     (int)m->mainpid, (int)sender, (int)sv->lc.children[gen].pid);
+                     (int)m->mainpid, (int)sender, (int)lifecycle_child(&sv->lc, gen)->pid);
         if (m->ready && lifecycle_slot_role(&sv->lc, gen) == LC_ROLE_NEXT) {
             log_info("sd_notify READY=1 from the next generation (pid %d)", (int)sender);
             feed(sv, (struct lc_event){.type = LC_EV_NEXT_READY, .child = gen});
@@ -856,6 +845,17 @@ static int adopt_listen_fds(struct supervisor *sv, int max)
             close(3 + (int)i);
         return 0;
     }
+    /* Variables that name fds podvisor was not given (no such fd, not a
+     * socket) are not to be trusted: none is taken. */
+    for (long i = 0; i < n; i++) {
+        struct stat st;
+        int open_ = fstat(3 + (int)i, &st) == 0;
+        if (!open_ || !S_ISSOCK(st.st_mode)) {
+            log_warn("LISTEN_FDS=%ld names fds 3 to %ld, but fd %ld is %s: ignored", n, 2 + n,
+                     3 + i, open_ ? "not a socket" : "not open");
+            return 0;
+        }
+    }
     char *save = NULL, *name = strtok_r(names, ":", &save);
     for (long i = 0; i < n; i++, name = name ? strtok_r(NULL, ":", &save) : NULL) {
         int fd = 3 + (int)i;
@@ -1001,7 +1001,7 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
             log_warn("%s", a->why);
         if (lifecycle_is_generation(a->child))
             warn_refused_on_disk(sv);
-        if (lifecycle_is_generation(a->child) && a->child != sv->lc.current &&
+        if (lifecycle_is_generation(a->child) && a->child != lifecycle_current(&sv->lc) &&
             !memory_headroom_ok(sv)) {
             feed(sv, (struct lc_event){.type = LC_EV_NO_MEMORY, .child = a->child});
             return 0;
@@ -1175,7 +1175,7 @@ static int setup(struct supervisor *sv)
     succession_init(&sv->succession, sv->cfg->pid_file);
     if (sv->cfg->pid_file)
         loop_timer_arm(&sv->loop, &sv->pid_file_poll, PID_FILE_POLL_MS);
-    if (sv->lc.n_checks > 0) {
+    if (lifecycle_n_checks(&sv->lc) > 0) {
         sv->checks = checks_new(sv->cfg, &sv->loop, on_check_result, sv);
         if (sv->checks == NULL) {
             log_error("--ready-check/--live-check: out of memory");
@@ -1308,7 +1308,7 @@ int supervisor_run(const struct podvisor_config *cfg, pid_t parent_at_start)
         log_errno(LOG_ERROR, -rc, "epoll_wait");
         goto out;
     }
-    code = sv.lc.exit_code;
+    code = lifecycle_exit_code(&sv.lc);
 out:
     teardown(&sv);
     return code;
