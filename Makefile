@@ -227,7 +227,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS := $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined -Isrc $(PKG_CFLAGS) \
                -DPODVISOR_VERSION='"$(VERSION)"'
 FUZZ_SRCS := src/parse.c src/options.c src/log.c
-FUZZ_SRCS_fuzz_http := src/report.c src/lifecycle.c src/waitstatus.c
+FUZZ_SRCS_fuzz_http := src/report.c $(wildcard src/lifecycle*.c) src/waitstatus.c
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_SRCS) $(wildcard src/*.c) $(wildcard src/*.h)
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) $(FUZZ_SRCS_$*) $(PKG_LIBS)

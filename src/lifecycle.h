@@ -2,8 +2,15 @@
  * (with the time it happened) and returns the new state and the actions to
  * take; it does no I/O and reads no clock, so unit tests drive it directly.
  * It owns every piece of supervision state: the state, the table of
- * children (by role), the clean-up after the main child is gone, and the
- * readiness conditions that /readyz, /status and /metrics report.
+ * children by slot (which generation slot is current, and each slot's
+ * role), the flags beside the state (lifecycle_flags), the clean-up after
+ * the main child is gone, and the readiness conditions that /readyz,
+ * /status and /metrics report. Nothing aborts on an impossible state: it
+ * is a fault (lifecycle.faults), logged, and the step goes on. It lives in
+ * four files: lifecycle.c (the step, readiness, the views),
+ * lifecycle_stop.c (the drain and the clean-up), lifecycle_restart.c
+ * (restarts, generations, successions), lifecycle_config.c (changes,
+ * --validate, actions, admin). tests/unit/explore.c walks it.
  *
  *   starting --exec ok--> running --ready--> ready        (running: checks pending)
  *   running/ready --SIGTERM--> draining --delay / 2nd SIGTERM--> stopping

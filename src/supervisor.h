@@ -1,7 +1,10 @@
 /* supervisor: the main job. Owns the event loop's wiring: the signalfd, the
- * lifecycle's timers, the main child's pid, and the final clean-up that
- * leaves no process behind. Turns I/O into lifecycle events and carries out
- * the actions the lifecycle returns. */
+ * lifecycle's timers (keyed by event and slot), each child slot's exec pipe,
+ * the fds held for the app (--socket, LISTEN_FDS given to podvisor, the sd_notify
+ * fd store), where an sd_notify datagram's sender belongs, and the final
+ * clean-up that leaves no process behind. Turns I/O into lifecycle events
+ * and carries out the actions the lifecycle returns; it reads the lifecycle
+ * only through its functions, and decides nothing the lifecycle decides. */
 #ifndef PODVISOR_SUPERVISOR_H
 #define PODVISOR_SUPERVISOR_H
 
