@@ -259,10 +259,11 @@ static void on_signal(struct lifecycle *lc, const struct lc_event *ev, struct lc
      * podvisor gets QUIT), and --rewrite QUIT:TERM makes it the drain. */
     if (ev->sig == SIGTERM || (ev->sig != SIGTERM && as == SIGTERM) ||
         (lc->cfg->sidecar && ev->sig == SIGINT)) {
-        /* Rewritten once: the app gets TERM, not TERM's own rewrite. */
-        if (ev->sig != SIGTERM && as == SIGTERM && !lc->cfg->stop_signal_given &&
-            lc->drain_started_ms < 0)
-            lc->drain_signal = SIGTERM;
+        /* Rewritten once: a signal made TERM by --rewrite gets the app
+         * TERM, not TERM's own rewrite; the stop signal it starts (or
+         * repeats) follows the event that asks for it. */
+        lc->drain_signal =
+            ev->sig != SIGTERM && as == SIGTERM && !lc->cfg->stop_signal_given ? SIGTERM : 0;
         lc_on_sigterm(lc, ev, out);
         return;
     }

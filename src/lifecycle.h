@@ -247,10 +247,11 @@ struct lifecycle {
     int n_checks, n_ready_checks;
     int ready_since_start; /* ready at least once since the main child last started */
     int admin_drained;     /* POST /drain: /readyz fails until podvisor exits */
-    /* The drain's stop signal when it differs from --stop-signal: a signal
-     * --rewrite made TERM started the drain, and it is rewritten once only
-     * (dumb-init's --rewrite 15:2 --rewrite 2:15: INT reaches the app as
-     * TERM, not INT again). 0: --stop-signal. */
+    /* The drain's stop signal when it differs from --stop-signal: the
+     * last signal that asked for it (started the drain, cut its delay,
+     * repeated the stop) was one --rewrite made TERM, and a signal is
+     * rewritten once only (dumb-init's --rewrite 15:2 --rewrite 2:15: INT
+     * reaches the app as TERM, not INT again). 0: --stop-signal. */
     int drain_signal;
     struct {
         char status[256]; /* the last STATUS= */

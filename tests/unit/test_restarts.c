@@ -450,6 +450,21 @@ static void a_signal_is_rewritten_once(void **state)
         assert_true(stop >= 0);
         assert_int_equal(res.actions[stop].sig, sent ? SIGINT : SIGTERM);
     }
+    /* dumb-init's own sequence: TERM, QUIT, CONT, INT gives INT, QUIT, CONT,
+     * TERM: the INT after the drain began repeats the stop signal as TERM */
+    setup(RESTART_MODE_STOP_FIRST, 0);
+    cfg.rewrite[SIGTERM] = SIGINT;
+    cfg.rewrite[SIGINT] = SIGTERM;
+    cfg.stop_signal = SIGINT;
+    int sent[] = {SIGTERM, SIGQUIT, SIGCONT, SIGINT}, got[] = {SIGINT, SIGQUIT, SIGCONT, SIGTERM};
+    for (int i = 0; i < 4; i++) {
+        feed((struct lc_event){.type = LC_EV_SIGNAL, .sig = sent[i]});
+        int a = find(LC_ACT_STOP_CHILD, LC_GEN_A);
+        if (a < 0)
+            a = find(LC_ACT_FORWARD, LC_GEN_A);
+        assert_true(a >= 0);
+        assert_int_equal(res.actions[a].sig, got[i]);
+    }
     /* with --stop-signal given, that is the stop signal, whatever started it */
     setup(RESTART_MODE_STOP_FIRST, 0);
     cfg.rewrite[SIGQUIT] = SIGTERM;
