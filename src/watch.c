@@ -37,8 +37,11 @@ struct watched {
     int wd_self;   /* the path itself, when it is a directory */
     int wd_parent; /* its parent directory */
     int ever_seen; /* it existed at some point: its absence is a gap */
-    dev_t dev;     /* the file system it was on when first seen */
+    dev_t dev;     /* the file system it is on (its volume) */
     int dev_known;
+    dev_t host_dev; /* the file system its volume is mounted on: seeing it means the
+                     * volume is gone and the directory underneath shows */
+    int host_dev_known;
     int gap_logged;
     int add_error_logged;
 };
@@ -180,18 +183,55 @@ static int hash_one_revision(struct watch *w, char *hash, enum hash_found *found
     return rc;
 }
 
-/* Whether p now lies on another file system than when first seen. */
-static int moved_file_system(struct watched *p)
+/* Learns p's volume: its device, and the device of the file system the
+ * volume is mounted on (the first ancestor on another device). */
+static void learn_volume(struct watched *p, dev_t dev)
+{
+    p->dev = dev;
+    p->dev_known = 1;
+    p->host_dev_known = 0;
+    char dir[PATH_MAX];
+    if (realpath(p->path, dir) == NULL)
+        return;
+    for (;;) {
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL)
+            return;
+        if (slash == dir)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+        struct stat a;
+        if (stat(dir, &a) < 0)
+            return;
+        if (a.st_dev != dev) {
+            p->host_dev = a.st_dev;
+            p->host_dev_known = 1;
+            return;
+        }
+        if (strcmp(dir, "/") == 0)
+            return;
+    }
+}
+
+/* Whether what shows at p now is the file system underneath its volume
+ * (the volume was unmounted). A volume mounted anew has a device number of
+ * its own, often not the old one (another mount took it meanwhile): that
+ * is the volume back, not a gap for good. */
+static int volume_unmounted(struct watched *p)
 {
     struct stat sb;
     if (stat(p->path, &sb) < 0)
         return 0;
-    if (!p->dev_known) {
-        p->dev = sb.st_dev;
-        p->dev_known = 1;
+    if (!p->dev_known || sb.st_dev == p->dev) {
+        if (!p->dev_known)
+            learn_volume(p, sb.st_dev);
         return 0;
     }
-    return sb.st_dev != p->dev;
+    if (p->host_dev_known && sb.st_dev == p->host_dev)
+        return 1;
+    learn_volume(p, sb.st_dev); /* mounted anew (or a volume appeared over it) */
+    return 0;
 }
 
 static void on_debounce(void *ctx)
@@ -220,12 +260,12 @@ static void on_debounce(void *ctx)
     int gap = 0;
     for (size_t i = 0; i < w->n; i++) {
         struct watched *p = &w->w[i];
-        if (found[i] != HASH_MISSING && moved_file_system(p)) {
+        if (found[i] != HASH_MISSING && volume_unmounted(p)) {
             /* Its volume was unmounted: what shows now is the directory
              * underneath, not a config. A gap, as a vanished path. */
             if (!p->gap_logged)
-                log_warn("--watch %s is on another file system than before (its volume "
-                         "unmounted?); waiting for it to come back before acting",
+                log_warn("--watch %s shows the file system its volume was mounted on (the "
+                         "volume unmounted?); waiting for it to come back before acting",
                          p->path);
             p->gap_logged = 1;
             gap = 1;
@@ -454,7 +494,7 @@ struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, stru
     for (size_t i = 0; i < w->n; i++) {
         w->w[i].ever_seen = found[i] != HASH_MISSING;
         if (w->w[i].ever_seen)
-            moved_file_system(&w->w[i]); /* records where it is */
+            volume_unmounted(&w->w[i]); /* learns its volume */
     }
     return w;
 }
