@@ -20,8 +20,10 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-PODVISOR = os.environ.get("PODVISOR", os.path.abspath("build/podvisor"))
-HELPERS = os.environ.get("HELPERS", os.path.abspath("build/helpers"))
+# Paths from the repository's root, wherever pytest was started from.
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+PODVISOR = os.environ.get("PODVISOR", os.path.join(ROOT, "build", "podvisor"))
+HELPERS = os.environ.get("HELPERS", os.path.join(ROOT, "build", "helpers"))
 # Set by `make integration-asan`: podvisor was built with ASan+UBSan.
 SANITIZER = os.environ.get("PODVISOR_SANITIZER_BUILD") == "1"
 
@@ -45,7 +47,33 @@ _popens = weakref.WeakSet()
 _popen_init = subprocess.Popen.__init__
 
 
+def _clean_signals():
+    """In every process the tests start, before its exec: the signal mask
+    emptied and ignored signals back at their default, whatever the test
+    run was started with (under `nohup make test` HUP is ignored, and
+    podvisor passes that on to its app by design)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # the C library's own (32, 33)
+
+
 def _tracked_init(self, *args, **kw):
+    # The caller's preexec_fn (a test dirtying a parent on purpose) runs
+    # after the clean-up, so what it sets is what the child gets.
+    theirs = kw.pop("preexec_fn", None)
+
+    def preexec():
+        _clean_signals()
+        if theirs is not None:
+            theirs()
+
+    kw["preexec_fn"] = preexec
     _popen_init(self, *args, **kw)
     _popens.add(self)
 
@@ -68,8 +96,15 @@ def helper(name):
     return os.path.join(HELPERS, name)
 
 
+# What the test run's own environment may hold that would change what
+# podvisor or its app does: socket activation and sd_notify meant for the
+# run itself, podvisor's own settings (PODVISOR_*: flags from the
+# environment). The tests set what they need.
+_LEAKY = ("LISTEN_", "NOTIFY_SOCKET", "WATCHDOG_", "PODVISOR_", "TINI_", "DUMB_INIT_")
+
+
 def base_env(**extra):
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_LEAKY)}
     # The probe server is tested on its own ports; elsewhere it stays off so
     # parallel or repeated runs never fight over :8099.
     env.setdefault("PODVISOR_PROBE_LISTEN", "off")
@@ -218,8 +253,15 @@ class Podvisor:
             self._err_pump.start()
         if pid1:
             # podvisor is unshare's only child; its pid here is the host pid.
-            self.pid = wait_for(lambda: (children_of(self.proc.pid) or [None])[0],
-                                what="podvisor to start in its namespace")
+            # A constructor that fails leaves nothing running.
+            try:
+                self.pid = wait_for(lambda: (children_of(self.proc.pid) or [None])[0],
+                                    what="podvisor to start in its namespace",
+                                    err=self.stderr_so_far)
+            except BaseException:
+                self.pid = self.proc.pid
+                self.kill()
+                raise
         else:
             self.pid = self.proc.pid
 
@@ -265,9 +307,11 @@ class Podvisor:
             try:
                 line = self.err_lines.get(timeout=max(0.01, end - time.monotonic()))
             except queue.Empty:
-                raise AssertionError("no 'probe server listening' line") from None
+                raise AssertionError("no 'probe server listening' line; podvisor's stderr so "
+                                     f"far:\n{self.stderr_so_far()}") from None
             if line is None:
-                raise AssertionError("stderr closed before the probe server listened")
+                raise AssertionError("stderr closed before the probe server listened; "
+                                     f"podvisor's stderr:\n{self.stderr_so_far()}")
             if "probe server listening on" in line:
                 return int(line.rsplit(":", 1)[1])
 
@@ -276,10 +320,12 @@ class Podvisor:
         try:
             line = self.lines.get(timeout=timeout)
         except queue.Empty:
-            raise AssertionError("no output line within %.1fs" % timeout) from None
+            raise AssertionError(f"no output line within {timeout:.1f}s; podvisor's stderr so "
+                                 f"far:\n{self.stderr_so_far()}") from None
         if line is None:
             self.lines.put(None)
-            raise AssertionError("stdout closed (podvisor exited?)")
+            raise AssertionError("stdout closed (podvisor exited?); its stderr:\n"
+                                 f"{self.stderr_so_far()}")
         return line
 
     def stderr_so_far(self):
@@ -418,12 +464,51 @@ def app_body(port):
         return r.read().decode()
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_EPHEMERAL = _ephemeral_range()
+_next_port = [0]
+
+
 def free_port():
-    """A loopback port nobody listens on right now."""
+    """A port nobody listens on right now, outside the kernel's ephemeral
+    range: a port the kernel picked for bind(0) is the kind it also hands
+    out as the source port of an outgoing connection (the load generators
+    open thousands), so it could be taken before podvisor binds it. Taken
+    in turn from a range of its own per test run."""
     import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    lo, hi = 20000, 32000
+    if _EPHEMERAL[0] < hi:  # an unusual ephemeral range: below it, then
+        lo, hi = 1024 + 1000, max(2048, _EPHEMERAL[0])
+    span = hi - lo
+    if not _next_port[0]:
+        _next_port[0] = lo + (os.getpid() * 97) % span
+    for _ in range(span):
+        port = _next_port[0]
+        _next_port[0] = lo + (port + 1 - lo) % span
+        ok = True
+        for family, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+            try:
+                with socket.socket(family) as s:
+                    if family == socket.AF_INET6:
+                        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    s.bind((addr, port))
+            except OSError as e:
+                if family == socket.AF_INET6 and e.errno in (errno.EAFNOSUPPORT,
+                                                             errno.EADDRNOTAVAIL):
+                    continue
+                ok = False
+                break
+        if ok:
+            return port
+    raise AssertionError(f"no free port in {lo}..{hi}")
 
 
 def procs_with_argv(*argv):

@@ -146,6 +146,17 @@ class LoadGenerator:
         for t in self._threads:
             t.start()
 
+    def progressed(self, since, timeout=30.0):
+        """Waits until a request completed after `since` (an earlier
+        self.ok): what must hold (the app served, a new generation served),
+        never how many a machine managed in a time."""
+        end = time.monotonic() + timeout
+        while self.ok <= since:
+            if time.monotonic() > end:
+                raise AssertionError(f"no request completed within {timeout}s "
+                                     f"(ok {self.ok}, failed {self.failed}: {self.errors[:3]})")
+            time.sleep(0.01)
+
     def stop(self):
         self._halt.set()
         for t in self._threads:

@@ -16,7 +16,7 @@ from conftest import Podvisor, app_body, free_port, podvisor_status, wait_for
 from kubelet import Endpoints, LoadGenerator, http_probe
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GOAPPS = os.path.abspath(os.environ.get("GOAPPS", "build/goapps"))
+GOAPPS = os.path.abspath(os.environ.get("GOAPPS", os.path.join(HERE, "..", "..", "build", "goapps")))
 
 pytestmark = pytest.mark.skipif(shutil.which("go") is None,
                                 reason="golang-go is not installed (tests/deps.sh installs it)")
@@ -56,6 +56,7 @@ class App:
             for i in range(1, n + 1):
                 self.vol.update({"app.conf": f"v{i}"})
                 wait_for(lambda: done(i), timeout=20, what=f"update {i}")
+                load.progressed(load.ok)  # served after it, by what replaced it
             time.sleep(0.2)
         finally:
             load.stop()
@@ -92,7 +93,6 @@ def test_tableflip_hot_restarts_are_followed(tmp_path, goapps, app_env):
         assert app.pv.wait(timeout=20) == 0
     finally:
         app.pv.kill()
-    assert load.ok > 200, load.ok
     assert load.failed == 0, (load.failed, load.errors)
     assert app.pv.stderr.count("supervising it instead of") == 20
 
@@ -119,7 +119,6 @@ def test_gin_with_go_systemd_activation_restarts_start_first(tmp_path, goapps, a
             len(podvisor_status(app.probe_port)["children"]) == 1)
     finally:
         app.pv.kill()
-    assert load.ok > 200, load.ok
     assert load.failed == 0, (load.failed, load.errors)
 
 
@@ -132,7 +131,6 @@ def test_gin_with_go_systemd_activation_restarts_stop_first(tmp_path, goapps, ap
             podvisor_status(app.probe_port)["child"]["restarts"] == i)
     finally:
         app.pv.kill()
-    assert load.ok > 200, load.ok
     assert load.failed == 0, (load.failed, load.errors)
 
 
@@ -150,5 +148,4 @@ def test_grace_takes_the_held_socket_and_its_restarts_are_followed(tmp_path, goa
         assert podvisor_status(app.probe_port)["state"] == "ready"
     finally:
         app.pv.kill()
-    assert load.ok > 100, load.ok
     assert load.failed == 0, (load.failed, load.errors)

