@@ -59,7 +59,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: explore explore-deep check format-check image runtime-test licenses-source release-test static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
+.PHONY: test-nohup test-busy explore explore-deep check format-check image runtime-test licenses-source release-test static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
 
@@ -197,7 +197,24 @@ format-check:
 # the plain and the ASan+UBSan builds. make test is everything.
 check: all format-check unit explore integration integration-asan
 
-test: format-check all unit explore unit-asan unit-valgrind integration integration-asan integration-static release-test k8s-test container-test runtime-test
+# Every tier runs even when one fails; one summary closes it (scripts/
+# run_tiers.py; each tier's log in build/test-logs).
+TEST_TIERS := format-check all unit explore unit-asan unit-valgrind integration integration-asan \
+              integration-static release-test k8s-test container-test runtime-test
+test:
+	@$(PYTHON) scripts/run_tiers.py $(TEST_TIERS)
+
+# The suite must not depend on how it was started: `make test-nohup` runs
+# it as `nohup make test` does (SIGHUP ignored, inherited by everything),
+# `make test-busy` with every core kept busy by stress-ng throughout.
+test-nohup:
+	@nohup $(PYTHON) scripts/run_tiers.py $(TEST_TIERS) > build/test-nohup.log 2>&1; rc=$$?; \
+	  tail -25 build/test-nohup.log; exit $$rc
+
+test-busy:
+	@command -v stress-ng >/dev/null || { echo "test-busy needs stress-ng (sh tests/deps.sh)"; exit 1; }
+	@stress-ng --cpu $$(nproc) --timeout 3h --quiet & hog=$$!; \
+	  $(PYTHON) scripts/run_tiers.py $(TEST_TIERS); rc=$$?; kill $$hog; wait $$hog 2>/dev/null; exit $$rc
 
 # make install PREFIX=/usr/local DESTDIR=/staging: the binary and the man page.
 PREFIX  ?= /usr/local
