@@ -160,7 +160,10 @@ integration-static: static helpers
 # once without it kept "unknown" for every later version.
 IMAGE  ?= podvisor
 PODMAN ?= podman
+# The base (debian:bookworm) is made with debootstrap when podman has none
+# (scripts/base-image.sh): --pull=never needs it present.
 image:
+	@sh scripts/base-image.sh
 	$(PODMAN) build --pull=never --label org.opencontainers.image.version=$(VERSION) -t $(IMAGE) .
 
 # The Dockerfile built with podman, podvisor run from it as PID 1 of

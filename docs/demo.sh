@@ -28,7 +28,9 @@ ns "$PV" --probe-listen off --log-level warn -- sh -c 'kill -KILL $$'
 echo "podvisor exited with $? (128+9)"
 
 say "5. a daemon left behind gets SIGTERM before podvisor exits: nothing is left"
-ns "$PV" --probe-listen off -- sh -c '( setsid sh -c "trap \"echo daemon: got SIGTERM, bye; exit 0\" TERM; while :; do sleep 0.1; done" & ); sleep 0.3; echo "app: exiting, leaving a daemon"'
+# (the daemon waits on a background sleep: a foreground one killed by the
+# same SIGTERM would make its shell print "Terminated")
+ns "$PV" --probe-listen off -- sh -c '( setsid sh -c "trap \"echo daemon: got SIGTERM, bye; exit 0\" TERM; sleep 1000 & wait" & ); sleep 0.3; echo "app: exiting, leaving a daemon"'
 
 say "6. bad input: one clear line, exit 2, no child started"
 "$PV" --prestop-delay 5x -- true

@@ -1253,7 +1253,7 @@ void options_help(char *buf, size_t len)
         "       podvisor [OPTIONS] --watch PATH...   (sidecar mode: no COMMAND)\n"
         "       podvisor hash PATH...\n"
         "       podvisor install DEST\n"
-        "       podvisor probe [--timeout D] [--header 'K: V'] TARGET\n"
+        "       podvisor probe [--timeout D] [--header 'K: V']... [--verify-tls] TARGET\n"
         "       podvisor wait-for [--timeout D] [--interval D] TARGET...   (init containers)\n"
         "       podvisor sleep DURATION\n"
         "       podvisor version | help\n\n"

@@ -29,19 +29,7 @@ runtime = "runc"
 CONF
 
 BASE=docker.io/library/debian:bookworm
-if ! podman image exists "$BASE"; then
-    if [ ! -f "$WORK/rootfs.done" ]; then
-        mirror=$(sh scripts/debian-mirror.sh) || fail "no Debian mirror in the apt configuration"
-        say "making $BASE with debootstrap from $mirror (once; cached in $WORK)"
-        rm -rf "$WORK/rootfs"
-        debootstrap --variant=minbase bookworm "$WORK/rootfs" "$mirror" \
-            >"$WORK/debootstrap.log" 2>&1 || { tail -20 "$WORK/debootstrap.log"; fail "debootstrap"; }
-        touch "$WORK/rootfs.done"
-    fi
-    # An imported image has no PATH in its config (podman 4.3): the images
-    # built on it set one, and commands run in it are absolute.
-    tar -C "$WORK/rootfs" -c . | podman import -q -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$BASE" >/dev/null
-fi
+WORK=$WORK sh scripts/base-image.sh || fail "the base image $BASE"
 
 say "building the podvisor image (make image)"
 make --no-print-directory image IMAGE=localhost/podvisor:test >/dev/null
