@@ -75,7 +75,7 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
 # Failure injection: a unit test may wrap libc calls (-Wl,--wrap=NAME) to
 # make them fail on demand; its __wrap_NAME calls __real_NAME otherwise.
 WRAP_test_loop  := -Wl,--wrap=epoll_ctl -Wl,--wrap=close
-WRAP_test_child := -Wl,--wrap=fork
+WRAP_test_child := -Wl,--wrap=clone -Wl,--wrap=fork
 WRAP_test_log   := -Wl,--wrap=write
 WRAP_test_watch := -Wl,--wrap=inotify_init1
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -335,6 +337,52 @@ int child_output_pipe(int fds[2])
     return 0;
 }
 
+struct spawn_args {
+    struct child_exec_plan *plan;
+    int readfd, errfd, take_terminal, output_fd;
+    const struct child_spawn_opts *opts;
+};
+
+static int child_entry(void *arg)
+{
+    struct spawn_args *a = arg;
+    close(a->readfd);
+    child_after_fork(a->plan, a->errfd, a->take_terminal, a->output_fd, a->opts);
+}
+
+/* The child runs in podvisor's memory until its exec (CLONE_VM|CLONE_VFORK,
+ * as the C library's own posix_spawn): no page tables copied, no
+ * copy-on-write faults in either process, podvisor paused until the exec
+ * (or the child's _exit). Safe because everything the child does is a
+ * syscall on data podvisor prepared, it has its own stack and its own
+ * signal dispositions (no CLONE_SIGHAND), and every signal is blocked
+ * until the exec. */
+static pid_t spawn_process(struct spawn_args *a)
+{
+#ifdef PODVISOR_SANITIZER
+    /* ASan takes a child running on a stack of its own for a stack
+     * overflow in progress and says so on stderr: the sanitizer build
+     * forks (the plain and static builds test the clone). */
+    pid_t pid = fork();
+    if (pid == 0)
+        child_entry(a);
+    return pid < 0 ? -errno : pid;
+#else
+    enum { STACK = 64 * 1024 };
+    static char *stack;
+    if (stack == NULL) {
+        stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                     -1, 0);
+        if (stack == MAP_FAILED) {
+            stack = NULL;
+            return -errno;
+        }
+    }
+    pid_t pid = clone(child_entry, stack + STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+    return pid < 0 ? -errno : pid;
+#endif
+}
+
 int child_spawn(char *const *argv, const struct child_spawn_opts *opts, pid_t *pid_out,
                 int *exec_fd)
 {
@@ -361,14 +409,19 @@ int child_spawn(char *const *argv, const struct child_spawn_opts *opts, pid_t *p
      * started in the background must not steal the terminal from a shell. */
     int take_terminal = !helper && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
 
-    pid_t pid = fork();
+    struct spawn_args a = {&plan, pipefd[0], pipefd[1], take_terminal, output_fd, opts};
+    pid_t pid = spawn_process(&a);
     if (pid < 0) {
-        rc = -errno;
+        rc = pid;
         goto out;
     }
-    if (pid == 0) {
-        close(pipefd[0]);
-        child_after_fork(&plan, pipefd[1], take_terminal, output_fd, opts);
+    /* The child wrote its pid into the slot, in podvisor's memory it
+     * shares until its exec; the exec copied the environment, and podvisor
+     * runs again only after it: the slot is podvisor's again, as it was. */
+    if (opts && opts->pid_slot) {
+        char *eq = strchr(opts->pid_slot, '=');
+        if (eq != NULL)
+            eq[1] = '\0';
     }
     /* Also from the parent, so the group exists before we ever signal it,
      * whichever of the two runs first; failure (EACCES once the child has

@@ -1,4 +1,4 @@
-/* child: spawns, signals and reaps processes. Owns fork/exec (PATH search,
+/* child: spawns, signals and reaps processes. Owns clone/exec (PATH search,
  * exec-errno pipe, signal mask and dispositions reset, process group,
  * terminal foreground, fd hygiene), the kill/reap mechanics podvisor needs
  * as PID 1 or as a subreaper, and the decoding of wait statuses. Knows

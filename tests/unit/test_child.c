@@ -1,6 +1,6 @@
 /* Unit tests for src/child.c: the exec plan (execvp's search, prepared
- * before fork), the fd closer's fallback, the exec-result pipe, and a fork
- * failure injected with -Wl,--wrap=fork. */
+ * before fork), the fd closer's fallback, the exec-result pipe, and a
+ * failure to make the process injected with -Wl,--wrap=clone. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,10 +20,23 @@
 #include "child.h"
 #include "waitstatus.h"
 
-pid_t __real_fork(void);
-pid_t __wrap_fork(void);
+/* child_spawn makes the child with clone(CLONE_VM|CLONE_VFORK). */
+int __real_clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
+int __wrap_clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
 static int fail_fork;
 
+int __wrap_clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+    if (fail_fork) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return __real_clone(fn, stack, flags, arg);
+}
+
+/* ... and the sanitizer build with fork(). */
+pid_t __real_fork(void);
+pid_t __wrap_fork(void);
 pid_t __wrap_fork(void)
 {
     if (fail_fork) {
