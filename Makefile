@@ -39,7 +39,7 @@ endif
 ifeq ($(STATIC),1)
   STATIC_DIR := build/static
   CC        := gcc -specs $(STATIC_DIR)/musl-gcc.specs -isystem $(STATIC_DIR)/kernel-include
-  OPT       := -O2 -g0 -ffunction-sections -fdata-sections
+  OPT       := -Os -g0 -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables
   HARDEN    := -fstack-protector-strong -fPIE
   PKG_CFLAGS := -I$(STATIC_DIR)/prefix/include -DPODVISOR_STATIC=1 -DPODVISOR_NO_TLS=1
   PKG_LIBS  := $(addprefix $(STATIC_DIR)/prefix/lib/,libmicrohttpd.a libcurl.a libjansson.a libnettle.a) -lpthread

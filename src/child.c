@@ -192,6 +192,19 @@ struct kernel_sigaction {
 static sigset_t inherited_mask;
 static unsigned char inherited_ignored[NSIG];
 
+/* The signals a child sets before its exec (see child_after_fork). */
+static int reset_sigs[NSIG];
+static int n_reset;
+
+static void reset_in_child(int sig)
+{
+    for (int i = 0; i < n_reset; i++)
+        if (reset_sigs[i] == sig)
+            return;
+    if (n_reset < NSIG)
+        reset_sigs[n_reset++] = sig;
+}
+
 void child_record_inherited_signals(void)
 {
     sigemptyset(&inherited_mask);
@@ -205,6 +218,7 @@ void child_record_inherited_signals(void)
     }
     for (int sig = 32; sig < SIGRTMIN; sig++)
         sigdelset(&inherited_mask, sig);
+    reset_in_child(SIGPIPE);
 }
 
 int child_deliver_signal(int sig)
@@ -212,6 +226,8 @@ int child_deliver_signal(int sig)
     if (sig <= 0 || sig >= NSIG)
         return 0;
     int changed = inherited_ignored[sig] || sigismember(&inherited_mask, sig) == 1;
+    if (inherited_ignored[sig])
+        reset_in_child(sig);
     inherited_ignored[sig] = 0;
     sigdelset(&inherited_mask, sig);
     return changed;
@@ -290,10 +306,14 @@ static __attribute__((noreturn)) void child_after_fork(struct child_exec_plan *p
     ign.sa_handler = SIG_IGN;
     /* Every disposition as podvisor's parent left it for podvisor: ignored
      * where it was (SIG_IGN survives exec; nohup's SIGHUP), the default
-     * everywhere else, whatever podvisor did since. */
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, inherited_ignored[sig] ? &ign : &dfl, NULL);
+     * everywhere else. A handler never survives exec, and podvisor itself
+     * ignores nothing (its signals come through the signalfd), so only
+     * what differs from podvisor's own needs a call: the signals it is
+     * told to send (child_deliver_signal), and SIGPIPE, which a library
+     * may ignore (libcurl does around a transfer). Not all 64: this runs
+     * on every spawn, before the exec. */
+    for (int i = 0; i < n_reset; i++)
+        sigaction(reset_sigs[i], inherited_ignored[reset_sigs[i]] ? &ign : &dfl, NULL);
     /* glibc's sigaction refuses its two internal signals (32, 33), so an
      * ignored one would survive; seen under make, which leaves 32 ignored.
      * The raw syscall resets them. */
@@ -359,7 +379,7 @@ static int child_entry(void *arg)
  * until the exec. */
 static pid_t spawn_process(struct spawn_args *a)
 {
-#ifdef PODVISOR_SANITIZER
+#if defined PODVISOR_SANITIZER || defined PODVISOR_SPAWN_FORK
     /* ASan takes a child running on a stack of its own for a stack
      * overflow in progress and says so on stderr: the sanitizer build
      * forks (the plain and static builds test the clone). */

@@ -341,9 +341,10 @@ const char *parse_socket_spec(const char *s, struct socket_spec *out)
         out->is_unix = 1;
         if (a[5] == '\0')
             return "has no path after unix:";
-        if (strlen(a + 5) >= sizeof out->path)
+        size_t n = strlen(a + 5);
+        if (n >= sizeof out->path)
             return "has a unix path longer than 107 bytes (the kernel's sun_path)";
-        snprintf(out->path, sizeof out->path, "%s", a + 5);
+        memcpy(out->path, a + 5, n + 1);
     } else {
         return hint;
     }

@@ -1264,8 +1264,10 @@ static void teardown(struct supervisor *sv)
 
 int supervisor_run(const struct podvisor_config *cfg, pid_t parent_at_start)
 {
-    struct supervisor sv;
-    memset(&sv, 0, sizeof sv);
+    /* Static, not on the stack: 58 KiB (mostly the event queue's texts)
+     * that a memset made resident at once; zero-filled storage costs a
+     * page only when a part of it is used. Run once per process. */
+    static struct supervisor sv;
     sv.cfg = cfg;
     sv.signal_fd = -1;
     sv.loop.epfd = sv.loop.timer_fd = -1;
