@@ -137,7 +137,7 @@ integration-asan: helpers
 static:
 	@sh scripts/static-deps.sh build/static
 	@$(MAKE) --no-print-directory STATIC=1 BUILD=build/static/build build/static/build/podvisor
-	@cp build/static/build/podvisor build/podvisor-static
+	@cp build/static/build/podvisor build/podvisor-static.tmp && mv -f build/podvisor-static.tmp build/podvisor-static
 	@echo "built build/podvisor-static"
 
 # What a release of the static binary must offer (NOTICE): the linked
