@@ -207,7 +207,7 @@ def test_readiness_during_a_restart(cm):
     try:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
-        err_line(pv, "ready -> restarting (config changed)")
+        err_line(pv, "-> restarting (config changed)")
         r = http_probe(port, "/readyz")
         assert r.status == 503 and "restarting" in r.body, r
         assert http_probe(port, "/livez").status == 200
@@ -224,7 +224,7 @@ def test_sigterm_during_a_restart_wins(cm):
     try:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
-        err_line(pv, "ready -> restarting")
+        err_line(pv, "-> restarting")
         pv.signal(signal.SIGTERM)
         err_line(pv, "restarting -> draining (SIGTERM during a restart)")
         pv.signal(signal.SIGTERM)  # the second one cuts the delay short, as ever
@@ -462,7 +462,7 @@ def test_a_restart_not_yet_stopping_is_cancelled_by_a_refusal(cm):
     try:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
-        err_line(pv, "ready -> restarting (config changed)")
+        err_line(pv, "-> restarting (config changed)")
         cm.update({"key": "broken"})            # during the prestop delay
         line, _ = err_line(pv, "config change refused")
         assert "the running child is kept" in line, line

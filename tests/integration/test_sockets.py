@@ -271,10 +271,12 @@ def test_readiness_fails_when_the_restart_runs_past_ready_timeout(tmp_path):
         pv.kill()
 
 
-def restarts_under_load(tmp_path, held, n=20, command=None, extra=(), env=None, settle=0.0):
+def restarts_under_load(tmp_path, held, n=20, command=None, extra=(), env=None, settled=None):
     """n ConfigMap updates with --on-change restart while a client sends
     requests on new connections without pause. Returns the load generator.
-    command(app_port) is the app (graceful_app.py by default)."""
+    command(app_port) is the app (graceful_app.py by default); settled(err,
+    i), when given, says from podvisor's stderr so far that generation i
+    is settled enough to be restarted again."""
     app_port, probe_port = free_port(), free_port()
     vol = ConfigMapVolume(tmp_path / "cm")
     vol.update({"v": "0"})
@@ -296,7 +298,9 @@ def restarts_under_load(tmp_path, held, n=20, command=None, extra=(), env=None, 
                      podvisor_status(probe_port)["state"] == "ready", timeout=20,
                      what=f"restart {i}")
             load.progressed(load.ok)  # the new generation serves
-            time.sleep(settle)
+            if settled is not None:
+                wait_for(lambda: settled(pv.stderr_so_far(), i), timeout=60,
+                         what=f"generation {i} settled", err=pv.stderr_so_far)
         time.sleep(0.2)
     finally:
         if load:
@@ -340,6 +344,11 @@ def gunicorn_app(tmp_path):
                          "--graceful-timeout", "5", "wsgi_hello:app"], (), None
 
 
+def gunicorn_booted(err, i):
+    """Generation i's two workers have booted (generations 0..i, two each)."""
+    return err.count("Booting worker with pid") >= 2 * (i + 1)
+
+
 def nginx_app(tmp_path):
     from conftest import nginx_conf
 
@@ -365,11 +374,13 @@ def _need(binary):
 ])
 def test_real_servers_serve_the_held_socket_through_restarts(tmp_path, make):
     command, extra, env = make(tmp_path)
-    # gunicorn 20.1's arbiter, sent TERM while it boots a worker, never exits:
-    # each generation gets the time to boot its workers first
-    settle = 0.5 if make is gunicorn_app else 0.0
+    # gunicorn 20.1's arbiter, sent TERM while it boots a worker, never exits
+    # (podvisor's stop timeout then kills the group, and what it served is
+    # reset): each generation boots its workers first. A fixed 0.5 s was too
+    # short on a busy machine.
+    settled = gunicorn_booted if make is gunicorn_app else None
     load = restarts_under_load(tmp_path, held=True, n=5, command=command, extra=extra, env=env,
-                               settle=settle)
+                               settled=settled)
     print(f"{load.ok} requests, {load.failed} failed")
     if make is uvicorn_app:
         # uvicorn (0.17, Debian's) closes, when its shutdown starts, a
@@ -543,7 +554,8 @@ def test_gunicorn_start_first_on_its_own_sd_notify(tmp_path):
         tmp_path, held=True, n=5,
         command=lambda port: ["gunicorn", "--chdir", apps, "--workers", "2",
                               "--graceful-timeout", "5", "wsgi_hello:app"],
-        extra=("--restart-mode", "start-first", "--ready-check", "notify"), settle=0.5)
+        extra=("--restart-mode", "start-first", "--ready-check", "notify"),
+        settled=gunicorn_booted)
     assert load.failed == 0, (load.failed, load.errors)
 
 
