@@ -157,18 +157,37 @@ int lifecycle_admin_lookup(const char *path)
 /* Why what the files hold now must not be applied by a restart or a
  * reload: content --validate refused or has not passed yet, or content
  * whose restart was rolled back. NULL when it may be. */
+/* What the files hold, beside what the children run: the one judgement
+ * behind the admin refusals and the warning that files cannot be
+ * un-written. */
+enum files_hold { FILES_RUNNING, FILES_NEW, FILES_REFUSED, FILES_ROLLED_BACK };
+
+static enum files_hold files_hold(const struct lifecycle *lc)
+{
+    const struct lc_config *cf = &lc->config;
+    if (strcmp(cf->pending, cf->hash) == 0)
+        return FILES_RUNNING;
+    if (lc->cfg->validate.argv != NULL && cf->last_refused.at_ms != 0 &&
+        strcmp(cf->pending, cf->last_refused.hash) == 0)
+        return FILES_REFUSED;
+    if (lc->last_rollback.at_ms != 0 && strcmp(cf->pending, lc->last_rollback.hash) == 0)
+        return FILES_ROLLED_BACK;
+    return FILES_NEW;
+}
+
 static const char *files_refusal(const struct lifecycle *lc)
 {
-    /* The files hold content other than what the children run. */
-    int moved_on = strcmp(lc->config.pending, lc->config.hash) != 0;
     if (lc->cfg->validate.argv != NULL && lc->children[LC_VALIDATE].in_use)
         return "not now: a change is being validated";
-    if (lc->cfg->validate.argv != NULL && moved_on &&
-        strcmp(lc->config.pending, lc->config.last_refused.hash) == 0)
+    switch (files_hold(lc)) {
+    case FILES_REFUSED:
         return "the files hold a change --validate refused: fix them first";
-    if (lc->last_rollback.at_ms && moved_on &&
-        strcmp(lc->config.pending, lc->last_rollback.hash) == 0)
+    case FILES_ROLLED_BACK:
         return "the files hold a change whose restart was rolled back: change them first";
+    case FILES_RUNNING:
+    case FILES_NEW:
+        break;
+    }
     return NULL;
 }
 
@@ -392,21 +411,23 @@ const char *lifecycle_refusal_outcome(const struct lifecycle *lc)
 const char *lifecycle_unwritable_warning(const struct lifecycle *lc, char *buf, size_t len)
 {
     const struct lc_config *cf = &lc->config;
-    if (strcmp(cf->pending, cf->hash) == 0)
-        return NULL;
-    if (lc->cfg->validate.argv != NULL && cf->last_refused.at_ms != 0 &&
-        strcmp(cf->pending, cf->last_refused.hash) == 0)
+    switch (files_hold(lc)) {
+    case FILES_REFUSED:
         snprintf(buf, len,
                  "the child starts on files that hold a change --validate refused (%s): they "
                  "cannot be un-written; the next good change is applied as usual",
                  cf->pending);
-    else if (lc->last_rollback.at_ms != 0 && strcmp(cf->pending, lc->last_rollback.hash) == 0)
+        return buf;
+    case FILES_ROLLED_BACK:
         snprintf(buf, len,
                  "the child starts on files that hold a change whose start-first restart was "
                  "rolled back (%s: %s): they cannot be un-written; the next change is applied "
                  "as usual",
                  cf->pending, lc->last_rollback.why);
-    else
-        return NULL;
-    return buf;
+        return buf;
+    case FILES_RUNNING:
+    case FILES_NEW:
+        break;
+    }
+    return NULL;
 }
