@@ -264,17 +264,56 @@ void lc_on_config_changed(struct lifecycle *lc, const struct lc_event *ev, struc
 
 /* A change landed during a restart and --validate refused it. What was
  * started or is about to start may read it; what serves now does not. */
+/* What a refusal by --validate does to what runs, decided once: for the
+ * step (refused_during_restart) and for the refusal's log line
+ * (lifecycle_refusal_outcome). */
+enum refusal_effect {
+    REFUSAL_STOPPING,    /* podvisor is stopping: changes are not acted on */
+    REFUSAL_SIDECAR,     /* nothing is signalled */
+    REFUSAL_CANCELS,     /* a stop-first restart before its stop signal: cancelled */
+    REFUSAL_ROLLS_BACK,  /* start-first's next generation may have read it: stopped */
+    REFUSAL_START_AFTER, /* the old child is going: the new one starts after the verdict */
+    REFUSAL_KEEPS,       /* the running child is kept */
+};
+
+static enum refusal_effect refusal_effect(const struct lifecycle *lc)
+{
+    if (!lifecycle_accepts_changes(lc))
+        return REFUSAL_STOPPING;
+    if (lc->cfg->sidecar)
+        return REFUSAL_SIDECAR;
+    switch (lc->state) {
+    case LC_RESTART_DELAY:
+        return REFUSAL_CANCELS;
+    case LC_RESTART_NEXT:
+        return REFUSAL_ROLLS_BACK;
+    case LC_RESTART_STOPPING:
+    case LC_RESTART_OLD_GROUP:
+    case LC_RESTART_BACKOFF:
+    case LC_RESTART_STARTING:
+        return REFUSAL_START_AFTER;
+    default:
+        return REFUSAL_KEEPS;
+    }
+}
+
 static void refused_during_restart(struct lifecycle *lc, const struct lc_event *ev,
                                    struct lc_result *out)
 {
-    if (lc->state == LC_RESTART_NEXT)
+    switch (refusal_effect(lc)) {
+    case REFUSAL_ROLLS_BACK:
         lc_roll_back(lc, ev, out,
                      "the files changed to content --validate refused while the next generation "
                      "started (it may have read them): it is stopped, the current one is kept");
-    else if (lc->state == LC_RESTART_DELAY)
+        break;
+    case REFUSAL_CANCELS:
         lc_cancel_restart(lc, ev, out,
                           "the files changed to content --validate refused before the child got "
                           "its stop signal: the restart is cancelled, the child is kept");
+        break;
+    default:
+        break; /* the start waits for the verdict (start_after_validate), or nothing runs */
+    }
 }
 
 void lc_on_validate_exited(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
@@ -389,23 +428,21 @@ void lc_on_helper_spawn_failed(struct lifecycle *lc, const struct lc_event *ev,
 
 const char *lifecycle_refusal_outcome(const struct lifecycle *lc)
 {
-    if (!lifecycle_accepts_changes(lc))
+    switch (refusal_effect(lc)) {
+    case REFUSAL_STOPPING:
         return " (podvisor is stopping)";
-    if (lc->cfg->sidecar)
+    case REFUSAL_SIDECAR:
         return "; nothing is signalled";
-    switch (lc->state) {
-    case LC_RESTART_DELAY:
+    case REFUSAL_CANCELS:
         return "; the running child is kept (its stop signal had not gone out)";
-    case LC_RESTART_NEXT:
+    case REFUSAL_ROLLS_BACK:
         return "; the current generation is kept";
-    case LC_RESTART_STOPPING:
-    case LC_RESTART_OLD_GROUP:
-    case LC_RESTART_BACKOFF:
-    case LC_RESTART_STARTING:
+    case REFUSAL_START_AFTER:
         return "; the child being restarted starts after this verdict";
-    default:
-        return "; the running child is kept";
+    case REFUSAL_KEEPS:
+        break;
     }
+    return "; the running child is kept";
 }
 
 const char *lifecycle_unwritable_warning(const struct lifecycle *lc, char *buf, size_t len)
