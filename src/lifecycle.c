@@ -57,6 +57,45 @@ const char *lifecycle_state_detail(enum lc_state s)
     return (unsigned)s < LC_N_STATES ? state_names[s] : "unknown";
 }
 
+static const char *const event_names[LC_N_EVENTS] = {
+    [LC_EV_START] = "START",
+    [LC_EV_FORKED] = "FORKED",
+    [LC_EV_EXEC_OK] = "EXEC_OK",
+    [LC_EV_EXEC_FAILED] = "EXEC_FAILED",
+    [LC_EV_SPAWN_FAILED] = "SPAWN_FAILED",
+    [LC_EV_SIGNAL] = "SIGNAL",
+    [LC_EV_CHILD_STOPPED] = "CHILD_STOPPED",
+    [LC_EV_CHILD_CONTINUED] = "CHILD_CONTINUED",
+    [LC_EV_CHILD_EXITED] = "CHILD_EXITED",
+    [LC_EV_REAPED] = "REAPED",
+    [LC_EV_PRESTOP_ELAPSED] = "PRESTOP_ELAPSED",
+    [LC_EV_STOP_TIMEOUT] = "STOP_TIMEOUT",
+    [LC_EV_CLEANUP_TERM_ELAPSED] = "CLEANUP_TERM_ELAPSED",
+    [LC_EV_CLEANUP_DEADLINE] = "CLEANUP_DEADLINE",
+    [LC_EV_CONFIG_CHANGED] = "CONFIG_CHANGED",
+    [LC_EV_RESTART] = "RESTART",
+    [LC_EV_ACTION_RESULT] = "ACTION_RESULT",
+    [LC_EV_VALIDATE_TIMEOUT] = "VALIDATE_TIMEOUT",
+    [LC_EV_ACTION_TIMEOUT] = "ACTION_TIMEOUT",
+    [LC_EV_BACKOFF_ELAPSED] = "BACKOFF_ELAPSED",
+    [LC_EV_CHECK_RESULT] = "CHECK_RESULT",
+    [LC_EV_MAINPID] = "MAINPID",
+    [LC_EV_NOTIFY_STATUS] = "NOTIFY_STATUS",
+    [LC_EV_NOTIFY_REJECTED] = "NOTIFY_REJECTED",
+    [LC_EV_DRAIN] = "DRAIN",
+    [LC_EV_RELOAD] = "RELOAD",
+    [LC_EV_OLD_GROUP_GONE] = "OLD_GROUP_GONE",
+    [LC_EV_OLD_GROUP_DEADLINE] = "OLD_GROUP_DEADLINE",
+    [LC_EV_READY_TIMEOUT] = "READY_TIMEOUT",
+    [LC_EV_NEXT_READY] = "NEXT_READY",
+    [LC_EV_NO_MEMORY] = "NO_MEMORY",
+};
+
+const char *lifecycle_event_name(enum lc_event_type t)
+{
+    return (unsigned)t < LC_N_EVENTS && event_names[t] ? event_names[t] : "?";
+}
+
 const char *lifecycle_reason_name(enum lc_reason r)
 {
     return (unsigned)r < LC_N_REASONS ? reason_names[r] : "unknown";

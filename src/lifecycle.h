@@ -368,6 +368,9 @@ const char *lifecycle_state_detail(enum lc_state s);
 int lifecycle_restarting(enum lc_state s);
 /** The public state as an index below LC_N_PUBLIC_STATES. */
 int lifecycle_public_state(enum lc_state s);
+/** The event's name as the golden table and the explorer print it:
+ * "CHILD_EXITED" ("?" for no event). */
+const char *lifecycle_event_name(enum lc_event_type t);
 /** "config", "crash", "admin". */
 const char *lifecycle_reason_name(enum lc_reason r);
 /** "main", "next", "old", "validate", "action", "rolled-back" ("" for a

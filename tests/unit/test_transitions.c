@@ -26,40 +26,6 @@ static struct lifecycle lc;
 static struct lc_result res;
 static int64_t now;
 
-static const char *const event_names[LC_N_EVENTS] = {
-    [LC_EV_START] = "START",
-    [LC_EV_FORKED] = "FORKED",
-    [LC_EV_EXEC_OK] = "EXEC_OK",
-    [LC_EV_EXEC_FAILED] = "EXEC_FAILED",
-    [LC_EV_SPAWN_FAILED] = "SPAWN_FAILED",
-    [LC_EV_SIGNAL] = "SIGNAL",
-    [LC_EV_CHILD_STOPPED] = "CHILD_STOPPED",
-    [LC_EV_CHILD_CONTINUED] = "CHILD_CONTINUED",
-    [LC_EV_CHILD_EXITED] = "CHILD_EXITED",
-    [LC_EV_REAPED] = "REAPED",
-    [LC_EV_PRESTOP_ELAPSED] = "PRESTOP_ELAPSED",
-    [LC_EV_STOP_TIMEOUT] = "STOP_TIMEOUT",
-    [LC_EV_CLEANUP_TERM_ELAPSED] = "CLEANUP_TERM_ELAPSED",
-    [LC_EV_CLEANUP_DEADLINE] = "CLEANUP_DEADLINE",
-    [LC_EV_CONFIG_CHANGED] = "CONFIG_CHANGED",
-    [LC_EV_RESTART] = "RESTART",
-    [LC_EV_ACTION_RESULT] = "ACTION_RESULT",
-    [LC_EV_VALIDATE_TIMEOUT] = "VALIDATE_TIMEOUT",
-    [LC_EV_ACTION_TIMEOUT] = "ACTION_TIMEOUT",
-    [LC_EV_BACKOFF_ELAPSED] = "BACKOFF_ELAPSED",
-    [LC_EV_CHECK_RESULT] = "CHECK_RESULT",
-    [LC_EV_MAINPID] = "MAINPID",
-    [LC_EV_NOTIFY_STATUS] = "NOTIFY_STATUS",
-    [LC_EV_NOTIFY_REJECTED] = "NOTIFY_REJECTED",
-    [LC_EV_DRAIN] = "DRAIN",
-    [LC_EV_RELOAD] = "RELOAD",
-    [LC_EV_OLD_GROUP_GONE] = "OLD_GROUP_GONE",
-    [LC_EV_OLD_GROUP_DEADLINE] = "OLD_GROUP_DEADLINE",
-    [LC_EV_READY_TIMEOUT] = "READY_TIMEOUT",
-    [LC_EV_NEXT_READY] = "NEXT_READY",
-    [LC_EV_NO_MEMORY] = "NO_MEMORY",
-};
-
 static const char *const slot_names[LC_MAX_CHILDREN] = {
     [LC_GEN_A] = "gen-a", [LC_VALIDATE] = "validate", [LC_ACTION] = "action", [LC_GEN_B] = "gen-b"};
 
@@ -411,7 +377,7 @@ static size_t put(char *buf, size_t len, size_t o, const char *fmt, ...)
 
 static size_t describe_event(char *buf, size_t len, size_t o, const struct lc_event *ev)
 {
-    o = put(buf, len, o, "%s", event_names[ev->type]);
+    o = put(buf, len, o, "%s", lifecycle_event_name(ev->type));
     if (ev->child == LC_GEN_B || (ev->child == LC_GEN_A && ev->type == LC_EV_STOP_TIMEOUT) ||
         (ev->type == LC_EV_CHILD_EXITED && ev->child != LC_GEN_A))
         o = put(buf, len, o, "[%s]", slot_names[ev->child]);
@@ -452,10 +418,10 @@ static size_t describe_actions(char *buf, size_t len, size_t o)
             o = put(buf, len, o, "(%d)", a->sig);
             break;
         case LC_ACT_ARM_TIMER:
-            o = put(buf, len, o, "(%s %lldms)", event_names[a->timer], (long long)a->ms);
+            o = put(buf, len, o, "(%s %lldms)", lifecycle_event_name(a->timer), (long long)a->ms);
             break;
         case LC_ACT_CANCEL_TIMER:
-            o = put(buf, len, o, "(%s)", event_names[a->timer]);
+            o = put(buf, len, o, "(%s)", lifecycle_event_name(a->timer));
             break;
         case LC_ACT_EXIT:
         case LC_ACT_KILL_GROUP:
