@@ -92,6 +92,29 @@ static void next_generation_started(void)
     feed((struct lc_event){.type = LC_EV_FORKED, .child = LC_GEN_B, .pid = 43});
 }
 
+/* Stop-first, a 1.5 s prestop delay: good h2 passed and its restart
+ * began; `second` landed and is being judged when the delay ends. */
+static void delay_over_while_judging(const char *second)
+{
+    setup(RESTART_MODE_STOP_FIRST, 1500);
+    change("h2");
+    verdict("h2", 1);
+    change(second);
+    validate_starts();
+    feed((struct lc_event){.type = LC_EV_PRESTOP_ELAPSED, .child = LC_GEN_A});
+}
+
+/* --restart-policy on-failure: the child exited 1 and its restart waits
+ * out the backoff. */
+static void crashed_in_backoff(void)
+{
+    setup(RESTART_MODE_STOP_FIRST, 0);
+    cfg.restart_policy = RESTART_ON_FAILURE;
+    cfg.backoff_initial_ms = 1000;
+    cfg.backoff_max_ms = 30000;
+    feed((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 1 << 8});
+}
+
 /* High: BAD lands while the next generation starts, and is refused: the
  * next one may have read it; it is stopped, never promoted, and the
  * current generation (and what /status names) is kept. */
@@ -202,12 +225,7 @@ static void a_restart_not_yet_stopping_is_cancelled_by_a_refusal(void **state)
     assert_int_equal(find(LC_ACT_STOP_CHILD, -1), -1);
 
     /* the delay ends while BAD3 is judged: the stop waits for the verdict */
-    setup(RESTART_MODE_STOP_FIRST, 1500);
-    change("h2");
-    verdict("h2", 1);
-    change("BAD3");
-    validate_starts();
-    feed((struct lc_event){.type = LC_EV_PRESTOP_ELAPSED, .child = LC_GEN_A});
+    delay_over_while_judging("BAD3");
     assert_int_equal(lc.state, LC_RESTART_DELAY);
     assert_int_equal(find(LC_ACT_STOP_CHILD, -1), -1);
     verdict("BAD3", 0);
@@ -215,12 +233,7 @@ static void a_restart_not_yet_stopping_is_cancelled_by_a_refusal(void **state)
     assert_int_equal(find(LC_ACT_STOP_CHILD, -1), -1);
 
     /* ... and a passing verdict lets the stop go out */
-    setup(RESTART_MODE_STOP_FIRST, 1500);
-    change("h2");
-    verdict("h2", 1);
-    change("h3");
-    validate_starts();
-    feed((struct lc_event){.type = LC_EV_PRESTOP_ELAPSED, .child = LC_GEN_A});
+    delay_over_while_judging("h3");
     verdict("h3", 1);
     assert_int_equal(lc.state, LC_RESTART_STOPPING);
     assert_true(find(LC_ACT_STOP_CHILD, LC_GEN_A) >= 0);
@@ -232,12 +245,7 @@ static void a_restart_not_yet_stopping_is_cancelled_by_a_refusal(void **state)
  * already fired. */
 static void sigterm_while_the_stop_waits_for_a_verdict(void **state)
 {
-    setup(RESTART_MODE_STOP_FIRST, 1500);
-    change("h2");
-    verdict("h2", 1);
-    change("h3");
-    validate_starts();
-    feed((struct lc_event){.type = LC_EV_PRESTOP_ELAPSED, .child = LC_GEN_A});
+    delay_over_while_judging("h3");
     feed((struct lc_event){.type = LC_EV_SIGNAL, .sig = SIGTERM});
     assert_int_equal(lc.state, LC_STOPPING);
     assert_true(find(LC_ACT_STOP_CHILD, LC_GEN_A) >= 0);
@@ -299,11 +307,7 @@ static void admin_restarts_during_a_restart_merge_and_count_as_admin(void **stat
  * the helper, never leaving it behind. */
 static void a_failed_spawn_cleans_up_before_exiting(void **state)
 {
-    setup(RESTART_MODE_STOP_FIRST, 0);
-    cfg.restart_policy = RESTART_ON_FAILURE;
-    cfg.backoff_initial_ms = 1000;
-    cfg.backoff_max_ms = 30000;
-    feed((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 1 << 8});
+    crashed_in_backoff();
     assert_int_equal(lc.state, LC_RESTART_BACKOFF);
     change("g1");
     validate_starts();
@@ -388,11 +392,7 @@ static void the_clean_up_keeps_each_generations_own_deadline(void **state)
  * restarting/backoff, for good. */
 static void a_validate_that_cannot_start_does_not_strand_a_restart(void **state)
 {
-    setup(RESTART_MODE_STOP_FIRST, 0);
-    cfg.restart_policy = RESTART_ON_FAILURE;
-    cfg.backoff_initial_ms = 1000;
-    cfg.backoff_max_ms = 30000;
-    feed((struct lc_event){.type = LC_EV_CHILD_EXITED, .child = LC_GEN_A, .status = 1 << 8});
+    crashed_in_backoff();
     change("g1");
     validate_starts();
     feed((struct lc_event){.type = LC_EV_BACKOFF_ELAPSED, .child = LC_GEN_A});
