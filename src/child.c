@@ -379,7 +379,7 @@ static int child_entry(void *arg)
  * until the exec. */
 static pid_t spawn_process(struct spawn_args *a)
 {
-#if defined PODVISOR_SANITIZER || defined PODVISOR_SPAWN_FORK
+#ifdef PODVISOR_SANITIZER
     /* ASan takes a child running on a stack of its own for a stack
      * overflow in progress and says so on stderr: the sanitizer build
      * forks (the plain and static builds test the clone). */
