@@ -63,8 +63,8 @@ HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/he
 
 all: $(BUILD)/podvisor
 
-$(BUILD)/podvisor: $(BUILD)/obj/main.o $(OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/podvisor: $(BUILD)/obj/main.o $(OBJS) $(filter %.a,$(PKG_LIBS))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
 $(BUILD)/obj/main.o: cmd/podvisor/main.c $(wildcard src/*.h) | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
