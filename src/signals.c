@@ -49,21 +49,28 @@ int signals_open(void)
     return fd < 0 ? -errno : fd;
 }
 
-int signals_read(int fd, struct signals_info *out)
+int signals_read(int fd, struct signals_info *out, int max)
 {
-    struct signalfd_siginfo si;
+    struct signalfd_siginfo si[SIGNALS_READ_MAX];
+    if (max > SIGNALS_READ_MAX)
+        max = SIGNALS_READ_MAX;
+    if (max <= 0)
+        return -EINVAL;
     ssize_t n;
     do
-        n = read(fd, &si, sizeof si);
+        n = read(fd, si, (size_t)max * sizeof si[0]);
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return errno == EAGAIN ? 0 : -errno;
-    if (n != sizeof si)
+    if (n == 0 || n % sizeof si[0] != 0)
         return -EIO;
-    out->sig = (int)si.ssi_signo;
-    out->sender = (pid_t)si.ssi_pid;
-    out->code = si.ssi_code;
-    return 1;
+    int got = (int)(n / (ssize_t)sizeof si[0]);
+    for (int i = 0; i < got; i++) {
+        out[i].sig = (int)si[i].ssi_signo;
+        out[i].sender = (pid_t)si[i].ssi_pid;
+        out[i].code = si[i].ssi_code;
+    }
+    return got;
 }
 
 static int sent_by_a_process(int code)

@@ -24,8 +24,15 @@ struct signals_info {
     int code;     /* si_code: SI_USER, SI_QUEUE, SI_TKILL, or a kernel code */
 };
 
-/** Reads one pending signal. Returns 1, 0 when none is pending, or -errno. */
-int signals_read(int fd, struct signals_info *out);
+/* At most this many signals are read at once. */
+#define SIGNALS_READ_MAX 16
+
+/** Reads up to max (at most SIGNALS_READ_MAX) pending signals with one
+ * read. Returns how many, 0 when none is pending, or -errno. Fewer than
+ * max means none was left at that moment: a caller on a level-triggered
+ * epoll need not read again to find out (that read is a system call on
+ * the path of every forward). */
+int signals_read(int fd, struct signals_info *out, int max);
 
 /** Whether podvisor forwards this signal to the child: every catchable
  * signal except SIGCHLD (it reports podvisor's own children), except those

@@ -32,10 +32,6 @@
 #include "webhook.h"
 #include "waitstatus.h"
 
-/* Signals read per wake-up: a storm of queued real-time signals must not
- * keep probes and timers waiting (the rest are read on the next turns). */
-#define SIGNAL_BATCH 64
-
 /* How much of --validate's output is kept for the log line and /status:
  * the first bytes say what is wrong; the rest is read and dropped. */
 #define CAPTURE_MAX 2048
@@ -481,27 +477,35 @@ static void reap(struct supervisor *sv)
 static void on_signal_fd(void *ctx, uint32_t events)
 {
     struct supervisor *sv = ctx;
-    for (int i = 0; i < SIGNAL_BATCH; i++) {
-        struct signals_info si;
-        int rc = signals_read(sv->signal_fd, &si);
-        if (rc == 0)
-            return;
-        if (rc < 0) {
-            log_errno(LOG_ERROR, -rc, "reading signals");
-            return;
-        }
-        if (si.sig == SIGCHLD) {
+    (void)events;
+    /* One read per wake-up, of at most SIGNALS_READ_MAX: a storm of
+     * queued real-time signals must not keep probes and timers waiting;
+     * what did not fit stays readable, and the level-triggered epoll
+     * comes back for it. */
+    struct signals_info got[SIGNALS_READ_MAX];
+    int n = signals_read(sv->signal_fd, got, SIGNALS_READ_MAX);
+    if (n < 0)
+        log_errno(LOG_ERROR, -n, "reading signals");
+    for (int i = 0; i < n; i++) {
+        const struct signals_info *si = &got[i];
+        if (si->sig == SIGCHLD) {
             reap(sv);
             continue;
         }
-        char name[16];
-        signal_name(si.sig, name, sizeof name);
-        if (!signals_forwardable(&si, sv->self)) {
-            log_debug("not forwarding SIG%s from pid %d (code %d)", name, (int)si.sender, si.code);
+        if (!signals_forwardable(si, sv->self)) {
+            if (log_enabled(LOG_DEBUG)) {
+                char name[16];
+                log_debug("not forwarding SIG%s from pid %d (code %d)",
+                          signal_name(si->sig, name, sizeof name), (int)si->sender, si->code);
+            }
             continue;
         }
-        log_debug("received SIG%s from pid %d", name, (int)si.sender);
-        feed(sv, (struct lc_event){.type = LC_EV_SIGNAL, .sig = si.sig});
+        if (log_enabled(LOG_DEBUG)) {
+            char name[16];
+            log_debug("received SIG%s from pid %d", signal_name(si->sig, name, sizeof name),
+                      (int)si->sender);
+        }
+        feed(sv, (struct lc_event){.type = LC_EV_SIGNAL, .sig = si->sig});
     }
 }
 
