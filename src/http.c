@@ -62,8 +62,8 @@ _Static_assert(sizeof MHD_SONAME > 1, "MHD_SONAME is empty: the Makefile could n
 #define RETRY_MAX_MS 30000
 
 struct http_server {
-    struct MHD_Daemon *daemon; /* NULL while the listener is being re-created */
-    int listen_fd;             /* owned by the daemon */
+    struct MHD_Daemon *daemon; /* NULL until served, and while the listener is re-created */
+    int listen_fd;             /* owned by the daemon once there is one */
     struct loop *loop;
     struct loop_watch watch;
     struct loop_timer timer;
@@ -354,8 +354,8 @@ static int address_fault(int e)
     return e == EADDRINUSE || e == EADDRNOTAVAIL || e == EACCES || e == EAFNOSUPPORT || e == EINVAL;
 }
 
-/* Binds the address and starts a daemon on it in the loop. */
-static int open_daemon(struct http_server *srv, char *err, size_t errlen, int *config_fault)
+/* Binds the address: from here on, connections wait in its backlog. */
+static int bind_listener(struct http_server *srv, char *err, size_t errlen, int *config_fault)
 {
     *config_fault = 0;
     int fd =
@@ -365,21 +365,29 @@ static int open_daemon(struct http_server *srv, char *err, size_t errlen, int *c
         return -1;
     }
     net_local_name(fd, srv->address, sizeof srv->address);
+    srv->listen_fd = fd;
+    return 0;
+}
+
+/* Starts a daemon on the bound socket, in the loop. On failure the socket
+ * is closed: a retry binds afresh. */
+static int start_daemon(struct http_server *srv, char *err, size_t errlen)
+{
     errno = 0;
     srv->daemon = mhd.MHD_start_daemon(
         MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET,
-        fd, MHD_OPTION_CONNECTION_LIMIT, connection_limit(), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)PER_IP_LIMIT, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HEADER_TIMEOUT_S,
+        srv->listen_fd, MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HEADER_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_log, NULL, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         int e = errno ? errno : ENOMEM;
-        close(fd);
+        close(srv->listen_fd);
+        srv->listen_fd = -1;
         snprintf(err, errlen, "cannot start the HTTP server on %s: %s", srv->address, strerror(e));
         return -1;
     }
-    srv->listen_fd = fd;
     const union MHD_DaemonInfo *info =
         mhd.MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     int rc = info == NULL
@@ -394,6 +402,14 @@ static int open_daemon(struct http_server *srv, char *err, size_t errlen, int *c
     return 0;
 }
 
+/* Binds the address and starts a daemon on it in the loop. */
+static int open_daemon(struct http_server *srv, char *err, size_t errlen, int *config_fault)
+{
+    if (bind_listener(srv, err, errlen, config_fault) < 0)
+        return -1;
+    return start_daemon(srv, err, errlen);
+}
+
 static void close_daemon(struct http_server *srv)
 {
     if (srv->watch.fd >= 0) /* set once the daemon's epoll fd joined the loop */
@@ -401,6 +417,8 @@ static void close_daemon(struct http_server *srv)
     srv->watch.fd = -1;
     if (srv->daemon)
         mhd.MHD_stop_daemon(srv->daemon); /* closes the listening socket too */
+    else if (srv->listen_fd >= 0)
+        close(srv->listen_fd); /* bound, never served */
     srv->daemon = NULL;
     srv->listen_fd = -1;
     loop_timer_disarm(srv->loop, &srv->timer);
@@ -432,12 +450,25 @@ struct http_server *http_start(const struct listen_addr *addr, struct loop *loop
         *config_fault = loaded == -1;
         goto fail;
     }
-    if (open_daemon(srv, err, errlen, config_fault) < 0)
+    if (bind_listener(srv, err, errlen, config_fault) < 0)
         goto fail;
     return srv;
 fail:
     http_stop(srv);
     return NULL;
+}
+
+void http_serve(struct http_server *srv)
+{
+    char err[256];
+    if (srv == NULL || srv->daemon != NULL || srv->listen_fd < 0)
+        return;
+    if (start_daemon(srv, err, sizeof err) == 0)
+        return;
+    srv->retry_ms = RETRY_FIRST_MS;
+    log_warn("%s: %s; trying again in %llds", srv->name, err, (long long)srv->retry_ms / 1000);
+    loop_timer_arm(srv->loop, &srv->retry, srv->retry_ms);
+    srv->retry_ms = backoff_next(srv->retry_ms, RETRY_FIRST_MS, RETRY_MAX_MS);
 }
 
 const char *http_address(const struct http_server *srv)

@@ -24,13 +24,20 @@ struct http_admin {
     void *ctx;
 };
 
-/** Binds addr and joins the loop. Returns NULL with a one-line reason in
- * err on failure; *config_fault is then 1 when the configuration is at
- * fault (an address that cannot be used, no libmicrohttpd in the image)
- * and 0 when the machine is (no fds, no memory). */
+/** Binds addr; connections wait in its backlog until http_serve. Returns
+ * NULL with a one-line reason in err on failure; *config_fault is then 1
+ * when the configuration is at fault (an address that cannot be used, no
+ * libmicrohttpd in the image) and 0 when the machine is (no fds, no
+ * memory). */
 struct http_server *http_start(const struct listen_addr *addr, struct loop *loop,
                                const struct lifecycle *lc, const struct http_admin *admin,
                                char *err, size_t errlen, int *config_fault);
+
+/** Starts answering on the bound address, in the loop. Called once the
+ * app is started: the server's set-up then overlaps the app's exec instead
+ * of delaying it. A failure here (no fds, no memory) is logged and retried
+ * with a backoff, as for a listener that fails later. NULL is fine. */
+void http_serve(struct http_server *srv);
 
 /** Whether given (glen bytes) equals want, in a time that depends on
  * want's length only (a token compared byte by byte and stopping at the

@@ -1303,6 +1303,10 @@ int supervisor_run(const struct podvisor_config *cfg, pid_t parent_at_start)
         log_warn("%s", warning);
     feed(&sv,
          (struct lc_event){.type = LC_EV_START, .text = sv.watch ? watch_hash(sv.watch) : NULL});
+    /* Bound in setup (a probe that comes now waits in the backlog);
+     * served only now, while the app's exec runs on another core. */
+    http_serve(sv.admin_http);
+    http_serve(sv.http);
     if (sv.parent_died) {
         char name[16];
         log_info("parent %d died before --pdeathsig was armed: acting on SIG%s now",
