@@ -126,23 +126,6 @@ def base_env(**extra):
 PROBE_ON = "probe-on"
 
 
-def _reserved_signals():
-    """The signals the binary's C library keeps for itself (glibc 32-33,
-    musl 32-34), asked of podvisor itself, which refuses them by name: the
-    static (musl) and dynamic (glibc) builds run the same tests."""
-    reserved = []
-    for n in range(32, 40):
-        r = subprocess.run([PODVISOR, "--probe-listen", "off", "--stop-signal", str(n), "--", "true"],
-                           capture_output=True, text=True, timeout=10)
-        if "reserved by the C library" in r.stderr:
-            reserved.append(n)
-    assert reserved and reserved[0] == 32, reserved
-    return reserved
-
-
-RESERVED_SIGNALS = _reserved_signals()
-
-
 def _is_static(path):
     """True when the ELF file has no PT_INTERP: the static musl build, which
     links libmicrohttpd and libcurl in (nothing to take away at run time)."""
@@ -155,10 +138,14 @@ def _is_static(path):
     return all(struct.unpack_from("<I", table, i * phentsize)[0] != 3 for i in range(phnum))
 
 
+# What the binary is, read from its ELF header: nothing is run at import
+# (test_pid1 and test_tools check that podvisor itself agrees).
 STATIC = _is_static(PODVISOR)
+# The signals the binary's C library keeps for itself: glibc 32-33, musl
+# (the static build) 32-34. podvisor refuses them by name.
+RESERVED_SIGNALS = [32, 33, 34] if STATIC else [32, 33]
 # The static build's libcurl has no TLS; podvisor says so up front.
-NO_TLS = "needs TLS" in subprocess.run([PODVISOR, "probe", "https://127.0.0.1:1/"],
-                                       capture_output=True, text=True, timeout=10).stderr
+NO_TLS = STATIC
 needs_tls = pytest.mark.skipif(NO_TLS, reason="this build has no TLS (the static one)")
 needs_dynamic = pytest.mark.skipif(STATIC, reason="a static binary loads no library")
 
@@ -234,7 +221,18 @@ def wait_for(pred, timeout=10.0, interval=0.01, what="condition", err=None):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}{why}")
 
 
-class Podvisor:
+class KilledOnExit:
+    """`with X(...) as x:` ends x (x.kill()) however the block ends."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+        return False
+
+
+class Podvisor(KilledOnExit):
     """A running podvisor (as PID 1 or not) with line-buffered stdout access."""
 
     def __init__(self, args, pid1=True, env=None, stdout=subprocess.PIPE,
@@ -264,13 +262,6 @@ class Podvisor:
                 raise
         else:
             self.pid = self.proc.pid
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.kill()
-        return False
 
     def child_pid(self):
         return wait_for(lambda: (children_of(self.pid) or [None])[0], what="podvisor's child")

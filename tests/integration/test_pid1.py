@@ -77,6 +77,15 @@ def test_every_forwardable_signal_reaches_the_child(podvisor_factory, pid1):
     assert pv.wait() == 0
 
 
+def test_the_reserved_signals_are_those_podvisor_refuses():
+    # conftest names them from the binary's C library without running it;
+    # podvisor itself must agree, or the tests above skip the wrong ones.
+    for n in range(32, 40):
+        r = subprocess.run([PODVISOR, "--probe-listen", "off", "--stop-signal", str(n), "--",
+                            "true"], capture_output=True, text=True, timeout=10, env=base_env())
+        assert ("reserved by the C library" in r.stderr) == (n in RESERVED_SIGNALS), (n, r.stderr)
+
+
 @pytest.mark.parametrize("pid1", MODES)
 def test_reserved_signals_neither_kill_nor_reach(podvisor_factory, pid1):
     # Their default action is to terminate, and the C library will not

@@ -166,6 +166,12 @@ def tls_server(tmp_path_factory):
     srv.shutdown()
 
 
+def test_no_tls_as_conftest_reads_it_from_the_binary():
+    r = subprocess.run([PODVISOR, "probe", "https://127.0.0.1:1/"], capture_output=True,
+                       text=True, timeout=10, env=base_env())
+    assert ("needs TLS" in r.stderr) == NO_TLS, r.stderr
+
+
 @needs_tls
 def test_https_certificates_are_not_verified_unless_asked(tls_server):
     # The kubelet does not verify: an in-pod endpoint has no certificate
