@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 
-from conftest import Podvisor
+from conftest import KilledOnExit, Podvisor
 
 KUBE_UA = "kube-probe/1.31"
 
@@ -170,7 +170,7 @@ class Deletion:
         self.sigkilled = False
 
 
-class Pod:
+class Pod(KilledOnExit):
     """One container: podvisor (PID 1) around `command`, with its probe
     server on 127.0.0.1:probe_port."""
 

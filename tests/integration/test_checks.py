@@ -151,10 +151,9 @@ def test_live_check_fails_after_the_threshold_and_never_while_draining(tmp_path)
     alive = tmp_path / "alive"
     alive.touch()
     pp = free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "100ms",
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "100ms",
                    "--failure-threshold", "3", "--prestop-delay", "3s",
-                   "--live-check", f"file:{alive}", "--", "sleep", "60"])
-    try:
+                   "--live-check", f"file:{alive}", "--", "sleep", "60"]) as pv:
         wait_for(lambda: probe(pp, "/readyz").ok, what="ready")
         alive.unlink()
         t0 = time.monotonic()
@@ -167,8 +166,6 @@ def test_live_check_fails_after_the_threshold_and_never_while_draining(tmp_path)
         pv.signal(signal.SIGTERM)           # draining: liveness is not podvisor's to fail
         wait_for(lambda: status(pp)["state"] == "draining", what="draining")
         assert probe(pp, "/livez").ok
-    finally:
-        pv.kill()
 
 
 @pytest.mark.parametrize("args,why", [

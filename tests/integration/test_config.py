@@ -55,8 +55,11 @@ def metric(port, name):
 def start(vol, *args, cmd=None, pid1=True):
     pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", vol.path, *args, "--"] +
                   (cmd or app_printing(vol)), pid1=pid1)
-    port = pv.probe_port()
-    return pv, port
+    try:
+        return pv, pv.probe_port()
+    except BaseException:
+        pv.kill()
+        raise
 
 
 def lines_until(pv, want, timeout=10.0):
@@ -101,7 +104,7 @@ def quiet_stdout(pv, seconds):
 
 def test_atomic_update_restarts_the_child_once(cm):
     pv, port = start(cm, "--debounce", "200ms")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         first = pv.child_pid()
         t0 = time.monotonic()
@@ -124,7 +127,6 @@ def test_atomic_update_restarts_the_child_once(cm):
         action = status(port)["config"]["last_action"]
         pid = status(port)["child"]["pid"]   # as podvisor sees it (its namespace)
         assert action["ok"] and action["result"] == f"restart: child {pid} started"
-    finally:
         assert stop(pv) == 128 + signal.SIGTERM
 
 
@@ -159,19 +161,18 @@ def test_a_restart_starts_the_command_once_the_old_group_is_gone(cm):
     port = free_port()
     pv, probe = start(cm, "--debounce", "50ms",
                       cmd=["/usr/bin/python3", "-c", HOLDS_ITS_PORT, str(port), "512"])
-    try:
+    with pv:
         assert pv.readline(timeout=30) == "worker ready"
         cm.update({"key": "v2"})
         assert pv.readline(timeout=30) == "worker ready", pv.stderr_so_far()
         assert pv.proc.poll() is None
         assert "bind failed" not in pv.stderr_so_far()
-    finally:
         stop(pv)
 
 
 def test_noop_update_and_touch_do_nothing(cm):
     pv, port = start(cm, "--debounce", "100ms")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         cm.update({"key": "v1"})  # same content, new ..data
         os.utime(os.path.join(cm.path, "key"))
@@ -180,13 +181,12 @@ def test_noop_update_and_touch_do_nothing(cm):
             f.write("v1")  # a rewrite of the same bytes
         quiet_stdout(pv, 0.8)
         assert status(port)["config"]["changes"] == 0
-    finally:
         stop(pv)
 
 
 def test_a_burst_of_1000_updates_is_at_most_two_restarts(cm):
     pv, port = start(cm)  # the default 500ms debounce
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         t0 = time.monotonic()
         for i in range(1000):
@@ -198,13 +198,12 @@ def test_a_burst_of_1000_updates_is_at_most_two_restarts(cm):
         starts = [line for line in got if line.startswith("start")]
         assert 1 <= len(starts) <= 2, got
         assert status(port)["child"]["restarts_by_reason"]["config"] == len(starts)
-    finally:
         stop(pv)
 
 
 def test_readiness_during_a_restart(cm):
     pv, port = start(cm, "--debounce", "50ms", "--prestop-delay", "1s")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
         err_line(pv, "-> restarting (config changed)")
@@ -215,13 +214,12 @@ def test_readiness_during_a_restart(cm):
         assert pv.readline(timeout=5) == "start v2"
         wait_for(lambda: http_probe(port, "/readyz").status == 200, what="ready again")
         assert http_probe(port, "/livez").status == 200
-    finally:
         stop(pv)
 
 
 def test_sigterm_during_a_restart_wins(cm):
     pv, port = start(cm, "--debounce", "50ms", "--prestop-delay", "2s")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
         err_line(pv, "-> restarting")
@@ -230,8 +228,6 @@ def test_sigterm_during_a_restart_wins(cm):
         pv.signal(signal.SIGTERM)  # the second one cuts the delay short, as ever
         assert pv.wait(timeout=10) == 128 + signal.SIGTERM
         assert "start v2" not in "\n".join(iter_lines(pv))
-    finally:
-        pv.kill()
 
 
 def iter_lines(pv):
@@ -248,7 +244,7 @@ def iter_lines(pv):
 
 def test_on_change_signal_reloads_in_place(cm):
     pv, port = start(cm, "--debounce", "50ms", "--on-change", "signal:HUP")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         child = pv.child_pid()
         cm.update({"key": "v2"})
@@ -258,7 +254,6 @@ def test_on_change_signal_reloads_in_place(cm):
         assert s["config"]["reloads"] == 1 and s["child"]["restarts"] == 0
         assert s["config"]["last_action"]["ok"] is True
         assert metric(port, "podvisor_config_reloads_total") == 1
-    finally:
         stop(pv)
 
 
@@ -267,7 +262,7 @@ def test_on_change_exec_runs_the_command(cm, tmp_path):
     key = os.path.join(cm.path, "key")
     pv, port = start(cm, "--debounce", "50ms", "--on-change",
                      f"exec:sh -c 'cat {key} > {out}; echo ran'")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         child = pv.child_pid()
         cm.update({"key": "v2"})
@@ -277,7 +272,6 @@ def test_on_change_exec_runs_the_command(cm, tmp_path):
         wait_for(lambda: status(port)["config"]["last_action"]["ok"], what="the result")
         assert status(port)["config"]["last_action"]["result"] == "exec: exited with status 0"
         assert pv.child_pid() == child
-    finally:
         stop(pv)
 
 
@@ -318,7 +312,7 @@ def test_on_change_webhook_is_retried_after_a_500(cm, hook):
     hook.codes = [500]
     url = f"http://127.0.0.1:{hook.server_address[1]}/-/reload"
     pv, port = start(cm, "--debounce", "50ms", "--on-change", f"webhook:{url}")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         child = pv.child_pid()
         cm.update({"key": "v2"})
@@ -334,7 +328,6 @@ def test_on_change_webhook_is_retried_after_a_500(cm, hook):
         assert pv.child_pid() == child
         time.sleep(1.5)
         assert len(hook.posts) == 2  # no more once it succeeded
-    finally:
         stop(pv)
 
 
@@ -346,7 +339,7 @@ def test_webhook_one_post_in_flight_changes_coalesce_and_a_timeout_is_not_retrie
     hook.delay, hook.reply = 1.5, b"INJECTED log line\n{\"level\":\"error\"}\n"
     url = f"http://127.0.0.1:{hook.server_address[1]}/-/reload"
     pv, port = start(cm, "--debounce", "0", "--on-change", f"webhook:{url}")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         for i in range(2, 12):
             cm.update({"key": f"v{i}"})
@@ -359,14 +352,13 @@ def test_webhook_one_post_in_flight_changes_coalesce_and_a_timeout_is_not_retrie
         assert hook.max_inflight == 1
         assert 2 <= len(hook.posts) <= 3, [p[2]["hash"] for p in hook.posts]
         assert "INJECTED" not in pv.stderr_so_far()      # the answer's body is dropped
-    finally:
         stop(pv)
     # A reload longer than --webhook-timeout: given up on, never posted again.
     hook.posts.clear()
     hook.delay = 3
     pv, port = start(cm, "--debounce", "0", "--webhook-timeout", "1s", "--on-change",
                      f"webhook:{url}")
-    try:
+    with pv:
         assert pv.readline().startswith("start v")
         cm.update({"key": "timeout"})
         err_line(pv, "no answer within --webhook-timeout 1000ms; not retried")
@@ -379,7 +371,6 @@ def test_webhook_one_post_in_flight_changes_coalesce_and_a_timeout_is_not_retrie
         wait_for(lambda: len(hook.posts) == 2, what="the second POST", err=pv.stderr_so_far)
         cm.update({"key": "timeout-3"})
         err_line(pv, "posting the newer change now, while the app may still be reloading")
-    finally:
         stop(pv)
 
 
@@ -388,12 +379,11 @@ def test_validate_that_writes_much_is_not_refused_for_it(cm):
     got EAGAIN and a valid config was refused."""
     pv, port = start(cm, "--debounce", "50ms", "--on-change", "signal:HUP", "--validate",
                      "/usr/bin/python3 -c 'import os; [os.write(1, b\"x\" * 65536) for _ in range(5)]'")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
         err_line(pv, "--validate passed")
         assert pv.readline(timeout=5) == "HUP v2"
-    finally:
         stop(pv)
 
 
@@ -432,7 +422,7 @@ def test_what_is_applied_is_what_was_validated(cm):
     # The validator reads the files when it starts, and takes a second.
     pv, port = start(cm, "--debounce", "50ms", "--on-change", "signal:HUP", "--validate",
                      f"sh -c 'c=$(cat {key}); sleep 1; case $c in v*) ;; *) exit 1;; esac'")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
         err_line(pv, "config changed")          # v2's validation is running
@@ -446,7 +436,6 @@ def test_what_is_applied_is_what_was_validated(cm):
         # POST-free check of the same rule: the next good change goes through.
         cm.update({"key": "v3"})
         assert pv.readline(timeout=10) == "HUP v3"
-    finally:
         stop(pv)
 
 
@@ -459,7 +448,7 @@ def test_a_restart_not_yet_stopping_is_cancelled_by_a_refusal(cm):
     key = os.path.join(cm.path, "key")
     pv, port = start(cm, "--debounce", "50ms", "--prestop-delay", "300ms", "--validate",
                      f"sh -c 'c=$(cat {key}); case $c in v*) ;; *) sleep 1; exit 1;; esac'")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
         err_line(pv, "-> restarting (config changed)")
@@ -474,7 +463,6 @@ def test_a_restart_not_yet_stopping_is_cancelled_by_a_refusal(cm):
         # a good change afterwards restarts as usual
         cm.update({"key": "v3"})
         assert pv.readline(timeout=15) == "start v3"
-    finally:
         stop(pv)
 
 
@@ -488,7 +476,7 @@ def test_a_restart_starts_the_child_after_the_validation_in_flight(cm):
                      "--validate",
                      f"sh -c 'c=$(cat {key}); case $c in v*) ;; *) sleep 1; exit 1;; esac'",
                      cmd=app_printing(cm, extra="trap 'sleep 1; exit 0' TERM;"))
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
         err_line(pv, "sending stop signal")
@@ -498,7 +486,6 @@ def test_a_restart_starts_the_child_after_the_validation_in_flight(cm):
                                     "refused")
         assert pv.readline() == "start broken"  # the files cannot be un-written: said so
         assert warned_at >= refused_at
-    finally:
         stop(pv)
 
 
@@ -507,14 +494,12 @@ def test_under_nohup_the_on_change_signal_still_reaches_a_shell_trap(cm):
     for a shell app: a non-interactive shell cannot trap a signal ignored
     on entry. podvisor sends HUP, so the app gets it at its default
     disposition, and its trap works."""
-    pv = Podvisor(["--probe-listen", "off", "--watch", cm.path, "--debounce", "50ms",
+    with Podvisor(["--probe-listen", "off", "--watch", cm.path, "--debounce", "50ms",
                    "--on-change", "signal:HUP", "--"] + app_printing(cm),
-                  preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
-    try:
+                  preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) as pv:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
         assert pv.readline(timeout=15) == "HUP v2"
-    finally:
         stop(pv)
 
 
@@ -524,7 +509,7 @@ def test_a_command_that_cannot_run_is_reported_as_that(cm):
     --validate 'nginx -t' into an image without nginx."""
     pv, port = start(cm, "--debounce", "50ms", "--validate", "no-such-validator -t",
                      "--on-change", "exec:no-such-action now")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
         line, _ = err_line(pv, "config change refused")
@@ -533,10 +518,9 @@ def test_a_command_that_cannot_run_is_reported_as_that(cm):
         refused = status(port)["config"]["last_refused_change"]
         assert refused["validate"] == {"how": "exit", "signal": None, "exit_code": 127}, refused
         assert "cannot run" in refused["output"]
-    finally:
         stop(pv)
     pv, port = start(cm, "--debounce", "50ms", "--on-change", "exec:no-such-action now")
-    try:
+    with pv:
         assert pv.readline() == "start v2"
         cm.update({"key": "v3"})
         line, _ = err_line(pv, 'on-change "exec:no-such-action now"')
@@ -545,7 +529,6 @@ def test_a_command_that_cannot_run_is_reported_as_that(cm):
                  not status(port)["config"]["last_action"]["pending"], what="the result")
         assert status(port)["config"]["last_action"]["result"] == \
             'exec: cannot run "no-such-action": No such file or directory'
-    finally:
         stop(pv)
 
 
@@ -554,15 +537,13 @@ def test_webhook_never_goes_through_a_proxy(cm, hook):
     probe never do): with a dead proxy set, the POST still arrives."""
     url = f"http://127.0.0.1:{hook.server_address[1]}/-/reload"
     dead = "http://127.0.0.1:1"
-    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", cm.path, "--debounce", "50ms",
+    with Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", cm.path, "--debounce", "50ms",
                    "--on-change", f"webhook:{url}", "--", *app_printing(cm)],
                   env=base_env(http_proxy=dead, HTTP_PROXY=dead, all_proxy=dead,
-                               ALL_PROXY=dead, no_proxy=None, NO_PROXY=None))
-    try:
+                               ALL_PROXY=dead, no_proxy=None, NO_PROXY=None)) as pv:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
         wait_for(lambda: hook.posts, what="the POST, not through the proxy")
-    finally:
         stop(pv)
 
 
@@ -579,21 +560,19 @@ def test_webhook_https_verifies_against_webhook_ca(cm, hook, tmp_path):
     hook.socket = ctx.wrap_socket(hook.socket, server_side=True)
     url = f"https://127.0.0.1:{hook.server_address[1]}/-/reload"
     pv, port = start(cm, "--debounce", "50ms", "--on-change", f"webhook:{url}")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
         line, _ = err_line(pv, "retrying in")      # the system's CAs do not know it
         assert not hook.posts
-    finally:
         stop(pv)
     pv, port = start(cm, "--debounce", "50ms", "--webhook-ca", str(tmp_path / "ca.pem"),
                      "--on-change", f"webhook:{url}")
-    try:
+    with pv:
         assert pv.readline() == "start v2"
         cm.update({"key": "v3"})
         wait_for(lambda: hook.posts, what="the POST through TLS")
         err_line(pv, "HTTP 200")
-    finally:
         stop(pv)
     r = subprocess.run([PODVISOR, "--webhook-ca", str(tmp_path / "nope.pem"), "--", "true"],
                        capture_output=True, text=True)
@@ -604,7 +583,7 @@ def test_validate_refuses_a_broken_change(cm, tmp_path):
     key = os.path.join(cm.path, "key")
     pv, port = start(cm, "--debounce", "50ms", "--validate",
                      f"sh -c 'grep -q ^v {key} || {{ echo \"line 1: not a version\"; exit 3; }}'")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         child = pv.child_pid()
         cm.update({"key": "broken"})
@@ -621,7 +600,6 @@ def test_validate_refuses_a_broken_change(cm, tmp_path):
         # A later, good change goes through.
         cm.update({"key": "v3"})
         assert pv.readline(timeout=5) == "start v3"
-    finally:
         stop(pv)
 
 
@@ -629,7 +607,7 @@ def test_watched_directory_deleted_and_recreated(tmp_path):
     vol = ConfigMapVolume(tmp_path / "cm")
     vol.update({"key": "v1"})
     pv, port = start(vol, "--debounce", "100ms")
-    try:
+    with pv:
         assert pv.readline() == "start v1"
         shutil.rmtree(vol.path)
         err_line(pv, "disappeared; waiting for it to come back")
@@ -646,16 +624,14 @@ def test_watched_directory_deleted_and_recreated(tmp_path):
         # And it is watched again.
         vol.update({"key": "v3"})
         assert pv.readline(timeout=5) == "start v3"
-    finally:
         stop(pv)
 
 
 def test_a_path_that_appears_late(tmp_path):
     late = tmp_path / "later" / "cm"
-    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", str(late), "--debounce", "100ms",
+    with Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", str(late), "--debounce", "100ms",
                    "--", "sh", "-c", f"echo start $(cat {late}/key 2>/dev/null); "
-                   "while :; do sleep 0.05; done"])
-    try:
+                   "while :; do sleep 0.05; done"]) as pv:
         err_line(pv, "does not exist (yet): watching for it to appear")
         assert pv.readline() == "start"
         vol = ConfigMapVolume(late)
@@ -663,7 +639,6 @@ def test_a_path_that_appears_late(tmp_path):
         assert pv.readline(timeout=5) == "start v1"
         vol.update({"key": "v2"})
         assert pv.readline(timeout=5) == "start v2"
-    finally:
         stop(pv)
 
 
@@ -679,10 +654,9 @@ def test_an_unmounted_volume_is_a_gap_not_a_change(tmp_path):
     others_mounted = []
     try:
         (d / "key").write_text("v1")
-        pv = Podvisor(["--watch", str(d), "--debounce", "50ms", "--on-change",
+        with Podvisor(["--watch", str(d), "--debounce", "50ms", "--on-change",
                        "exec:echo acted", "--", "sh", "-c", "echo up; while :; do sleep 0.05; done"],
-                      pid1=False)
-        try:
+                      pid1=False) as pv:
             assert pv.readline() == "up"
             subprocess.run(["umount", str(d)], check=True)
             mounted = False
@@ -703,7 +677,6 @@ def test_an_unmounted_volume_is_a_gap_not_a_change(tmp_path):
             (d / "key").write_text("v2")
             err_line(pv, "is back")
             assert pv.readline(timeout=5) == "acted"
-        finally:
             stop(pv)
     finally:
         if mounted:
@@ -718,22 +691,19 @@ def test_a_nested_configmap_item_is_not_taken_for_a_subpath_mount(tmp_path):
     vol = ConfigMapVolume(tmp_path / "cm")
     vol.update({"a/b/key": "v1"})
     key = os.path.join(vol.path, "a", "b", "key")
-    pv = Podvisor(["--watch", key, "--debounce", "50ms", "--on-change", "none", "--",
-                   "sh", "-c", "echo up; while :; do sleep 0.05; done"])
-    try:
+    with Podvisor(["--watch", key, "--debounce", "50ms", "--on-change", "none", "--",
+                   "sh", "-c", "echo up; while :; do sleep 0.05; done"]) as pv:
         assert pv.readline() == "up"
         time.sleep(0.3)
         assert "is a plain file" not in pv.stderr_so_far()
-    finally:
         stop(pv)
 
 
 def test_a_plain_file_is_warned_about_as_a_subpath_mount(tmp_path):
     f = tmp_path / "app.conf"
     f.write_text("v1")
-    pv = Podvisor(["--watch", str(f), "--debounce", "50ms", "--", "sh", "-c",
-                   f"echo start $(cat {f}); while :; do sleep 0.05; done"])
-    try:
+    with Podvisor(["--watch", str(f), "--debounce", "50ms", "--", "sh", "-c",
+                   f"echo start $(cat {f}); while :; do sleep 0.05; done"]) as pv:
         line, _ = err_line(pv, "is a plain file")
         assert "subPath" in line
         assert pv.readline() == "start v1"
@@ -744,20 +714,17 @@ def test_a_plain_file_is_warned_about_as_a_subpath_mount(tmp_path):
         tmp.write_text("v3")
         os.rename(tmp, f)  # an editor's save
         assert pv.readline(timeout=5) == "start v3"
-    finally:
         stop(pv)
 
 
 def test_a_key_watched_alone_sees_the_data_swap(cm):
     key = os.path.join(cm.path, "key")
-    pv = Podvisor(["--watch", key, "--debounce", "50ms", "--", "sh", "-c",
-                   f"echo start $(cat {key}); while :; do sleep 0.05; done"])
-    try:
+    with Podvisor(["--watch", key, "--debounce", "50ms", "--", "sh", "-c",
+                   f"echo start $(cat {key}); while :; do sleep 0.05; done"]) as pv:
         assert pv.readline() == "start v1"
         cm.update({"key": "v2"})
         assert pv.readline(timeout=5) == "start v2"
         assert "plain file" not in "".join(pv._err)
-    finally:
         stop(pv)
 
 
@@ -803,16 +770,16 @@ def test_restart_policy_on_failure_backs_off(tmp_path):
               "print('run', n, time.monotonic(), flush=True)\n"
               "print('exit', n, time.monotonic(), flush=True)\n"
               "os._exit(0 if n >= 3 else 1)\n")
-    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--restart-policy", "on-failure",
-                   "--backoff-initial", "200ms", "--backoff-max", "1s", "--",
-                   "/usr/bin/python3", "-c", script])
     started, exited = [], []
-    for n in (1, 2, 3):
-        run, exit_ = pv.readline(timeout=5).split(), pv.readline(timeout=5).split()
-        assert run[:2] == ["run", str(n)] and exit_[:2] == ["exit", str(n)]
-        started.append(float(run[2]))
-        exited.append(float(exit_[2]))
-    assert pv.wait(timeout=10) == 0  # the clean exit ends it (on-failure)
+    with Podvisor(["--probe-listen", "127.0.0.1:0", "--restart-policy", "on-failure",
+                   "--backoff-initial", "200ms", "--backoff-max", "1s", "--",
+                   "/usr/bin/python3", "-c", script]) as pv:
+        for n in (1, 2, 3):
+            run, exit_ = pv.readline(timeout=5).split(), pv.readline(timeout=5).split()
+            assert run[:2] == ["run", str(n)] and exit_[:2] == ["exit", str(n)]
+            started.append(float(run[2]))
+            exited.append(float(exit_[2]))
+        assert pv.wait(timeout=10) == 0  # the clean exit ends it (on-failure)
     # Doubling: 200ms, then 400ms, from one run's exit to the next one's start.
     gaps = [started[1] - exited[0], started[2] - exited[1]]
     assert 0.2 <= gaps[0] <= 0.2 + SLACK + 0.1, gaps
@@ -821,10 +788,9 @@ def test_restart_policy_on_failure_backs_off(tmp_path):
 
 
 def test_restart_policy_keeps_liveness_and_fails_readiness(tmp_path):
-    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--restart-policy", "always",
-                   "--backoff-initial", "2s", "--", "sh", "-c", "echo run; exit 7"])
-    port = pv.probe_port()
-    try:
+    with Podvisor(["--probe-listen", "127.0.0.1:0", "--restart-policy", "always",
+                   "--backoff-initial", "2s", "--", "sh", "-c", "echo run; exit 7"]) as pv:
+        port = pv.probe_port()
         assert pv.readline() == "run"
         wait_for(lambda: status(port)["state"] == "restarting", what="the backoff")
         r = http_probe(port, "/readyz")
@@ -837,18 +803,15 @@ def test_restart_policy_keeps_liveness_and_fails_readiness(tmp_path):
         pv.signal(signal.SIGTERM)
         assert pv.wait(timeout=5) == 7
         assert time.monotonic() - t0 < 1.5
-    finally:
-        pv.kill()
 
 
 # --- sidecar mode ------------------------------------------------------------
 
 def test_sidecar_posts_a_webhook_and_stops_with_0_on_sigterm(cm, hook):
     url = f"http://127.0.0.1:{hook.server_address[1]}/reload"
-    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", cm.path, "--debounce", "50ms",
-                   "--on-change", f"webhook:{url}"])
-    port = pv.probe_port()
-    try:
+    with Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", cm.path, "--debounce", "50ms",
+                   "--on-change", f"webhook:{url}"]) as pv:
+        port = pv.probe_port()
         wait_for(lambda: http_probe(port, "/readyz").status == 200, what="ready")
         s = status(port)
         assert s["mode"] == "sidecar" and s["child"]["pid"] is None
@@ -859,8 +822,6 @@ def test_sidecar_posts_a_webhook_and_stops_with_0_on_sigterm(cm, hook):
         pv.signal(signal.SIGTERM)
         assert pv.wait(timeout=5) == 0
         assert time.monotonic() - t0 < 1.0
-    finally:
-        pv.kill()
 
 
 def test_sidecar_signals_the_top_of_a_named_tree(cm, tmp_path):
@@ -904,16 +865,13 @@ def _comm(pid):
 
 
 def test_sidecar_says_when_the_process_is_not_visible(cm):
-    pv = Podvisor(["--watch", cm.path, "--debounce", "50ms", "--on-change", "signal:HUP",
-                   "--signal-process", "no-such-app"])
-    try:
+    with Podvisor(["--watch", cm.path, "--debounce", "50ms", "--on-change", "signal:HUP",
+                   "--signal-process", "no-such-app"]) as pv:
         line, _ = err_line(pv, "--signal-process: no process named no-such-app is visible")
         assert "shareProcessNamespace: true" in line
         cm.update({"key": "v2"})
         err_line(pv, "on-change signal:HUP: no process named no-such-app")
         assert stop(pv) == 0
-    finally:
-        pv.kill()
 
 
 def test_sidecar_needs_an_action_it_can_do(cm):

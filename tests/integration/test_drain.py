@@ -14,8 +14,7 @@ from kubelet import Pod, http_probe
 
 def test_readiness_fails_within_50ms_liveness_stays():
     port = free_port()
-    pod = Pod(["sleep", "60"], port, ["--prestop-delay", "3s"])
-    try:
+    with Pod(["sleep", "60"], port, ["--prestop-delay", "3s"]) as pod:
         pod.wait_ready()
         assert pod.probe("/livez").ok and pod.probe("/startupz").ok
         t0 = time.monotonic()
@@ -37,17 +36,14 @@ def test_readiness_fails_within_50ms_liveness_stays():
         assert '\npodvisor_state{state="draining"} 1\n' in m
         pod.pv.signal(signal.SIGTERM)   # cut the delay: sleep dies of TERM
         assert pod.pv.wait() == 143
-    finally:
-        pod.kill()
 
 
 @pytest.mark.parametrize("delay", [0.5, 1.5])
 def test_stop_signal_comes_no_earlier_than_the_delay(delay):
     port = free_port()
-    pod = Pod([helper("sigecho"), "c"], port,
+    with Pod([helper("sigecho"), "c"], port,
               ["--prestop-delay", f"{int(delay * 1000)}ms", "--stop-signal", "USR1",
-               "--stop-timeout", "500ms"])
-    try:
+               "--stop-timeout", "500ms"]) as pod:
         assert pod.pv.readline() == "c ready"
         t0 = time.monotonic()
         pod.pv.signal(signal.SIGTERM)
@@ -57,8 +53,6 @@ def test_stop_signal_comes_no_earlier_than_the_delay(delay):
         assert got >= delay, f"stop signal after {got:.3f}s, before the {delay}s delay"
         # sigecho ignores USR1 as a reason to exit: the stop timeout SIGKILLs it
         assert pod.pv.wait() == 137
-    finally:
-        pod.kill()
 
 
 @pytest.mark.parametrize("pid1", [True, False], ids=["pid1", "not-pid1"])
@@ -130,26 +124,20 @@ def test_kubelet_deletion_with_prestop_hook(tmp_path):
     # then SIGTERM: the whole stop fits in the grace period.
     from conftest import PODVISOR
     port = free_port()
-    pod = Pod([helper("sigecho"), "c"], port, ["--grace-period", "5s"])
-    try:
+    with Pod([helper("sigecho"), "c"], port, ["--grace-period", "5s"]) as pod:
         assert pod.pv.readline() == "c ready"
         d = pod.delete(grace=5, prestop=[PODVISOR, "sleep", "300ms"])
         assert not d.sigkilled
         assert d.t_term - d.t_delete >= 0.3
         assert d.exit_code == 0
-    finally:
-        pod.kill()
 
 
 def test_grace_period_exceeded_means_the_kubelet_kills():
     # Sanity check of the simulator itself: a configuration that does not fit
     # (delay longer than the grace period) ends in the kubelet's SIGKILL.
     port = free_port()
-    pod = Pod(["sleep", "60"], port, ["--prestop-delay", "5s"])
-    try:
+    with Pod(["sleep", "60"], port, ["--prestop-delay", "5s"]) as pod:
         pod.wait_ready()
         d = pod.delete(grace=1)
         assert d.sigkilled
         assert "exceed --grace-period" not in pod.stderr  # grace not told to podvisor
-    finally:
-        pod.kill()

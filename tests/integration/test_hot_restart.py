@@ -12,7 +12,7 @@ import time
 import pytest
 
 from atomic_writer import ConfigMapVolume
-from conftest import Podvisor, app_body, free_port, podvisor_status, wait_for
+from conftest import KilledOnExit, Podvisor, app_body, free_port, podvisor_status, wait_for
 from kubelet import Endpoints, LoadGenerator, http_probe
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,7 +32,7 @@ def goapps():
 
 
 
-class App:
+class App(KilledOnExit):
     """podvisor around a Go app, with a ConfigMap volume; args(app) and
     command(app) see the app's port and pid file."""
 
@@ -44,8 +44,17 @@ class App:
         self.pv = Podvisor(["--watch", str(tmp_path / "cm"), "--debounce", "50ms",
                             "--probe-listen", f"127.0.0.1:{self.probe_port}", *args(self), "--",
                             *command(self)])
-        wait_for(lambda: http_probe(self.probe_port, "/readyz").ok, what="ready")
-        wait_for(lambda: http_probe(self.app_port, "/").ok, what="the app to serve")
+        try:
+            wait_for(lambda: http_probe(self.probe_port, "/readyz").ok, what="ready",
+                     err=self.pv.stderr_so_far)
+            wait_for(lambda: http_probe(self.app_port, "/").ok, what="the app to serve",
+                     err=self.pv.stderr_so_far)
+        except BaseException:
+            self.kill()
+            raise
+
+    def kill(self):
+        self.pv.kill()
 
     def updates_under_load(self, n, done):
         """n ConfigMap updates while clients send requests without pause;
@@ -80,9 +89,8 @@ def test_tableflip_hot_restarts_are_followed(tmp_path, goapps, app_env):
     """--on-change signal:HUP: each ConfigMap update is tableflip's own
     upgrade; the successor (the old process's child) writes --pid-file and
     becomes the main child when the old one exits."""
-    app = App(tmp_path, lambda a: ["--on-change", "signal:HUP", "--pid-file", a.pid_file],
-              flip(goapps))
-    try:
+    with App(tmp_path, lambda a: ["--on-change", "signal:HUP", "--pid-file", a.pid_file],
+              flip(goapps)) as app:
         first = podvisor_status(app.probe_port)["child"]["pid"]
         load = app.updates_under_load(
             20, lambda i: app_body(app.app_port) == f"v{i}" and
@@ -91,46 +99,35 @@ def test_tableflip_hot_restarts_are_followed(tmp_path, goapps, app_env):
         assert st["state"] == "ready" and st["child"]["pid"] != first
         app.pv.signal(signal.SIGTERM)
         assert app.pv.wait(timeout=20) == 0
-    finally:
-        app.pv.kill()
     assert load.failed == 0, (load.failed, load.errors)
     assert app.pv.stderr.count("supervising it instead of") == 20
 
 
 def test_without_pid_file_a_hot_restart_ends_the_pod(tmp_path, goapps, app_env):
     """The contrast: what tini and dumb-init do too."""
-    app = App(tmp_path, lambda a: ["--on-change", "signal:HUP"], flip(goapps))
-    try:
+    with App(tmp_path, lambda a: ["--on-change", "signal:HUP"], flip(goapps)) as app:
         app.vol.update({"app.conf": "v1"})
         assert app.pv.wait(timeout=20) == 0
-    finally:
-        app.pv.kill()
     assert "stopping the processes the child left behind" in app.pv.stderr
 
 
 def test_gin_with_go_systemd_activation_restarts_start_first(tmp_path, goapps, app_env):
-    app = App(tmp_path, lambda a: ["--socket", f"tcp://127.0.0.1:{a.app_port}",
+    with App(tmp_path, lambda a: ["--socket", f"tcp://127.0.0.1:{a.app_port}",
                                    "--restart-mode", "start-first", "--ready-check", "notify"],
-              lambda a: [f"{goapps}/ginsd"])
-    try:
+              lambda a: [f"{goapps}/ginsd"]) as app:
         load = app.updates_under_load(
             10, lambda i: app_body(app.app_port) == f"v{i}" and
             podvisor_status(app.probe_port)["child"]["restarts"] == i and
             len(podvisor_status(app.probe_port)["children"]) == 1)
-    finally:
-        app.pv.kill()
     assert load.failed == 0, (load.failed, load.errors)
 
 
 def test_gin_with_go_systemd_activation_restarts_stop_first(tmp_path, goapps, app_env):
-    app = App(tmp_path, lambda a: ["--socket", f"tcp://127.0.0.1:{a.app_port}"],
-              lambda a: [f"{goapps}/ginsd"])
-    try:
+    with App(tmp_path, lambda a: ["--socket", f"tcp://127.0.0.1:{a.app_port}"],
+              lambda a: [f"{goapps}/ginsd"]) as app:
         load = app.updates_under_load(
             10, lambda i: app_body(app.app_port) == f"v{i}" and
             podvisor_status(app.probe_port)["child"]["restarts"] == i)
-    finally:
-        app.pv.kill()
     assert load.failed == 0, (load.failed, load.errors)
 
 
@@ -138,14 +135,11 @@ def test_grace_takes_the_held_socket_and_its_restarts_are_followed(tmp_path, goa
     """facebookgo/grace reads LISTEN_FDS itself; on SIGUSR2 it starts its
     successor (its child), which sends the old one SIGTERM once it serves
     and names itself in $PIDFILE."""
-    app = App(tmp_path, lambda a: ["--socket", f"tcp://127.0.0.1:{a.app_port}",
+    with App(tmp_path, lambda a: ["--socket", f"tcp://127.0.0.1:{a.app_port}",
                                    "--on-change", "signal:USR2", "--pid-file", a.pid_file],
-              lambda a: [f"{goapps}/graceapp", "-addr", f"127.0.0.1:{a.app_port}"])
-    try:
+              lambda a: [f"{goapps}/graceapp", "-addr", f"127.0.0.1:{a.app_port}"]) as app:
         load = app.updates_under_load(
             5, lambda i: app_body(app.app_port) == f"v{i}" and
             podvisor_status(app.probe_port)["child"]["successions"] == i)
         assert podvisor_status(app.probe_port)["state"] == "ready"
-    finally:
-        app.pv.kill()
     assert load.failed == 0, (load.failed, load.errors)

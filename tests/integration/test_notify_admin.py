@@ -54,9 +54,8 @@ def test_exec_check_follows_the_command_and_says_why(tmp_path):
     flag = tmp_path / "ok"
     pp = free_port()
     check = f"exec:sh -c 'test -e {flag} || {{ echo not yet; exit 3; }}'"
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "100ms",
-                   "--ready-check", check, "--", "sleep", "60"])
-    try:
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "100ms",
+                   "--ready-check", check, "--", "sleep", "60"]) as pv:
         wait_for(lambda: "exited with status 3: not yet" in
                  probe(pp, "/readyz?verbose").body, what="the failure and its output")
         assert probe(pp, "/readyz").status == 503
@@ -70,24 +69,21 @@ def test_exec_check_follows_the_command_and_says_why(tmp_path):
         time.sleep(0.5)
         zombies = [p for p in children_of(pv.pid) if proc_state(p) == "Z"]
         assert len(zombies) <= 1, zombies   # at most one just exiting
-    finally:
         stop(pv, 143)
 
 
 def test_exec_check_that_writes_much_passes():
     """Past 64 KiB of output a check's writes got EAGAIN: never ready."""
     pp = free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "100ms",
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "100ms",
                    "--ready-check",
                    "exec:/usr/bin/python3 -c 'import os; [os.write(1, b\"x\" * 65536) for _ in range(5)]'",
                    "--",
-                   "sleep", "60"])
-    try:
+                   "sleep", "60"]) as pv:
         wait_for(lambda: probe(pp, "/readyz").ok, what="the check to pass")
         time.sleep(0.5)
         (c,) = status(pp)["checks"]
         assert c["runs"] >= 3 and c["failures"] == 0, c
-    finally:
         stop(pv, 143)
 
 
@@ -97,10 +93,9 @@ def test_exec_check_timeout_kills_its_whole_group(tmp_path):
     # The check starts a grandchild that would outlive it, then hangs.
     check = f"exec:sh -c 'sleep 300 & echo $! > {marker}; sleep 300'"
     # Not PID 1: the pid the check writes is then one this test can look up.
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "300ms",
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "300ms",
                    "--check-timeout", "400ms", "--ready-check", check, "--", "sleep", "60"],
-                  pid1=False)
-    try:
+                  pid1=False) as pv:
         wait_for(lambda: "timed out after 400ms (killed)" in
                  probe(pp, "/readyz?verbose").body, timeout=10, what="the timeout")
         wait_for(lambda: marker.exists() and marker.read_text().strip(),
@@ -113,18 +108,15 @@ def test_exec_check_timeout_kills_its_whole_group(tmp_path):
         # /livez answers at once while checks hang.
         t0 = time.monotonic()
         assert probe(pp, "/livez").ok and time.monotonic() - t0 < 0.5
-    finally:
         stop(pv, 143)
 
 
 def test_exec_check_that_cannot_run_says_so():
     pp = free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "100ms",
-                   "--ready-check", "exec:/nonexistent/check", "--", "sleep", "60"])
-    try:
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "100ms",
+                   "--ready-check", "exec:/nonexistent/check", "--", "sleep", "60"]) as pv:
         wait_for(lambda: "cannot run /nonexistent/check: No such file" in
                  probe(pp, "/readyz?verbose").body, what="the exec error")
-    finally:
         stop(pv, 143)
 
 
@@ -132,13 +124,12 @@ def test_exec_check_that_cannot_run_says_so():
 
 def test_notify_ready_reloading_stopping_and_status():
     pp = free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify",
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify",
                    "--ready-check", "exec:sh -c 'test -z \"$NOTIFY_SOCKET\"'",
                    "--check-interval", "100ms", "--",
                    *notify_app("env", "sleep:1", "send:READY=1\\nSTATUS=serving",
                                "sleep:1", "send:RELOADING=1", "sleep:1", "send:READY=1",
-                               "sleep:1", "send:STOPPING=1")])
-    try:
+                               "sleep:1", "send:STOPPING=1")]) as pv:
         sock = pv.readline()
         assert sock.startswith("NOTIFY_SOCKET=@podvisor-notify-"), sock
         assert pv.readline() == "WATCHDOG_USEC="
@@ -156,7 +147,6 @@ def test_notify_ready_reloading_stopping_and_status():
         wait_for(lambda: "STOPPING=1" in probe(pp, "/readyz?verbose").body, timeout=5,
                  what="STOPPING=1")
         assert probe(pp, "/livez").ok
-    finally:
         stop(pv, 0)
 
 
@@ -168,10 +158,9 @@ def send_to(name, text):
 @pytest.mark.parametrize("pid1", [True, False])
 def test_notify_ignores_malformed_and_foreign_datagrams(pid1):
     pp = free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify", "--",
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify", "--",
                    *notify_app("env", "send:garbage", "send:READY=2",
-                               "send:STATUS=still good")], pid1=pid1)
-    try:
+                               "send:STATUS=still good")], pid1=pid1) as pv:
         name = pv.readline().split("=", 1)[1]
         pv.readline()
         # This test is not in the child's tree (its parent, or outside the
@@ -199,7 +188,6 @@ def test_notify_ignores_malformed_and_foreign_datagrams(pid1):
                 "not in the child's process tree") in err, err
         assert "not KEY=VALUE" in err
         assert err.count("sd_notify datagram") == 2     # once per kind, then counted
-    finally:
         stop(pv, 0)
 
 
@@ -212,10 +200,9 @@ def test_ready_from_a_sender_that_already_exited(tmp_path, pid1):
     says why and what to do, once."""
     go, sent = tmp_path / "go", tmp_path / "sent"
     pp = free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify", "--",
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify", "--",
                    *notify_app("env", f"await:{go}", "helper:READY=1", f"touch:{sent}")],
-                  pid1=pid1)
-    try:
+                  pid1=pid1) as pv:
         pv.readline()
         pv.readline()
         os.kill(pv.pid, signal.SIGSTOP)
@@ -236,7 +223,6 @@ def test_ready_from_a_sender_that_already_exited(tmp_path, pid1):
                      timeout=5, what="the warning")
             err = pv.stderr_so_far()
             assert "systemd-notify without --no-block" in err, err
-    finally:
         stop(pv, 0)
 
 
@@ -251,13 +237,11 @@ def test_systemd_notify_makes_the_app_ready_every_time(pid1, flags):
     a subreaper, without --no-block it waits for podvisor (BARRIER=1)."""
     for _ in range(20):
         pp = free_port()
-        pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify", "--",
+        with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify", "--",
                        "sh", "-c", f"{SYSTEMD_NOTIFY} {' '.join(flags)} --ready; exec sleep 60"],
-                      pid1=pid1)
-        try:
+                      pid1=pid1) as pv:
             wait_for(lambda: probe(pp, "/readyz").ok, timeout=5, what="READY=1")
             assert notify_status(pp)["ignored"]["foreign"] == 0
-        finally:
             stop(pv, 143)
 
 
@@ -266,12 +250,10 @@ def test_barrier_senders_are_never_foreign(pid1):
     """sd_notify_barrier: BARRIER=1 with an fd, the sender waits for podvisor
     to close it and exits. The sender is checked before the fd is closed."""
     pp = free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify", "--",
-                   *notify_app("barriers:30", "send:READY=1")], pid1=pid1)
-    try:
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify", "--",
+                   *notify_app("barriers:30", "send:READY=1")], pid1=pid1) as pv:
         wait_for(lambda: probe(pp, "/readyz").ok, timeout=20, what="READY=1 after 30 barriers")
         assert notify_status(pp)["ignored"] == {"malformed": 0, "foreign": 0}
-    finally:
         stop(pv, 0)
 
 
@@ -279,26 +261,23 @@ def test_text_that_is_not_utf8_keeps_status_whole():
     """A STATUS= (or a check's output) that is not UTF-8 made /status an
     empty reply or dropped objects: jansson takes UTF-8 only."""
     pp = free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "100ms",
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--check-interval", "100ms",
                    "--ready-check", "exec:sh -c 'printf \"bad \\377\\376 output\"; exit 1'",
-                   "--notify", "--", *notify_app("send:STATUS=caf\udce9 \udcff")])
-    try:
+                   "--notify", "--", *notify_app("send:STATUS=caf\udce9 \udcff")]) as pv:
         wait_for(lambda: notify_status(pp).get("status"), what="STATUS=")
         wait_for(lambda: status(pp)["checks"][0]["last_error"], what="the check's failure")
         st = status(pp)
         assert st["notify"]["status"] == "caf\ufffd \ufffd", st["notify"]
         assert "\ufffd\ufffd" in st["checks"][0]["last_error"], st["checks"]
         assert st["state"] == "running"
-    finally:
         stop(pv, 0)
 
 
 def test_watchdog_expiry_fails_liveness():
     pp = free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--watchdog", "1s", "--ready-check",
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--watchdog", "1s", "--ready-check",
                    "notify", "--",
-                   *notify_app("env", "send:READY=1", "watchdog:8:0.2")])
-    try:
+                   *notify_app("env", "send:READY=1", "watchdog:8:0.2")]) as pv:
         pv.readline()
         assert pv.readline() == "WATCHDOG_USEC=1000000"
         wait_for(lambda: probe(pp, "/readyz").ok, what="ready")
@@ -311,15 +290,13 @@ def test_watchdog_expiry_fails_liveness():
         r = probe(pp, "/livez")
         assert "live check notify: no WATCHDOG=1 within --watchdog 1000ms" in r.body, r.body
         assert probe(pp, "/readyz").ok   # liveness, not readiness
-    finally:
         stop(pv, 0)
 
 
 def test_mainpid_hands_supervision_to_the_daemon():
     pp = free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--notify", "--",
-                   *notify_app("daemon:60")])
-    try:
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--notify", "--",
+                   *notify_app("daemon:60")]) as pv:
         wait_for(lambda: notify_status(pp).get("mainpid"), what="MAINPID")
         st = status(pp)
         assert st["state"] == "ready" and st["notify"]["status"] == "daemonized", st
@@ -329,20 +306,16 @@ def test_mainpid_hands_supervision_to_the_daemon():
         pv.signal(signal.SIGTERM)
         assert pv.readline() == "daemon got TERM"
         assert pv.wait(timeout=10) == 0      # the daemon's status, not its parent's
-    finally:
-        pv.kill()
 
 
 def test_mainpid_outside_the_tree_is_refused():
     pp = free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--notify", "--",
-                   *notify_app(f"send:MAINPID={os.getpid()}", "send:STATUS=x")], pid1=False)
-    try:
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--notify", "--",
+                   *notify_app(f"send:MAINPID={os.getpid()}", "send:STATUS=x")], pid1=False) as pv:
         wait_for(lambda: notify_status(pp).get("status") == "x", what="the message")
         assert status(pp)["notify"]["mainpid"] is None
         assert f"MAINPID={os.getpid()} from pid" in pv.stderr_so_far()
         assert "not a process of the child's tree" in pv.stderr_so_far()
-    finally:
         stop(pv, 0)
 
 
@@ -351,10 +324,9 @@ def test_mainpid_that_podvisor_cannot_reap_is_refused():
     see it exit. It keeps the original child (and says so once); the app's
     own exit still ends podvisor."""
     pp = free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--notify", "--",
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--notify", "--",
                    *notify_app("grandchild:60", "send:MAINPID=999999", "send:STATUS=x",
-                               "sleep:60")])
-    try:
+                               "sleep:60")]) as pv:
         line = pv.readline()
         assert line.startswith("grandchild "), line
         wait_for(lambda: notify_status(pp).get("status") == "x", what="the messages")
@@ -367,18 +339,15 @@ def test_mainpid_that_podvisor_cannot_reap_is_refused():
         # The original child is still the one: its death ends podvisor.
         os.kill(app, signal.SIGKILL)
         assert pv.wait(timeout=10) == 128 + signal.SIGKILL
-    finally:
-        pv.kill()
 
 
 def test_gunicorn_becomes_ready_through_its_own_ready_1():
     gunicorn = shutil.which("gunicorn") or "/usr/bin/gunicorn"
     assert os.path.exists(gunicorn), "gunicorn is installed by tests/deps.sh"
     app, pp = free_port(), free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify",
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--ready-check", "notify",
                    "--stop-timeout", "5s", "--", gunicorn, "--chdir", os.path.join(HERE, "apps"),
-                   "--bind", f"127.0.0.1:{app}", "--workers", "2", "wsgi_hello:app"])
-    try:
+                   "--bind", f"127.0.0.1:{app}", "--workers", "2", "wsgi_hello:app"]) as pv:
         wait_for(lambda: probe(pp, "/readyz").ok, timeout=20, what="gunicorn's READY=1")
         st = status(pp)
         assert st["notify"]["status"] == "Gunicorn arbiter booted", st["notify"]
@@ -391,7 +360,6 @@ def test_gunicorn_becomes_ready_through_its_own_ready_1():
         # start): the stop waits until both workers are up.
         wait_for(lambda: pv.stderr_so_far().count("Booting worker") >= 2, timeout=20,
                  what="gunicorn's two workers")
-    finally:
         stop(pv, 0)
 
 
@@ -426,9 +394,8 @@ def post(port, path, token=None, method="POST", scheme="Bearer"):
 
 def test_admin_without_a_token_drains_and_quits():
     pp, ap = free_port(), free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--admin-listen", f"127.0.0.1:{ap}",
-                   "--", "sleep", "60"])
-    try:
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--admin-listen", f"127.0.0.1:{ap}",
+                   "--", "sleep", "60"]) as pv:
         wait_for(lambda: probe(pp, "/readyz").ok, what="ready")
         code, body, headers = post(ap, "/drain", method="GET")
         assert code == 405 and headers.get("Allow") == "POST"
@@ -451,8 +418,6 @@ def test_admin_without_a_token_drains_and_quits():
         assert pv.wait(timeout=10) == 143             # as on SIGTERM: sleep dies of TERM
         assert "admin: POST /quitquitquit from 127.0.0.1" in pv.stderr
         assert "ready -> draining (SIGTERM)" in pv.stderr
-    finally:
-        pv.kill()
 
 
 def test_admin_token_restart_and_reload(tmp_path):
@@ -461,10 +426,9 @@ def test_admin_token_restart_and_reload(tmp_path):
     log = tmp_path / "hups"
     pp, ap = free_port(), free_port()
     app = f"trap 'echo hup >> {log}' HUP; while :; do sleep 0.05; done"
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--admin-listen", f"127.0.0.1:{ap}",
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--admin-listen", f"127.0.0.1:{ap}",
                    "--admin-token-file", str(token), "--on-change", "signal:HUP",
-                   "--", "sh", "-c", app])
-    try:
+                   "--", "sh", "-c", app]) as pv:
         wait_for(lambda: probe(pp, "/readyz").ok, what="ready")
         first = status(pp)["child"]["pid"]
         code, body, headers = post(ap, "/restart")
@@ -489,23 +453,19 @@ def test_admin_token_restart_and_reload(tmp_path):
         st = status(pp)
         assert st["child"]["pid"] != first
         assert st["child"]["restarts_by_reason"]["admin"] == 1
-    finally:
         stop(pv)
 
 
 def test_admin_refuses_what_cannot_be_done_now():
     pp, ap = free_port(), free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--admin-listen", f"127.0.0.1:{ap}",
-                   "--prestop-delay", "5s", "--", "sleep", "60"])
-    try:
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--admin-listen", f"127.0.0.1:{ap}",
+                   "--prestop-delay", "5s", "--", "sleep", "60"]) as pv:
         wait_for(lambda: probe(pp, "/readyz").ok, what="ready")
         pv.signal(signal.SIGTERM)
         wait_for(lambda: status(pp)["state"] == "draining", what="draining")
         code, body, _ = post(ap, "/restart")
         assert code == 409 and "draining" in body, body
         assert post(ap, "/reload")[0] == 409
-    finally:
-        pv.kill()
 
 
 @pytest.mark.parametrize("content,why", [
@@ -524,13 +484,11 @@ def test_bad_token_files_are_usage_errors(tmp_path, content, why):
 
 def test_admin_on_every_address_is_warned_about():
     pp, ap = free_port(), free_port()
-    pv = Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--admin-listen", f":{ap}",
-                   "--", "sleep", "60"])
-    try:
+    with Podvisor(["--probe-listen", f"127.0.0.1:{pp}", "--admin-listen", f":{ap}",
+                   "--", "sleep", "60"]) as pv:
         wait_for(lambda: probe(pp, "/readyz").ok, what="ready")
         err = pv.stderr_so_far()
         assert "is not a loopback address" in err and "no --admin-token-file" in err, err
-    finally:
         stop(pv, 143)
 
 

@@ -21,10 +21,9 @@ METRIC_LINE = re.compile(
 @pytest.fixture
 def pod():
     port = free_port()
-    p = Pod(["sleep", "60"], port, ["--prestop-delay", "10s"])
-    p.wait_ready()
-    yield p
-    p.kill()
+    with Pod(["sleep", "60"], port, ["--prestop-delay", "10s"]) as p:
+        p.wait_ready()
+        yield p
 
 
 def raw(port, request, timeout=2.0):
@@ -148,8 +147,7 @@ def test_metrics_parse_line_by_line(pod):
 
 def test_metrics_counts_forwarded_signals():
     port = free_port()
-    pod = Pod(["sh", "-c", "trap : USR2 HUP; while :; do sleep 0.05; done"], port)
-    try:
+    with Pod(["sh", "-c", "trap : USR2 HUP; while :; do sleep 0.05; done"], port) as pod:
         pod.wait_ready()
         import signal
         # one at a time: standard signals sent faster than they are read
@@ -162,8 +160,6 @@ def test_metrics_counts_forwarded_signals():
         m = pod.probe("/metrics").body
         assert 'podvisor_signals_forwarded_total{signal="USR2"} 3' in m
         assert 'podvisor_signals_forwarded_total{signal="HUP"} 1' in m
-    finally:
-        pod.kill()
 
 
 def test_unbindable_address_is_exit_2_before_the_child(tmp_path):
@@ -186,16 +182,13 @@ def test_unbindable_address_is_exit_2_before_the_child(tmp_path):
 def test_all_addresses_form_answers_on_v4_and_v6():
     port = free_port()
     from conftest import Podvisor
-    pv = Podvisor(["--probe-listen", f":{port}", "--", "sleep", "30"])
-    try:
+    with Podvisor(["--probe-listen", f":{port}", "--", "sleep", "30"]) as pv:
         end = time.monotonic() + 5
         while not http_probe(port, "/livez").ok and time.monotonic() < end:
             time.sleep(0.02)
         assert http_probe(port, "/livez", host="127.0.0.1").ok
         if socket.has_ipv6:
             assert http_probe(port, "/livez", host="::1").ok
-    finally:
-        pv.kill()
 
 
 def test_probe_answered_promptly_under_a_flood_of_idle_connections(pod):
@@ -258,9 +251,8 @@ def test_a_freed_slot_is_usable_at_once():
     import resource
     port = free_port()
     # nofile 160: podvisor's connection limit is 160 - 64 = 96
-    p = Pod(["sleep", "60"], port, preexec_fn=lambda: resource.setrlimit(
-        resource.RLIMIT_NOFILE, (160, 160)))
-    try:
+    with Pod(["sleep", "60"], port, preexec_fn=lambda: resource.setrlimit(
+        resource.RLIMIT_NOFILE, (160, 160))) as p:
         p.wait_ready()
         conns = _fill(port, 96)
         time.sleep(0.3)
@@ -276,8 +268,6 @@ def test_a_freed_slot_is_usable_at_once():
         assert time.monotonic() - t0 < 1.0, "the freed slots were not used at once"
         r = p.probe("/livez", source="127.0.0.2")
         assert r.ok and r.elapsed < 0.5, r
-    finally:
-        p.kill()
 
 
 def test_a_signal_storm_does_not_starve_probes(tmp_path):
@@ -287,8 +277,7 @@ def test_a_signal_storm_does_not_starve_probes(tmp_path):
     import subprocess
     from conftest import HELPERS, base_env
     port = free_port()
-    p = Pod(["sh", "-c", "trap '' 40; while :; do sleep 1; done"], port)
-    try:
+    with Pod(["sh", "-c", "trap '' 40; while :; do sleep 1; done"], port) as p:
         p.wait_ready()
         storm = subprocess.Popen([f"{HELPERS}/sigstorm", str(p.pv.pid), "40", "3000"],
                                  stdout=subprocess.PIPE, text=True, env=base_env())
@@ -302,8 +291,6 @@ def test_a_signal_storm_does_not_starve_probes(tmp_path):
         sent = int(storm.communicate(timeout=10)[0])
         assert sent > 10000, "the storm was too small to prove anything"
         assert not slow, slow
-    finally:
-        p.kill()
 
 
 def test_out_of_fds_at_start_is_exit_1_not_2():
@@ -364,8 +351,7 @@ def test_a_destroyed_listener_is_recreated_without_spinning():
     # with a dead probe server and no log line.
     import subprocess
     port = free_port()
-    p = Pod(["sleep", "60"], port)
-    try:
+    with Pod(["sleep", "60"], port) as p:
         p.wait_ready()
         r = subprocess.run(["ss", "-K", "-t", "-l", f"sport = :{port}"], capture_output=True,
                            text=True)
@@ -378,5 +364,3 @@ def test_a_destroyed_listener_is_recreated_without_spinning():
         p.wait_ready(timeout=5)  # listening again
         assert any("listening socket on" in l and "re-creating" in l for l in p.pv._err), \
             "".join(p.pv._err)
-    finally:
-        p.kill()

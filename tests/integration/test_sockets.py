@@ -91,13 +91,10 @@ def test_helpers_get_no_socket(tmp_path):
     out = tmp_path / "check.out"
     port = free_port()
     check = f"exec:sh -c 'env | grep -c ^LISTEN_ > {out}; [ -e /dev/fd/3 ] && echo fd3 >> {out}; true'"
-    pv = Podvisor(["--socket", f"tcp://127.0.0.1:{port}", "--ready-check", check,
-                   "--", "sleep", "30"])
-    try:
+    with Podvisor(["--socket", f"tcp://127.0.0.1:{port}", "--ready-check", check,
+                   "--", "sleep", "30"]) as pv:
         wait_for(lambda: out.exists() and out.read_text().strip(), what="the exec check")
         assert out.read_text().strip() == "0"
-    finally:
-        pv.kill()
 
 
 @pytest.mark.parametrize("case", ["in-use", "regular-file", "live-unix", "no-such-dir"])
@@ -201,10 +198,9 @@ def test_the_socket_keeps_its_inode_across_100_restarts(tmp_path):
     app_port, admin_port, probe_port = free_port(), free_port(), free_port()
     out = tmp_path / "inodes"
     child = f"stat -L -c %i /proc/$$/fd/3 >> {out}; exec sleep 100"
-    pv = Podvisor(["--socket", f"tcp://127.0.0.1:{app_port}", "--admin-listen",
+    with Podvisor(["--socket", f"tcp://127.0.0.1:{app_port}", "--admin-listen",
                    f"127.0.0.1:{admin_port}", "--probe-listen", f"127.0.0.1:{probe_port}",
-                   "--", "sh", "-c", child])
-    try:
+                   "--", "sh", "-c", child]) as pv:
         def lines():
             return out.read_text().split() if out.exists() else []
         wait_for(lambda: len(lines()) == 1, what="the first child")
@@ -215,17 +211,14 @@ def test_the_socket_keeps_its_inode_across_100_restarts(tmp_path):
         inodes = lines()
         assert len(inodes) == 101 and len(set(inodes)) == 1, inodes
         assert podvisor_status(probe_port)["child"]["restarts"] == 100
-    finally:
-        pv.kill()
 
 
 def _readyz_during_restarts(tmp_path, sockets):
     app_port, admin_port, probe_port = free_port(), free_port(), free_port()
     held = ["--socket", f"tcp://127.0.0.1:{app_port}"] if sockets else []
-    pv = Podvisor([*held, "--admin-listen", f"127.0.0.1:{admin_port}", "--probe-listen",
+    with Podvisor([*held, "--admin-listen", f"127.0.0.1:{admin_port}", "--probe-listen",
                    f"127.0.0.1:{probe_port}", "--prestop-delay", "300ms",
-                   "--", PY, APP, str(app_port)])
-    try:
+                   "--", PY, APP, str(app_port)]) as pv:
         wait_for(lambda: http_probe(probe_port, "/readyz").ok, what="ready")
         seen = []
         for _ in range(3):
@@ -236,8 +229,6 @@ def _readyz_during_restarts(tmp_path, sockets):
                 time.sleep(0.01)
         assert podvisor_status(probe_port)["child"]["restarts"] == 3
         return seen
-    finally:
-        pv.kill()
 
 
 def test_readyz_stays_200_through_a_restart_with_held_sockets(tmp_path):
@@ -253,11 +244,10 @@ def test_readiness_fails_when_the_restart_runs_past_ready_timeout(tmp_path):
     flag = tmp_path / "second"
     # the second child never becomes ready (its ready check keeps failing)
     child = f"if [ -e {flag} ]; then exec sleep 100; else touch {flag}; exec sleep 100; fi"
-    pv = Podvisor(["--socket", f"tcp://127.0.0.1:{app_port}", "--ready-timeout", "1s",
+    with Podvisor(["--socket", f"tcp://127.0.0.1:{app_port}", "--ready-timeout", "1s",
                    "--admin-listen", f"127.0.0.1:{admin_port}", "--probe-listen",
                    f"127.0.0.1:{probe_port}", "--ready-check", f"exec:test ! -e {tmp_path}/up2",
-                   "--check-interval", "100ms", "--", "sh", "-c", child])
-    try:
+                   "--check-interval", "100ms", "--", "sh", "-c", child]) as pv:
         wait_for(lambda: http_probe(probe_port, "/readyz").ok, what="ready")
         (tmp_path / "up2").write_text("")  # from now on the ready check fails
         assert admin(admin_port, "restart") == 202
@@ -267,8 +257,6 @@ def test_readiness_fails_when_the_restart_runs_past_ready_timeout(tmp_path):
                  what="readiness to fail after --ready-timeout")
         wait_for(lambda: "not ready after --ready-timeout" in pv.stderr_so_far(),
                  what="the warning")
-    finally:
-        pv.kill()
 
 
 def restarts_under_load(tmp_path, held, n=20, command=None, extra=(), env=None, settled=None):
@@ -470,10 +458,9 @@ def test_fds_stored_with_sd_notify_come_back_to_the_next_child(tmp_path):
     app_port, admin_port = free_port(), free_port()
     script = tmp_path / "app.py"
     script.write_text(FDSTORE_APP)
-    pv = Podvisor(["--socket", f"http=tcp://127.0.0.1:{app_port}", "--ready-check", "notify",
+    with Podvisor(["--socket", f"http=tcp://127.0.0.1:{app_port}", "--ready-check", "notify",
                    "--admin-listen", f"127.0.0.1:{admin_port}",
-                   "--", PY, str(script), str(tmp_path / "gen"), "store"])
-    try:
+                   "--", PY, str(script), str(tmp_path / "gen"), "store"]) as pv:
         first = json.loads(pv.readline())
         assert first["fds"] == 1 and first["got"] == {"http": ["socket"]}
         wait_for(lambda: "keeping an fd as \"state\"" in pv.stderr_so_far(), what="the store")
@@ -487,23 +474,18 @@ def test_fds_stored_with_sd_notify_come_back_to_the_next_child(tmp_path):
         assert pv_fds(pv) == before - 1  # closed in podvisor: nothing leaks
         third = restart_and_report(pv, admin_port, 3)
         assert third["fds"] == 1 and third["got"] == {"http": ["socket"]}
-    finally:
-        pv.kill()
 
 
 def test_the_fd_store_is_bounded(tmp_path):
     admin_port = free_port()
     script = tmp_path / "app.py"
     script.write_text(FDSTORE_APP)
-    pv = Podvisor(["--notify", "--admin-listen", f"127.0.0.1:{admin_port}",
-                   "--", PY, str(script), str(tmp_path / "gen"), "many"])
-    try:
+    with Podvisor(["--notify", "--admin-listen", f"127.0.0.1:{admin_port}",
+                   "--", PY, str(script), str(tmp_path / "gen"), "many"]) as pv:
         assert json.loads(pv.readline())["fds"] == 0
         wait_for(lambda: "already 32 fds stored" in pv.stderr_so_far(), what="the bound")
         second = restart_and_report(pv, admin_port, 2)
         assert second["fds"] == 32 and len(second["got"]["many"]) == 32
-    finally:
-        pv.kill()
 
 
 @pytest.mark.parametrize("mode", ["big", "dup", "longname"])

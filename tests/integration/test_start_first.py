@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from atomic_writer import ConfigMapVolume
-from conftest import Podvisor, app_body, free_port, podvisor_status, run, wait_for
+from conftest import KilledOnExit, Podvisor, app_body, free_port, podvisor_status, run, wait_for
 from kubelet import Endpoints, LoadGenerator, ProbeLoop, http_probe
 
 PY = "/usr/bin/python3"
@@ -20,7 +20,7 @@ APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "graceful
 
 
 
-class StartFirst:
+class StartFirst(KilledOnExit):
     """podvisor --restart-mode start-first around graceful_app.py, which
     answers with its ConfigMap's content and says READY=1 over sd_notify."""
 
@@ -36,7 +36,12 @@ class StartFirst:
              "--probe-listen", f"127.0.0.1:{self.probe_port}",
              "--admin-listen", f"127.0.0.1:{self.admin_port}", *extra,
              "--", PY, APP, str(self.app_port), "0.002"])
-        wait_for(lambda: http_probe(self.probe_port, "/readyz").ok, what="ready")
+        try:
+            wait_for(lambda: http_probe(self.probe_port, "/readyz").ok, what="ready",
+                     err=self.pv.stderr_so_far)
+        except BaseException:
+            self.kill()
+            raise
 
     def status(self):
         return podvisor_status(self.probe_port)
@@ -143,36 +148,29 @@ def test_a_next_generation_never_ready_is_rolled_back_after_ready_timeout(tmp_pa
 
 
 def test_sigterm_while_the_next_generation_starts(tmp_path, app_env):
-    sf = StartFirst(tmp_path, extra=["--prestop-delay", "200ms"])
-    try:
+    with StartFirst(tmp_path, extra=["--prestop-delay", "200ms"]) as sf:
         sf.vol.update({"app.conf": "slow"})  # READY=1 only after 1.5 s
         wait_for(lambda: len(sf.status()["children"]) == 2, what="the next generation")
         assert sf.status()["child"]["restart_phase"] == "next"
         sf.pv.signal(signal.SIGTERM)
         assert sf.pv.wait(timeout=20) == 0
-    finally:
-        sf.kill()
     err = sf.pv.stderr
     assert "SIGTERM during a start-first restart: stopping the next generation" in err
     assert "-> draining (SIGTERM during a restart)" in err
 
 
 def test_sigterm_while_the_old_generation_stops(tmp_path, app_env):
-    sf = StartFirst(tmp_path, content="stubborn")  # takes 1.5 s to stop
-    try:
+    with StartFirst(tmp_path, content="stubborn") as sf:  # takes 1.5 s to stop
         sf.vol.update({"app.conf": "v1"})
         wait_for(lambda: sf.status()["child"]["restarts"] == 1, what="the promotion")
         assert [c["role"] for c in sf.status()["children"]] in (["main", "old"], ["old", "main"])
         sf.pv.signal(signal.SIGTERM)
         assert sf.pv.wait(timeout=20) == 0
-    finally:
-        sf.kill()
     assert "stopping the old one" in sf.pv.stderr
 
 
 def test_the_current_generation_exiting_hands_over_to_the_next(tmp_path, app_env):
-    sf = StartFirst(tmp_path)
-    try:
+    with StartFirst(tmp_path) as sf:
         old = sf.status()["child"]["pid"]
         sf.vol.update({"app.conf": "slow"})
         wait_for(lambda: len(sf.status()["children"]) == 2, what="the next generation")
@@ -182,8 +180,6 @@ def test_the_current_generation_exiting_hands_over_to_the_next(tmp_path, app_env
         wait_for(lambda: sf.status()["child"]["pid"] == next_pid and
                  sf.status()["state"] == "ready", timeout=10, what="the next to take over")
         assert old != next_pid
-    finally:
-        sf.kill()
     assert "the current generation exited while the next one started: the next one takes " \
         "over" in sf.pv.stderr_so_far()
 

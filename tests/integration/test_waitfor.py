@@ -107,10 +107,9 @@ def test_a_hanging_target_does_not_hold_up_the_others():
 
 def test_sigterm_ends_it_at_once_even_as_pid_1():
     port = free_port()
-    p = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
+    with subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
                           PODVISOR, "wait-for", "--timeout", "0", f"tcp://127.0.0.1:{port}"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as p:
         assert "waiting for 1 target (no --timeout)" in p.stdout.readline()
         kids = []
         end = time.monotonic() + 5
@@ -121,8 +120,6 @@ def test_sigterm_ends_it_at_once_even_as_pid_1():
         os.kill(kids[0], signal.SIGTERM)
         p.wait(timeout=5)
         assert time.monotonic() - t0 < 1
-    finally:
-        p.kill()
 
 
 def test_usage_errors():
