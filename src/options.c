@@ -559,7 +559,8 @@ static int add_value(struct parse_state *st, enum source src, size_t idx, const 
 
 static void env_name(const struct opt_def *d, char *buf, size_t len)
 {
-    size_t o = (size_t)snprintf(buf, len, "PODVISOR_");
+    size_t o = sizeof "PODVISOR_" - 1;
+    memcpy(buf, "PODVISOR_", o);
     for (const char *p = d->name; *p && o + 1 < len; p++)
         buf[o++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
     buf[o] = '\0';
@@ -595,8 +596,27 @@ static char *env_check_end(char *tok, int by_newline)
     return tok + strlen(tok);
 }
 
-static int gather_env(struct parse_state *st, char *const *envp)
+/* Only PODVISOR_ and TINI_ variables can be options; the rest of a pod's
+ * environment (a Service link each, hundreds at times) is passed over once
+ * here rather than once per option, on the path of every start. */
+#define ENV_OURS_MAX 256
+
+static int gather_env(struct parse_state *st, char *const *all)
 {
+    char *ours[ENV_OURS_MAX + 1];
+    size_t nours = 0;
+    int overflow = 0;
+    for (char *const *e = all; e && *e; e++)
+        if (strncmp(*e, "PODVISOR_", 9) == 0 || strncmp(*e, "TINI_", 5) == 0) {
+            if (nours < ENV_OURS_MAX)
+                ours[nours++] = *e;
+            else
+                overflow = 1;
+        }
+    if (nours == 0)
+        return 0;
+    ours[nours] = NULL;
+    char *const *envp = overflow ? all : ours;
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const struct opt_def *d = &option_table[i];
         char name[64];
