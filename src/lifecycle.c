@@ -84,6 +84,7 @@ static const char *const event_names[LC_N_EVENTS] = {
     [LC_EV_NOTIFY_REJECTED] = "NOTIFY_REJECTED",
     [LC_EV_DRAIN] = "DRAIN",
     [LC_EV_RELOAD] = "RELOAD",
+    [LC_EV_CONNECTIONS] = "CONNECTIONS",
     [LC_EV_OLD_GROUP_GONE] = "OLD_GROUP_GONE",
     [LC_EV_OLD_GROUP_DEADLINE] = "OLD_GROUP_DEADLINE",
     [LC_EV_READY_TIMEOUT] = "READY_TIMEOUT",
@@ -184,6 +185,10 @@ const char *lifecycle_flags(const struct lifecycle *lc, char *buf, size_t len)
         o = flag(buf, len, o, "drained", NULL);
     if (lc->drain_signal)
         o = flag(buf, len, o, "drain-signal", signal_name(lc->drain_signal, sig, sizeof sig));
+    if (lc->drain_idle_ended)
+        o = flag(buf, len, o, "drain-idle", "ended");
+    else if (lc->drain_idle_since_ms >= 0)
+        o = flag(buf, len, o, "drain-idle", "no-connection");
     if (lc->last_rollback.at_ms)
         o = flag(buf, len, o, "rolled-back", lc->last_rollback.hash);
     if (cf->last_refused.at_ms)
@@ -206,6 +211,8 @@ void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg)
     lc->state = LC_STARTING;
     lc->current = LC_GEN_A;
     lc->drain_started_ms = -1;
+    lc->drain_connections = -1;
+    lc->drain_idle_since_ms = -1;
     lc->drain_ended_ms = -1;
     lc->holds_sockets = cfg->socket.n > 0;
     const struct strlist *lists[2] = {&cfg->ready_check, &cfg->live_check};
@@ -608,6 +615,9 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
     case LC_EV_RELOAD:
         if (lifecycle_admin_refusal(lc, LC_ADMIN_RELOAD) == NULL)
             lc_perform_on_change(lc, ev, out, LC_REASON_ADMIN);
+        break;
+    case LC_EV_CONNECTIONS:
+        lc_on_connections(lc, ev, out);
         break;
     case LC_N_EVENTS:
         break;

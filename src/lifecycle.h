@@ -135,6 +135,7 @@ enum lc_event_type {
     LC_EV_NEXT_READY,           /* child: sd_notify READY=1 from the next generation's tree */
     LC_EV_NO_MEMORY,            /* child: the next generation to start does not fit in the
                                  * container's memory limit beside the current one */
+    LC_EV_CONNECTIONS,          /* code: the connections on the app's ports now (--drain-idle) */
     LC_N_EVENTS
 };
 
@@ -268,10 +269,16 @@ struct lifecycle {
     int ever_ready;          /* /startupz */
     unsigned restarts;
     int has_exited;
-    int last_exit_status;             /* wait status of the last main-child exit */
-    int exit_code;                    /* what podvisor exits with */
-    int64_t drain_started_ms;         /* -1: no drain yet */
-    int64_t drain_ended_ms;           /* -1: drain still running or none */
+    int last_exit_status;     /* wait status of the last main-child exit */
+    int exit_code;            /* what podvisor exits with */
+    int64_t drain_started_ms; /* -1: no drain yet */
+    int64_t drain_ended_ms;   /* -1: drain still running or none */
+    /* --drain-idle: the connections on the app's ports at the last count
+     * (-1: none counted yet), since when that count has been 0 (-1: it is
+     * not), and whether the drain was ended for it. */
+    int drain_connections;
+    int64_t drain_idle_since_ms;
+    int drain_idle_ended;
     uint64_t forwarded[OPTIONS_NSIG]; /* per signal actually forwarded as */
     /* Restarts of the main child. */
     enum lc_reason restart_reason;
@@ -463,6 +470,17 @@ const struct lc_check *lifecycle_failing_live_check(const struct lifecycle *lc);
 /** Whether the checks should run now: the main child runs (its exec
  * done) and podvisor is neither restarting nor done. */
 int lifecycle_checks_wanted(const struct lifecycle *lc);
+
+/** How long no connection must be seen on the app's ports, after the stop
+ * signal, before --drain-idle ends the drain. */
+#define LC_DRAIN_IDLE_SETTLE_MS 500
+
+/** Whether the connections on the app's ports are wanted now (LC_EV_CONNECTIONS):
+ * --drain-idle, the stop signal sent, the main child not gone yet. */
+int lifecycle_counts_connections(const struct lifecycle *lc);
+
+/** The last count of the connections on the app's ports; -1: none yet. */
+int lifecycle_drain_connections(const struct lifecycle *lc);
 
 /** /readyz: every condition passes. */
 int lifecycle_ready(const struct lifecycle *lc);

@@ -268,6 +268,50 @@ void lc_on_prestop_elapsed(struct lifecycle *lc, struct lc_result *out)
         lc_restart_stop(lc, out);
 }
 
+int lifecycle_counts_connections(const struct lifecycle *lc)
+{
+    return lc->cfg->drain_idle && lc->state == LC_STOPPING && lc_main_alive(lc) &&
+           !lc->drain_idle_ended;
+}
+
+int lifecycle_drain_connections(const struct lifecycle *lc)
+{
+    return lc->drain_connections;
+}
+
+/* The log line below says 500ms. */
+_Static_assert(LC_DRAIN_IDLE_SETTLE_MS == 500, "lc_on_connections says 500ms");
+
+/* --drain-idle: once the stop signal is out, a count of 0 that holds for
+ * the settle ends the drain as the stop timeout would, only sooner. A
+ * keep-alive pool or a scraper keeps the count up: the stop timeout still
+ * bounds the wait. */
+void lc_on_connections(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+{
+    lc->drain_connections = ev->code;
+    if (!lifecycle_counts_connections(lc))
+        return;
+    if (ev->code > 0) {
+        lc->drain_idle_since_ms = -1;
+        return;
+    }
+    if (lc->drain_idle_since_ms < 0) {
+        lc->drain_idle_since_ms = ev->now_ms;
+        return;
+    }
+    if (ev->now_ms - lc->drain_idle_since_ms < LC_DRAIN_IDLE_SETTLE_MS)
+        return;
+    lc->drain_idle_ended = 1;
+    lc_act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
+                                   .child = lc->current,
+                                   .pid = lc->children[lc->current].pid,
+                                   .pgid = lc->children[lc->current].pgid,
+                                   .sig = SIGKILL,
+                                   .why = "--drain-idle: no connection on the app's ports for "
+                                          "500ms after the stop signal: the drain is over, "
+                                          "SIGKILL to its process group"});
+}
+
 /* A child's stop timeout: its group is SIGKILLed, code 1 saying the stop
  * timeout is the reason (the executor says so; it never guesses the
  * reason from the state). Each generation has its own. */

@@ -147,6 +147,21 @@ static const char *apply_remap_exit(void *field, const char *v)
     return NULL;
 }
 
+static const char *apply_drain_port(void *field, const char *v)
+{
+    struct podvisor_config *cfg =
+        (struct podvisor_config *)((char *)field - offsetof(struct podvisor_config, drain_port));
+    char *end;
+    errno = 0;
+    long port = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || errno || port < 1 || port > 65535)
+        return "is not a port (1-65535)";
+    if (cfg->n_drain_port >= OPTIONS_MAX_DRAIN_PORTS)
+        return "is one port too many (at most 16)";
+    cfg->drain_port[cfg->n_drain_port++] = (uint16_t)port;
+    return NULL;
+}
+
 static const char *apply_rewrite(void *field, const char *v)
 {
     static const char hint[] = "is not FROM:TO (try TERM:QUIT, or USR1:0 to drop)";
@@ -461,6 +476,12 @@ static const struct opt_def option_table[] = {
     {"socket", 0, 1, 1, 0, NULL, NULL, apply_socket, F(socket), -1, "[NAME=]ADDR",
      "podvisor binds tcp://HOST:PORT or unix:PATH (,backlog=N ,mode=M) and passes it to every "
      "child as fd 3, 4, ... with LISTEN_FDS (repeatable)"},
+    {"drain-idle", 0, 0, 0, 0, NULL, NULL, apply_bool, F(drain_idle), -1, NULL,
+     "after the stop signal, the drain ends (SIGKILL to the child's group) once no connection "
+     "is established on the app's ports (--socket tcp://, --drain-port) for 500ms; bounded by "
+     "--stop-timeout"},
+    {"drain-port", 0, 1, 1, 0, NULL, NULL, apply_drain_port, F(drain_port), -1, "PORT",
+     "a TCP port the app listens on, for --drain-idle (repeatable)"},
     {"restart-mode", 0, 1, 0, 0, NULL, "stop-first", apply_restart_mode, F(restart_mode), -1,
      "MODE",
      "stop-first, or start-first: the next generation starts beside the current one, "
@@ -1117,6 +1138,21 @@ static int check_notify(struct parse_state *st, struct podvisor_config *cfg)
 
 /* Options that are each valid but make no sense together: refused with
  * the way out, or warned about when they merely do nothing. */
+static int check_drain_idle(struct parse_state *st, struct podvisor_config *cfg)
+{
+    int tcp_sockets = 0;
+    for (size_t i = 0; i < cfg->socket.n; i++)
+        tcp_sockets += strstr(cfg->socket.v[i], "tcp://") != NULL;
+    if (cfg->drain_idle && cfg->sidecar)
+        return fail(st, "--drain-idle follows the child's connections; a sidecar has no child");
+    if (cfg->drain_idle && cfg->n_drain_port == 0 && tcp_sockets == 0)
+        return fail(st, "--drain-idle needs the app's ports: --drain-port PORT, or a --socket "
+                        "tcp://HOST:PORT");
+    if (!cfg->drain_idle && cfg->n_drain_port > 0)
+        add_warning(cfg, "--drain-port has no effect without --drain-idle");
+    return 0;
+}
+
 static int check_combinations(struct parse_state *st, struct podvisor_config *cfg)
 {
     const struct on_change *oc = &cfg->on_change;
@@ -1153,6 +1189,8 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
         return -1;
     if (cfg->admin_token.value != NULL && cfg->admin_listen.off)
         add_warning(cfg, "--admin-token-file has no effect without --admin-listen");
+    if (check_drain_idle(st, cfg) < 0)
+        return -1;
     if (cfg->webhook_timeout_ms <= 0)
         return fail(st, "--webhook-timeout must be more than 0 (try 60s)");
     if (cfg->ready_timeout_ms <= 0)

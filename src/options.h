@@ -20,6 +20,7 @@
 #define OPTIONS_STOP_FLOOR_MS 1000
 /* --ready-check and --live-check together. */
 #define OPTIONS_MAX_CHECKS 16
+#define OPTIONS_MAX_DRAIN_PORTS 16
 
 /* A list of strings given by a repeatable option; owned by the config. */
 struct strlist {
@@ -88,6 +89,12 @@ struct podvisor_config {
      * or --watchdog); watchdog_ms 0: none. */
     int notify;
     int64_t watchdog_ms;
+    /* --drain-idle: after the stop signal, the drain ends (SIGKILL of the
+     * group) once no connection is on the app's ports for a settle. The
+     * ports: --drain-port ones and the --socket tcp:// ones. */
+    int drain_idle;
+    uint16_t drain_port[OPTIONS_MAX_DRAIN_PORTS];
+    size_t n_drain_port;
     /* --socket (parse_socket_spec validated each); passed as fds 3.. */
     struct strlist socket;
     int64_t ready_timeout_ms; /* a restart's new child must be ready by then */

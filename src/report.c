@@ -227,14 +227,16 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
                               (int)k->failures, "runs", (int)k->runs, "last_duration_ms",
                               k->has_result ? json_integer(k->last_duration_ms) : json_null()));
     }
-    json_t *doc =
-        json_pack("{s:s, s:s, s:b, s:b, s:b, s:s, s:o, s:o, s:{s:b, s:f}, s:o, s:o, s:o}", "state",
-                  lifecycle_state_name(lc->state), "mode", lc->cfg->sidecar ? "sidecar" : "wrap",
-                  "ready", lifecycle_ready(lc), "live", lifecycle_live(lc), "started",
-                  lifecycle_started(lc), "version", PODVISOR_VERSION, "child", child, "children",
-                  children, "drain", "active", lc->state == LC_DRAINING || lc->state == LC_STOPPING,
-                  "seconds", lifecycle_drain_seconds(lc, now.mono_ms), "signals_forwarded", signals,
-                  "config", config_json(lc, now), "checks", checks);
+    json_t *doc = json_pack(
+        "{s:s, s:s, s:b, s:b, s:b, s:s, s:o, s:o, s:{s:b, s:f, s:o}, s:o, s:o, s:o}", "state",
+        lifecycle_state_name(lc->state), "mode", lc->cfg->sidecar ? "sidecar" : "wrap", "ready",
+        lifecycle_ready(lc), "live", lifecycle_live(lc), "started", lifecycle_started(lc),
+        "version", PODVISOR_VERSION, "child", child, "children", children, "drain", "active",
+        lc->state == LC_DRAINING || lc->state == LC_STOPPING, "seconds",
+        lifecycle_drain_seconds(lc, now.mono_ms), "connections",
+        lifecycle_drain_connections(lc) >= 0 ? json_integer(lifecycle_drain_connections(lc))
+                                             : json_null(),
+        "signals_forwarded", signals, "config", config_json(lc, now), "checks", checks);
     if (doc != NULL && lc->cfg->notify)
         json_object_set_new(
             doc, "notify",
@@ -358,6 +360,12 @@ char *report_metrics(const struct lifecycle *lc, struct report_now now)
     metric_head(f, "podvisor_drain_seconds", "gauge",
                 "Seconds from SIGTERM to now, or to the child's exit; 0 before any SIGTERM.");
     fprintf(f, "podvisor_drain_seconds %.3f\n", lifecycle_drain_seconds(lc, now.mono_ms));
+    if (lc->cfg->drain_idle) {
+        metric_head(f, "podvisor_drain_connections", "gauge",
+                    "--drain-idle: connections on the app's ports at the last count during the "
+                    "stop; -1 before any count.");
+        fprintf(f, "podvisor_drain_connections %d\n", lifecycle_drain_connections(lc));
+    }
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

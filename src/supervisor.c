@@ -1,11 +1,14 @@
 /* supervisor: see supervisor.h. */
 #include "supervisor.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 
 #include "checks.h"
+#include "conncount.h"
 #include "child.h"
 #include "childenv.h"
 #include "helper.h"
@@ -81,6 +85,9 @@ struct held_fd {
  * unit's FileDescriptorStoreMax=); more are refused and closed. */
 #define FDSTORE_MAX 32
 
+/* --drain-idle counts the app's connections this often during the stop. */
+#define CONNECTIONS_POLL_MS 100
+
 struct supervisor {
     const struct podvisor_config *cfg;
     struct loop loop;
@@ -121,6 +128,13 @@ struct supervisor {
     int queued, feeding;
     unsigned faults_seen; /* the lifecycle faults logged already */
     pid_t self;
+    /* --drain-idle: the app's TCP ports (--drain-port, then the held
+     * sockets' own, read before the drain closes them) and the count's
+     * poll during the stop. */
+    uint16_t drain_ports[OPTIONS_MAX_DRAIN_PORTS + CHILD_MAX_MAPPED_FDS];
+    size_t n_drain_ports;
+    struct loop_timer connections_poll;
+    int connections_failed; /* counting failed once: the stop timeout alone bounds the stop */
 };
 
 extern char **environ;
@@ -154,6 +168,54 @@ static void feed(struct supervisor *sv, struct lc_event ev)
     sv->queued = 0;
     sv->feeding = 0;
     checks_set_active(sv->checks, lifecycle_checks_wanted(&sv->lc));
+    if (lifecycle_counts_connections(&sv->lc) && !sv->connections_failed &&
+        !sv->connections_poll.armed)
+        loop_timer_arm(&sv->loop, &sv->connections_poll, 0); /* the first count at once */
+}
+
+/* --drain-idle: every CONNECTIONS_POLL_MS while the lifecycle wants the
+ * count. A kernel without inet_diag (or a seccomp profile that refuses
+ * netlink) is said once; the stop timeout alone bounds the stop then. */
+static void on_connections_poll(void *ctx)
+{
+    struct supervisor *sv = ctx;
+    if (!lifecycle_counts_connections(&sv->lc))
+        return;
+    int n = conncount_established(sv->drain_ports, sv->n_drain_ports);
+    if (n < 0) {
+        log_errno(LOG_WARN, -n,
+                  "--drain-idle: counting the app's connections (NETLINK_SOCK_DIAG); "
+                  "waiting out --stop-timeout instead");
+        sv->connections_failed = 1;
+        return;
+    }
+    if (n != lifecycle_drain_connections(&sv->lc))
+        log_debug("--drain-idle: %d connection%s on the app's ports", n, n == 1 ? "" : "s");
+    feed(sv, (struct lc_event){.type = LC_EV_CONNECTIONS, .code = n});
+    if (lifecycle_counts_connections(&sv->lc))
+        loop_timer_arm(&sv->loop, &sv->connections_poll, CONNECTIONS_POLL_MS);
+}
+
+/* The TCP ports --drain-idle counts connections on. */
+static void drain_ports_find(struct supervisor *sv)
+{
+    const struct podvisor_config *cfg = sv->cfg;
+    for (size_t i = 0; i < cfg->n_drain_port; i++)
+        sv->drain_ports[sv->n_drain_ports++] = cfg->drain_port[i];
+    for (int i = 0; i < sv->nheld; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int type = 0;
+        socklen_t tlen = sizeof type;
+        if (sv->held[i].fd < 0 || getsockname(sv->held[i].fd, (struct sockaddr *)&ss, &len) < 0 ||
+            getsockopt(sv->held[i].fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
+            type != SOCK_STREAM)
+            continue;
+        if (ss.ss_family == AF_INET)
+            sv->drain_ports[sv->n_drain_ports++] = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            sv->drain_ports[sv->n_drain_ports++] = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
 }
 
 static void on_check_result(void *ctx, int index, int ok, int64_t took_ms, const char *why)
@@ -1197,6 +1259,13 @@ static int setup(struct supervisor *sv)
     }
     if ((rc = hold_sockets(sv)) < 0)
         return rc;
+    if (sv->cfg->drain_idle) {
+        drain_ports_find(sv);
+        if (sv->n_drain_ports == 0) {
+            log_error("--drain-idle: none of the --socket sockets is a TCP one: give --drain-port");
+            return -2;
+        }
+    }
     if (child_env_build(sv) < 0) {
         log_error("the child's environment: out of memory");
         return -1;
@@ -1255,6 +1324,7 @@ static void teardown(struct supervisor *sv)
     loop_timer_disarm(&sv->loop, &sv->process_retry);
     loop_timer_disarm(&sv->loop, &sv->old_group_poll);
     loop_timer_disarm(&sv->loop, &sv->pid_file_poll);
+    loop_timer_disarm(&sv->loop, &sv->connections_poll);
     for (int i = 0; i < LC_MAX_CHILDREN; i++) {
         close_exec_pipe(&sv->children[i]);
         helper_close(&sv->children[i].capture);
@@ -1290,6 +1360,7 @@ int supervisor_run(const struct podvisor_config *cfg, pid_t parent_at_start)
     loop_timer_init(&sv.process_retry, on_process_retry, &sv);
     loop_timer_init(&sv.old_group_poll, on_old_group_poll, &sv);
     loop_timer_init(&sv.pid_file_poll, on_pid_file_poll, &sv);
+    loop_timer_init(&sv.connections_poll, on_connections_poll, &sv);
     lifecycle_init(&sv.lc, cfg);
     int code = 1;
 

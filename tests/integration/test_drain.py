@@ -141,3 +141,64 @@ def test_grace_period_exceeded_means_the_kubelet_kills():
         d = pod.delete(grace=1)
         assert d.sigkilled
         assert "exceed --grace-period" not in pod.stderr  # grace not told to podvisor
+
+
+# --- --drain-idle: the drain ends when the app's connections are gone -------
+
+# Serves one connection per thread and keeps it open until the client
+# closes it; ignores SIGTERM, as an app whose shutdown waits for something
+# would. With LISTEN_FDS it accepts on podvisor's socket (fd 3).
+HOLDING_APP = r"""
+import os, signal, socket, sys, threading
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if os.environ.get("LISTEN_FDS"):
+    srv = socket.socket(fileno=3)
+else:
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", int(sys.argv[1])))
+    srv.listen(16)
+print("serving", flush=True)
+def hold(c):
+    while c.recv(100):
+        pass
+    c.close()
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=hold, args=(c,), daemon=True).start()
+"""
+
+
+@pytest.mark.parametrize("ports", ["drain-port", "socket"])
+def test_drain_idle_ends_the_stop_once_the_connections_are_gone(ports):
+    import socket
+    from conftest import Podvisor, podvisor_status
+    app, probe = free_port(), free_port()
+    where = (["--drain-port", str(app)] if ports == "drain-port"
+             else ["--socket", f"tcp://127.0.0.1:{app}"])
+    with Podvisor(["--drain-idle", *where, "--stop-timeout", "60s", "--probe-listen",
+                   f"127.0.0.1:{probe}", "--", "/usr/bin/python3", "-c", HOLDING_APP,
+                   str(app)]) as pv:
+        assert pv.readline(timeout=10) == "serving"
+        client = socket.create_connection(("127.0.0.1", app), timeout=5)
+        client.sendall(b"hello")
+        pv.signal(signal.SIGTERM)
+        wait_for(lambda: podvisor_status(probe)["drain"]["connections"] == 1,
+                 what="the connection counted", err=pv.stderr_so_far)
+        # The app ignores its stop signal: the open connection is all
+        # that keeps it, so podvisor waits while it is open.
+        time.sleep(1.0)
+        assert pv.proc.poll() is None, pv.stderr_so_far()
+        assert podvisor_status(probe)["drain"]["connections"] == 1
+        client.close()
+        # Well inside --stop-timeout 60s: the count ended it, not the timeout.
+        assert pv.wait(timeout=30) == 128 + signal.SIGKILL
+    err = pv.stderr
+    assert "--drain-idle: no connection on the app's ports for 500ms" in err, err
+    assert "still running after --stop-timeout" not in err
+
+
+def test_drain_idle_without_a_tcp_port_is_a_usage_error():
+    r = run(["--drain-idle", "--socket", "unix:/tmp/pv-drain-idle.sock", "--", "true"])
+    assert r.returncode == 2, r.stderr
+    assert "--drain-idle needs the app's ports" in r.stderr

@@ -119,6 +119,8 @@ static uint64_t fingerprint(const struct lifecycle *lc, const struct world *w)
     memset(c.forwarded, 0, sizeof c.forwarded);
     c.drain_started_ms = c.drain_started_ms >= 0;
     c.drain_ended_ms = c.drain_ended_ms >= 0;
+    c.drain_connections = c.drain_connections > 0 ? 1 : c.drain_connections;
+    c.drain_idle_since_ms = c.drain_idle_since_ms >= 0;
     c.last_rollback.at_ms = c.last_rollback.at_ms != 0;
     clear_text(c.last_rollback.why, sizeof c.last_rollback.why);
     c.backoff_until_ms = 0;
@@ -451,6 +453,16 @@ static void apply(struct explorer *x, const struct lc_event *in)
         if (w->timer_at[ev.type][s] > w->now)
             w->now = w->timer_at[ev.type][s];
         w->timer_at[ev.type][s] = 0;
+    } else if (ev.type == LC_EV_CONNECTIONS) {
+        /* counts come every 100 ms; one a settle later, unless a timer is
+         * due before (it would have fired first), so the settle can end */
+        int64_t first = 0;
+        for (int e = 0; e < LC_N_EVENTS; e++)
+            for (enum lc_slot k = LC_GEN_A; k < SLOTS; k++)
+                if (w->timer_at[e][k] && (!first || w->timer_at[e][k] < first))
+                    first = w->timer_at[e][k];
+        int64_t later = w->now + LC_DRAIN_IDLE_SETTLE_MS;
+        w->now = first && first <= later ? w->now + 1 : later;
     } else {
         w->now += 1;
     }
@@ -562,6 +574,10 @@ static int candidates(struct explorer *x, struct lc_event *out)
     if (lifecycle_admin_refusal(lc, LC_ADMIN_DRAIN) == NULL && !lc->admin_drained)
         out[n++] = (struct lc_event){.type = LC_EV_DRAIN};
     out[n++] = (struct lc_event){.type = LC_EV_SIGNAL, .sig = SIGHUP};
+    if (lifecycle_counts_connections(lc)) {
+        out[n++] = (struct lc_event){.type = LC_EV_CONNECTIONS, .code = 0};
+        out[n++] = (struct lc_event){.type = LC_EV_CONNECTIONS, .code = 1};
+    }
     if (lc->n_checks > 0 && lifecycle_checks_wanted(lc)) {
         out[n++] = (struct lc_event){.type = LC_EV_CHECK_RESULT, .check = 0, .code = 1};
         out[n++] = (struct lc_event){.type = LC_EV_CHECK_RESULT, .check = 0, .code = 0};
@@ -740,8 +756,9 @@ int main(int argc, char **argv)
     xs[3].cfg.on_change.kind = ON_CHANGE_EXEC;
     xs[3].cfg.on_change.argv = exec_argv;
     base(&xs[4].cfg);
-    xs[4].name = "stop-first, no prestop delay, --on-change exec:, --validate";
+    xs[4].name = "stop-first, no prestop delay, exec:, --validate, --drain-idle";
     xs[4].cfg.prestop_delay_ms = 0;
+    xs[4].cfg.drain_idle = 1;
     xs[4].cfg.validate.argv = validate_argv;
     xs[4].cfg.on_change.kind = ON_CHANGE_EXEC;
     xs[4].cfg.on_change.argv = exec_argv;

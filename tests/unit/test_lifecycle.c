@@ -59,6 +59,58 @@ static void start(void)
     step(LC_EV_EXEC_OK, 1000, 0);
 }
 
+static void connections(int64_t now, int n)
+{
+    lifecycle_step(&lc, &(struct lc_event){.type = LC_EV_CONNECTIONS, .now_ms = now, .code = n},
+                   &res);
+}
+
+/* --drain-idle: after the stop signal, 0 connections held for the settle
+ * ends the drain with SIGKILL to the group; any connection restarts the
+ * settle; before the stop signal nothing counts. */
+static void drain_idle_ends_the_drain_once_no_connection_is_left(void **state)
+{
+    setup_cfg(1000, 20000, SIGTERM);
+    cfg.drain_idle = 1;
+    start();
+    assert_false(lifecycle_counts_connections(&lc));
+    assert_int_equal(lifecycle_drain_connections(&lc), -1);
+    step(LC_EV_SIGNAL, 2000, SIGTERM);
+    assert_int_equal(lc.state, LC_DRAINING);
+    assert_false(lifecycle_counts_connections(&lc)); /* the prestop delay serves on */
+    step(LC_EV_PRESTOP_ELAPSED, 3000, 0);
+    assert_int_equal(lc.state, LC_STOPPING);
+    assert_true(lifecycle_counts_connections(&lc));
+    connections(3000, 2);
+    assert_int_equal(lifecycle_drain_connections(&lc), 2);
+    connections(3100, 0);
+    connections(3500, 0);
+    assert_int_equal(find(LC_ACT_KILL_GROUP), -1); /* 400 ms of 500 */
+    connections(3550, 1);                          /* one more: the settle starts over */
+    connections(3600, 0);
+    connections(4000, 0);
+    assert_int_equal(find(LC_ACT_KILL_GROUP), -1);
+    connections(4100, 0);
+    int k = find(LC_ACT_KILL_GROUP);
+    assert_true(k >= 0);
+    assert_int_equal(res.actions[k].pid, 42);
+    assert_int_equal(res.actions[k].code, 0); /* not the stop timeout's line */
+    assert_non_null(res.actions[k].why);
+    assert_false(lifecycle_counts_connections(&lc)); /* once */
+    connections(4200, 0);
+    assert_int_equal(find(LC_ACT_KILL_GROUP), -1);
+
+    /* Without --drain-idle a count changes nothing. */
+    setup_cfg(0, 20000, SIGTERM);
+    start();
+    step(LC_EV_SIGNAL, 2000, SIGTERM);
+    assert_int_equal(lc.state, LC_STOPPING);
+    assert_false(lifecycle_counts_connections(&lc));
+    connections(2000, 0);
+    connections(9000, 0);
+    assert_int_equal(find(LC_ACT_KILL_GROUP), -1);
+}
+
 /* The runtime sends the image's STOPSIGNAL (QUIT in nginx's image) to PID
  * 1: rewritten to TERM, it starts the drain, not a forward. */
 static void a_signal_rewritten_to_term_drains(void **state)
@@ -1068,6 +1120,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(spawn_makes_ready),
         cmocka_unit_test(a_signal_rewritten_to_term_drains),
+        cmocka_unit_test(drain_idle_ends_the_drain_once_no_connection_is_left),
         cmocka_unit_test(kill_group_carries_its_reason),
         cmocka_unit_test(what_is_applied_is_what_passed),
         cmocka_unit_test(a_restart_waits_for_the_old_group_within_a_bound),

@@ -191,6 +191,48 @@ static void switches_and_tini_env(void **state)
                         "PODVISOR_WARN_ON_REAP: \"maybe\" is not a boolean (try true or false)");
 }
 
+static void drain_idle_and_its_ports(void **state)
+{
+    assert_int_equal(parse("--drain-idle", "--drain-port", "8080", "--drain-port", "9090", "app"),
+                     OPTIONS_RUN);
+    assert_int_equal(cfg.drain_idle, 1);
+    assert_int_equal(cfg.n_drain_port, 2);
+    assert_int_equal(cfg.drain_port[0], 8080);
+    assert_int_equal(cfg.drain_port[1], 9090);
+    char *env[] = {"PODVISOR_DRAIN_IDLE=true", "PODVISOR_DRAIN_PORT=80:443", NULL};
+    assert_int_equal(parse_env(env, "app", (char *)NULL), OPTIONS_RUN);
+    assert_int_equal(cfg.n_drain_port, 2);
+    assert_int_equal(cfg.drain_port[1], 443);
+    /* the --socket tcp:// ports count: no --drain-port needed */
+    assert_int_equal(parse("--drain-idle", "--socket", "tcp://127.0.0.1:8080", "app"), OPTIONS_RUN);
+    /* a port without --drain-idle does nothing: said */
+    assert_int_equal(parse("--drain-port", "8080", "app"), OPTIONS_RUN);
+    assert_int_equal(cfg.nwarnings, 1);
+    assert_string_equal(cfg.warnings[0], "--drain-port has no effect without --drain-idle");
+    /* a sidecar has no connections of its own to wait for */
+    assert_int_equal(
+        parse("--drain-idle", "--drain-port", "80", "--watch", "/tmp", "--on-change", "exec:true"),
+        OPTIONS_ERROR);
+    assert_string_equal(err, "--drain-idle follows the child's connections; a sidecar has no "
+                             "child");
+    /* one port too many */
+    static char *argv[40];
+    int argc = 0;
+    argv[argc++] = "podvisor";
+    argv[argc++] = "--drain-idle";
+    static char ports[17][8];
+    for (int i = 0; i < 17; i++) {
+        snprintf(ports[i], sizeof ports[i], "%d", 1000 + i);
+        argv[argc++] = "--drain-port";
+        argv[argc++] = ports[i];
+    }
+    argv[argc++] = "app";
+    argv[argc] = NULL;
+    options_free(&cfg);
+    assert_int_equal(options_parse(&cfg, argc, argv, no_env, err, sizeof err), OPTIONS_ERROR);
+    assert_string_equal(err, "--drain-port: \"1016\" is one port too many (at most 16)");
+}
+
 static void verbose_raises_level(void **state)
 {
     assert_int_equal(parse("-v", "app"), OPTIONS_RUN);
@@ -309,6 +351,14 @@ static void errors_name_option_and_problem(void **state)
     static const struct bad_case cases[] = {
         {{"--prestop-delay", "5x", "app"},
          "--prestop-delay: \"5x\" is not a duration (try 5s, 500ms, 1m)"},
+        {{"--drain-idle", "--drain-port", "0", "app"},
+         "--drain-port: \"0\" is not a port (1-65535)"},
+        {{"--drain-idle", "--drain-port", "80x", "app"},
+         "--drain-port: \"80x\" is not a port (1-65535)"},
+        {{"--drain-idle", "app"},
+         "--drain-idle needs the app's ports: --drain-port PORT, or a --socket tcp://HOST:PORT"},
+        {{"--drain-idle", "--socket", "unix:/tmp/x.sock", "app"},
+         "--drain-idle needs the app's ports: --drain-port PORT, or a --socket tcp://HOST:PORT"},
         {{"--rewrite", "99:x", "app"},
          "--rewrite: \"99:x\" has no valid FROM signal (try TERM, SIGTERM or 15)"},
         {{"--rewrite", "TERM:x", "app"},
@@ -520,6 +570,7 @@ int main(void)
         cmocka_unit_test(stop_signal_given_beats_rewrite),
         cmocka_unit_test(switches_and_tini_env),
         cmocka_unit_test(verbose_raises_level),
+        cmocka_unit_test(drain_idle_and_its_ports),
         cmocka_unit_test(budget),
         cmocka_unit_test(budget_floor),
         cmocka_unit_test(command_line_forms),

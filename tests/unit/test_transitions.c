@@ -66,6 +66,7 @@ static int start_first;   /* the situations with --restart-mode start-first */
 static int with_validate; /* the situations with --validate */
 static int exec_action;   /* the situations with --on-change exec: */
 static int sidecar;       /* sidecar mode */
+static int drain_idle;    /* --drain-idle */
 
 static void fresh(void)
 {
@@ -87,6 +88,7 @@ static void fresh(void)
     cfg.ready_timeout_ms = 60000;
     if (with_socket)
         cfg.socket = (struct strlist){sockets, 1};
+    cfg.drain_idle = drain_idle;
     if (start_first)
         cfg.restart_mode = RESTART_MODE_START_FIRST;
     static char *validate[] = {"validate", NULL}, *reload[] = {"reload", NULL};
@@ -234,6 +236,18 @@ static void sidecar_watching(void)
     step_type(LC_EV_START);
 }
 
+/* --drain-idle: the stop signal is out and no connection has been seen on
+ * the app's ports since LC_DRAIN_IDLE_SETTLE_MS ago: the next count of 0
+ * ends the drain. */
+static void stopping_idle(void)
+{
+    drain_idle = 1;
+    stopping();
+    drain_idle = 0;
+    step((struct lc_event){.type = LC_EV_CONNECTIONS, .code = 0});
+    now += LC_DRAIN_IDLE_SETTLE_MS;
+}
+
 static void cleanup_term(void)
 {
     exited();
@@ -303,6 +317,7 @@ static const struct situation {
     {"ready; --validate judges a change", validating},
     {"ready; an exec: on-change action runs", action_running},
     {"sidecar mode", sidecar_watching},
+    {"stopping, --drain-idle: no connection for the settle", stopping_idle},
     {"exited: leftovers got SIGTERM", cleanup_term},
     {"exited: leftovers got SIGKILL", cleanup_kill},
     {"start-first: a change queued behind the restart", queued_restart},
@@ -348,6 +363,8 @@ static const struct lc_event events[] = {
     {.type = LC_EV_OLD_GROUP_GONE},
     {.type = LC_EV_OLD_GROUP_DEADLINE},
     {.type = LC_EV_READY_TIMEOUT},
+    {.type = LC_EV_CONNECTIONS, .code = 0},
+    {.type = LC_EV_CONNECTIONS, .code = 2},
     /* the other generation slot's events (start-first) */
     {.type = LC_EV_NEXT_READY, .child = LC_GEN_B},
     {.type = LC_EV_CHILD_EXITED, .child = LC_GEN_B, .status = 1 << 8},
@@ -389,7 +406,7 @@ static size_t describe_event(char *buf, size_t len, size_t o, const struct lc_ev
         o = put(buf, len, o, "(left %d)", ev->left);
     else if (ev->type == LC_EV_CHECK_RESULT)
         o = put(buf, len, o, "(%s)", ev->code ? "pass" : "fail");
-    else if (ev->type == LC_EV_EXEC_FAILED)
+    else if (ev->type == LC_EV_EXEC_FAILED || ev->type == LC_EV_CONNECTIONS)
         o = put(buf, len, o, "(%d)", ev->code);
     return o;
 }
