@@ -205,28 +205,39 @@ static void reset_in_child(int sig)
         reset_sigs[n_reset++] = sig;
 }
 
+/* Whether sig is ignored now. podvisor never changes a disposition itself
+ * (its signals come through the signalfd), so for every signal but
+ * SIGPIPE this is what its parent left it: asked only for the few signals
+ * that matter, not for all 64 at start-up (61 system calls on the path of
+ * every start). SIGPIPE is read at start-up: a library may ignore it for a
+ * while (libcurl does around a transfer). */
+static int ignored_now(int sig)
+{
+    struct sigaction old;
+    return sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN;
+}
+
+/* The signals child_deliver_signal took already. */
+static unsigned char delivered[NSIG];
+
 void child_record_inherited_signals(void)
 {
     sigemptyset(&inherited_mask);
     sigprocmask(SIG_SETMASK, NULL, &inherited_mask);
-    for (int sig = 1; sig < NSIG; sig++) {
-        struct sigaction old;
-        if (sig < SIGRTMIN && sig >= 32)
-            continue; /* the C library's own: never passed on */
-        if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
-            inherited_ignored[sig] = 1;
-    }
     for (int sig = 32; sig < SIGRTMIN; sig++)
-        sigdelset(&inherited_mask, sig);
+        sigdelset(&inherited_mask, sig); /* the C library's own: never passed on */
+    inherited_ignored[SIGPIPE] = (unsigned char)ignored_now(SIGPIPE);
     reset_in_child(SIGPIPE);
 }
 
 int child_deliver_signal(int sig)
 {
-    if (sig <= 0 || sig >= NSIG)
+    if (sig <= 0 || sig >= NSIG || (sig >= 32 && sig < SIGRTMIN) || delivered[sig])
         return 0;
-    int changed = inherited_ignored[sig] || sigismember(&inherited_mask, sig) == 1;
-    if (inherited_ignored[sig])
+    delivered[sig] = 1;
+    int ignored = sig == SIGPIPE ? inherited_ignored[sig] : ignored_now(sig);
+    int changed = ignored || sigismember(&inherited_mask, sig) == 1;
+    if (ignored)
         reset_in_child(sig);
     inherited_ignored[sig] = 0;
     sigdelset(&inherited_mask, sig);

@@ -59,11 +59,13 @@ struct child_spawn_opts {
     char *pid_slot;
 };
 
-/** Records the signal mask and the ignored signals podvisor itself was
- * started with, before it blocks everything (signals_open): the app
+/** Records the signal mask podvisor itself was started with, and whether
+ * SIGPIPE was ignored, before it blocks everything (signals_open): the app
  * inherits them, as tini does ("completely transparently": under `nohup
- * podvisor -- app` a SIGHUP must not kill the app). Helpers too. The C
- * library's reserved signals (glibc 32-33, musl 32-34) are never passed
+ * podvisor -- app` a SIGHUP must not kill the app). Helpers too. An ignored
+ * disposition reaches the children by itself (SIG_IGN survives exec, and
+ * podvisor changes none); child_deliver_signal reads the one it needs. The
+ * C library's reserved signals (glibc 32-33, musl 32-34) are never passed
  * on. */
 void child_record_inherited_signals(void);
 
