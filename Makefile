@@ -41,7 +41,8 @@ ifeq ($(STATIC),1)
   CC        := gcc -specs $(STATIC_DIR)/musl-gcc.specs -isystem $(STATIC_DIR)/kernel-include
   OPT       := -Os -g0 -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables
   HARDEN    := -fstack-protector-strong -fPIE
-  PKG_CFLAGS := -I$(STATIC_DIR)/prefix/include -DPODVISOR_STATIC=1 -DPODVISOR_NO_TLS=1
+  PKG_CFLAGS := -I$(STATIC_DIR)/prefix/include -DPODVISOR_STATIC=1 -DPODVISOR_NO_TLS=1 \
+                -DPODVISOR_LIBC='"musl $(shell dpkg-query -W -f='$${Version}' musl-dev 2>/dev/null)"'
   PKG_LIBS  := $(addprefix $(STATIC_DIR)/prefix/lib/,libmicrohttpd.a libcurl.a libjansson.a libnettle.a) -lpthread
   PIE_LDFLAGS := -static-pie -Wl,--gc-sections -s
 endif
@@ -71,6 +72,16 @@ $(BUILD)/obj/main.o: cmd/podvisor/main.c $(wildcard src/*.h) | $(BUILD)/obj
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The commit --version names (src/buildinfo.c): the header is rewritten
+# only when the commit changes, so the rule runs every time and costs
+# nothing when nothing changed.
+$(BUILD)/commit.h: FORCE | $(BUILD)/obj
+	@sh scripts/buildinfo.sh $@
+$(BUILD)/obj/buildinfo.o: $(BUILD)/commit.h
+$(BUILD)/obj/buildinfo.o: CFLAGS += -I$(BUILD)
+.PHONY: FORCE
+FORCE:
 
 # Failure injection: a unit test may wrap libc calls (-Wl,--wrap=NAME) to
 # make them fail on demand; its __wrap_NAME calls __real_NAME otherwise.

@@ -41,7 +41,8 @@
     X(curl_url_set)              \
     X(curl_url_get)              \
     X(curl_url_cleanup)          \
-    X(curl_free)
+    X(curl_free)                 \
+    X(curl_version_info)
 /* clang-format on */
 LAZYLIB_DECLARE(curl, CURL_FUNCS);
 

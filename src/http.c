@@ -39,6 +39,7 @@
 /* clang-format off */
 #define MHD_FUNCS(X)                    \
     X(MHD_start_daemon)                 \
+    X(MHD_get_version)                  \
     X(MHD_stop_daemon)                  \
     X(MHD_run)                          \
     X(MHD_get_timeout)                  \
@@ -53,6 +54,13 @@
     X(MHD_get_connection_info)
 /* clang-format on */
 LAZYLIB_DEFINE(mhd, MHD_FUNCS);
+
+const char *http_library_version(char *err, size_t errlen)
+{
+    if (LAZYLIB_LOAD(mhd, MHD_SONAME, err, errlen) < 0)
+        return NULL;
+    return mhd.MHD_get_version();
+}
 _Static_assert(sizeof MHD_SONAME > 1, "MHD_SONAME is empty: the Makefile could not find "
                                       "libmicrohttpd's soname (is libmicrohttpd-dev installed?)");
 

@@ -47,6 +47,10 @@ int http_secret_equal(const char *given, size_t glen, const char *want);
 /** The bound address, "HOST:PORT", for the log. */
 const char *http_address(const struct http_server *srv);
 
+/** libmicrohttpd's version, loading it if need be (--version); NULL with
+ * why in err when it cannot be loaded. */
+const char *http_library_version(char *err, size_t errlen);
+
 /** Stops the daemon, closes its sockets and leaves the loop. NULL is fine. */
 void http_stop(struct http_server *srv);
 

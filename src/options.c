@@ -1335,7 +1335,7 @@ void options_help(char *buf, size_t len)
     }
     PUT("  -v, --verbose             raise the log level one step\n"
         "  -h, --help                this text\n"
-        "  -V, --version             the version\n\n"
+        "  -V, --version             the version, commit, build and libraries\n\n"
         "Exit status: the child's, 128+N for a signal death, 2 usage error,\n"
         "126 not executable, 127 not found, 1 podvisor failed.\n");
 #undef PUT

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buildinfo.h"
 #include "log.h"
 #include "options.h"
 #include "supervisor.h"
@@ -43,8 +44,7 @@ static int print_help(FILE *to)
 
 static int print_version(void)
 {
-    printf("podvisor %s\n", PODVISOR_VERSION);
-    return 0;
+    return buildinfo_print(stdout);
 }
 
 int main(int argc, char **argv)

@@ -1,6 +1,7 @@
 """`podvisor probe` and `podvisor sleep`: the subcommands for images that
 have no curl and no sleep (distroless)."""
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -445,3 +446,35 @@ def test_tcp_probe_and_tcp_checks_agree():
         v4.close()
         if v6 is not None:
             v6.close()
+
+
+def test_version_says_what_ran():
+    # A bug report's first lines: the version and commit, the build, and
+    # every library with its version (curl -V's way).
+    import platform
+    from conftest import STATIC
+    r = subprocess.run([PODVISOR, "--version"], capture_output=True, text=True, timeout=10,
+                       env=base_env())
+    assert r.returncode == 0, r.stderr
+    first, built, libs = r.stdout.splitlines()
+    assert re.fullmatch(r"podvisor \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}(\+dirty)?|unknown)\)",
+                        first), first
+    arch = {"x86_64": "x86_64 (amd64)", "aarch64": "aarch64 (arm64)"}.get(platform.machine())
+    if arch:
+        assert built.startswith(f"built for {arch}, "), built
+    assert (", static, musl " in built) if STATIC else (", dynamic, glibc " in built), built
+    for lib in ("libmicrohttpd", "libcurl", "jansson", "nettle"):
+        assert re.search(rf"\b{lib} \d+\.\d+", libs), (lib, libs)
+    assert ("(no TLS)" in libs) == NO_TLS, libs
+
+
+@needs_dynamic
+def test_version_names_a_library_that_cannot_be_loaded():
+    lib = _libdir_file("libmicrohttpd.so.")
+    if lib is None:
+        pytest.skip("libmicrohttpd not found")
+    r = _without(lib, PODVISOR, "--version")
+    assert r.returncode == 0, r.stderr
+    assert "libmicrohttpd: cannot load libmicrohttpd" in r.stdout, r.stdout
+    assert "the probe server needs it" in r.stdout
+    assert re.search(r"libcurl \d+\.\d+", r.stdout), r.stdout
