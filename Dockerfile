@@ -16,9 +16,13 @@ WORKDIR /src
 COPY scripts/static-deps.sh scripts/
 RUN sh scripts/static-deps.sh build/static
 COPY Makefile VERSION LICENSE NOTICE ./
+COPY scripts/buildinfo.sh scripts/
 COPY cmd cmd/
 COPY src src/
-RUN make static
+# No .git in here: the commit --version names comes in as an argument
+# (make image passes it).
+ARG PODVISOR_COMMIT=unknown
+RUN PODVISOR_COMMIT=$PODVISOR_COMMIT make static
 # What the binary carries: podvisor's LICENSE and NOTICE, Debian's copyright
 # file of each library and musl's (notices, and the MIT and curl texts), and
 # the full texts they refer to: LGPL-2.1 (libmicrohttpd), LGPL-3 with the

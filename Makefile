@@ -175,7 +175,9 @@ PODMAN ?= podman
 # (scripts/base-image.sh): --pull=never needs it present.
 image:
 	@sh scripts/base-image.sh
-	$(PODMAN) build --pull=never --label org.opencontainers.image.version=$(VERSION) -t $(IMAGE) .
+	$(PODMAN) build --pull=never --label org.opencontainers.image.version=$(VERSION) \
+	  --build-arg PODVISOR_COMMIT=$$(sh scripts/buildinfo.sh --commit) \
+	  -t $(IMAGE) .
 
 # The Dockerfile built with podman, podvisor run from it as PID 1 of
 # hardened containers, and the injection pattern (tests/container/run.sh).

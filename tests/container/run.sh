@@ -45,6 +45,9 @@ label=$(podman image inspect -f '{{index .Labels "org.opencontainers.image.versi
 # One source: the binary says the version the label says.
 said=$(podman run --rm "$IMAGE" --version 2>&1 | head -1)
 case "$said" in *" $VERSION"*) ;; *) fail "the binary says \"$said\", the label $VERSION" ;; esac
+# and the commit it was built from, though the build context has no .git
+commit=$(sh scripts/buildinfo.sh --commit)
+case "$said" in *"(commit $commit)") ;; *) fail "the binary says \"$said\", the tree is $commit" ;; esac
 # podman 4.3's layer cache once kept the first build's label for every
 # later version: two builds with other versions must each say their own.
 for v in 1.1 2.2; do
