@@ -51,7 +51,18 @@ def http_probe(port, path, timeout=1.0, host="127.0.0.1", method="GET", source=N
         conn.close()
 
 
-class ProbeLoop(threading.Thread):
+class StoppedOnExit:
+    """`with X(...) as x:` stops x (x.stop()) however the block ends."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+class ProbeLoop(StoppedOnExit, threading.Thread):
     """A periodic probe with the kubelet's thresholds. `healthy` is the
     kubelet's view: it turns false after failure_threshold failures in a row
     and true after success_threshold successes."""
@@ -105,7 +116,7 @@ class Endpoints:
         return self.removed_at is None or time.monotonic() < self.removed_at
 
 
-class LoadGenerator:
+class LoadGenerator(StoppedOnExit):
     """Continuous requests, a new connection each (as a load balancer that
     spreads new connections), from `workers` threads, while the endpoint is
     serving. Every request that fails (refused, reset, timeout, non-2xx) is

@@ -400,17 +400,19 @@ def test_a_file_touched_all_the_time_does_not_hold_a_change_back(cm):
                 f.write("x")
 
     toucher = threading.Thread(target=touch, daemon=True)
-    try:
-        assert pv.readline() == "start v1"
-        toucher.start()
-        time.sleep(1)
-        t0 = time.monotonic()
-        cm.update({"key": "v2"})
-        assert pv.readline(timeout=10) == "HUP v2"
-        assert time.monotonic() - t0 < 2.0 + 0.5 + SLACK * 5   # 4 x 500ms bounds it
-    finally:
-        stop_touching.set()
-        toucher.join()
+    with pv:
+        try:
+            assert pv.readline() == "start v1"
+            toucher.start()
+            time.sleep(1)
+            t0 = time.monotonic()
+            cm.update({"key": "v2"})
+            assert pv.readline(timeout=10) == "HUP v2"
+            assert time.monotonic() - t0 < 2.0 + 0.5 + SLACK * 5   # 4 x 500ms bounds it
+        finally:
+            stop_touching.set()
+            if toucher.is_alive():
+                toucher.join()
         stop(pv)
 
 
@@ -737,16 +739,23 @@ def test_inotify_queue_overflow_rescans(tmp_path):
     d = tmp_path / "plain"
     d.mkdir()
     (d / "a").write_text("v1")
-    try:
-        with open(knob, "w") as f:
-            f.write("4")
-        pv = Podvisor(["--watch", str(d), "--debounce", "100ms", "--", "sh", "-c",
-                       f"echo start $(cat {d}/a); while :; do sleep 0.05; done"])
-        assert pv.readline() == "start v1"
-    finally:
+    def restore():
         with open(knob, "w") as f:
             f.write(saved)  # the instance podvisor made keeps its limit
+
+    with open(knob, "w") as f:
+        f.write("4")
     try:
+        pv = Podvisor(["--watch", str(d), "--debounce", "100ms", "--", "sh", "-c",
+                       f"echo start $(cat {d}/a); while :; do sleep 0.05; done"])
+    except BaseException:
+        restore()
+        raise
+    with pv:
+        try:
+            assert pv.readline() == "start v1"
+        finally:
+            restore()
         pv.signal(signal.SIGSTOP)
         for i in range(50):
             (d / f"f{i}").write_text("x")
@@ -755,7 +764,6 @@ def test_inotify_queue_overflow_rescans(tmp_path):
         err_line(pv, "inotify queue overflowed")
         assert pv.readline(timeout=5) == "start v2"
         quiet_stdout(pv, 0.5)
-    finally:
         stop(pv)
 
 

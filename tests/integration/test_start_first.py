@@ -58,10 +58,9 @@ def app_env(monkeypatch, tmp_path):
 
 
 def test_start_first_restarts_lose_nothing_and_stay_ready(tmp_path, app_env):
-    sf = StartFirst(tmp_path)
-    readiness = ProbeLoop(sf.probe_port, "/readyz", period=0.02)
-    load = LoadGenerator(sf.app_port, Endpoints(lag=1e9), workers=4, timeout=10)
-    try:
+    with (StartFirst(tmp_path) as sf,
+          ProbeLoop(sf.probe_port, "/readyz", period=0.02) as readiness,
+          LoadGenerator(sf.app_port, Endpoints(lag=1e9), workers=4, timeout=10) as load):
         assert app_body(sf.app_port) == "v0"
         readiness.start()
         load.start()
@@ -75,10 +74,6 @@ def test_start_first_restarts_lose_nothing_and_stay_ready(tmp_path, app_env):
         last = sf.status()["child"]["last_restart"]
         assert last["reason"] == "config" and last["seconds"] > 0, last
         time.sleep(0.2)
-    finally:
-        load.stop()
-        readiness.stop()
-        sf.kill()
     assert load.failed == 0, (load.failed, load.errors)
     bad = [r for _, r in readiness.history if not r.ok]
     assert not bad and readiness.history, bad[:5]
@@ -86,9 +81,8 @@ def test_start_first_restarts_lose_nothing_and_stay_ready(tmp_path, app_env):
 
 
 def test_a_next_generation_that_crashes_is_rolled_back(tmp_path, app_env):
-    sf = StartFirst(tmp_path)
-    load = LoadGenerator(sf.app_port, Endpoints(lag=1e9), workers=4, timeout=10)
-    try:
+    with (StartFirst(tmp_path) as sf,
+          LoadGenerator(sf.app_port, Endpoints(lag=1e9), workers=4, timeout=10) as load):
         load.start()
         pid = sf.status()["child"]["pid"]
         sf.vol.update({"app.conf": "crash"})
@@ -114,18 +108,14 @@ def test_a_next_generation_that_crashes_is_rolled_back(tmp_path, app_env):
         wait_for(lambda: app_body(sf.app_port) == "v1", timeout=10, what="the good change")
         assert sf.status()["child"]["restarts"] == 1
         time.sleep(0.2)
-    finally:
-        load.stop()
-        sf.kill()
     assert load.failed == 0, (load.failed, load.errors)
     assert "restart rolled back" in sf.pv.stderr_so_far() or \
         "the next generation exited before it was ready" in sf.pv.stderr_so_far()
 
 
 def test_a_next_generation_never_ready_is_rolled_back_after_ready_timeout(tmp_path, app_env):
-    sf = StartFirst(tmp_path, extra=["--ready-timeout", "1s"])
-    load = LoadGenerator(sf.app_port, Endpoints(lag=1e9), workers=2, timeout=10)
-    try:
+    with (StartFirst(tmp_path, extra=["--ready-timeout", "1s"]) as sf,
+          LoadGenerator(sf.app_port, Endpoints(lag=1e9), workers=2, timeout=10) as load):
         load.start()
         sf.vol.update({"app.conf": "hang"})
         wait_for(lambda: sf.status()["child"]["rollbacks"] == 1, timeout=10, what="the rollback")
@@ -139,9 +129,6 @@ def test_a_next_generation_never_ready_is_rolled_back_after_ready_timeout(tmp_pa
         wait_for(lambda: "(the rolled-back next generation)" in sf.pv.stderr_so_far(),
                  what="its exit logged", err=sf.pv.stderr_so_far)
         time.sleep(0.2)
-    finally:
-        load.stop()
-        sf.kill()
     # a hanging generation accepted from the shared socket while it ran:
     # what it took it answered (it serves, it only never says READY=1)
     assert load.failed == 0, (load.failed, load.errors)
