@@ -91,14 +91,14 @@ build() {
         [ ! -f Makefile ] || make distclean >/dev/null 2>&1 || true
         # shellcheck disable=SC2086
         ./configure $COMMON "$@" >"$OUT/$pkg.configure.log" 2>&1 ||
-            { tail -20 "$OUT/$pkg.configure.log"; exit 1; }
+            { tail -20 "$OUT/$pkg.configure.log" >&2; exit 1; }
         # Debian's patches leave configure.ac as new as configure; the
         # generated files are already right, so never regenerate them.
         regen="AUTOCONF=true AUTOHEADER=true ACLOCAL=true AUTOMAKE=true"
         # shellcheck disable=SC2086
-        make -j"$JOBS" $regen >"$OUT/$pkg.make.log" 2>&1 || { tail -30 "$OUT/$pkg.make.log"; exit 1; }
+        make -j"$JOBS" $regen >"$OUT/$pkg.make.log" 2>&1 || { tail -30 "$OUT/$pkg.make.log" >&2; exit 1; }
         # shellcheck disable=SC2086
-        make install $regen >"$OUT/$pkg.install.log" 2>&1 || { tail -20 "$OUT/$pkg.install.log"; exit 1; }
+        make install $regen >"$OUT/$pkg.install.log" 2>&1 || { tail -20 "$OUT/$pkg.install.log" >&2; exit 1; }
     ) || { log "$pkg failed; logs in $OUT"; exit 1; }
     echo "$*" >"$OUT/stamp-$pkg"
 }
@@ -114,8 +114,8 @@ build_cmake() {
         cd "$dir" && rm -rf build-musl && mkdir build-musl && cd build-musl
         CC=musl-gcc cmake .. -DCMAKE_INSTALL_PREFIX="$PREFIX" -DCMAKE_INSTALL_LIBDIR=lib \
             -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="$CFLAGS -isystem $KINC" \
-            "$@" >"$OUT/$pkg.configure.log" 2>&1 || { tail -20 "$OUT/$pkg.configure.log"; exit 1; }
-        make -j"$JOBS" install >"$OUT/$pkg.make.log" 2>&1 || { tail -30 "$OUT/$pkg.make.log"; exit 1; }
+            "$@" >"$OUT/$pkg.configure.log" 2>&1 || { tail -20 "$OUT/$pkg.configure.log" >&2; exit 1; }
+        make -j"$JOBS" install >"$OUT/$pkg.make.log" 2>&1 || { tail -30 "$OUT/$pkg.make.log" >&2; exit 1; }
     ) || { log "$pkg failed; logs in $OUT"; exit 1; }
     echo "$*" >"$OUT/stamp-$pkg"
 }
