@@ -322,6 +322,14 @@ class Podvisor(KilledOnExit):
     def stderr_so_far(self):
         return "".join(self._err)
 
+    def says(self, text, timeout=10.0):
+        """Whether podvisor's stderr holds text, waiting for it: a thread
+        reads stderr, and on a busy machine it can lag behind what the
+        probe server already shows. Raises with the stderr so far."""
+        wait_for(lambda: text in self.stderr_so_far(), timeout=timeout,
+                 what=f"podvisor to say {text!r}", err=self.stderr_so_far)
+        return True
+
     def wait(self, timeout=30):
         rc = self.proc.wait(timeout=timeout)
         if self._err_pump is not None:

@@ -58,7 +58,7 @@ def test_tcp_ready_check_gates_readiness_and_startup():
         metrics = probe(pp, "/metrics").body
         assert f'podvisor_check_failures_total{{check="tcp://127.0.0.1:{app}",kind="ready"}}' \
             in metrics
-        assert "running -> ready (ready checks pass)" in pv.stderr_so_far()
+        assert pv.says("running -> ready (ready checks pass)")
     finally:
         pv.signal(signal.SIGTERM)
         pv.wait(timeout=10)
@@ -110,8 +110,7 @@ def test_http_ready_check_follows_the_status_and_says_why():
         assert probe(pp, "/startupz").ok    # it was ready once: startup is done
         app.code = 302                      # 200-399 passes, as for the kubelet
         wait_for(lambda: probe(pp, "/readyz").ok, what="ready again")
-        err = pv.stderr_so_far()
-        assert "ready check http://127.0.0.1:" in err and "HTTP 500" in err
+        assert pv.says("ready check http://127.0.0.1:") and pv.says("HTTP 500")
     finally:
         app.close()
         pv.signal(signal.SIGTERM)

@@ -511,7 +511,7 @@ def test_the_fd_store_takes_what_systemd_takes(tmp_path, mode):
             for gen in (3, 4):
                 nxt = restart_and_report(pv, admin_port, gen)
             assert nxt["fds"] == 1 and nxt["got"] == {"web": ["socket"]}, nxt
-            assert "already held: the duplicate is closed" in pv.stderr_so_far()
+            assert pv.says("already held: the duplicate is closed")
 
 
 def test_an_ipv6_socket(tmp_path):

@@ -77,7 +77,8 @@ def test_start_first_restarts_lose_nothing_and_stay_ready(tmp_path, app_env):
     assert load.failed == 0, (load.failed, load.errors)
     bad = [r for _, r in readiness.history if not r.ok]
     assert not bad and readiness.history, bad[:5]
-    assert sf.pv.stderr_so_far().count("the next generation is ready") >= 20
+    wait_for(lambda: sf.pv.stderr_so_far().count("the next generation is ready") >= 20,
+             what="20 promotions said", err=sf.pv.stderr_so_far)
 
 
 def test_a_next_generation_that_crashes_is_rolled_back(tmp_path, app_env):
@@ -109,8 +110,9 @@ def test_a_next_generation_that_crashes_is_rolled_back(tmp_path, app_env):
         assert sf.status()["child"]["restarts"] == 1
         time.sleep(0.2)
     assert load.failed == 0, (load.failed, load.errors)
-    assert "restart rolled back" in sf.pv.stderr_so_far() or \
-        "the next generation exited before it was ready" in sf.pv.stderr_so_far()
+    wait_for(lambda: "restart rolled back" in sf.pv.stderr_so_far() or
+             "the next generation exited before it was ready" in sf.pv.stderr_so_far(),
+             what="the rollback said", err=sf.pv.stderr_so_far)
 
 
 def test_a_next_generation_never_ready_is_rolled_back_after_ready_timeout(tmp_path, app_env):
@@ -331,9 +333,8 @@ def test_a_ready_from_a_process_that_left_its_tree_promotes_the_next_generation(
         vol.update({"app.conf": "v1"})
         wait_for(lambda: podvisor_status(probe_port)["child"]["restarts"] == 1, timeout=15,
                  what="the promotion", err=pv.stderr_so_far)
-        err = pv.stderr_so_far()
-        assert "credited to the next generation" in err, err
-        assert "rolled back" not in err, err
+        assert pv.says("credited to the next generation")
+        assert "rolled back" not in pv.stderr_so_far(), pv.stderr_so_far()
 
 
 def test_the_old_generation_stopping_does_not_unready_the_promoted_one(tmp_path):
@@ -349,8 +350,7 @@ def test_the_old_generation_stopping_does_not_unready_the_promoted_one(tmp_path)
                  what="the promotion and the old generation gone", err=pv.stderr_so_far)
         wait_for(lambda: http_probe(probe_port, "/readyz").ok, timeout=5,
                  what="the promoted generation ready", err=pv.stderr_so_far)
-        err = pv.stderr_so_far()
-        assert "STOPPING=1" in err and "the next generation is ready" in err, err
+        assert pv.says("STOPPING=1") and pv.says("the next generation is ready")
 
 
 def test_a_crash_restart_onto_rolled_back_content_says_so(tmp_path, app_env):
@@ -380,4 +380,4 @@ def test_start_first_with_a_daemonizing_app_says_why_it_rolls_back(tmp_path):
                  pv.stderr_so_far(), timeout=15, what="the reason", err=pv.stderr_so_far)
         wait_for(lambda: podvisor_status(probe_port)["child"].get("last_rollback"), timeout=15,
                  what="the rollback", err=pv.stderr_so_far)
-        assert "--restart-mode stop-first" in pv.stderr_so_far()
+        assert pv.says("--restart-mode stop-first")

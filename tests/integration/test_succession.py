@@ -114,6 +114,5 @@ def test_a_successor_named_during_a_restart_is_said_not_followed(tmp_path):
         assert pv.readline() == "started"
         assert post(admin, "/restart")[0] == 202
         assert pv.readline(timeout=15) == "started"  # the restart's new child
-        err = pv.stderr_so_far()
-        assert "not followed, podvisor is restarting" in err, err
-        assert "supervising it instead" not in err, err
+        assert pv.says("not followed, podvisor is restarting")
+        assert "supervising it instead" not in pv.stderr_so_far(), pv.stderr_so_far()
