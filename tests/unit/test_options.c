@@ -430,7 +430,8 @@ static void errors_name_option_and_problem(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct bad_case *c = &cases[i];
-        enum options_result r = parse_env(no_env, c->args[0], c->args[1], c->args[2], c->args[3], c->args[4]);
+        enum options_result r =
+            parse_env(no_env, c->args[0], c->args[1], c->args[2], c->args[3], c->args[4]);
         if (r != OPTIONS_ERROR)
             fail_msg("%s: accepted", c->args[0]);
         assert_string_equal(err, c->message);
