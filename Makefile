@@ -60,7 +60,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: test-nohup test-busy explore explore-deep check format-check image runtime-test licenses-source release-test static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
+.PHONY: bench-sigterm test-nohup test-busy explore explore-deep check format-check image runtime-test licenses-source release-test static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
 
@@ -253,6 +253,16 @@ bench: $(BUILD)/podvisor helpers static
 	@$(PYTHON) bench/config.py $(abspath build/podvisor-static)
 	@sh tests/integration/apps/go/build.sh build/goapps || echo "bench: no Go (tests/deps.sh)"
 	@$(PYTHON) bench/restarts.py $(abspath build/podvisor-static)
+
+# SIGTERM forwarding against the floor of each shape of PID 1 (bench/sigfloor.c,
+# built as podvisor-static is: musl, static PIE): what an epoll loop that arms
+# its stop timeout costs beside catatonit's blocking read (README).
+bench-sigterm: static helpers
+	@mkdir -p build/bench
+	@gcc -specs build/static/musl-gcc.specs -isystem build/static/kernel-include -static-pie \
+	  -fPIE -O2 -Wall -Wextra -Werror -o build/bench/sigfloor bench/sigfloor.c
+	@$(PYTHON) bench/sigfloor.py $(abspath build/podvisor-static) $(abspath build/bench/sigfloor) \
+	  $(abspath $(BUILD)/helpers)
 
 # libFuzzer targets (clang) for the parsers and the JSON config path. Not
 # part of `make test`: run `make fuzz FUZZ_SECONDS=300` for a longer hunt.
