@@ -283,6 +283,15 @@ static int listener_alive(int fd)
     return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
 }
 
+/* The listener could not be (re)made: said, and tried again after the
+ * current backoff step, which then doubles. */
+static void retry_later(struct http_server *srv, const char *err)
+{
+    log_warn("%s: %s; trying again in %llds", srv->name, err, (long long)srv->retry_ms / 1000);
+    loop_timer_arm(srv->loop, &srv->retry, srv->retry_ms);
+    srv->retry_ms = backoff_next(srv->retry_ms, RETRY_FIRST_MS, RETRY_MAX_MS);
+}
+
 static void retry_listener(void *ctx)
 {
     struct http_server *srv = ctx;
@@ -293,9 +302,7 @@ static void retry_listener(void *ctx)
         srv->retry_ms = RETRY_FIRST_MS;
         return;
     }
-    log_warn("%s: %s; trying again in %llds", srv->name, err, (long long)srv->retry_ms / 1000);
-    loop_timer_arm(srv->loop, &srv->retry, srv->retry_ms);
-    srv->retry_ms = backoff_next(srv->retry_ms, RETRY_FIRST_MS, RETRY_MAX_MS);
+    retry_later(srv, err);
 }
 
 static void run_daemon(void *ctx)
@@ -474,9 +481,7 @@ void http_serve(struct http_server *srv)
     if (start_daemon(srv, err, sizeof err) == 0)
         return;
     srv->retry_ms = RETRY_FIRST_MS;
-    log_warn("%s: %s; trying again in %llds", srv->name, err, (long long)srv->retry_ms / 1000);
-    loop_timer_arm(srv->loop, &srv->retry, srv->retry_ms);
-    srv->retry_ms = backoff_next(srv->retry_ms, RETRY_FIRST_MS, RETRY_MAX_MS);
+    retry_later(srv, err);
 }
 
 const char *http_address(const struct http_server *srv)
