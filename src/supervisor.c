@@ -554,19 +554,15 @@ static void on_signal_fd(void *ctx, uint32_t events)
             reap(sv);
             continue;
         }
+        /* log_debug names the signal only when the line is wanted. */
+        char name[16];
         if (!signals_forwardable(si, sv->self)) {
-            if (log_enabled(LOG_DEBUG)) {
-                char name[16];
-                log_debug("not forwarding SIG%s from pid %d (code %d)",
-                          signal_name(si->sig, name, sizeof name), (int)si->sender, si->code);
-            }
+            log_debug("not forwarding SIG%s from pid %d (code %d)",
+                      signal_name(si->sig, name, sizeof name), (int)si->sender, si->code);
             continue;
         }
-        if (log_enabled(LOG_DEBUG)) {
-            char name[16];
-            log_debug("received SIG%s from pid %d", signal_name(si->sig, name, sizeof name),
-                      (int)si->sender);
-        }
+        log_debug("received SIG%s from pid %d", signal_name(si->sig, name, sizeof name),
+                  (int)si->sender);
         feed(sv, (struct lc_event){.type = LC_EV_SIGNAL, .sig = si->sig});
     }
 }
@@ -1259,13 +1255,8 @@ static int setup(struct supervisor *sv)
     }
     if ((rc = hold_sockets(sv)) < 0)
         return rc;
-    if (sv->cfg->drain_idle) {
-        drain_ports_find(sv);
-        if (sv->n_drain_ports == 0) {
-            log_error("--drain-idle: none of the --socket sockets is a TCP one: give --drain-port");
-            return -2;
-        }
-    }
+    if (sv->cfg->drain_idle)
+        drain_ports_find(sv); /* options made sure there is at least one */
     if (child_env_build(sv) < 0) {
         log_error("the child's environment: out of memory");
         return -1;
