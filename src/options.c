@@ -149,16 +149,15 @@ static const char *apply_remap_exit(void *field, const char *v)
 
 static const char *apply_drain_port(void *field, const char *v)
 {
-    struct podvisor_config *cfg =
-        (struct podvisor_config *)((char *)field - offsetof(struct podvisor_config, drain_port));
+    struct portlist *ports = field;
     char *end;
     errno = 0;
     long port = strtol(v, &end, 10);
     if (end == v || *end != '\0' || errno || port < 1 || port > 65535)
         return "is not a port (1-65535)";
-    if (cfg->n_drain_port >= OPTIONS_MAX_DRAIN_PORTS)
+    if (ports->n >= OPTIONS_MAX_DRAIN_PORTS)
         return "is one port too many (at most 16)";
-    cfg->drain_port[cfg->n_drain_port++] = (uint16_t)port;
+    ports->v[ports->n++] = (uint16_t)port;
     return NULL;
 }
 
@@ -1141,14 +1140,16 @@ static int check_notify(struct parse_state *st, struct podvisor_config *cfg)
 static int check_drain_idle(struct parse_state *st, struct podvisor_config *cfg)
 {
     int tcp_sockets = 0;
-    for (size_t i = 0; i < cfg->socket.n; i++)
-        tcp_sockets += strstr(cfg->socket.v[i], "tcp://") != NULL;
+    for (size_t i = 0; i < cfg->socket.n; i++) {
+        struct socket_spec spec;
+        tcp_sockets += parse_socket_spec(cfg->socket.v[i], &spec) == NULL && !spec.is_unix;
+    }
     if (cfg->drain_idle && cfg->sidecar)
         return fail(st, "--drain-idle follows the child's connections; a sidecar has no child");
-    if (cfg->drain_idle && cfg->n_drain_port == 0 && tcp_sockets == 0)
+    if (cfg->drain_idle && cfg->drain_port.n == 0 && tcp_sockets == 0)
         return fail(st, "--drain-idle needs the app's ports: --drain-port PORT, or a --socket "
                         "tcp://HOST:PORT");
-    if (!cfg->drain_idle && cfg->n_drain_port > 0)
+    if (!cfg->drain_idle && cfg->drain_port.n > 0)
         add_warning(cfg, "--drain-port has no effect without --drain-idle");
     return 0;
 }

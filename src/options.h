@@ -28,6 +28,12 @@ struct strlist {
     size_t n;
 };
 
+/* TCP ports (--drain-port), in the order given. */
+struct portlist {
+    uint16_t v[OPTIONS_MAX_DRAIN_PORTS];
+    size_t n;
+};
+
 /* What a config change (or a later admin /reload) does. */
 enum on_change_kind {
     ON_CHANGE_RESTART = 0, /* graceful restart of the child */
@@ -93,8 +99,7 @@ struct podvisor_config {
      * group) once no connection is on the app's ports for a settle. The
      * ports: --drain-port ones and the --socket tcp:// ones. */
     int drain_idle;
-    uint16_t drain_port[OPTIONS_MAX_DRAIN_PORTS];
-    size_t n_drain_port;
+    struct portlist drain_port;
     /* --socket (parse_socket_spec validated each); passed as fds 3.. */
     struct strlist socket;
     int64_t ready_timeout_ms; /* a restart's new child must be ready by then */

@@ -200,8 +200,8 @@ static void on_connections_poll(void *ctx)
 static void drain_ports_find(struct supervisor *sv)
 {
     const struct podvisor_config *cfg = sv->cfg;
-    for (size_t i = 0; i < cfg->n_drain_port; i++)
-        sv->drain_ports[sv->n_drain_ports++] = cfg->drain_port[i];
+    for (size_t i = 0; i < cfg->drain_port.n; i++)
+        sv->drain_ports[sv->n_drain_ports++] = cfg->drain_port.v[i];
     for (int i = 0; i < sv->nheld; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;

@@ -196,13 +196,13 @@ static void drain_idle_and_its_ports(void **state)
     assert_int_equal(parse("--drain-idle", "--drain-port", "8080", "--drain-port", "9090", "app"),
                      OPTIONS_RUN);
     assert_int_equal(cfg.drain_idle, 1);
-    assert_int_equal(cfg.n_drain_port, 2);
-    assert_int_equal(cfg.drain_port[0], 8080);
-    assert_int_equal(cfg.drain_port[1], 9090);
+    assert_int_equal(cfg.drain_port.n, 2);
+    assert_int_equal(cfg.drain_port.v[0], 8080);
+    assert_int_equal(cfg.drain_port.v[1], 9090);
     char *env[] = {"PODVISOR_DRAIN_IDLE=true", "PODVISOR_DRAIN_PORT=80:443", NULL};
     assert_int_equal(parse_env(env, "app", (char *)NULL), OPTIONS_RUN);
-    assert_int_equal(cfg.n_drain_port, 2);
-    assert_int_equal(cfg.drain_port[1], 443);
+    assert_int_equal(cfg.drain_port.n, 2);
+    assert_int_equal(cfg.drain_port.v[1], 443);
     /* the --socket tcp:// ports count: no --drain-port needed */
     assert_int_equal(parse("--drain-idle", "--socket", "tcp://127.0.0.1:8080", "app"), OPTIONS_RUN);
     /* a port without --drain-idle does nothing: said */
