@@ -279,6 +279,20 @@ int lifecycle_drain_connections(const struct lifecycle *lc)
     return lc->drain_connections;
 }
 
+/* SIGKILL to a child's whole process group; code 1 says the stop timeout
+ * is the reason (the executor's line), else why says it. */
+static void kill_group(const struct lifecycle *lc, struct lc_result *out, enum lc_slot slot,
+                       int code, const char *why)
+{
+    lc_act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
+                                   .child = slot,
+                                   .pid = lc->children[slot].pid,
+                                   .pgid = lc->children[slot].pgid,
+                                   .sig = SIGKILL,
+                                   .code = code,
+                                   .why = why});
+}
+
 /* The log line below says 500ms. */
 _Static_assert(LC_DRAIN_IDLE_SETTLE_MS == 500, "lc_on_connections says 500ms");
 
@@ -302,14 +316,9 @@ void lc_on_connections(struct lifecycle *lc, const struct lc_event *ev, struct l
     if (ev->now_ms - lc->drain_idle_since_ms < LC_DRAIN_IDLE_SETTLE_MS)
         return;
     lc->drain_idle_ended = 1;
-    lc_act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
-                                   .child = lc->current,
-                                   .pid = lc->children[lc->current].pid,
-                                   .pgid = lc->children[lc->current].pgid,
-                                   .sig = SIGKILL,
-                                   .why = "--drain-idle: no connection on the app's ports for "
-                                          "500ms after the stop signal: the drain is over, "
-                                          "SIGKILL to its process group"});
+    kill_group(lc, out, lc->current, 0,
+               "--drain-idle: no connection on the app's ports for 500ms after the stop signal: "
+               "the drain is over, SIGKILL to its process group");
 }
 
 /* A child's stop timeout: its group is SIGKILLed, code 1 saying the stop
@@ -321,18 +330,8 @@ void lc_on_stop_timeout(struct lifecycle *lc, const struct lc_event *ev, struct 
     if (lifecycle_is_generation(ev->child) && ev->child != lc->current && c->in_use && c->pid > 0 &&
         (lc->other_role == LC_ROLE_OLD || lc->other_role == LC_ROLE_ROLLED_BACK))
         /* the old or rolled-back generation outlived its stop timeout */
-        lc_act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
-                                       .child = ev->child,
-                                       .pid = c->pid,
-                                       .pgid = c->pgid,
-                                       .sig = SIGKILL,
-                                       .code = 1});
+        kill_group(lc, out, ev->child, 1, NULL);
     else if ((lc->state == LC_STOPPING || lc->state == LC_RESTART_STOPPING) && lc_main_alive(lc) &&
              ev->child == lc->current)
-        lc_act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
-                                       .child = lc->current,
-                                       .pid = lc->children[lc->current].pid,
-                                       .pgid = lc->children[lc->current].pgid,
-                                       .sig = SIGKILL,
-                                       .code = 1});
+        kill_group(lc, out, lc->current, 1, NULL);
 }
