@@ -15,13 +15,12 @@ usage: bench/pid1.py PODVISOR HELPERS [--static PATH] [--runs N] [--idle-seconds
 """
 import argparse
 import os
-import select
 import shutil
-import signal
 import statistics
 import subprocess
-import sys
 import time
+
+import sigterm
 
 ap = argparse.ArgumentParser()
 ap.add_argument("podvisor")
@@ -57,7 +56,7 @@ WRAPPERS.update({
     "catatonit": ["/usr/bin/catatonit", "--"],
 })
 WRAPPERS = {k: v for k, v in WRAPPERS.items() if shutil.which(v[0]) or os.path.exists(v[0])}
-DEVNULL = os.open(os.devnull, os.O_RDWR)
+DEVNULL = sigterm.DEVNULL
 
 
 def spawn(argv, stdout=DEVNULL):
@@ -123,43 +122,6 @@ def idle_wakeups(prefixes):
     return {n: (after[n] - before[n]) / args.idle_seconds for n in procs}
 
 
-def term_latency_once(prefix):
-    r, w = os.pipe()
-    p = subprocess.Popen(prefix + [os.path.join(args.helpers, "sigecho"), "x"],
-                         stdin=DEVNULL, stdout=w, stderr=DEVNULL)
-    os.close(w)
-    buf = b""
-    while b"ready" not in buf:
-        chunk = os.read(r, 64)
-        if not chunk:
-            sys.exit(f"bench: {' '.join(prefix)} sigecho exited before it was ready")
-        buf += chunk
-    time.sleep(0.02)
-    t0 = time.perf_counter_ns()
-    os.kill(p.pid, signal.SIGTERM)
-    got = b""
-    while b"x 15" not in got:
-        select.select([r], [], [], 5)
-        chunk = os.read(r, 64)
-        if not chunk:
-            break
-        got += chunk
-    took = time.perf_counter_ns() - t0
-    p.wait()
-    os.close(r)
-    return took
-
-
-def term_latencies(prefixes):
-    """Median kill()-to-echo time per wrapper. Trials go round-robin over the
-    wrappers, so a drifting machine (frequency, other load) skews none of them."""
-    samples = {name: [] for name in prefixes}
-    for _ in range(args.latency_trials):
-        for name, prefix in prefixes.items():
-            samples[name].append(term_latency_once(prefix))
-    return {name: statistics.median(v) / 1e3 for name, v in samples.items()}
-
-
 results = {}
 print(f"# {args.runs} runs of W -- /bin/true; idle window {args.idle_seconds:.0f}s; "
       f"{args.latency_trials} SIGTERM trials", flush=True)
@@ -167,7 +129,8 @@ spawn_ms = wall_true(dict(WRAPPERS, env=["/usr/bin/env"]))
 base = spawn_ms.pop("env")
 for name, prefix in WRAPPERS.items():
     results[name] = {"true_ms": spawn_ms[name], "rss_kb": rss_kb(prefix)}
-for name, us in term_latencies(WRAPPERS).items():
+for name, us in sigterm.latencies(WRAPPERS, os.path.join(args.helpers, "sigecho"),
+                                   args.latency_trials).items():
     results[name]["term_us"] = us
 for name, rate in idle_wakeups(WRAPPERS).items():
     results[name]["idle_per_s"] = rate
