@@ -47,12 +47,15 @@ static void libc_name(char *buf, size_t len)
 #endif
 }
 
+/* A dynamic build names the shared object it loaded beside a version. */
 #ifdef PODVISOR_STATIC
 #define LINKAGE "static"
 #define LOADED(soname) ""
+#define LOADED_FROM(soname) ""
 #else
 #define LINKAGE "dynamic"
 #define LOADED(soname) " (" soname ")"
+#define LOADED_FROM(soname) soname ", "
 #endif
 
 int buildinfo_print(FILE *f)
@@ -70,12 +73,8 @@ int buildinfo_print(FILE *f)
         fprintf(f, "libmicrohttpd: %s (the probe server needs it), ", err);
     if (LAZYLIB_LOAD(curl, LIBCURL_SONAME, err, sizeof err) == 0) {
         const curl_version_info_data *v = curl.curl_version_info(CURLVERSION_NOW);
-#ifdef PODVISOR_STATIC
-        fprintf(f, "libcurl %s (%s), ", v->version, v->ssl_version ? v->ssl_version : "no TLS");
-#else
-        fprintf(f, "libcurl %s (%s, %s), ", v->version, LIBCURL_SONAME,
+        fprintf(f, "libcurl %s (%s%s), ", v->version, LOADED_FROM(LIBCURL_SONAME),
                 v->ssl_version ? v->ssl_version : "no TLS");
-#endif
     } else {
         fprintf(f, "libcurl: %s (checks, webhooks and `probe` need it), ", err);
     }
