@@ -85,6 +85,7 @@ static const char *const event_names[LC_N_EVENTS] = {
     [LC_EV_DRAIN] = "DRAIN",
     [LC_EV_RELOAD] = "RELOAD",
     [LC_EV_CONNECTIONS] = "CONNECTIONS",
+    [LC_EV_ENDPOINTS] = "ENDPOINTS",
     [LC_EV_OLD_GROUP_GONE] = "OLD_GROUP_GONE",
     [LC_EV_OLD_GROUP_DEADLINE] = "OLD_GROUP_DEADLINE",
     [LC_EV_READY_TIMEOUT] = "READY_TIMEOUT",
@@ -213,6 +214,7 @@ void lifecycle_init(struct lifecycle *lc, const struct podvisor_config *cfg)
     lc->drain_started_ms = -1;
     lc->drain_connections = -1;
     lc->drain_idle_since_ms = -1;
+    lc->endpoints_verdict = -1;
     lc->drain_ended_ms = -1;
     lc->holds_sockets = cfg->socket.n > 0;
     const struct strlist *lists[2] = {&cfg->ready_check, &cfg->live_check};
@@ -618,6 +620,9 @@ void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_r
         break;
     case LC_EV_CONNECTIONS:
         lc_on_connections(lc, ev, out);
+        break;
+    case LC_EV_ENDPOINTS:
+        lc_on_endpoints(lc, ev, out);
         break;
     case LC_N_EVENTS:
         break;

@@ -136,7 +136,18 @@ enum lc_event_type {
     LC_EV_NO_MEMORY,            /* child: the next generation to start does not fit in the
                                  * container's memory limit beside the current one */
     LC_EV_CONNECTIONS,          /* code: the connections on the app's ports now (--drain-idle) */
+    LC_EV_ENDPOINTS,            /* code: enum lc_endpoints, what the pod's EndpointSlices say
+                                 * (--drain-endpoints) */
     LC_N_EVENTS
+};
+
+/* --drain-endpoints: the verdict of the watch on the Kubernetes API. */
+enum lc_endpoints {
+    LC_ENDPOINTS_UNKNOWN = 0, /* the API could not tell (no access, no slice lists the pod,
+                               * only publishNotReadyAddresses Services): the fixed wait */
+    LC_ENDPOINTS_NOT_READY,   /* every slice listing the pod shows it not ready */
+    LC_ENDPOINTS_NOT_DELETING /* the pod has no deletionTimestamp: the kubelet kills the
+                               * container on its own and no endpoint will change */
 };
 
 struct lc_event {
@@ -279,6 +290,14 @@ struct lifecycle {
     int drain_connections;
     int64_t drain_idle_since_ms;
     int drain_idle_ended;
+    /* The prestop wait's timer: when it fires (0: not armed), and why, if
+     * something other than the delay's end made it that early. */
+    int64_t prestop_until_ms;
+    const char *prestop_why;
+    /* --drain-endpoints: the watch's verdict (-1: none yet) and when it
+     * came. */
+    int endpoints_verdict;
+    int64_t endpoints_at_ms;
     uint64_t forwarded[OPTIONS_NSIG]; /* per signal actually forwarded as */
     /* Restarts of the main child. */
     enum lc_reason restart_reason;
@@ -481,6 +500,15 @@ int lifecycle_counts_connections(const struct lifecycle *lc);
 
 /** The last count of the connections on the app's ports; -1: none yet. */
 int lifecycle_drain_connections(const struct lifecycle *lc);
+
+/** Whether the pod's EndpointSlices are wanted now (LC_EV_ENDPOINTS):
+ * --drain-endpoints, the prestop wait after SIGTERM runs, no verdict yet.
+ * Watching only then: a watch held for the pod's whole life would cost
+ * every pod an update per endpoint change of a big Service. */
+int lifecycle_watches_endpoints(const struct lifecycle *lc);
+
+/** The watch's verdict (enum lc_endpoints), -1 while none came. */
+int lifecycle_endpoints_verdict(const struct lifecycle *lc);
 
 /** /readyz: every condition passes. */
 int lifecycle_ready(const struct lifecycle *lc);

@@ -67,6 +67,9 @@ void lc_on_helper_spawn_failed(struct lifecycle *lc, const struct lc_event *ev,
 
 void lc_on_prestop_elapsed(struct lifecycle *lc, struct lc_result *out);
 void lc_on_connections(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out);
+void lc_on_endpoints(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out);
+void lc_cancel_prestop(struct lifecycle *lc, struct lc_result *out);
+void lc_arm_prestop(struct lifecycle *lc, struct lc_result *out, int64_t ms);
 void lc_on_stop_timeout(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out);
 void lc_on_restart_timer(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out);
 void lc_on_next_generation_event(struct lifecycle *lc, const struct lc_event *ev,

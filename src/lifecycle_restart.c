@@ -65,7 +65,7 @@ void lc_restart_stop(struct lifecycle *lc, struct lc_result *out)
 void lc_cancel_restart(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out,
                        const char *why)
 {
-    lc_cancel(out, LC_EV_PRESTOP_ELAPSED, lc->current);
+    lc_cancel_prestop(lc, out);
     lc->stop_after_validate = 0;
     lc->restart_began_ms = 0;
     if (lc->restart_reason == LC_REASON_CONFIG)
@@ -99,7 +99,7 @@ static void begin_restart(struct lifecycle *lc, struct lc_result *out, enum lc_r
     }
     lc_move(lc, out, LC_RESTART_DELAY, why);
     if (lc->cfg->prestop_delay_ms > 0)
-        lc_arm(out, LC_EV_PRESTOP_ELAPSED, lc->current, lc->cfg->prestop_delay_ms);
+        lc_arm_prestop(lc, out, lc->cfg->prestop_delay_ms);
     else
         lc_restart_stop(lc, out);
 }
@@ -112,7 +112,7 @@ void lc_respawn_after_stop(struct lifecycle *lc, const struct lc_event *ev, stru
 {
     pid_t old = lc->children[lc->current].pgid;
     lc_record_exit(lc, ev);
-    lc_cancel(out, LC_EV_PRESTOP_ELAPSED, lc->current);
+    lc_cancel_prestop(lc, out);
     lc_cancel(out, LC_EV_STOP_TIMEOUT, lc->current);
     kill_old_group(out, lc->current, old);
     lc_move(lc, out, LC_RESTART_OLD_GROUP, "the child exited");

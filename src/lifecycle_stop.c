@@ -65,7 +65,7 @@ void lc_drain(struct lifecycle *lc, const struct lc_event *ev, struct lc_result 
     lc->drain_started_ms = ev->now_ms;
     lc_move(lc, out, LC_DRAINING, why);
     if (lc->cfg->prestop_delay_ms > 0)
-        lc_arm(out, LC_EV_PRESTOP_ELAPSED, lc->current, lc->cfg->prestop_delay_ms);
+        lc_arm_prestop(lc, out, lc->cfg->prestop_delay_ms);
     else
         lc_begin_stopping(lc, out, "no prestop delay");
 }
@@ -146,7 +146,7 @@ void lc_on_sigterm(struct lifecycle *lc, const struct lc_event *ev, struct lc_re
         lc_drain(lc, ev, out, "SIGTERM");
         break;
     case LC_DRAINING:
-        lc_cancel(out, LC_EV_PRESTOP_ELAPSED, lc->current);
+        lc_cancel_prestop(lc, out);
         lc_begin_stopping(lc, out, "second SIGTERM");
         break;
     case LC_STOPPING:
@@ -186,7 +186,7 @@ void lc_on_main_exited(struct lifecycle *lc, const struct lc_event *ev, struct l
      * (126 or 127) came through the exec-result pipe. */
     lc->exit_code =
         exec_error ? exec_error : options_remap_exit(lc->cfg, waitstatus_code(ev->status));
-    lc_cancel(out, LC_EV_PRESTOP_ELAPSED, lc->current);
+    lc_cancel_prestop(lc, out);
     lc_cancel(out, LC_EV_STOP_TIMEOUT, lc->current);
     lc_end_keep_ready(lc, out);
     const char *why = "child exited";
@@ -258,10 +258,27 @@ void lc_on_cleanup_deadline(struct lifecycle *lc, struct lc_result *out)
                                           "exiting anyway"});
 }
 
+void lc_arm_prestop(struct lifecycle *lc, struct lc_result *out, int64_t ms)
+{
+    lc_arm(out, LC_EV_PRESTOP_ELAPSED, lc->current, ms);
+    lc->prestop_until_ms = lc->now_ms + ms;
+    lc->prestop_why = NULL;
+}
+
+void lc_cancel_prestop(struct lifecycle *lc, struct lc_result *out)
+{
+    lc_cancel(out, LC_EV_PRESTOP_ELAPSED, lc->current);
+    lc->prestop_until_ms = 0;
+    lc->prestop_why = NULL;
+}
+
 void lc_on_prestop_elapsed(struct lifecycle *lc, struct lc_result *out)
 {
+    const char *why = lc->prestop_why ? lc->prestop_why : "prestop delay elapsed";
+    lc->prestop_until_ms = 0;
+    lc->prestop_why = NULL;
     if (lc->state == LC_DRAINING)
-        lc_begin_stopping(lc, out, "prestop delay elapsed");
+        lc_begin_stopping(lc, out, why);
     else if (lc->state == LC_RESTART_DELAY && lc->children[LC_VALIDATE].in_use)
         lc->stop_after_validate = 1; /* a refusal would cancel the restart */
     else if (lc->state == LC_RESTART_DELAY)
@@ -277,6 +294,52 @@ int lifecycle_counts_connections(const struct lifecycle *lc)
 int lifecycle_drain_connections(const struct lifecycle *lc)
 {
     return lc->drain_connections;
+}
+
+int lifecycle_watches_endpoints(const struct lifecycle *lc)
+{
+    return lc->cfg->drain_endpoints && lc->state == LC_DRAINING && lc->prestop_until_ms > 0 &&
+           lc->endpoints_verdict < 0;
+}
+
+int lifecycle_endpoints_verdict(const struct lifecycle *lc)
+{
+    return lc->endpoints_verdict;
+}
+
+/* --drain-endpoints: the API's verdict moves the prestop wait's end
+ * earlier, never later (--prestop-delay stays the bound). Not ready:
+ * --drain-settle from now, for the data plane (kube-proxy, ingress, load
+ * balancers) to catch up with the slices, which it does seconds later
+ * (docs/kubernetes.md). Not being deleted: no endpoint will change, and
+ * readiness failed at SIGTERM already. Never before --drain-min. */
+void lc_on_endpoints(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+{
+    if (!lifecycle_watches_endpoints(lc))
+        return;
+    lc->endpoints_verdict = ev->code;
+    lc->endpoints_at_ms = ev->now_ms;
+    const char *why;
+    int64_t end = lc->drain_started_ms + lc->cfg->drain_min_ms;
+    if (ev->code == LC_ENDPOINTS_NOT_READY) {
+        if (ev->now_ms + lc->cfg->drain_settle_ms > end)
+            end = ev->now_ms + lc->cfg->drain_settle_ms;
+        why = "the endpoints show the pod not ready and --drain-settle passed";
+    } else if (ev->code == LC_ENDPOINTS_NOT_DELETING) {
+        why = "the pod is not being deleted (no endpoint will change) and --drain-min passed";
+    } else {
+        return; /* the fixed wait */
+    }
+    if (end >= lc->prestop_until_ms)
+        return;
+    if (end <= ev->now_ms) {
+        lc_cancel_prestop(lc, out);
+        lc_begin_stopping(lc, out, why);
+        return;
+    }
+    lc_arm(out, LC_EV_PRESTOP_ELAPSED, lc->current, end - ev->now_ms);
+    lc->prestop_until_ms = end;
+    lc->prestop_why = why;
 }
 
 /* SIGKILL to a child's whole process group; code 1 says the stop timeout

@@ -479,6 +479,14 @@ static const struct opt_def option_table[] = {
      "after the stop signal, the drain ends (SIGKILL to the child's group) once no connection "
      "is established on the app's ports (--socket tcp://, --drain-port) for 500ms; bounded by "
      "--stop-timeout"},
+    {"drain-endpoints", 0, 0, 0, 0, NULL, NULL, apply_bool, F(drain_endpoints), -1, NULL,
+     "after SIGTERM, watch the pod's EndpointSlices (Kubernetes API): the prestop wait ends "
+     "--drain-settle after every one shows the pod not ready; --prestop-delay is the bound"},
+    {"drain-settle", 0, 1, 0, 0, NULL, "2s", apply_duration, F(drain_settle_ms), -1, "D",
+     "--drain-endpoints: how long traffic may still come once the endpoints say not ready "
+     "(kube-proxy, ingress, load balancers catching up)"},
+    {"drain-min", 0, 1, 0, 0, NULL, "0s", apply_duration, F(drain_min_ms), -1, "D",
+     "--drain-endpoints: the prestop wait never ends sooner than this"},
     {"drain-port", 0, 1, 1, 0, NULL, NULL, apply_drain_port, F(drain_port), -1, "PORT",
      "a TCP port the app listens on, for --drain-idle (repeatable)"},
     {"restart-mode", 0, 1, 0, 0, NULL, "stop-first", apply_restart_mode, F(restart_mode), -1,
@@ -1154,6 +1162,20 @@ static int check_drain_idle(struct parse_state *st, struct podvisor_config *cfg)
     return 0;
 }
 
+static int check_drain_endpoints(struct parse_state *st, struct podvisor_config *cfg)
+{
+    if (cfg->drain_endpoints && cfg->sidecar)
+        return fail(st, "--drain-endpoints shortens the child's prestop wait; a sidecar has no "
+                        "child");
+    if (cfg->drain_endpoints && cfg->prestop_delay_ms == 0)
+        add_warning(cfg, "--drain-endpoints has no effect without --prestop-delay (the longest "
+                         "wait: try --prestop-delay 30s)");
+    else if (cfg->drain_endpoints && cfg->drain_min_ms >= cfg->prestop_delay_ms)
+        add_warning(cfg, "--drain-endpoints has no effect: --drain-min is not shorter than "
+                         "--prestop-delay");
+    return 0;
+}
+
 static int check_combinations(struct parse_state *st, struct podvisor_config *cfg)
 {
     const struct on_change *oc = &cfg->on_change;
@@ -1190,7 +1212,7 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
         return -1;
     if (cfg->admin_token.value != NULL && cfg->admin_listen.off)
         add_warning(cfg, "--admin-token-file has no effect without --admin-listen");
-    if (check_drain_idle(st, cfg) < 0)
+    if (check_drain_idle(st, cfg) < 0 || check_drain_endpoints(st, cfg) < 0)
         return -1;
     if (cfg->webhook_timeout_ms <= 0)
         return fail(st, "--webhook-timeout must be more than 0 (try 60s)");

@@ -100,6 +100,12 @@ struct podvisor_config {
      * ports: --drain-port ones and the --socket tcp:// ones. */
     int drain_idle;
     struct portlist drain_port;
+    /* --drain-endpoints: after SIGTERM the prestop wait ends --drain-settle
+     * after the pod's EndpointSlices all show it not ready (not before
+     * --drain-min; --prestop-delay stays the bound). */
+    int drain_endpoints;
+    int64_t drain_settle_ms;
+    int64_t drain_min_ms;
     /* --socket (parse_socket_spec validated each); passed as fds 3.. */
     struct strlist socket;
     int64_t ready_timeout_ms; /* a restart's new child must be ready by then */

@@ -83,6 +83,22 @@ static json_t *rfc3339(int64_t wall_ms)
     return json_string(buf);
 }
 
+/* --drain-endpoints: the watch's verdict; null while none came (or
+ * without the option). */
+static json_t *endpoints_json(const struct lifecycle *lc)
+{
+    switch (lifecycle_endpoints_verdict(lc)) {
+    case LC_ENDPOINTS_NOT_READY:
+        return json_string("not-ready");
+    case LC_ENDPOINTS_NOT_DELETING:
+        return json_string("not-deleting");
+    case LC_ENDPOINTS_UNKNOWN:
+        return json_string("unknown");
+    default:
+        return json_null();
+    }
+}
+
 static json_t *exit_json(int status)
 {
     char name[16];
@@ -228,7 +244,7 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
                               k->has_result ? json_integer(k->last_duration_ms) : json_null()));
     }
     json_t *doc = json_pack(
-        "{s:s, s:s, s:b, s:b, s:b, s:s, s:o, s:o, s:{s:b, s:f, s:o}, s:o, s:o, s:o}", "state",
+        "{s:s, s:s, s:b, s:b, s:b, s:s, s:o, s:o, s:{s:b, s:f, s:o, s:o}, s:o, s:o, s:o}", "state",
         lifecycle_state_name(lc->state), "mode", lc->cfg->sidecar ? "sidecar" : "wrap", "ready",
         lifecycle_ready(lc), "live", lifecycle_live(lc), "started", lifecycle_started(lc),
         "version", PODVISOR_VERSION, "child", child, "children", children, "drain", "active",
@@ -236,7 +252,7 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
         lifecycle_drain_seconds(lc, now.mono_ms), "connections",
         lifecycle_drain_connections(lc) >= 0 ? json_integer(lifecycle_drain_connections(lc))
                                              : json_null(),
-        "signals_forwarded", signals, "config", config_json(lc, now), "checks", checks);
+        "endpoints", endpoints_json(lc), "signals_forwarded", signals, "config", config_json(lc, now), "checks", checks);
     if (doc != NULL && lc->cfg->notify)
         json_object_set_new(
             doc, "notify",
@@ -365,6 +381,15 @@ char *report_metrics(const struct lifecycle *lc, struct report_now now)
                     "--drain-idle: connections on the app's ports at the last count during the "
                     "stop; -1 before any count.");
         fprintf(f, "podvisor_drain_connections %d\n", lifecycle_drain_connections(lc));
+    }
+    if (lc->cfg->drain_endpoints) {
+        static const char *const verdicts[] = {"unknown", "not-ready", "not-deleting"};
+        int v = lifecycle_endpoints_verdict(lc);
+        metric_head(f, "podvisor_drain_endpoints", "gauge",
+                    "--drain-endpoints: 1 for the verdict of the watch on the pod's "
+                    "EndpointSlices during the last drain (none before one).");
+        for (int i = 0; i < 3; i++)
+            fprintf(f, "podvisor_drain_endpoints{verdict=\"%s\"} %d\n", verdicts[i], v == i);
     }
     if (fclose(f) != 0) {
         free(buf);

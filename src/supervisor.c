@@ -19,6 +19,8 @@
 
 #include "checks.h"
 #include "conncount.h"
+#include "curlloop.h"
+#include "endpoints.h"
 #include "child.h"
 #include "childenv.h"
 #include "helper.h"
@@ -135,12 +137,18 @@ struct supervisor {
     size_t n_drain_ports;
     struct loop_timer connections_poll;
     int connections_failed; /* counting failed once: the stop timeout alone bounds the stop */
+    /* --drain-endpoints: the watch while the prestop wait runs (NULL
+     * before, and after its verdict). */
+    struct endpoints *endpoints;
+    int endpoints_asked;
 };
 
 extern char **environ;
 
 static void apply(struct supervisor *sv, const struct lc_result *res);
 static int child_env_build(struct supervisor *sv);
+
+static void follow_endpoints(struct supervisor *sv);
 
 static void feed(struct supervisor *sv, struct lc_event ev)
 {
@@ -168,9 +176,39 @@ static void feed(struct supervisor *sv, struct lc_event ev)
     sv->queued = 0;
     sv->feeding = 0;
     checks_set_active(sv->checks, lifecycle_checks_wanted(&sv->lc));
+    follow_endpoints(sv);
     if (lifecycle_counts_connections(&sv->lc) && !sv->connections_failed &&
         !sv->connections_poll.armed)
         loop_timer_arm(&sv->loop, &sv->connections_poll, 0); /* the first count at once */
+}
+
+static void on_endpoints(void *ctx, enum lc_endpoints verdict, const char *why)
+{
+    struct supervisor *sv = ctx;
+    endpoints_free(sv->endpoints);
+    sv->endpoints = NULL;
+    if (verdict == LC_ENDPOINTS_UNKNOWN)
+        log_warn("--drain-endpoints: %s; waiting the fixed --prestop-delay %lldms", why,
+                 (long long)sv->cfg->prestop_delay_ms);
+    else
+        log_info("--drain-endpoints: %s", why);
+    feed(sv, (struct lc_event){.type = LC_EV_ENDPOINTS, .code = (int)verdict});
+}
+
+/* The watch runs while the lifecycle wants it, started once per drain
+ * (SPEC: only after SIGTERM). */
+static void follow_endpoints(struct supervisor *sv)
+{
+    int wanted = lifecycle_watches_endpoints(&sv->lc);
+    if (wanted && sv->endpoints == NULL && !sv->endpoints_asked) {
+        sv->endpoints_asked = 1;
+        sv->endpoints = endpoints_start(&sv->loop, ENDPOINTS_SA_DIR, on_endpoints, sv);
+        if (sv->endpoints == NULL)
+            on_endpoints(sv, LC_ENDPOINTS_UNKNOWN, "out of memory");
+    } else if (!wanted && sv->endpoints != NULL) {
+        endpoints_free(sv->endpoints);
+        sv->endpoints = NULL;
+    }
 }
 
 /* --drain-idle: every CONNECTIONS_POLL_MS while the lifecycle wants the
@@ -1257,6 +1295,20 @@ static int setup(struct supervisor *sv)
         return rc;
     if (sv->cfg->drain_idle)
         drain_ports_find(sv); /* options made sure there is at least one */
+    if (sv->cfg->drain_endpoints && sv->cfg->prestop_delay_ms > 0) {
+        /* Said now, not at SIGTERM: a pod spec that cannot work is
+         * better known at its first start. */
+        char why[400];
+        if (endpoints_missing(ENDPOINTS_SA_DIR, why, sizeof why))
+            log_warn("--drain-endpoints: %s; the prestop wait will be the fixed "
+                     "--prestop-delay",
+                     why);
+#ifdef PODVISOR_STATIC
+        else if (!(curl.curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_SSL))
+            log_warn("--drain-endpoints: this static build has no TLS to reach the API; the "
+                     "prestop wait will be the fixed --prestop-delay");
+#endif
+    }
     if (child_env_build(sv) < 0) {
         log_error("the child's environment: out of memory");
         return -1;
@@ -1316,6 +1368,7 @@ static void teardown(struct supervisor *sv)
     loop_timer_disarm(&sv->loop, &sv->old_group_poll);
     loop_timer_disarm(&sv->loop, &sv->pid_file_poll);
     loop_timer_disarm(&sv->loop, &sv->connections_poll);
+    endpoints_free(sv->endpoints);
     for (int i = 0; i < LC_MAX_CHILDREN; i++) {
         close_exec_pipe(&sv->children[i]);
         helper_close(&sv->children[i].capture);

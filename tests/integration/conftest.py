@@ -100,7 +100,8 @@ def helper(name):
 # podvisor or its app does: socket activation and sd_notify meant for the
 # run itself, podvisor's own settings (PODVISOR_*: flags from the
 # environment). The tests set what they need.
-_LEAKY = ("LISTEN_", "NOTIFY_SOCKET", "WATCHDOG_", "PODVISOR_", "TINI_", "DUMB_INIT_")
+_LEAKY = ("LISTEN_", "NOTIFY_SOCKET", "WATCHDOG_", "PODVISOR_", "TINI_", "DUMB_INIT_",
+          "KUBERNETES_", "POD_NAME", "POD_NAMESPACE", "POD_UID")
 
 
 def base_env(**extra):
@@ -160,8 +161,16 @@ def says_errno(text, err):
     return any(t in text for t in ERRNO_TEXTS[err])
 
 
-def podvisor_cmd(args, pid1):
+def podvisor_cmd(args, pid1, binds=()):
+    """binds: (source, target) directories bind-mounted in podvisor's own
+    mount namespace (a service account at the kubelet's path), so that
+    nothing in podvisor needs a test's way in."""
     cmd = [PODVISOR] + list(args)
+    if binds:
+        assert pid1, "binds need podvisor's own mount namespace"
+        script = "".join(f'mkdir -p "{t}" && mount --bind "{s}" "{t}" && ' for s, t in binds)
+        # exec: podvisor stays unshare's only child, PID 1 of the namespace.
+        cmd = ["sh", "-c", script + 'exec "$@"', "sh"] + cmd
     if pid1:
         # --kill-child: if the test dies, the namespace dies with it.
         cmd = (["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] +
@@ -236,9 +245,9 @@ class Podvisor(KilledOnExit):
     """A running podvisor (as PID 1 or not) with line-buffered stdout access."""
 
     def __init__(self, args, pid1=True, env=None, stdout=subprocess.PIPE,
-                 stderr=subprocess.PIPE, **kw):
+                 stderr=subprocess.PIPE, binds=(), **kw):
         self.pid1 = pid1
-        self.proc = subprocess.Popen(podvisor_cmd(args, pid1), stdout=stdout, stderr=stderr,
+        self.proc = subprocess.Popen(podvisor_cmd(args, pid1, binds), stdout=stdout, stderr=stderr,
                                      text=True, env=podvisor_env(env, pid1), bufsize=1, **kw)
         self.lines = queue.Queue()
         self.err_lines = queue.Queue()

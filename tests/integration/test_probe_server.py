@@ -109,7 +109,8 @@ def test_status_json_shape(pod):
     assert s["mode"] == "wrap"
     assert child["restarts_by_reason"] == {"config": 0, "crash": 0, "admin": 0}
     assert s["checks"] == []
-    assert s["drain"] == {"active": False, "seconds": 0.0, "connections": None}
+    assert s["drain"] == {"active": False, "seconds": 0.0, "connections": None,
+                          "endpoints": None}
 
 
 def test_metrics_parse_line_by_line(pod):

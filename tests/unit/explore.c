@@ -121,6 +121,8 @@ static uint64_t fingerprint(const struct lifecycle *lc, const struct world *w)
     c.drain_ended_ms = c.drain_ended_ms >= 0;
     c.drain_connections = c.drain_connections > 0 ? 1 : c.drain_connections;
     c.drain_idle_since_ms = c.drain_idle_since_ms >= 0;
+    c.prestop_until_ms = c.prestop_until_ms != 0;
+    c.endpoints_at_ms = c.endpoints_at_ms != 0;
     c.last_rollback.at_ms = c.last_rollback.at_ms != 0;
     clear_text(c.last_rollback.why, sizeof c.last_rollback.why);
     c.backoff_until_ms = 0;
@@ -574,6 +576,11 @@ static int candidates(struct explorer *x, struct lc_event *out)
     if (lifecycle_admin_refusal(lc, LC_ADMIN_DRAIN) == NULL && !lc->admin_drained)
         out[n++] = (struct lc_event){.type = LC_EV_DRAIN};
     out[n++] = (struct lc_event){.type = LC_EV_SIGNAL, .sig = SIGHUP};
+    if (lifecycle_watches_endpoints(lc)) {
+        out[n++] = (struct lc_event){.type = LC_EV_ENDPOINTS, .code = LC_ENDPOINTS_UNKNOWN};
+        out[n++] = (struct lc_event){.type = LC_EV_ENDPOINTS, .code = LC_ENDPOINTS_NOT_READY};
+        out[n++] = (struct lc_event){.type = LC_EV_ENDPOINTS, .code = LC_ENDPOINTS_NOT_DELETING};
+    }
     if (lifecycle_counts_connections(lc)) {
         out[n++] = (struct lc_event){.type = LC_EV_CONNECTIONS, .code = 0};
         out[n++] = (struct lc_event){.type = LC_EV_CONNECTIONS, .code = 1};
@@ -741,8 +748,11 @@ int main(int argc, char **argv)
     xs[0].cfg.validate.argv = validate_argv;
     xs[0].cfg.ready_check = (struct strlist){ready_tcp, 1};
     base(&xs[1].cfg);
-    xs[1].name = "stop-first, --socket, --validate";
+    xs[1].name = "stop-first, --socket, --validate, --drain-endpoints";
     xs[1].cfg.validate.argv = validate_argv;
+    xs[1].cfg.drain_endpoints = 1;
+    xs[1].cfg.drain_settle_ms = 200;
+    xs[1].cfg.drain_min_ms = 500;
     xs[1].cfg.socket = (struct strlist){socket_spec, 1};
     base(&xs[2].cfg);
     xs[2].name = "start-first, --socket, --validate, notify";

@@ -65,6 +65,123 @@ static void connections(int64_t now, int n)
                    &res);
 }
 
+static void endpoints(int64_t now, enum lc_endpoints verdict)
+{
+    lifecycle_step(&lc,
+                   &(struct lc_event){.type = LC_EV_ENDPOINTS, .now_ms = now, .code = (int)verdict},
+                   &res);
+}
+
+/* The PRESTOP_ELAPSED timer the last step armed, in ms; -1: none. */
+static int64_t prestop_armed(void)
+{
+    for (int i = 0; i < res.nactions; i++)
+        if (res.actions[i].type == LC_ACT_ARM_TIMER &&
+            res.actions[i].timer == LC_EV_PRESTOP_ELAPSED)
+            return res.actions[i].ms;
+    return -1;
+}
+
+/* --drain-endpoints: watched only while the prestop wait runs; not ready
+ * moves the wait's end to a settle from now, never later than the bound
+ * and never sooner than --drain-min; the timer's firing says why. */
+static void drain_endpoints_moves_the_wait_earlier_never_later(void **state)
+{
+    (void)state;
+    setup_cfg(20000, 5000, SIGTERM);
+    cfg.drain_endpoints = 1;
+    cfg.drain_settle_ms = 2000;
+    cfg.drain_min_ms = 0;
+    start();
+    assert_false(lifecycle_watches_endpoints(&lc));
+    endpoints(1500, LC_ENDPOINTS_NOT_READY); /* before SIGTERM: not taken */
+    assert_int_equal(lifecycle_endpoints_verdict(&lc), -1);
+    step(LC_EV_SIGNAL, 2000, SIGTERM);
+    assert_int_equal(lc.state, LC_DRAINING);
+    assert_true(lifecycle_watches_endpoints(&lc));
+    endpoints(2700, LC_ENDPOINTS_NOT_READY);
+    assert_int_equal(prestop_armed(), 2000);
+    assert_false(lifecycle_watches_endpoints(&lc));
+    assert_int_equal(lifecycle_endpoints_verdict(&lc), LC_ENDPOINTS_NOT_READY);
+    endpoints(2800, LC_ENDPOINTS_NOT_READY); /* a verdict is taken once */
+    assert_int_equal(res.nactions, 0);
+    step(LC_EV_PRESTOP_ELAPSED, 4700, 0);
+    assert_int_equal(lc.state, LC_STOPPING);
+    assert_int_equal(res.transitions[0].from, LC_DRAINING);
+    assert_string_equal(res.transitions[0].why,
+                        "the endpoints show the pod not ready and --drain-settle passed");
+    assert_true(find(LC_ACT_STOP_CHILD) >= 0);
+
+    /* Too late to matter: the bound stays, and says it is the delay. */
+    setup_cfg(3000, 5000, SIGTERM);
+    cfg.drain_endpoints = 1;
+    cfg.drain_settle_ms = 2000;
+    start();
+    step(LC_EV_SIGNAL, 2000, SIGTERM);
+    endpoints(3500, LC_ENDPOINTS_NOT_READY);
+    assert_int_equal(res.nactions, 0);
+    step(LC_EV_PRESTOP_ELAPSED, 5000, 0);
+    assert_string_equal(res.transitions[0].why, "prestop delay elapsed");
+
+    /* Not being deleted: --drain-min from SIGTERM, at once when it passed. */
+    setup_cfg(20000, 5000, SIGTERM);
+    cfg.drain_endpoints = 1;
+    cfg.drain_settle_ms = 2000;
+    cfg.drain_min_ms = 1000;
+    start();
+    step(LC_EV_SIGNAL, 2000, SIGTERM);
+    endpoints(2100, LC_ENDPOINTS_NOT_DELETING);
+    assert_int_equal(prestop_armed(), 900);
+    setup_cfg(20000, 5000, SIGTERM);
+    cfg.drain_endpoints = 1;
+    cfg.drain_min_ms = 0;
+    start();
+    step(LC_EV_SIGNAL, 2000, SIGTERM);
+    endpoints(2100, LC_ENDPOINTS_NOT_DELETING);
+    assert_int_equal(lc.state, LC_STOPPING);
+    assert_true(find(LC_ACT_CANCEL_TIMER) >= 0);
+    assert_true(find(LC_ACT_STOP_CHILD) >= 0);
+
+    /* Not ready after --drain-min is what bounds it from below. */
+    setup_cfg(20000, 5000, SIGTERM);
+    cfg.drain_endpoints = 1;
+    cfg.drain_settle_ms = 500;
+    cfg.drain_min_ms = 5000;
+    start();
+    step(LC_EV_SIGNAL, 2000, SIGTERM);
+    endpoints(2100, LC_ENDPOINTS_NOT_READY);
+    assert_int_equal(prestop_armed(), 4900);
+
+    /* Unknown: the fixed wait, and no more watching. */
+    setup_cfg(20000, 5000, SIGTERM);
+    cfg.drain_endpoints = 1;
+    start();
+    step(LC_EV_SIGNAL, 2000, SIGTERM);
+    endpoints(2100, LC_ENDPOINTS_UNKNOWN);
+    assert_int_equal(res.nactions, 0);
+    assert_false(lifecycle_watches_endpoints(&lc));
+    step(LC_EV_PRESTOP_ELAPSED, 22000, 0);
+    assert_int_equal(lc.state, LC_STOPPING);
+
+    /* A second SIGTERM ends the wait and the watch. */
+    setup_cfg(20000, 5000, SIGTERM);
+    cfg.drain_endpoints = 1;
+    start();
+    step(LC_EV_SIGNAL, 2000, SIGTERM);
+    step(LC_EV_SIGNAL, 2100, SIGTERM);
+    assert_int_equal(lc.state, LC_STOPPING);
+    assert_false(lifecycle_watches_endpoints(&lc));
+    endpoints(2200, LC_ENDPOINTS_NOT_READY);
+    assert_int_equal(res.nactions, 0);
+
+    /* No prestop delay: nothing to shorten, nothing watched. */
+    setup_cfg(0, 5000, SIGTERM);
+    cfg.drain_endpoints = 1;
+    start();
+    step(LC_EV_SIGNAL, 2000, SIGTERM);
+    assert_false(lifecycle_watches_endpoints(&lc));
+}
+
 /* --drain-idle: after the stop signal, 0 connections held for the settle
  * ends the drain with SIGKILL to the group; any connection restarts the
  * settle; before the stop signal nothing counts. */
@@ -1121,6 +1238,7 @@ int main(void)
         cmocka_unit_test(spawn_makes_ready),
         cmocka_unit_test(a_signal_rewritten_to_term_drains),
         cmocka_unit_test(drain_idle_ends_the_drain_once_no_connection_is_left),
+        cmocka_unit_test(drain_endpoints_moves_the_wait_earlier_never_later),
         cmocka_unit_test(kill_group_carries_its_reason),
         cmocka_unit_test(what_is_applied_is_what_passed),
         cmocka_unit_test(a_restart_waits_for_the_old_group_within_a_bound),
