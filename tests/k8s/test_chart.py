@@ -272,6 +272,9 @@ BAD = [
     (["mode=sidecar", "podvisor.pidFile=/tmp/app.pid"], "modes image and injected"),
     (["sidecar.native=sometimes"], "native"),
     (["serviceMonitor.enabled=true", "service.enabled=false"], "needs service.enabled"),
+    (["drainEndpoints.settle=soon"], "settle"),
+    (["drainEndpoints.enable=true"], "enable"),
+    (["mode=sidecar", "drainEndpoints.enabled=true"], "modes image and injected"),
 ]
 
 
@@ -336,6 +339,49 @@ def test_pull_secrets_service_account_and_numeric_tags():
     assert spec["serviceAccountName"] == "existing"
     spec = pod(render("injected-values.yaml"))["spec"]
     assert "serviceAccountName" not in spec and "imagePullSecrets" not in spec
+
+
+def test_drain_endpoints_brings_its_role_and_podvisor_takes_the_args(tmp_path):
+    objs = render("injected-values.yaml", "drainEndpoints.enabled=true",
+                  "drainEndpoints.settle=3s", "drainEndpoints.min=1s",
+                  "podvisor.prestopDelay=20s", "terminationGracePeriodSeconds=40")
+    spec = pod(objs)["spec"]
+    app = container(spec, "app")
+    opts, _ = split_podvisor(app["command"])
+    assert "--drain-endpoints" in opts
+    assert opt(opts, "--drain-settle") == "3s" and opt(opts, "--drain-min") == "1s"
+    assert opt(opts, "--prestop-delay") == "20s"
+    env = {e["name"]: e for e in app["env"]}
+    for name, field in (("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace"),
+                        ("POD_UID", "metadata.uid")):
+        assert env[name]["valueFrom"] == {"fieldRef": {"fieldPath": field}}
+    # A service account of its own, bound to a Role that can do only this.
+    sa = objs["ServiceAccount"]["metadata"]["name"]
+    assert spec["serviceAccountName"] == sa and spec["automountServiceAccountToken"] is True
+    role, binding = objs["Role"], objs["RoleBinding"]
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+         "verbs": ["list", "watch"]}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": role["metadata"]["name"]}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa,
+                                    "namespace": "default"}]
+    r = accepted_by_podvisor(opts, str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    # An existing service account is bound instead of a new one made.
+    objs = render("injected-values.yaml", "drainEndpoints.enabled=true",
+                  "serviceAccount.name=shop-sa", "app.env[0].name=MODE", "app.env[0].value=prod")
+    assert "ServiceAccount" not in objs
+    # The app's own variables stay, after the downward API's.
+    names = [e["name"] for e in container(pod(objs)["spec"], "app")["env"]]
+    assert names == ["POD_NAME", "POD_NAMESPACE", "POD_UID", "MODE"]
+    assert objs["RoleBinding"]["subjects"][0]["name"] == "shop-sa"
+    assert pod(objs)["spec"]["serviceAccountName"] == "shop-sa"
+    # Off by default: no Role, no variables.
+    objs = render("injected-values.yaml")
+    assert "Role" not in objs and "RoleBinding" not in objs
+    assert "--drain-endpoints" not in container(pod(objs)["spec"], "app")["command"]
 
 
 def test_one_version_everywhere():

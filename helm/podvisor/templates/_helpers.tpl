@@ -40,7 +40,7 @@ app.kubernetes.io/part-of: {{ include "podvisor.name" . }}
 {{- end -}}
 
 {{- define "podvisor.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create -}}
+{{- if or .Values.serviceAccount.create (and .Values.drainEndpoints.enabled (not .Values.serviceAccount.name)) -}}
 {{- default (include "podvisor.fullname" .) .Values.serviceAccount.name -}}
 {{- else -}}
 {{- .Values.serviceAccount.name -}}
@@ -102,6 +102,11 @@ app.kubernetes.io/part-of: {{ include "podvisor.name" . }}
 {{- $a = concat $a (list "--watchdog" $p.watchdog) -}}
 {{- end -}}
 {{- range $p.sockets }}{{ $a = concat $a (list "--socket" .) }}{{ end -}}
+{{- with .Values.drainEndpoints -}}
+{{- if .enabled -}}
+{{- $a = concat $a (list "--drain-endpoints" "--drain-settle" .settle "--drain-min" .min) -}}
+{{- end -}}
+{{- end -}}
 {{- if ne $p.restartMode "stop-first" -}}
 {{- $a = concat $a (list "--restart-mode" $p.restartMode) -}}
 {{- end -}}
@@ -158,6 +163,9 @@ app.kubernetes.io/part-of: {{ include "podvisor.name" . }}
 {{- fail "podvisor.restartMode start-first needs podvisor.readyChecks [\"notify\"]: the new generation is promoted when it says READY=1 over sd_notify (with held sockets, an HTTP or TCP check cannot tell which generation answered)" -}}
 {{- end -}}
 {{- if eq $m "sidecar" -}}
+{{- if .Values.drainEndpoints.enabled -}}
+{{- fail "drainEndpoints shortens the app's prestop wait: the app must be podvisor's child (modes image and injected, not sidecar)" -}}
+{{- end -}}
 {{- if or $p.sockets $p.pidFile (eq $p.restartMode "start-first") -}}
 {{- fail "podvisor.sockets, podvisor.pidFile and podvisor.restartMode start-first need the app to be podvisor's child: modes image and injected, not sidecar" -}}
 {{- end -}}
