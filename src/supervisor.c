@@ -185,13 +185,14 @@ static void feed(struct supervisor *sv, struct lc_event ev)
 static void on_endpoints(void *ctx, enum lc_endpoints verdict, const char *why)
 {
     struct supervisor *sv = ctx;
-    endpoints_free(sv->endpoints);
-    sv->endpoints = NULL;
+    /* why is the watch's own: said before the watch is freed. */
     if (verdict == LC_ENDPOINTS_UNKNOWN)
         log_warn("--drain-endpoints: %s; waiting the fixed --prestop-delay %lldms", why,
                  (long long)sv->cfg->prestop_delay_ms);
     else
         log_info("--drain-endpoints: %s", why);
+    endpoints_free(sv->endpoints);
+    sv->endpoints = NULL;
     feed(sv, (struct lc_event){.type = LC_EV_ENDPOINTS, .code = (int)verdict});
 }
 
