@@ -252,7 +252,8 @@ char *report_status(const struct lifecycle *lc, struct report_now now)
         lifecycle_drain_seconds(lc, now.mono_ms), "connections",
         lifecycle_drain_connections(lc) >= 0 ? json_integer(lifecycle_drain_connections(lc))
                                              : json_null(),
-        "endpoints", endpoints_json(lc), "signals_forwarded", signals, "config", config_json(lc, now), "checks", checks);
+        "endpoints", endpoints_json(lc), "signals_forwarded", signals, "config",
+        config_json(lc, now), "checks", checks);
     if (doc != NULL && lc->cfg->notify)
         json_object_set_new(
             doc, "notify",
