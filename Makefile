@@ -60,6 +60,15 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPERS   := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
+# The compiler and its flags as the objects were built with them: a change
+# (a flag edited here, another CC) rebuilds them instead of linking stale
+# ones. Rewritten only when it changes, so an unchanged build stays built.
+COMPILE_FLAGS := $(CC) $(CFLAGS)
+ifneq ($(COMPILE_FLAGS),$(file <$(BUILD)/compile-flags))
+  $(shell mkdir -p $(BUILD))
+  $(file >$(BUILD)/compile-flags,$(COMPILE_FLAGS))
+endif
+
 .PHONY: bench-sigterm test-nohup test-busy explore explore-deep check format-check image runtime-test licenses-source release-test static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
@@ -67,10 +76,10 @@ all: $(BUILD)/podvisor
 $(BUILD)/podvisor: $(BUILD)/obj/main.o $(OBJS) $(filter %.a,$(PKG_LIBS))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
-$(BUILD)/obj/main.o: cmd/podvisor/main.c $(wildcard src/*.h) | $(BUILD)/obj
+$(BUILD)/obj/main.o: cmd/podvisor/main.c $(wildcard src/*.h) $(BUILD)/compile-flags | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) $(BUILD)/compile-flags | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # The commit --version names (src/buildinfo.c): the header is rewritten
