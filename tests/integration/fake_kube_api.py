@@ -62,11 +62,11 @@ class FakeKubeAPI:
         (a normal watch)."""
 
     def __init__(self, namespace="shop", pod_name="web-0", services=("web",), lists_pod=True,
-                 publish_not_ready=()):
+                 publish_not_ready=(), tls=None, san_ip="127.0.0.1"):
         self.dir = tempfile.mkdtemp(prefix="fake-kube-")
         self.sa_dir = os.path.join(self.dir, "serviceaccount")
         os.makedirs(self.sa_dir)
-        self.ca, cert, key = make_tls(self.dir)
+        self.ca, cert, key = make_tls(self.dir, san_ip)
         with open(self.ca) as f, open(os.path.join(self.sa_dir, "ca.crt"), "w") as g:
             g.write(f.read())
         with open(os.path.join(self.sa_dir, "namespace"), "w") as f:
@@ -85,7 +85,9 @@ class FakeKubeAPI:
                 self.slices[name] = self._slice(name, svc, family, ip,
                                                 lists_pod, svc in publish_not_ready)
         self.watchers = []
+        self.history = []
         self.requests = []   # (method, path, token)
+        self.tls_versions = set()
         self.marked_at = None
         self.forbid = False
         self.unauthorized_until_rotated = False
@@ -110,6 +112,11 @@ class FakeKubeAPI:
         self.server = Server(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
+        # tls: "1.2" or "1.3" only (a real API server takes both).
+        if tls == "1.2":
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        elif tls == "1.3":
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -202,6 +209,9 @@ class FakeKubeAPI:
         os.rename(tmp, os.path.join(self.sa_dir, "token"))
 
     def _broadcast(self, event):
+        # Kept for watches that start later from an older resourceVersion:
+        # the API server replays what came since (its watch cache).
+        self.history.append((int(event["object"]["metadata"]["resourceVersion"]), event))
         for q in list(self.watchers):
             q.put(event)
 
@@ -228,6 +238,7 @@ class FakeKubeAPI:
         token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
         path = h.path
         self.requests.append(("GET", path, token))
+        self.tls_versions.add(h.connection.version())
         if self.silent:
             time.sleep(3600)
             return
@@ -280,10 +291,12 @@ class FakeKubeAPI:
             h.wfile.write(b"0\r\n\r\n")
             return
         q = queue.Queue()
+        since = int(params.get("resourceVersion") or 0)
         with self.lock:
+            for rv, ev in self.history:
+                if rv > since:
+                    q.put(ev)
             self.watchers.append(q)
-            # Changes since the resourceVersion asked for would come first;
-            # the tests change nothing between a list and its watch.
         try:
             while True:
                 try:
