@@ -9,11 +9,11 @@ FROM docker.io/library/debian:bookworm AS build
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq && \
     apt-get install -y -qq --no-install-recommends gcc libc6-dev make pkg-config musl-tools dpkg-dev m4 \
-      cmake >/dev/null
+      cmake curl ca-certificates >/dev/null
 WORKDIR /src
 # The libraries first, in a layer of their own: they change only with the
 # script, not with podvisor's code.
-COPY scripts/static-deps.sh scripts/
+COPY scripts/static-deps.sh scripts/debian-mirror.sh scripts/
 RUN sh scripts/static-deps.sh build/static
 COPY Makefile VERSION LICENSE NOTICE ./
 COPY scripts/buildinfo.sh scripts/
@@ -26,14 +26,15 @@ RUN PODVISOR_COMMIT=$PODVISOR_COMMIT make static
 # What the binary carries: podvisor's LICENSE and NOTICE, Debian's copyright
 # file of each library and musl's (notices, and the MIT and curl texts), and
 # the full texts they refer to: LGPL-2.1 (libmicrohttpd), LGPL-3 with the
-# GPL-3 it builds on, and GPL-2 (nettle's two choices).
+# GPL-3 it builds on, GPL-2 (nettle's two choices, mbedTLS's second) and
+# Apache-2.0 (mbedTLS, taken under it).
 RUN mkdir -p /out/licenses && \
     cp LICENSE /out/licenses/podvisor.LICENSE && cp NOTICE /out/licenses/podvisor.NOTICE && \
     for d in build/static/src/*/debian; do \
       cp "$d/copyright" "/out/licenses/$(basename "$(dirname "$d")").copyright"; \
     done && \
     cp /usr/share/doc/musl/copyright /out/licenses/musl.copyright && \
-    for l in LGPL-2.1 LGPL-3 GPL-3 GPL-2; do cp "/usr/share/common-licenses/$l" "/out/licenses/$l"; done && \
+    for l in LGPL-2.1 LGPL-3 GPL-3 GPL-2 Apache-2.0; do cp "/usr/share/common-licenses/$l" "/out/licenses/$l"; done && \
     cp build/podvisor-static /out/podvisor
 
 FROM scratch
@@ -41,7 +42,7 @@ FROM scratch
 # Makefile's image target for why it is not an ARG here).
 LABEL org.opencontainers.image.title="podvisor" \
       org.opencontainers.image.description="PID 1 for Kubernetes containers: signals, reaping, graceful drain, probes, ConfigMap reloads" \
-      org.opencontainers.image.licenses="Apache-2.0 AND LGPL-2.1-or-later AND (LGPL-3.0-or-later OR GPL-2.0-or-later) AND MIT AND curl"
+      org.opencontainers.image.licenses="Apache-2.0 AND LGPL-2.1-or-later AND (LGPL-3.0-or-later OR GPL-2.0-or-later) AND MIT AND curl AND (Apache-2.0 OR GPL-2.0-or-later)"
 COPY --from=build /out/licenses /licenses
 COPY --from=build /out/podvisor /podvisor
 # The probe server's default port (docs/podvisor.1).

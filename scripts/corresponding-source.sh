@@ -26,17 +26,18 @@ cp -r Makefile VERSION LICENSE NOTICE cmd src scripts "$top/podvisor/"
 cp "$STATIC"/build/obj/*.o "$top/relink/obj/"
 cp "$STATIC/musl-gcc.specs" "$top/relink/"
 mkdir -p "$top/relink/lib"
-for l in libmicrohttpd libcurl libjansson libnettle; do
+for l in libmicrohttpd libcurl libjansson libnettle libmbedtls libmbedx509 libmbedcrypto; do
     cp "$STATIC/prefix/lib/$l.a" "$top/relink/lib/"
 done
 cat >"$top/RELINK.txt" <<TXT
 podvisor $VERSION: rebuilding the libraries and relinking podvisor-static
 =====================================================================
 
-The binary links musl, libmicrohttpd, nettle, jansson and libcurl
-statically. debian-sources/ holds Debian bookworm's source packages of the
-four libraries as they were built (unpack one with
-\`dpkg-source -x NAME.dsc\`); podvisor/ holds podvisor's source.
+The binary links musl, libmicrohttpd, nettle, jansson, libcurl and mbedTLS
+statically. debian-sources/ holds Debian's source packages of the five
+libraries as they were built (bookworm's; libcurl and mbedTLS from trixie,
+see scripts/static-deps.sh; unpack one with \`dpkg-source -x NAME.dsc\`);
+podvisor/ holds podvisor's source.
 
 Rebuild every library and the binary, on Debian bookworm as root:
 
@@ -46,9 +47,10 @@ To link a changed library instead: build it as scripts/static-deps.sh does
 (its configure flags are there), then, in relink/ (podvisor's own objects as
 built, the libraries' archives, and the musl specs that were used):
 
-    gcc -specs musl-gcc.specs -static-pie -Wl,--gc-sections -s \\
+    gcc -specs musl-gcc.specs -static -no-pie -Wl,--gc-sections -s \\
         -Wl,-z,relro,-z,now -o podvisor obj/*.o \\
-        lib/libmicrohttpd.a lib/libcurl.a lib/libjansson.a lib/libnettle.a -lpthread
+        lib/libmicrohttpd.a lib/libjansson.a lib/libnettle.a -lc lib/libcurl.a \\
+        lib/libmbedtls.a lib/libmbedx509.a lib/libmbedcrypto.a -lpthread
 
 replacing lib/NAME.a with your build (musl-tools, gcc; musl-gcc.specs
 names musl's files under /usr/lib/x86_64-linux-musl).

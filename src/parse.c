@@ -454,14 +454,8 @@ const char *parse_command_words(const char *s, char ***argv_out)
 
 const char *parse_http_url(const char *url)
 {
-    if (strncmp(url, "https://", 8) == 0) {
-#ifdef PODVISOR_NO_TLS
-        return "needs TLS, and this static podvisor has none (use http://, or the "
-               "dynamic build)";
-#else
+    if (strncmp(url, "https://", 8) == 0)
         return url[8] ? NULL : "has no host after https://";
-#endif
-    }
     if (strncmp(url, "http://", 7) != 0)
         return "is not an http:// or https:// URL";
     return url[7] ? NULL : "has no host after http://";

@@ -43,9 +43,7 @@ const char *parse_command_words(const char *s, char ***argv);
 /** Writes "TERM" style name of sig into buf (RTMIN+N for real-time ones). */
 const char *signal_name(int sig, char *buf, unsigned size);
 
-/* An http:// or https:// URL this build can reach: NULL, or why not. The
- * static build's libcurl has no TLS (scripts/static-deps.sh), so there an
- * https:// URL is refused up front instead of failing at every request. */
+/* An http:// or https:// URL: NULL, or why not. */
 const char *parse_http_url(const char *url);
 
 /* A --ready-check / --live-check CHECK. */

@@ -19,7 +19,6 @@
 
 #include "checks.h"
 #include "conncount.h"
-#include "curlloop.h"
 #include "endpoints.h"
 #include "child.h"
 #include "childenv.h"
@@ -1304,11 +1303,6 @@ static int setup(struct supervisor *sv)
             log_warn("--drain-endpoints: %s; the prestop wait will be the fixed "
                      "--prestop-delay",
                      why);
-#ifdef PODVISOR_STATIC
-        else if (!(curl.curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_SSL))
-            log_warn("--drain-endpoints: this static build has no TLS to reach the API; the "
-                     "prestop wait will be the fixed --prestop-delay");
-#endif
     }
     if (child_env_build(sv) < 0) {
         log_error("the child's environment: out of memory");

@@ -37,7 +37,7 @@ podman rm -f "$NAME-ls" >/dev/null
 echo "$files" | grep -qx 'podvisor' || fail "no /podvisor in the image: $files"
 echo "$files" | grep -Evq '^(podvisor|licenses/.*|dev/|etc/|proc/|sys/|run/|dev/.*|etc/.*|run/.*)$' &&
     fail "the image holds more than /podvisor and /licenses: $files"
-for lib in curl jansson libmicrohttpd nettle musl podvisor.LICENSE podvisor.NOTICE LGPL-2.1 LGPL-3 GPL-3 GPL-2; do
+for lib in curl jansson libmicrohttpd nettle mbedtls musl podvisor.LICENSE podvisor.NOTICE LGPL-2.1 LGPL-3 GPL-3 GPL-2 Apache-2.0; do
     echo "$files" | grep -q "^licenses/$lib" || fail "no licence for $lib in the image"
 done
 label=$(podman image inspect -f '{{index .Labels "org.opencontainers.image.version"}}' "$IMAGE")

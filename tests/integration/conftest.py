@@ -145,9 +145,6 @@ STATIC = _is_static(PODVISOR)
 # The signals the binary's C library keeps for itself: glibc 32-33, musl
 # (the static build) 32-34. podvisor refuses them by name.
 RESERVED_SIGNALS = [32, 33, 34] if STATIC else [32, 33]
-# The static build's libcurl has no TLS; podvisor says so up front.
-NO_TLS = STATIC
-needs_tls = pytest.mark.skipif(NO_TLS, reason="this build has no TLS (the static one)")
 needs_dynamic = pytest.mark.skipif(STATIC, reason="a static binary loads no library")
 
 # strerror() texts differ between glibc and musl.

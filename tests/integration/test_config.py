@@ -15,7 +15,7 @@ import pytest
 
 from atomic_writer import ConfigMapVolume
 from conftest import (PODVISOR, SANITIZER, Podvisor, base_env, children_of, free_port,
-                      needs_tls, wait_for)
+                      wait_for)
 from kubelet import http_probe
 
 # Scheduling slack for timings that are otherwise exact (the debounce);
@@ -549,7 +549,6 @@ def test_webhook_never_goes_through_a_proxy(cm, hook):
         stop(pv)
 
 
-@needs_tls
 def test_webhook_https_verifies_against_webhook_ca(cm, hook, tmp_path):
     """webhook:https always verified, with no way to give a CA."""
     import ssl

@@ -9,20 +9,10 @@ import time
 
 import pytest
 
-from conftest import STATIC, base_env, free_port, helper
+from conftest import base_env, free_port, helper
 from fake_kube_api import SA_MOUNT, FakeKubeAPI
 from kubelet import Endpoints, LoadGenerator, Pod
 
-
-def static_has_tls():
-    import subprocess
-    from conftest import PODVISOR
-    out = subprocess.run([PODVISOR, "--version"], capture_output=True, text=True).stdout
-    return "TLS" in out or "OpenSSL" in out
-
-
-pytestmark = pytest.mark.skipif(STATIC and not static_has_tls(),
-                                reason="this static build has no TLS to reach the API")
 
 DELAY = 20.0   # --prestop-delay: the bound, far beyond what any test waits for
 SETTLE = 1.0   # --drain-settle
@@ -74,6 +64,31 @@ def test_the_wait_ends_a_settle_after_the_endpoints_say_not_ready():
         assert paths[0] == "/api/v1/namespaces/shop/pods/web-0", paths
         assert any("watch=1" in p and "allowWatchBookmarks=true" in p for p in paths), paths
         assert all(t == api.token for _, _, t in api.requests)
+
+
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+def test_tls_1_2_and_1_3_against_the_service_accounts_ca(tls):
+    with FakeKubeAPI(tls=tls) as api, start(api) as pod:
+        assert pod.pv.readline() == "c ready"
+        deleted(api, pod, lag=0.1)
+        stop_signal_at(pod, timeout=DELAY)
+        assert pod.pv.wait() == 0
+        assert api.tls_versions == {f"TLSv{tls}"}
+        assert "shows it not ready" in pod.pv.stderr_so_far()
+
+
+def test_a_certificate_for_another_address_is_refused():
+    """The API is reached by IP: the certificate must name that IP (an
+    IP-address SAN), and one for another address is not trusted."""
+    with FakeKubeAPI(san_ip="127.0.0.2") as api, start(api, delay=2.0) as pod:
+        assert pod.pv.readline() == "c ready"
+        deleted(api, pod, lag=0.1)
+        stop_signal_at(pod, timeout=12)
+        assert pod.pv.wait() == 0
+        err = pod.pv.stderr_so_far()
+        assert "waiting the fixed --prestop-delay 2000ms" in err, err
+        assert "the GET of the pod at https://127.0.0.1" in err, err
+        assert not any("endpointslices" in p for _, p, _ in api.requests)
 
 
 def test_readiness_fails_at_once_and_status_and_metrics_say_the_verdict():

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import NO_TLS, PODVISOR, base_env, needs_dynamic, needs_tls, run
+from conftest import PODVISOR, base_env, needs_dynamic, run
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -143,8 +143,8 @@ def test_proxies_are_never_used(proxy):
         dead = s.getsockname()[1]
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         env = dict(os.environ, **{var: proxy})
-        for target in [f"http://127.0.0.1:{dead}/", f"http://localhost:{dead}/"] + \
-                ([] if NO_TLS else [f"https://127.0.0.1:{dead}/"]):
+        for target in [f"http://127.0.0.1:{dead}/", f"http://localhost:{dead}/",
+                       f"https://127.0.0.1:{dead}/"]:
             r = subprocess.run([PODVISOR, "probe", target], capture_output=True, text=True,
                                env=env, timeout=10)
             assert r.returncode == 1, (var, target, "a dead app passed through the proxy")
@@ -167,13 +167,13 @@ def tls_server(tmp_path_factory):
     srv.shutdown()
 
 
-def test_no_tls_as_conftest_reads_it_from_the_binary():
+def test_every_build_speaks_tls():
+    # The static one too (mbedTLS): an https target is tried, not refused.
     r = subprocess.run([PODVISOR, "probe", "https://127.0.0.1:1/"], capture_output=True,
                        text=True, timeout=10, env=base_env())
-    assert ("needs TLS" in r.stderr) == NO_TLS, r.stderr
+    assert r.returncode == 1 and "needs TLS" not in r.stderr, r.stderr
 
 
-@needs_tls
 def test_https_certificates_are_not_verified_unless_asked(tls_server):
     # The kubelet does not verify: an in-pod endpoint has no certificate
     # valid for 127.0.0.1 (this one is self-signed, for another name).
@@ -322,19 +322,6 @@ def test_without_libmicrohttpd_the_probe_server_is_a_start_up_error(tmp_path):
     assert r.returncode == 0, r.stderr   # podvisor itself does not need it
 
 
-@pytest.mark.skipif(not NO_TLS, reason="this build has TLS")
-def test_a_build_without_tls_refuses_https_up_front(tmp_path):
-    # Refused at the command line (exit 2), not found out at every request.
-    r = subprocess.run([PODVISOR, "probe", "https://127.0.0.1:1/"], capture_output=True,
-                       text=True, timeout=10)
-    assert r.returncode == 2 and "needs TLS" in r.stderr and "use http://" in r.stderr, r.stderr
-    made = tmp_path / "made"
-    r = run(["--watch", str(tmp_path), "--on-change", "webhook:https://hooks.example/x", "--",
-             "touch", str(made)], env=base_env())
-    assert r.returncode == 2 and "needs TLS" in r.stderr, r.stderr
-    assert not made.exists()
-
-
 def test_install_copies_the_binary_for_injection(tmp_path):
     """The injection pattern: an init container runs `podvisor install` into
     an emptyDir; the app container runs the copy."""
@@ -465,7 +452,9 @@ def test_version_says_what_ran():
     assert (", static, musl " in built) if STATIC else (", dynamic, glibc " in built), built
     for lib in ("libmicrohttpd", "libcurl", "jansson", "nettle"):
         assert re.search(rf"\b{lib} \d+\.\d+", libs), (lib, libs)
-    assert ("(no TLS)" in libs) == NO_TLS, libs
+    assert "(no TLS)" not in libs, libs
+    if STATIC:
+        assert re.search(r"libcurl \d+\.\d+\.\d+ \(mbedTLS/3\.\d+\.\d+\)", libs), libs
 
 
 @needs_dynamic

@@ -11,7 +11,7 @@ top=$(echo "$tmp"/podvisor-*-corresponding-source)
 for f in RELINK.txt podvisor/LICENSE podvisor/NOTICE relink/musl-gcc.specs; do
     [ -f "$top/$f" ] || { echo "relink: no $f in $1" >&2; exit 1; }
 done
-for pkg in nettle jansson libmicrohttpd curl; do
+for pkg in nettle jansson libmicrohttpd curl mbedtls; do
     ls "$top"/debian-sources/"$pkg"_*.dsc >/dev/null 2>&1 ||
         { echo "relink: no Debian source package of $pkg" >&2; exit 1; }
 done
