@@ -220,6 +220,26 @@ class FakeKubeAPI:
 
     # --- HTTP ---
 
+    DISCOVERY = {
+        "/version": {"major": "1", "minor": "34", "gitVersion": "v1.34.0",
+                     "platform": "linux/amd64"},
+        "/api": {"kind": "APIVersions", "versions": ["v1"],
+                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                 "serverAddress": "127.0.0.1:443"}]},
+        "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
+            "name": "discovery.k8s.io",
+            "versions": [{"groupVersion": "discovery.k8s.io/v1", "version": "v1"}],
+            "preferredVersion": {"groupVersion": "discovery.k8s.io/v1", "version": "v1"}}]},
+        "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": [{
+            "name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod",
+            "verbs": ["get", "list", "watch"], "shortNames": ["po"]}]},
+        "/apis/discovery.k8s.io/v1": {
+            "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "discovery.k8s.io/v1",
+            "resources": [{"name": "endpointslices", "singularName": "endpointslice",
+                           "namespaced": True, "kind": "EndpointSlice",
+                           "verbs": ["get", "list", "watch"]}]},
+    }
+
     def _status(self, h, code, reason, message):
         self._send(h, code, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                              "status": "Failure", "message": message, "reason": reason,
@@ -253,6 +273,10 @@ class FakeKubeAPI:
                                 f'list resource "endpointslices"')
         base, _, query = path.partition("?")
         params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        if base in self.DISCOVERY:
+            # What kubectl asks first (tests/k8s/test_fake_api.py reads the
+            # fake with it): the legacy discovery documents.
+            return self._send(h, 200, self.DISCOVERY[base])
         pod_path = f"/api/v1/namespaces/{self.namespace}/pods/{self.pod_name}"
         list_path = f"/apis/discovery.k8s.io/v1/namespaces/{self.namespace}/endpointslices"
         if base == pod_path:
