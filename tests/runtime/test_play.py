@@ -82,6 +82,7 @@ class Pod:
 
     def __init__(self, objs, tmp_path):
         self.name = "pv-" + uuid.uuid4().hex[:8]
+        self.network = "none"
         self.configmaps = {o["metadata"]["name"]: o.get("data", {})
                            for o in objs if o["kind"] == "ConfigMap"}
         dep = next(o for o in objs if o["kind"] == "Deployment")
@@ -148,8 +149,9 @@ class Pod:
         os.makedirs(WORK, exist_ok=True)
         with open(path, "w") as f:
             yaml.safe_dump(self.pod, f)
-        # No network but the pod's own loopback: the test probes inside it.
-        podman("kube", "play", "--network", "none", path)
+        # No network but the pod's own loopback: the test probes inside it
+        # (a test that needs the host's, for a fake API server, says so).
+        podman("kube", "play", "--network", self.network, path)
 
     def run_init(self, c, spec):
         sc = dict(spec.get("securityContext", {}), **c.get("securityContext", {}))
@@ -209,9 +211,11 @@ class Pod:
 def play(tmp_path):
     pods = []
 
-    def start(objs):
+    def start(objs, prepare=None):
         p = Pod(objs, tmp_path)
         pods.append(p)
+        if prepare:
+            prepare(p)
         p.play()
         return p
 
@@ -371,6 +375,51 @@ def test_chart_image(play):
     figure(f"{'chart image':<22} change -> nginx restarted and serving it: "
            f"{time.time() - t_change:.2f}s at most (polled)")
     stop_and_check_drain(pod, pv, 2, "chart image")
+
+
+def test_chart_drain_endpoints(play):
+    """drainEndpoints.enabled played by podman, against the fake API server
+    of the integration tests on the host. The kubelet's part is simulated
+    as it is done: the API's address in the environment, the service
+    account's token and CA mounted at its path, the downward API's values
+    (podman's own pod UID is not the API's). The deletion: the API sets the
+    deletionTimestamp, the controller marks the endpoint not ready 0.5 s
+    later, the kubelet stops the container; the prestop wait ends a settle
+    after the mark, not at the 20 s delay."""
+    from fake_kube_api import SA_MOUNT, FakeKubeAPI
+    with FakeKubeAPI(namespace="default") as api:
+        def kubelet(pod):
+            api.pod_name = pod.name
+            pod.network = "host"
+            spec = pod.pod["spec"]
+            app = next(c for c in spec["containers"] if c["name"] == "app")
+            given = {"POD_NAME": pod.name, "POD_NAMESPACE": "default",
+                     "POD_UID": api.pod_uid,
+                     "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+                     "KUBERNETES_SERVICE_PORT": str(api.port)}
+            assert {e["name"] for e in app["env"]} >= {"POD_NAME", "POD_NAMESPACE", "POD_UID"}
+            app["env"] = [e for e in app["env"] if e["name"] not in given] + \
+                [{"name": k, "value": v} for k, v in given.items()]
+            spec["volumes"].append({"name": "sa", "hostPath": {"path": api.sa_dir,
+                                                                "type": "Directory"}})
+            app["volumeMounts"].append({"name": "sa", "mountPath": SA_MOUNT, "readOnly": True})
+        pod = play(rendered_chart("injected-values.yaml", "drainEndpoints.enabled=true",
+                                  "drainEndpoints.settle=1s", "podvisor.prestopDelay=20s",
+                                  "terminationGracePeriodSeconds=40"), prepare=kubelet)
+        pv = "/podvisor/podvisor"
+        check_probes(pod, "app", pv)
+        assert api.requests == [], "asked the API before SIGTERM"
+        api.delete_pod()
+        threading.Timer(0.5, api.mark_not_ready).start()
+        t0 = time.time()
+        podman("stop", "-t", "40", pod.ctr("app"), timeout=90)
+        took = time.time() - t0
+        assert pod.exit_code("app") == "0", pod.all_logs()
+        logs = pod.logs("app")
+        assert "every EndpointSlice listing the pod shows it not ready" in logs, logs
+        assert 1.5 <= took < 15, f"{took:.1f}s: {logs}"
+        figure(f"{'chart drainEndpoints':<22} podman stop -> exit: {took:.2f}s (prestop bound 20s, "
+               f"endpoint marked at 0.5s, settle 1s)")
 
 
 class InPodLoad(threading.Thread):
