@@ -66,7 +66,20 @@ def start(pv_args, app, binds=(), env=None):
             p.lines.put((time.monotonic(), line))
         p.lines.put((time.monotonic(), None))
     threading.Thread(target=pump, daemon=True).start()
-    return p
+    # Signals go to podvisor itself, unshare's only child (unshare passes
+    # none on).
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                kids = f.read().split()
+        except OSError:
+            kids = []
+        if kids:
+            p.podvisor = int(kids[0])
+            return p
+        time.sleep(0.01)
+    raise SystemExit("podvisor did not start")
 
 
 def wait_line(p, text, timeout=60):
@@ -137,7 +150,7 @@ def prestop(mode, lag):
             time.sleep(0.5)
             api.delete_pod()
             t_term = time.monotonic()
-            os.kill(p.pid, signal.SIGTERM)  # unshare passes it to podvisor
+            os.kill(p.podvisor, signal.SIGTERM)
 
             def mark():
                 api.mark_not_ready()
@@ -167,7 +180,7 @@ def stop_to_exit(app_mode, idle):
             c.request("GET", "/")
             c.getresponse().read()
             conns.append(c)
-        os.kill(p.pid, signal.SIGTERM)
+        os.kill(p.podvisor, signal.SIGTERM)
         t_stop = wait_line(p, "sending stop signal")
         p.wait(timeout=30)
         took = time.monotonic() - t_stop
