@@ -1093,7 +1093,6 @@ static void fdstore(struct supervisor *sv, struct notify_msg *m)
 
 static int carry_out(struct supervisor *sv, const struct lc_action *a)
 {
-    char name[16];
     struct sv_timer *t;
     switch (a->type) {
     case LC_ACT_SPAWN:
@@ -1112,15 +1111,8 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
         sv->old_group = a->pid;
         return loop_timer_arm(&sv->loop, &sv->old_group_poll, 0);
     case LC_ACT_FORWARD:
-        log_debug("forwarding SIG%s to child %d", signal_name(a->sig, name, sizeof name),
-                  (int)a->pid);
-        return child_signal(a->pid, a->pgid, a->sig, sv->cfg->process_group);
     case LC_ACT_STOP_CHILD:
-        if (a->why)
-            log_info("%s", a->why);
-        log_info("sending stop signal SIG%s to child %d", signal_name(a->sig, name, sizeof name),
-                 (int)a->pid);
-        return child_signal(a->pid, a->pgid, a->sig, sv->cfg->process_group);
+        return 0; /* sent before anything else of the step (apply) */
     case LC_ACT_KILL_OLD_GROUP: {
         int rc = child_kill_group_only(a->pid);
         if (rc == 0)
@@ -1185,12 +1177,43 @@ static void release_held(struct supervisor *sv)
                   closed == 1 ? "" : "s");
 }
 
+/* A signal for the app (a forward, the stop signal): sent first, said
+ * afterwards. The app waits for it, maybe for this very CPU too, while
+ * podvisor formats and writes its log lines (at the default level, three
+ * lines came before the stop signal; bench/pid1.py). */
+static int is_signal(const struct lc_action *a)
+{
+    return a->type == LC_ACT_FORWARD || a->type == LC_ACT_STOP_CHILD;
+}
+
+static void say_signal(const struct lc_action *a)
+{
+    char name[16];
+    signal_name(a->sig, name, sizeof name);
+    if (a->type == LC_ACT_FORWARD) {
+        log_debug("forwarded SIG%s to child %d", name, (int)a->pid);
+        return;
+    }
+    if (a->why)
+        log_info("%s", a->why);
+    log_info("sending stop signal SIG%s to child %d", name, (int)a->pid);
+}
+
 static void apply(struct supervisor *sv, const struct lc_result *res)
 {
+    int sent[LC_MAX_ACTIONS];
+    for (int i = 0; i < res->ntransitions; i++) {
+        enum lc_state to = res->transitions[i].to;
+        /* Before the stop signal: the app may close its listener at once. */
+        if (to == LC_DRAINING || to == LC_STOPPING || to == LC_EXITED)
+            release_held(sv);
+    }
+    for (int i = 0; i < res->nactions; i++)
+        if (is_signal(&res->actions[i]))
+            sent[i] = child_signal(res->actions[i].pid, res->actions[i].pgid, res->actions[i].sig,
+                                   sv->cfg->process_group);
     for (int i = 0; i < res->ntransitions; i++) {
         const struct lc_transition *tr = &res->transitions[i];
-        if (tr->to == LC_DRAINING || tr->to == LC_STOPPING || tr->to == LC_EXITED)
-            release_held(sv);
         /* A child that never ran has had its error line already. */
         enum log_level level =
             tr->from == LC_STARTING && tr->to == LC_EXITED ? LOG_DEBUG : LOG_INFO;
@@ -1204,7 +1227,9 @@ static void apply(struct supervisor *sv, const struct lc_result *res)
                    lifecycle_state_name(tr->to), tr->why);
     }
     for (int i = 0; i < res->nactions; i++) {
-        int rc = carry_out(sv, &res->actions[i]);
+        if (is_signal(&res->actions[i]))
+            say_signal(&res->actions[i]);
+        int rc = is_signal(&res->actions[i]) ? sent[i] : carry_out(sv, &res->actions[i]);
         /* ESRCH: the child died between its exit and our reaping it; its
          * exit event is already on its way. */
         if (rc < 0 && rc != -ESRCH)
