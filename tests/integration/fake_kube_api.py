@@ -327,6 +327,8 @@ class FakeKubeAPI:
                     ev = q.get(timeout=30)
                 except queue.Empty:
                     break
+                if ev is None:  # the test ends the stream, as the server's timeout does
+                    break
                 chunk(ev)
             h.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):

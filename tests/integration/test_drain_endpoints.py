@@ -180,6 +180,31 @@ def test_the_watch_recovers_from_a_gone_or_closed_stream(fault):
         assert "shows it not ready" in pod.pv.stderr_so_far()
 
 
+def test_a_bookmark_moves_the_watch_on_and_changes_nothing():
+    """allowWatchBookmarks: a BOOKMARK carries only a resourceVersion; a
+    watch that closes after it resumes from there, not from the list."""
+    with FakeKubeAPI() as api, start(api) as pod:
+        assert pod.pv.readline() == "c ready"
+        api.delete_pod()
+        pod.pv.signal(signal.SIGTERM)
+        from conftest import wait_for
+        wait_for(lambda: api.watchers, timeout=15, what="a watch", err=pod.pv.stderr_so_far)
+        api.bookmark()
+        rv = str(api.rv)
+        api.watch_faults = [None]       # the next watch is a normal one
+        for q in list(api.watchers):    # the server ends the stream (its timeout)
+            q.put(None)
+        wait_for(lambda: sum("watch=1" in p for _, p, _ in api.requests) >= 2, timeout=15,
+                 what="the watch again", err=pod.pv.stderr_so_far)
+        watches = [p for _, p, _ in api.requests if "watch=1" in p]
+        assert watches[-1].endswith(f"resourceVersion={rv}"), watches
+        assert pod.pv.lines.empty()     # no stop signal for a bookmark
+        wait_for(lambda: len(api.watchers) == 1, timeout=15, what="the new watch")
+        api.mark_not_ready()
+        stop_signal_at(pod, timeout=DELAY)
+        assert pod.pv.wait() == 0
+
+
 def test_a_rotated_token_is_read_again_after_a_401():
     with FakeKubeAPI() as api, start(api) as pod:
         assert pod.pv.readline() == "c ready"
