@@ -276,16 +276,17 @@ static int map_fds(const struct child_fd_map *fds, int nfds, int *errfd)
         if (fds[i].target > top)
             top = fds[i].target;
     }
+    /* F_DUPFD above the fd limit is EINVAL: out of fds, as EMFILE says. */
     int moved = fcntl(*errfd, F_DUPFD_CLOEXEC, top + 1);
     if (moved < 0)
-        return errno;
+        return errno == EINVAL ? EMFILE : errno;
     *errfd = moved;
     /* Each source copied above the range first: a source that is another
      * entry's target would otherwise be overwritten before it is used. */
     int copy[CHILD_MAX_MAPPED_FDS];
     for (int i = 0; i < nfds; i++)
         if ((copy[i] = fcntl(fds[i].source, F_DUPFD_CLOEXEC, moved + 1)) < 0)
-            return errno;
+            return errno == EINVAL ? EMFILE : errno;
     for (int i = 0; i < nfds; i++)
         if (dup2(copy[i], fds[i].target) < 0) /* dup2 clears FD_CLOEXEC: inherited */
             return errno;
@@ -495,6 +496,9 @@ enum child_exec_result child_exec_result(int fd, int *err)
 
 int child_exec_error_code(int err)
 {
+    /* Out of fds before the exec is podvisor's failure, not the command's. */
+    if (err == EMFILE || err == ENFILE)
+        return 1;
     return err == ENOENT || err == ENOTDIR ? 127 : 126;
 }
 

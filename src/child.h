@@ -104,7 +104,8 @@ enum child_exec_result {
 enum child_exec_result child_exec_result(int exec_fd, int *err);
 
 /** The exit code for a failed exec: 127 when the command was not found,
- * 126 when it exists but cannot be executed. */
+ * 126 when it exists but cannot be executed, 1 when the child ran out of
+ * fds before it could try (podvisor's failure, not the command's). */
 int child_exec_error_code(int err);
 
 /** Sends sig to pid, or to its process group pgid when `group` (and to

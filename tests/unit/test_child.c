@@ -171,6 +171,9 @@ static void spawn_reports_the_exec_through_the_pipe(void **state)
     assert_int_equal(wait_exec(fd, &err), CHILD_EXEC_FAILED);
     assert_int_equal(err, ENOENT);
     assert_int_equal(child_exec_error_code(err), 127);
+    assert_int_equal(child_exec_error_code(EACCES), 126);
+    assert_int_equal(child_exec_error_code(EMFILE), 1);
+    assert_int_equal(child_exec_error_code(ENFILE), 1);
     close(fd);
     assert_int_equal(waitpid(pid, &status, 0), pid);
 }
