@@ -1,7 +1,7 @@
 /* http: the probe server (and, configured so, the admin listener). Owns the libmicrohttpd daemon,
  * run without any thread of its own: its epoll fd sits in podvisor's loop and its timeouts on a
- * loop timer, so requests read the lifecycle's state with no locks. It only reads that state
- * (through report), never changes it. */
+ * timerfd, so requests read the lifecycle's state with no locks. It only reads that state (through
+ * report), never changes it. */
 #ifndef PODVISOR_HTTP_H
 #define PODVISOR_HTTP_H
 

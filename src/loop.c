@@ -5,12 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 /* Events read per epoll_wait; the rest wait for the next turn. */
 #define LOOP_BATCH 32
+
+static void on_timer_fd(void *ctx, uint32_t events);
 
 /* Timers keep nanoseconds: a deadline rounded to the millisecond could fire
  * up to 1 ms before the time asked for. */
@@ -24,21 +26,35 @@ static int64_t now_ns(void)
 int loop_init(struct loop *l)
 {
     memset(l, 0, sizeof *l);
+    l->timer_fd = -1;
     /* Running from the start: a loop_stop before loop_run (an action taken
      * while setting up) must hold, or loop_run would wait forever. */
     l->running = 1;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
-    return l->epfd < 0 ? -errno : 0;
+    if (l->epfd < 0)
+        return -errno;
+    l->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    int rc = l->timer_fd < 0 ? -errno
+                             : loop_add(l, &l->timer_watch, l->timer_fd, EPOLLIN, on_timer_fd, l);
+    if (rc < 0) {
+        loop_close(l);
+        return rc;
+    }
+    return 0;
 }
 
 void loop_close(struct loop *l)
 {
+    if (l->timer_fd >= 0) {
+        loop_del(l, &l->timer_watch);
+        close(l->timer_fd);
+    }
     if (l->epfd >= 0)
         close(l->epfd);
     free(l->by_fd);
     l->by_fd = NULL;
     l->nfds = 0;
-    l->epfd = -1;
+    l->epfd = l->timer_fd = -1;
     l->armed = NULL;
 }
 
@@ -113,14 +129,22 @@ static void unlink_timer(struct loop *l, struct loop_timer *t)
     t->armed = 0;
 }
 
-/* The earliest armed deadline (ns), or -1 with nothing armed. */
-static int64_t first_deadline(const struct loop *l)
+/* The timerfd follows the earliest armed deadline, as an absolute time so
+ * that the time spent getting here does not push it later. */
+static int program(struct loop *l)
 {
-    int64_t first = -1;
-    for (const struct loop_timer *t = l->armed; t; t = t->next)
-        if (first < 0 || t->deadline_ns < first)
-            first = t->deadline_ns;
-    return first;
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    struct loop_timer *first = NULL;
+    for (struct loop_timer *t = l->armed; t; t = t->next)
+        if (first == NULL || t->deadline_ns < first->deadline_ns)
+            first = t;
+    if (first != NULL) {
+        int64_t at = first->deadline_ns > 0 ? first->deadline_ns : 1; /* all-zero disarms */
+        its.it_value.tv_sec = at / 1000000000;
+        its.it_value.tv_nsec = at % 1000000000;
+    }
+    return timerfd_settime(l->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0 ? -errno : 0;
 }
 
 int loop_timer_arm(struct loop *l, struct loop_timer *t, int64_t ms)
@@ -131,65 +155,44 @@ int loop_timer_arm(struct loop *l, struct loop_timer *t, int64_t ms)
     t->armed = 1;
     t->next = l->armed;
     l->armed = t;
-    return 0;
+    return program(l);
 }
 
 int loop_timer_disarm(struct loop *l, struct loop_timer *t)
 {
-    if (t->armed)
-        unlink_timer(l, t);
-    return 0;
+    if (!t->armed)
+        return 0;
+    unlink_timer(l, t);
+    return program(l);
 }
 
 /* Fires every timer that is due, earliest first. A callback may arm or
  * disarm any timer, so the list is searched afresh after each one. */
-static void fire_due(struct loop *l)
+static void on_timer_fd(void *ctx, uint32_t events)
 {
-    while (l->running) {
+    struct loop *l = ctx;
+    uint64_t expirations;
+    if (read(l->timer_fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+        return;
+    for (;;) {
         int64_t now = now_ns();
         struct loop_timer *due = NULL;
         for (struct loop_timer *t = l->armed; t; t = t->next)
             if (t->deadline_ns <= now && (due == NULL || t->deadline_ns < due->deadline_ns))
                 due = t;
         if (due == NULL)
-            return;
+            break;
         unlink_timer(l, due);
         due->fire(due->ctx);
     }
-}
-
-/* Sleeps until an fd is ready or the earliest timer is due: the deadline is
- * epoll's own timeout, so arming a timer costs no system call (the stop
- * timeout is armed right after the stop signal goes out, while the app may
- * be waiting for this CPU). epoll_pwait2 takes nanoseconds; a kernel
- * before 5.11 has only epoll_wait's milliseconds, rounded up: a timer never
- * fires early, at most 1 ms late. */
-static int wait_events(struct loop *l, struct epoll_event *events)
-{
-    int64_t first = first_deadline(l);
-    if (first < 0)
-        return epoll_wait(l->epfd, events, LOOP_BATCH, -1);
-    int64_t left = first - now_ns();
-    if (left < 0)
-        left = 0;
-    static int kernel_lacks_pwait2; /* found once: the kernel does not change */
-    if (!l->no_pwait2 && !kernel_lacks_pwait2) {
-        struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
-        long n = syscall(SYS_epoll_pwait2, l->epfd, events, LOOP_BATCH, &ts, NULL, 0);
-        if (n >= 0 || errno != ENOSYS)
-            return (int)n;
-        kernel_lacks_pwait2 = 1;
-    }
-    int64_t ms = (left + 999999) / 1000000;
-    return epoll_wait(l->epfd, events, LOOP_BATCH, ms > 1000000000 ? 1000000000 : (int)ms);
+    program(l);
 }
 
 int loop_run(struct loop *l)
 {
     struct epoll_event events[LOOP_BATCH];
-    fire_due(l); /* armed to fire at once before the loop ran */
     while (l->running) {
-        int n = wait_events(l, events);
+        int n = epoll_wait(l->epfd, events, LOOP_BATCH, -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -205,7 +208,6 @@ int loop_run(struct loop *l)
                 continue;
             w->cb(w->ctx, events[i].events);
         }
-        fire_due(l);
     }
     return 0;
 }

@@ -1,10 +1,9 @@
 /* loop: the one event loop. Owns the epoll fd and dispatches readiness of
  * registered fds (signalfd, the HTTP server's epoll fd, exec-result pipes,
- * ...) to callbacks, one at a time, and owns every timer: the earliest
- * armed deadline (CLOCK_MONOTONIC) is epoll's own timeout, so arming or
- * disarming a timer is no system call. With nothing armed, loop_run sleeps
- * in epoll_wait without a timeout: podvisor never wakes up when there is
- * nothing to do.
+ * ...) to callbacks, one at a time, and owns every timer: one timerfd on
+ * CLOCK_MONOTONIC set to the earliest armed deadline. With nothing armed,
+ * loop_run sleeps in epoll_wait without a timeout: podvisor never wakes up
+ * when there is nothing to do.
  *
  * Dispatch is deletion-safe (as redis's ae.c): a callback may remove or
  * free any watch, including one whose event is still in the same batch;
@@ -37,16 +36,16 @@ struct loop_timer {
 
 struct loop {
     int epfd;
+    int timer_fd;
     int running;
     uint32_t next_gen;
     struct loop_watch **by_fd; /* fd -> its current registration, or NULL */
     size_t nfds;
+    struct loop_watch timer_watch;
     struct loop_timer *armed; /* unsorted: podvisor has a handful of timers */
-    int no_pwait2;            /* epoll_wait's milliseconds only (the tests'; a kernel
-                               * before 5.11, which has no epoll_pwait2, is found alone) */
 };
 
-/** Creates the epoll fd (close-on-exec). Returns 0 or
+/** Creates the epoll fd and the timerfd (both close-on-exec). Returns 0 or
  * -errno; on failure nothing is left open. */
 int loop_init(struct loop *l);
 /** Closes what loop_init opened. Watches must have been removed. */
@@ -62,10 +61,10 @@ int loop_del(struct loop *l, struct loop_watch *w);
 
 /** Prepares a disarmed timer that calls fire(ctx) when it expires. */
 void loop_timer_init(struct loop_timer *t, void (*fire)(void *ctx), void *ctx);
-/** Arms (or re-arms) t to fire once, ms milliseconds from now (<= 0: once
- * the callbacks of this turn of the loop have returned). Returns 0. */
+/** Arms (or re-arms) t to fire once, ms milliseconds from now (<= 0: on the
+ * next turn of the loop). Returns 0 or -errno. */
 int loop_timer_arm(struct loop *l, struct loop_timer *t, int64_t ms);
-/** Disarms t; a disarmed timer never fires. Returns 0. */
+/** Disarms t; a disarmed timer never fires. Returns 0 or -errno. */
 int loop_timer_disarm(struct loop *l, struct loop_timer *t);
 
 /** Dispatches events until loop_stop is called (at once when it was called

@@ -1408,7 +1408,7 @@ int supervisor_run(const struct podvisor_config *cfg, pid_t parent_at_start)
     static struct supervisor sv;
     sv.cfg = cfg;
     sv.signal_fd = -1;
-    sv.loop.epfd = -1;
+    sv.loop.epfd = sv.loop.timer_fd = -1;
     sv.self = getpid();
     sv.parent_at_start = parent_at_start;
     for (int e = 0; e < LC_N_EVENTS; e++)

@@ -121,7 +121,7 @@ static int probe_http(const char *target, int64_t timeout_ms, char *const *heade
     (void)curl.curl_easy_init; /* loaded to be checked; the static build links it */
     static struct probe_run p; /* static: the loop's fd table and the text stay off the stack */
     memset(&p, 0, sizeof p);
-    p.loop.epfd = -1;
+    p.loop.epfd = p.loop.timer_fd = -1;
     int rc = loop_init(&p.loop);
     if (rc < 0) {
         fprintf(stderr, "podvisor probe: setting up the event loop: %s\n", strerror(-rc));

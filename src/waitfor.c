@@ -152,7 +152,7 @@ int waitfor_main(int argc, char **argv)
     memset(&w, 0, sizeof w);
     w.targets = argv + first;
     w.n = w.left = n;
-    w.loop.epfd = -1;
+    w.loop.epfd = w.loop.timer_fd = -1;
     int rc = loop_init(&w.loop);
     if (rc < 0) {
         fprintf(stderr, "podvisor wait-for: setting up the event loop: %s\n", strerror(-rc));

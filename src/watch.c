@@ -143,7 +143,7 @@ static void mark(struct watch *w)
     if (w->first_event_ms == 0)
         w->first_event_ms = w->last_event_ms;
     /* Re-armed only when idle: a burst of events costs a clock read each,
-     * not a walk of the loop's timers each (on_debounce waits out the rest). */
+     * not a timerfd update each (on_debounce waits out the rest). */
     if (!w->debounce.armed)
         loop_timer_arm(w->loop, &w->debounce, w->debounce_ms);
 }
