@@ -154,7 +154,9 @@ def test_a_kill_without_deletion_ends_the_wait_at_drain_min():
         t_term = time.monotonic()
         pod.pv.signal(signal.SIGTERM)
         t_stop = stop_signal_at(pod, timeout=DELAY)
-        assert t_stop - t_term >= 0.3
+        # The lifecycle's clock is in whole milliseconds: up to 1 ms of
+        # --drain-min can fall before the SIGTERM is read.
+        assert t_stop - t_term >= 0.3 - 0.002, t_stop - t_term
         assert t_stop - t_term < DELAY / 2
         assert pod.pv.wait() == 0
         assert "the pod has no deletionTimestamp" in pod.pv.stderr_so_far()
