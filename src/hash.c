@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pathfilter.h"
+
 /* ConfigMap items may have paths (a/b/key); deeper than this is a symlink
  * loop, not a config. */
 #define MAX_DEPTH 16
@@ -52,6 +54,8 @@ struct walk {
     struct sha256_ctx c;
     struct hash_notes *notes;
     struct hash_notes scratch;
+    struct hash_opts opts;
+    size_t top_len; /* of the top path as given: what follows it is the entry's relative path */
     uint64_t content_left;
     unsigned entries;
     char root[PATH_MAX]; /* the top path, resolved: the watched tree */
@@ -150,8 +154,12 @@ static int hash_dir(struct walk *w, int fd, int depth)
     /* readdir's order is the file system's: sort, so equal trees hash equal. */
     if (n > 1)
         qsort(names, n, sizeof *names, by_name);
-    put_tag(&w->c, 'D', "");
-    put_u64(&w->c, n);
+    /* Filtered, a directory counts only through the files in it that
+     * count: an empty directory, or one of files that do not, is nothing. */
+    if (!pathfilter_active(w->opts.filter)) {
+        put_tag(&w->c, 'D', "");
+        put_u64(&w->c, n);
+    }
     size_t plen = strlen(w->path);
     for (size_t i = 0; i < n && rc == 0; i++) {
         snprintf(w->path + plen, sizeof w->path - plen, "/%s", names[i]);
@@ -201,9 +209,15 @@ static void hash_content(struct walk *w, int fd, const struct stat *sb)
 
 static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum hash_found *found)
 {
+    /* Filtered, an entry is named by its path from the top (directories
+     * add nothing of their own), and only once it is known to count. */
+    const struct pathfilter *filter = w->opts.filter;
+    int filtered = depth > 0 && pathfilter_active(filter);
+    const char *rel = strlen(w->path) > w->top_len ? w->path + w->top_len + 1 : name;
     /* A top-level path is hashed by content only: the same tree gives the
      * same hash wherever it is mounted. */
-    put_tag(&w->c, 'N', depth > 0 ? name : "");
+    if (!filtered)
+        put_tag(&w->c, 'N', depth > 0 ? name : "");
     if (found)
         *found = HASH_MISSING;
     if (depth > MAX_DEPTH) {
@@ -212,9 +226,25 @@ static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum 
     }
     if (++w->entries > HASH_MAX_ENTRIES) {
         if (w->entries == HASH_MAX_ENTRIES + 1)
-            note(w, &w->notes->truncated, "more than 10000 entries: the rest is not hashed");
+            note(w, &w->notes->truncated,
+                 "more than " HASH_MAX_ENTRIES_TEXT " entries: the rest is not hashed");
         put_error(&w->c, E2BIG);
         return 0;
+    }
+    if (w->opts.identity_only) {
+        /* A poll's pass: who each file is, its size and times; no open, no
+         * read (a 10,000-file tree is one stat each). */
+        struct stat isb;
+        if (fstatat(dirfd, name, &isb, 0) == 0 && !S_ISDIR(isb.st_mode)) {
+            if (filtered && !pathfilter_counts(filter, rel, 0))
+                return 0;
+            if (filtered)
+                put_tag(&w->c, 'N', rel);
+            if (found)
+                *found = S_ISREG(isb.st_mode) ? HASH_FILE : HASH_OTHER;
+            put_identity(&w->c, &isb);
+            return 0;
+        }
     }
     struct stat lsb;
     int is_link =
@@ -228,6 +258,10 @@ static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum 
         /* There but not readable (a 0400 Secret, podvisor not root): its
          * identity, size and times, so that a rotation is still seen. */
         if (err != ENOENT && fstatat(dirfd, name, &sb, 0) == 0 && S_ISREG(sb.st_mode)) {
+            if (filtered && !pathfilter_counts(filter, rel, 0))
+                return 0;
+            if (filtered)
+                put_tag(&w->c, 'N', rel);
             if (found)
                 *found = HASH_FILE;
             char why[128];
@@ -236,14 +270,31 @@ static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum 
             put_identity(&w->c, &sb);
             return 0;
         }
+        /* Gone since the directory was read, or not to be opened: as a
+         * file, for the filter (a directory would be watched anyway). */
+        if (filtered && !pathfilter_counts(filter, rel, 0))
+            return 0;
+        if (filtered)
+            put_tag(&w->c, 'N', rel);
         put_error(&w->c, err == ENOENT ? 0 : err);
         return 0;
     }
     struct stat sb;
     if (fstat(fd, &sb) < 0) {
-        put_error(&w->c, errno);
+        int err = errno;
+        if (filtered)
+            put_tag(&w->c, 'N', rel);
+        put_error(&w->c, err);
         close(fd);
         return 0;
+    }
+    if (filtered) {
+        if (!pathfilter_counts(filter, rel, S_ISDIR(sb.st_mode))) {
+            close(fd);
+            return 0;
+        }
+        if (!S_ISDIR(sb.st_mode) || is_link)
+            put_tag(&w->c, 'N', rel);
     }
     if (depth == 0) {
         /* The watched tree: where the top path really is. */
@@ -302,9 +353,17 @@ static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum 
 int hash_paths(char *const *paths, size_t n, char out[HASH_TEXT_LEN], enum hash_found *found,
                struct hash_notes *notes)
 {
+    return hash_paths_with(paths, n, NULL, out, found, notes);
+}
+
+int hash_paths_with(char *const *paths, size_t n, const struct hash_opts *opts,
+                    char out[HASH_TEXT_LEN], enum hash_found *found, struct hash_notes *notes)
+{
     struct walk *w = calloc(1, sizeof *w);
     if (w == NULL)
         return -ENOMEM;
+    if (opts != NULL)
+        w->opts = *opts;
     w->notes = notes ? notes : &w->scratch;
     memset(w->notes, 0, sizeof *w->notes);
     w->content_left = HASH_CONTENT_BUDGET;
@@ -312,6 +371,7 @@ int hash_paths(char *const *paths, size_t n, char out[HASH_TEXT_LEN], enum hash_
     put_u64(&w->c, n);
     for (size_t i = 0; i < n; i++) {
         snprintf(w->path, sizeof w->path, "%s", paths[i]);
+        w->top_len = strlen(w->path);
         w->rootlen = 0;
         w->depth_dirs = 0;
         int rc = hash_at(w, AT_FDCWD, paths[i], 0, found ? &found[i] : NULL);

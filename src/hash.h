@@ -20,7 +20,10 @@
 #define HASH_TEXT_LEN 72
 
 #define HASH_CONTENT_BUDGET (16u << 20)
-#define HASH_MAX_ENTRIES 10000
+/* A source tree of 10,000 files and their directories fits (a dev loop's
+ * --watch); a walk of this many stats stays in the tens of milliseconds. */
+#define HASH_MAX_ENTRIES 100000
+#define HASH_MAX_ENTRIES_TEXT "100000"
 
 /* What the bounds above did to one hash: the watcher says so once. */
 struct hash_notes {
@@ -43,5 +46,21 @@ enum hash_found { HASH_MISSING = 0, HASH_FILE, HASH_DIR, HASH_OTHER };
  * says what the bounds did. */
 int hash_paths(char *const *paths, size_t n, char out[HASH_TEXT_LEN], enum hash_found *found,
                struct hash_notes *notes);
+
+struct pathfilter;
+
+/* How a watcher hashes (hash_paths: everything, by content). */
+struct hash_opts {
+    const struct pathfilter *filter; /* NULL: every entry counts */
+    /* Files by identity, size and times, never read: a poll's cheap pass
+     * (what it finds changed is then hashed by content). */
+    int identity_only;
+};
+
+/** hash_paths with opts (NULL: as hash_paths). A filtered hash names each
+ * file that counts by its path from the top and nothing else: an empty
+ * directory, or a file that does not count, changes nothing. */
+int hash_paths_with(char *const *paths, size_t n, const struct hash_opts *opts,
+                    char out[HASH_TEXT_LEN], enum hash_found *found, struct hash_notes *notes);
 
 #endif
