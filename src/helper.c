@@ -16,6 +16,47 @@ void helper_init(struct helper *h, struct loop *loop, size_t keep)
     h->keep = keep < HELPER_OUTPUT_MAX ? keep : HELPER_OUTPUT_MAX - 1;
 }
 
+void helper_stream(struct helper *h, helper_line_fn fn, void *ctx)
+{
+    h->on_line = fn;
+    h->line_ctx = ctx;
+    h->line_len = 0;
+}
+
+static void flush_line(struct helper *h)
+{
+    h->line[h->line_len] = '\0';
+    h->on_line(h->line_ctx, h->line);
+    h->line_len = 0;
+}
+
+static void lines(struct helper *h, const char *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] == '\n') {
+            flush_line(h);
+            continue;
+        }
+        h->line[h->line_len++] = buf[i];
+        if (h->line_len == sizeof h->line - 1)
+            flush_line(h);
+    }
+}
+
+static void keep_tail(struct helper *h, const char *buf, size_t n)
+{
+    if (n >= h->keep) {
+        memcpy(h->out, buf + n - h->keep, h->keep);
+        h->out_len = h->keep;
+    } else {
+        size_t drop = h->out_len + n > h->keep ? h->out_len + n - h->keep : 0;
+        memmove(h->out, h->out + drop, h->out_len - drop);
+        memcpy(h->out + h->out_len - drop, buf, n);
+        h->out_len = h->out_len - drop + n;
+    }
+    h->out[h->out_len] = '\0';
+}
+
 void helper_read_output(struct helper *h)
 {
     char buf[4096];
@@ -25,11 +66,18 @@ void helper_read_output(struct helper *h)
             continue;
         if (n <= 0) {
             if (n == 0) { /* EOF: every writer is gone */
+                if (h->on_line != NULL && h->line_len > 0)
+                    flush_line(h); /* the last line had no newline */
                 loop_del(h->loop, &h->out_watch);
                 close(h->out_fd);
                 h->out_fd = -1;
             }
             return;
+        }
+        if (h->on_line != NULL) {
+            lines(h, buf, (size_t)n);
+            keep_tail(h, buf, (size_t)n);
+            continue;
         }
         size_t room = h->keep - h->out_len;
         size_t take = (size_t)n < room ? (size_t)n : room;
@@ -62,6 +110,7 @@ int helper_capture(struct helper *h, int fd)
 {
     h->out_len = 0;
     h->out[0] = '\0';
+    h->line_len = 0;
     h->out_fd = fd;
     int rc = loop_add(h->loop, &h->out_watch, h->out_fd, EPOLLIN, on_output, h);
     if (rc < 0) {

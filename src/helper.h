@@ -16,6 +16,9 @@
 /* What is kept of a helper's output: the first bytes say what is wrong. */
 #define HELPER_OUTPUT_MAX 2048
 
+/* Called with each line of a streamed helper's output, as it comes. */
+typedef void (*helper_line_fn)(void *ctx, const char *line);
+
 struct helper {
     pid_t pid;   /* 0: none running */
     int exec_fd; /* the exec-result pipe (child.h), -1 once read */
@@ -24,6 +27,13 @@ struct helper {
     struct loop *loop;
     char out[HELPER_OUTPUT_MAX];
     size_t out_len, keep; /* keep: at most this much of out is used (< HELPER_OUTPUT_MAX) */
+    /* Streamed (helper_stream): each line goes to on_line as it comes, and
+     * out keeps the last bytes, not the first (a build's error is at its
+     * end). */
+    helper_line_fn on_line;
+    void *line_ctx;
+    char line[512];
+    size_t line_len;
 };
 
 /** A helper with nothing running; keep: how much output to keep. */
@@ -38,6 +48,11 @@ int helper_spawn(struct helper *h, char *const *argv);
  * output is read on the loop. Returns 0; -errno when it cannot be watched
  * (fd is closed then: the helper's writes fail with EPIPE). */
 int helper_capture(struct helper *h, int fd);
+
+/** Streams the output of the next capture: each line to fn as it comes
+ * (a line past 511 bytes in pieces), and the last bytes kept. fn NULL:
+ * back to keeping the first bytes. */
+void helper_stream(struct helper *h, helper_line_fn fn, void *ctx);
 
 /** Reads what is there of the output (at EOF the pipe is closed). */
 void helper_read_output(struct helper *h);

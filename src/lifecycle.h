@@ -214,6 +214,9 @@ struct lc_result {
     int dropped; /* actions that did not fit (a fault: lifecycle.faults) */
 };
 
+/* What of a refused --validate's output /status shows: its last lines. */
+#define LC_OUTPUT_MAX 512
+
 struct lc_child {
     int in_use;          /* spawn asked for and not reaped yet */
     pid_t pid;           /* 0 until forked */
@@ -221,6 +224,7 @@ struct lc_child {
     int exec_pending;    /* forked; exec not confirmed */
     int stopped_by;      /* job-control stop signal; 0 while running */
     int timed_out;       /* a helper killed for running too long */
+    int cancelled;       /* a --validate killed: the files changed again (no verdict) */
     int exec_error_code; /* 126/127 (or 1) when its exec failed */
     int64_t started_ms;
     int64_t kill_at_ms; /* its stop signal went out: its SIGKILL deadline (0: none) */
@@ -355,7 +359,7 @@ struct lifecycle {
             char hash[80];
             int status; /* validate's wait status */
             int timed_out;
-            char output[512];
+            char output[LC_OUTPUT_MAX];
         } last_refused;
         struct {
             int64_t at_ms; /* 0: none yet */

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "parse.h"
 #include "waitstatus.h"
@@ -31,7 +32,10 @@ static void spawn_helper(struct lifecycle *lc, struct lc_result *out, enum lc_sl
     memset(&lc->children[slot], 0, sizeof lc->children[slot]);
     lc->children[slot].in_use = 1;
     lc_act(out, (struct lc_action){.type = LC_ACT_SPAWN, .child = slot});
-    lc_arm(out, timeout, slot, LC_HELPER_TIMEOUT_MS);
+    int64_t ms = LC_HELPER_TIMEOUT_MS;
+    if (slot == LC_VALIDATE && lc->cfg->validate_timeout_ms > 0)
+        ms = lc->cfg->validate_timeout_ms; /* a build may need minutes */
+    lc_arm(out, timeout, slot, ms);
 }
 
 static void set_last_action(struct lifecycle *lc, const struct lc_event *ev, int ok, int pending,
@@ -243,8 +247,23 @@ void lc_on_config_changed(struct lifecycle *lc, const struct lc_event *ev, struc
     lc_copy_text(lc->config.pending, sizeof lc->config.pending, ev->text);
     if (!lifecycle_accepts_changes(lc))
         return;
-    if (lc->children[LC_VALIDATE].in_use) {
+    struct lc_child *v = &lc->children[LC_VALIDATE];
+    if (v->in_use) {
         lc->config.validate_again = 1;
+        /* A verdict on content already replaced is worth nothing, and a
+         * build of it may take minutes: it is stopped, and what is on disk
+         * now is judged when it is gone (a dev loop's edit during a build). */
+        if (v->pid > 0 && !v->cancelled && !v->timed_out &&
+            strcmp(lc->config.pending, lc->config.validating) != 0) {
+            v->cancelled = 1;
+            lc_act(out, (struct lc_action){.type = LC_ACT_KILL_GROUP,
+                                           .child = LC_VALIDATE,
+                                           .pid = v->pid,
+                                           .pgid = v->pgid,
+                                           .code = 2, /* said at info: nothing is wrong */
+                                           .why = "the files changed again: the --validate of "
+                                                  "what they held is cancelled"});
+        }
         return;
     }
     /* Back to what the child runs with (a refused change reverted): there
@@ -319,11 +338,22 @@ static void refused_during_restart(struct lifecycle *lc, const struct lc_event *
 void lc_on_validate_exited(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     struct lc_child *c = &lc->children[LC_VALIDATE];
-    int timed_out = c->timed_out;
+    int timed_out = c->timed_out, cancelled = c->cancelled;
     memset(c, 0, sizeof *c);
     lc_cancel(out, LC_EV_VALIDATE_TIMEOUT, LC_VALIDATE);
     if (!lifecycle_accepts_changes(lc))
         return;
+    /* It ran to its end before the kill (no signal), and the files are back
+     * at what it judged: its verdict stands. */
+    if (cancelled &&
+        !(WIFEXITED(ev->status) && strcmp(lc->config.pending, lc->config.validating) == 0)) {
+        /* No verdict (even a pass: it judged what is gone). What is on
+         * disk now is judged, unless it is what runs already. */
+        lc->config.validate_again = 0;
+        if (strcmp(lc->config.pending, lc->config.hash) != 0)
+            start_validate(lc, out);
+        return;
+    }
     if (!timed_out && ev->status == 0 && ev->hash != NULL &&
         strcmp(ev->hash, lc->config.validating) != 0) {
         /* It passed, but the files moved on meanwhile: acting now would

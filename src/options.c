@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pathfilter.h"
+
 typedef const char *(*apply_fn)(void *field, const char *value);
 
 struct opt_def {
@@ -207,6 +209,29 @@ static const char *apply_strlist(void *field, const char *v)
         return "cannot be kept: out of memory";
     l->n++;
     return NULL;
+}
+
+static const char *apply_glob(void *field, const char *v)
+{
+    const char *why = pathfilter_check(v);
+    return why ? why : apply_strlist(field, v);
+}
+
+/* Polling a tree costs a stat per file each time: more often than this is
+ * a busy loop, not a watch. */
+#define WATCH_POLL_MIN_MS 100
+
+static const char *apply_watch_poll(void *field, const char *v)
+{
+    int64_t *ms = field;
+    if (strcmp(v, "off") == 0) {
+        *ms = 0;
+        return NULL;
+    }
+    const char *why = parse_duration(v, ms);
+    if (why == NULL && *ms > 0 && *ms < WATCH_POLL_MIN_MS)
+        return "is too often: a pass stats every file (at least 100ms; try 1s)";
+    return why;
 }
 
 /* A file that must be readable now (a CA bundle): said at start, not at
@@ -443,10 +468,18 @@ static const struct opt_def option_table[] = {
      "probe server address (:PORT = every address), or off"},
     {"watch", 0, 1, 1, 0, NULL, NULL, apply_strlist, F(watch), -1, "PATH",
      "a file or directory (ConfigMap volume) whose content change triggers --on-change"},
+    {"watch-include", 0, 1, 1, 0, NULL, NULL, apply_glob, F(watch_include), -1, "GLOB",
+     "only files matching GLOB count under a watched directory ('*.go'; repeatable)"},
+    {"watch-exclude", 0, 1, 1, 0, NULL, NULL, apply_glob, F(watch_exclude), -1, "GLOB",
+     "what matching GLOB does not count nor get watched ('vendor/', '*.log'; repeatable)"},
+    {"watch-poll", 0, 1, 0, 0, NULL, "off", apply_watch_poll, F(watch_poll_ms), -1, "D",
+     "also look for changes every D (for mounts where inotify stays silent), or off"},
     {"on-change", 0, 1, 0, 0, NULL, "restart", apply_on_change, F(on_change), -1, "ACTION",
      "restart, signal:SIG, exec:CMD, webhook:URL or none"},
     {"validate", 0, 1, 0, 0, NULL, NULL, apply_command, F(validate), -1, "CMD",
      "run before acting on a change; a non-zero exit refuses the change"},
+    {"validate-timeout", 0, 1, 0, 0, NULL, "30s", apply_duration, F(validate_timeout_ms), -1, "D",
+     "a --validate (or build) running longer is killed and the change refused"},
     {"debounce", 0, 1, 0, 0, NULL, "500ms", apply_duration, F(debounce_ms), -1, "D",
      "quiet time after the last file event before acting"},
     {"webhook-timeout", 0, 1, 0, 0, NULL, "60s", apply_duration, F(webhook_timeout_ms), -1, "D",
@@ -1208,6 +1241,11 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
         add_warning(cfg, "--signal-process has no effect unless --on-change is signal:SIG");
     if (cfg->watch.n == 0 && cfg->validate.argv != NULL)
         add_warning(cfg, "--validate has no effect without --watch");
+    if (cfg->watch.n == 0 &&
+        (cfg->watch_include.n > 0 || cfg->watch_exclude.n > 0 || cfg->watch_poll_ms > 0))
+        return fail(st, "--watch-include, --watch-exclude and --watch-poll need --watch PATH");
+    if (cfg->validate_timeout_ms <= 0)
+        return fail(st, "--validate-timeout must be more than 0 (try 30s, or 5m for a build)");
     if (check_notify(st, cfg) < 0)
         return -1;
     if (cfg->admin_token.value != NULL && cfg->admin_listen.off)
@@ -1237,8 +1275,9 @@ static int check_combinations(struct parse_state *st, struct podvisor_config *cf
 
 void options_free(struct podvisor_config *cfg)
 {
-    struct strlist *lists[] = {&cfg->watch, &cfg->signal_process, &cfg->ready_check,
-                               &cfg->live_check, &cfg->socket};
+    struct strlist *lists[] = {&cfg->watch,          &cfg->watch_include, &cfg->watch_exclude,
+                               &cfg->signal_process, &cfg->ready_check,   &cfg->live_check,
+                               &cfg->socket};
     for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
         for (size_t i = 0; i < lists[l]->n; i++)
             free(lists[l]->v[i]);

@@ -79,6 +79,9 @@ struct podvisor_config {
     char *const *command; /* points into argv; NULL-terminated; NULL in sidecar mode */
     /* Config changes (owned: options_free releases them). */
     struct strlist watch;
+    struct strlist watch_include, watch_exclude; /* pathfilter.h's patterns */
+    int64_t watch_poll_ms;                       /* 0: no polling asked for */
+    int64_t validate_timeout_ms;                 /* a --validate running longer is killed */
     struct on_change on_change;
     struct cmdline validate; /* argv NULL: none */
     int64_t debounce_ms;

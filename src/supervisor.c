@@ -70,6 +70,7 @@ struct sv_child {
     struct loop_watch exec_watch;
     struct helper capture; /* --validate's output (helper.h) */
     int exec_errno;        /* its exec failed with this (0: it did not) */
+    int64_t spawned_ms;    /* when it was started (a --validate's run time is logged) */
     struct supervisor *sv;
     enum lc_slot slot;
 };
@@ -380,6 +381,12 @@ static void on_exec_pipe(void *ctx, uint32_t events)
     take_exec_result(ctx);
 }
 
+static void on_validate_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    log_info("--validate: %s", line);
+}
+
 static void spawn(struct supervisor *sv, enum lc_slot slot)
 {
     struct sv_child *c = &sv->children[slot];
@@ -399,6 +406,7 @@ static void spawn(struct supervisor *sv, enum lc_slot slot)
     int capture[2] = {-1, -1};
     c->capture.out_len = 0;
     c->capture.out[0] = '\0';
+    c->spawned_ms = loop_now_ms();
     if (slot == LC_VALIDATE && child_output_pipe(capture) == 0)
         opts.output_fd = capture[1];
     pid_t pid;
@@ -414,6 +422,8 @@ static void spawn(struct supervisor *sv, enum lc_slot slot)
         return;
     }
     if (capture[0] >= 0) {
+        /* Streamed as it runs: a build says what it does while it does it. */
+        helper_stream(&c->capture, on_validate_line, sv);
         helper_capture(&c->capture, capture[0]);
     }
     c->exec_fd = fd;
@@ -424,6 +434,22 @@ static void spawn(struct supervisor *sv, enum lc_slot slot)
         /* Without the watch the result is read when the child is reaped. */
         log_errno(LOG_WARN, -rc, "watching the exec of child %d", (int)pid);
     }
+}
+
+/* The last whole lines of a streamed helper's output that fit in max
+ * bytes (a build's error is at its end). */
+static const char *last_lines(const struct helper *h, size_t max)
+{
+    const char *out = h->out;
+    size_t len = h->out_len;
+    while (len > 0 && out[len - 1] == '\n')
+        len--; /* trailing newlines are not lines */
+    if (len <= max && h->out_len < h->keep)
+        return out; /* all of it */
+    const char *start = out + (len > max ? len - max : 0);
+    const char *nl = memchr(start, '\n', (size_t)(out + len - start));
+    /* A line longer than max is shown cut rather than not at all. */
+    return nl != NULL ? nl + 1 : start;
 }
 
 /* The validate output as one log line: lines joined by " | ". */
@@ -465,31 +491,47 @@ static void helper_exited(struct supervisor *sv, enum lc_slot slot, int status)
     }
     helper_read_output(&c->capture);
     helper_close(&c->capture);
+    /* The log line ends with the output's last lines: whole, they would be
+     * cut at the line's end, where a build's error is. */
+    const char *tail = last_lines(&c->capture, 600);
     char text[CAPTURE_MAX + 256];
-    one_line_output(c->capture.out, text, sizeof text);
+    one_line_output(tail, text, sizeof text);
     const struct lc_config *cf = lifecycle_config(&sv->lc);
     int timed_out = lifecycle_child(&sv->lc, slot)->timed_out;
     int passed = status == 0 && !timed_out;
+    int64_t took = loop_now_ms() - c->spawned_ms;
+    char took_text[48];
+    snprintf(took_text, sizeof took_text, "%lld.%02llds", (long long)(took / 1000),
+             (long long)(took % 1000 / 10));
+    if (lifecycle_child(&sv->lc, slot)->cancelled &&
+        !(WIFEXITED(status) && strcmp(cf->pending, cf->validating) == 0)) {
+        log_info("--validate for %s stopped after %s: the files changed again", cf->validating,
+                 took_text);
+        feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status});
+        return;
+    }
     /* What is on disk now: if it moved on while --validate ran, what
      * passed is not what acting would apply (the lifecycle decides). A
      * refusal applies nothing, so only a pass needs the files hashed. */
     char now_hash[HASH_TEXT_LEN];
     int have_now = passed && sv->watch && watch_hash_now(sv->watch, now_hash) == 0;
     if (have_now && strcmp(now_hash, cf->validating) != 0)
-        log_info("--validate passed for %s, but the files moved on to %s meanwhile: "
+        log_info("--validate passed for %s in %s, but the files moved on to %s meanwhile: "
                  "validating that first, nothing applied yet",
-                 cf->validating, now_hash);
+                 cf->validating, took_text, now_hash);
     else if (passed)
-        log_info("--validate passed for %s", cf->validating);
+        log_info("--validate passed for %s in %s", cf->validating, took_text);
     else
-        log_warn("config change refused (%s): --validate \"%.*s%s\" %s%s%s%s", cf->validating,
-                 LOG_CUT(sv->cfg->validate.text, 200),
-                 timed_out ? "ran too long and was killed" : how, text[0] ? ": " : "", text,
-                 lifecycle_refusal_outcome(&sv->lc));
+        log_warn("config change refused (%s): --validate \"%.*s%s\" %s after %s%s%s%s",
+                 cf->validating, LOG_CUT(sv->cfg->validate.text, 200),
+                 timed_out ? "ran too long and was killed" : how, took_text, text[0] ? ": " : "",
+                 text, lifecycle_refusal_outcome(&sv->lc));
     feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED,
                                .child = slot,
                                .status = status,
-                               .text = c->exec_errno && !c->capture.out[0] ? how : c->capture.out,
+                               .text = c->exec_errno && !c->capture.out[0]
+                                           ? how
+                                           : last_lines(&c->capture, LC_OUTPUT_MAX - 1),
                                .hash = have_now ? now_hash : NULL});
 }
 
@@ -1133,7 +1175,7 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
         return 0;
     case LC_ACT_KILL_GROUP:
         if (a->why)
-            log_warn("%s", a->why);
+            log_at(a->code == 2 ? LOG_INFO : LOG_WARN, 0, "%s", a->why);
         if (a->code == 1) /* the lifecycle's reason: the stop timeout */
             log_warn("child %d still running after --stop-timeout %lldms: SIGKILL to its "
                      "process group",
@@ -1278,8 +1320,13 @@ static int setup(struct supervisor *sv)
     }
     if (sv->cfg->watch.n > 0) {
         char err[256];
-        sv->watch = watch_start(&sv->cfg->watch, sv->cfg->debounce_ms, &sv->loop, on_config_change,
-                                sv, err, sizeof err);
+        struct pathfilter filter = {sv->cfg->watch_include.v, sv->cfg->watch_include.n,
+                                    sv->cfg->watch_exclude.v, sv->cfg->watch_exclude.n};
+        struct watch_settings ws = {.paths = &sv->cfg->watch,
+                                    .debounce_ms = sv->cfg->debounce_ms,
+                                    .poll_ms = sv->cfg->watch_poll_ms,
+                                    .filter = &filter};
+        sv->watch = watch_start(&ws, &sv->loop, on_config_change, sv, err, sizeof err);
         if (sv->watch == NULL) {
             log_error("--watch: %s", err);
             return -1;

@@ -1,6 +1,7 @@
 /* watch: see watch.h. */
 #include "watch.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -10,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -24,6 +26,9 @@
  * cost 10% of a core read eagerly). Only when the quiet period started is
  * affected, and by at most this much. */
 #define BATCH_MS 10
+
+/* A source tree deeper than this is a loop (bind mounts), not a tree. */
+#define MAX_TREE_DEPTH 64
 
 /* Every watched directory gets the same mask: inotify keeps one watch per
  * inode, and a directory may be one path's parent and another's self. */
@@ -46,11 +51,29 @@ struct watched {
     int add_error_logged;
 };
 
+/* A directory under a watched path (recursive watch of a source tree). */
+struct subdir {
+    int wd;
+    size_t owner; /* index of its watched path */
+    char *rel;    /* its path from the watched one */
+    int seen;     /* found by the last rescan */
+};
+
 struct watch {
     struct loop *loop;
     int fd;
     struct loop_watch lw;
-    struct loop_timer debounce, retry, resume;
+    struct loop_timer debounce, retry, resume, poll;
+    struct pathfilter filter;
+    struct hash_opts hash_opts; /* the content hash: filtered */
+    struct subdir *subs;        /* sorted by wd */
+    size_t nsubs, capsubs;
+    int rescan;                   /* a directory came or went: look for the tree's directories */
+    int limit_said;               /* the inotify watch limit was reached (said once) */
+    int64_t poll_ms;              /* 0: no polling */
+    char poll_sig[HASH_TEXT_LEN]; /* the last pass: identities, sizes and times */
+    unsigned events_since_poll;
+    int silent_said;
     int paused; /* the fd is out of the loop until `resume` fires */
     int64_t debounce_ms;
     int64_t last_event_ms;
@@ -87,6 +110,44 @@ const char *watch_hash(const struct watch *w)
     return w->hash;
 }
 
+static void start_polling(struct watch *w, int64_t ms);
+
+static long read_limit(const char *path)
+{
+    long v = -1;
+    FILE *f = fopen(path, "re");
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+/* The node-wide limit is what a big tree runs into: named, with what to
+ * do, and polling takes over (once). */
+static void watch_limit_reached(struct watch *w, const struct watched *p, const char *dir)
+{
+    if (w->limit_said)
+        return;
+    w->limit_said = 1;
+    /* The node's limit, or a user namespace's own when it is lower (a
+     * rootless runtime's). */
+    long node = read_limit("/proc/sys/fs/inotify/max_user_watches");
+    long userns = read_limit("/proc/sys/user/max_inotify_watches");
+    char lim[128] = "fs.inotify.max_user_watches, shared by the node's user";
+    if (userns >= 0 && (node < 0 || userns < node))
+        snprintf(lim, sizeof lim, "user.max_inotify_watches = %ld in this user namespace", userns);
+    else if (node >= 0)
+        snprintf(lim, sizeof lim, "fs.inotify.max_user_watches = %ld, shared by the node's user",
+                 node);
+    int64_t ms = w->poll_ms > 0 ? w->poll_ms : RETRY_MS;
+    log_warn("--watch %s: the inotify watch limit (%s) is used up at %s: polling every %lldms "
+             "as well (raise the limit, or leave directories out with --watch-exclude)",
+             p->path, lim, dir, (long long)ms);
+    start_polling(w, ms);
+}
+
 static int add(struct watch *w, struct watched *p, const char *dir)
 {
     if (w->fd < 0)
@@ -94,6 +155,10 @@ static int add(struct watch *w, struct watched *p, const char *dir)
     int wd = inotify_add_watch(w->fd, dir, WATCH_MASK);
     if (wd >= 0)
         return wd;
+    if (errno == ENOSPC) {
+        watch_limit_reached(w, p, dir);
+        return -1;
+    }
     if (errno != ENOENT && errno != ENOTDIR && !p->add_error_logged) {
         /* ENOSPC: fs.inotify.max_user_watches is used up on the node. */
         log_errno(LOG_WARN, errno, "--watch %s: watching %s (retrying every %ds)", p->path, dir,
@@ -101,6 +166,133 @@ static int add(struct watch *w, struct watched *p, const char *dir)
         p->add_error_logged = 1;
     }
     return -1;
+}
+
+static struct subdir *find_sub(struct watch *w, int wd)
+{
+    size_t lo = 0, hi = w->nsubs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (w->subs[mid].wd == wd)
+            return &w->subs[mid];
+        if (w->subs[mid].wd < wd)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Records (or finds again) the directory watched as wd. */
+static void keep_sub(struct watch *w, int wd, size_t owner, const char *rel)
+{
+    struct subdir *s = find_sub(w, wd);
+    if (s != NULL) {
+        if (strcmp(s->rel, rel) != 0) {
+            char *r = strdup(rel); /* moved within the tree */
+            if (r != NULL) {
+                free(s->rel);
+                s->rel = r;
+            }
+        }
+        s->owner = owner;
+        s->seen = 1;
+        return;
+    }
+    if (w->nsubs == w->capsubs) {
+        size_t cap = w->capsubs ? w->capsubs * 2 : 16;
+        struct subdir *ns = realloc(w->subs, cap * sizeof *ns);
+        if (ns == NULL)
+            return; /* its events are missed; the next rescan tries again */
+        w->subs = ns;
+        w->capsubs = cap;
+    }
+    char *r = strdup(rel);
+    if (r == NULL)
+        return;
+    size_t at = w->nsubs;
+    while (at > 0 && w->subs[at - 1].wd > wd)
+        at--;
+    memmove(&w->subs[at + 1], &w->subs[at], (w->nsubs - at) * sizeof *w->subs);
+    w->subs[at] = (struct subdir){.wd = wd, .owner = owner, .rel = r, .seen = 1};
+    w->nsubs++;
+}
+
+static void drop_sub(struct watch *w, struct subdir *s)
+{
+    free(s->rel);
+    size_t at = (size_t)(s - w->subs);
+    memmove(s, s + 1, (w->nsubs - at - 1) * sizeof *s);
+    w->nsubs--;
+}
+
+/* Whether wd is also a watched path's own or its parent's watch (inotify
+ * has one watch per inode: removing it would remove theirs). */
+static int wd_of_a_path(const struct watch *w, int wd)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (w->w[i].wd_self == wd || w->w[i].wd_parent == wd)
+            return 1;
+    return 0;
+}
+
+/* Watches the directories under dir (rel from the watched path) that the
+ * filter lets count. Links are not followed (a link to a directory out of
+ * the tree would watch the world), nor ".." names (the kubelet's own). */
+static void watch_tree(struct watch *w, size_t owner, const char *dir, const char *rel, int depth)
+{
+    if (depth >= MAX_TREE_DEPTH || w->limit_said)
+        return;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && !w->limit_said) {
+        if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || e->d_name[1] == '.'))
+            continue;
+        char path[PATH_MAX], crel[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+            snprintf(crel, sizeof crel, "%s%s%s", rel, *rel ? "/" : "", e->d_name) >=
+                (int)sizeof crel)
+            continue;
+        int is_dir = e->d_type == DT_DIR;
+        if (e->d_type == DT_UNKNOWN) {
+            struct stat sb;
+            is_dir = lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+        }
+        if (!is_dir || !pathfilter_counts(&w->filter, crel, 1))
+            continue;
+        int wd = add(w, &w->w[owner], path);
+        if (wd < 0)
+            continue;
+        keep_sub(w, wd, owner, crel);
+        watch_tree(w, owner, path, crel, depth + 1);
+    }
+    closedir(d);
+}
+
+/* Brings the watches on the trees' directories up to date: new ones
+ * added, those gone (or moved out) dropped. */
+static void rescan(struct watch *w)
+{
+    w->rescan = 0;
+    if (w->fd < 0)
+        return;
+    for (size_t i = 0; i < w->nsubs; i++)
+        w->subs[i].seen = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->w[i].wd_self >= 0)
+            watch_tree(w, i, w->w[i].path, "", 0);
+    for (size_t i = 0; i < w->nsubs;) {
+        struct subdir *s = &w->subs[i];
+        if (s->seen) {
+            i++;
+            continue;
+        }
+        if (!wd_of_a_path(w, s->wd))
+            inotify_rm_watch(w->fd, s->wd);
+        drop_sub(w, s);
+    }
 }
 
 /* Adds whatever watch is missing for p. Returns 1 when it is all in place. */
@@ -125,7 +317,9 @@ static void set_up_all(struct watch *w)
     int complete = 1;
     for (size_t i = 0; i < w->n; i++)
         complete &= set_up(w, &w->w[i]);
-    if (!complete && !w->retry.armed)
+    rescan(w);
+    /* Without inotify, polling looks at everything anyway. */
+    if (!complete && w->fd >= 0 && !w->retry.armed)
         loop_timer_arm(w->loop, &w->retry, RETRY_MS);
 }
 
@@ -175,7 +369,7 @@ static int hash_one_revision(struct watch *w, char *hash, enum hash_found *found
     int rc = 0;
     for (int tries = 0; tries < 5; tries++) {
         data_targets(w, before, sizeof before);
-        rc = hash_paths(w->paths, w->n, hash, found, hn);
+        rc = hash_paths_with(w->paths, w->n, &w->hash_opts, hash, found, hn);
         data_targets(w, after, sizeof after);
         if (rc < 0 || strcmp(before, after) == 0)
             break;
@@ -306,10 +500,22 @@ static void on_retry(void *ctx)
     mark(w);
 }
 
-static int relevant(const struct watched *p, const struct inotify_event *ev)
+/* Whether a directory came, went or moved: the tree's watches follow. */
+static int tree_moved(const struct inotify_event *ev)
 {
-    if (ev->wd == p->wd_self)
-        return 1;
+    return (ev->mask & IN_ISDIR) &&
+           (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO));
+}
+
+static int relevant(const struct watch *w, const struct watched *p, const struct inotify_event *ev)
+{
+    if (ev->wd == p->wd_self) {
+        /* In the path itself: what the filter lets count (the AtomicWriter's
+         * ".." entries always do). */
+        if (ev->len == 0 || strncmp(ev->name, "..", 2) == 0)
+            return 1;
+        return pathfilter_counts(&w->filter, ev->name, (ev->mask & IN_ISDIR) != 0);
+    }
     if (ev->wd != p->wd_parent)
         return 0;
     if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
@@ -320,6 +526,75 @@ static int relevant(const struct watched *p, const struct inotify_event *ev)
 }
 
 static void on_events(void *ctx, uint32_t events);
+
+/* One pass of stats over what is watched (no content read). */
+static void poll_signature(struct watch *w, char out[HASH_TEXT_LEN])
+{
+    struct hash_opts o = w->hash_opts;
+    o.identity_only = 1;
+    if (hash_paths_with(w->paths, w->n, &o, out, NULL, NULL) < 0)
+        out[0] = '\0'; /* out of memory: next time */
+}
+
+static void on_poll(void *ctx)
+{
+    struct watch *w = ctx;
+    /* What inotify has to say first: a change it did report is not one it
+     * missed. */
+    if (w->fd >= 0)
+        on_events(w, EPOLLIN);
+    char sig[HASH_TEXT_LEN];
+    poll_signature(w, sig);
+    if (sig[0] != '\0' && strcmp(sig, w->poll_sig) != 0) {
+        if (w->fd >= 0 && w->events_since_poll == 0 && !w->limit_said && !w->silent_said) {
+            w->silent_said = 1;
+            log_warn("--watch: a change under %s%s came with no inotify event (a mount from "
+                     "another machine or a VM's file sharing?): polling every %lldms finds "
+                     "them",
+                     w->paths[0], w->n > 1 ? " (or another watched path)" : "",
+                     (long long)w->poll_ms);
+        }
+        memcpy(w->poll_sig, sig, sizeof sig);
+        mark(w);
+    }
+    w->events_since_poll = 0;
+    loop_timer_arm(w->loop, &w->poll, w->poll_ms);
+}
+
+static void start_polling(struct watch *w, int64_t ms)
+{
+    if (w->poll_ms > 0 && w->poll.armed)
+        return; /* already, at the rate asked for */
+    w->poll_ms = ms;
+    if (w->poll_sig[0] == '\0')
+        poll_signature(w, w->poll_sig);
+    loop_timer_arm(w->loop, &w->poll, ms);
+}
+
+/* File systems whose changes made elsewhere (the server, the host of a VM)
+ * never reach inotify here: statfs(2)'s magic numbers. */
+static const char *silent_fs(const char *path)
+{
+    struct statfs sf;
+    if (statfs(path, &sf) < 0)
+        return NULL;
+    switch ((unsigned long)sf.f_type) {
+    case 0x6969UL:
+        return "NFS";
+    case 0x517BUL:
+        return "SMB";
+    case 0xFF534D42UL:
+        return "CIFS";
+    case 0xFE534D42UL:
+        return "SMB2";
+    case 0x01021997UL:
+        return "9p";
+    case 0x65735546UL:
+        return "FUSE (virtiofs, a VM's file sharing)";
+    default:
+        return NULL;
+    }
+}
 
 static void on_resume(void *ctx)
 {
@@ -354,11 +629,28 @@ static void on_events(void *ctx, uint32_t events)
                  * of it again (the hash decides). */
                 log_warn("inotify queue overflowed: rescanning the watched paths");
                 any = 1;
+                w->rescan = 1;
+                continue;
+            }
+            if (tree_moved(ev))
+                w->rescan = 1;
+            struct subdir *sub = find_sub(w, ev->wd);
+            if (sub != NULL && !wd_of_a_path(w, ev->wd)) {
+                if (ev->mask & IN_IGNORED) {
+                    drop_sub(w, sub); /* its directory is gone: the parent said so */
+                    continue;
+                }
+                if (ev->len == 0)
+                    continue;
+                char rel[PATH_MAX];
+                if (snprintf(rel, sizeof rel, "%s/%s", sub->rel, ev->name) >= (int)sizeof rel ||
+                    pathfilter_counts(&w->filter, rel, (ev->mask & IN_ISDIR) != 0))
+                    any = 1;
                 continue;
             }
             for (size_t i = 0; i < w->n; i++) {
                 struct watched *q = &w->w[i];
-                if (!relevant(q, ev))
+                if (!relevant(w, q, ev))
                     continue;
                 any = 1;
                 /* The directory is gone (deleted, unmounted, renamed away):
@@ -371,7 +663,10 @@ static void on_events(void *ctx, uint32_t events)
                 }
             }
         }
+        if (w->rescan)
+            rescan(w);
         if (any) {
+            w->events_since_poll++;
             mark(w);
             for (size_t i = 0; i < w->n; i++)
                 if (w->w[i].wd_parent < 0 && !w->retry.armed)
@@ -421,9 +716,11 @@ static void warn_at_start(const struct watched *p)
                  p->path);
 }
 
-struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, struct loop *loop,
+struct watch *watch_start(const struct watch_settings *ws, struct loop *loop,
                           watch_change_fn on_change, void *ctx, char *err, size_t errlen)
 {
+    const struct strlist *paths = ws->paths;
+    int64_t debounce_ms = ws->debounce_ms;
     struct watch *w = calloc(1, sizeof *w);
     if (w == NULL || (w->w = calloc(paths->n, sizeof *w->w)) == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -439,6 +736,10 @@ struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, stru
     loop_timer_init(&w->debounce, on_debounce, w);
     loop_timer_init(&w->retry, on_retry, w);
     loop_timer_init(&w->resume, on_resume, w);
+    loop_timer_init(&w->poll, on_poll, w);
+    if (ws->filter != NULL)
+        w->filter = *ws->filter;
+    w->hash_opts.filter = pathfilter_active(&w->filter) ? &w->filter : NULL;
     w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (w->fd < 0) {
         /* Out of inotify instances (shared by every container of the
@@ -496,6 +797,22 @@ struct watch *watch_start(const struct strlist *paths, int64_t debounce_ms, stru
         if (w->w[i].ever_seen)
             volume_unmounted(&w->w[i]); /* learns its volume */
     }
+    int64_t poll_ms = ws->poll_ms;
+    if (w->fd < 0)
+        poll_ms = poll_ms > 0 ? poll_ms : RETRY_MS;
+    for (size_t i = 0; i < w->n && w->fd >= 0; i++) {
+        const char *fs = silent_fs(w->w[i].path);
+        if (fs == NULL)
+            continue;
+        if (poll_ms == 0)
+            poll_ms = RETRY_MS;
+        log_info("--watch %s is on %s, where changes made elsewhere reach no inotify: "
+                 "polling every %lldms as well",
+                 w->w[i].path, fs, (long long)poll_ms);
+        break;
+    }
+    if (poll_ms > 0)
+        start_polling(w, poll_ms);
     return w;
 }
 
@@ -513,6 +830,10 @@ void watch_stop(struct watch *w)
     loop_timer_disarm(w->loop, &w->debounce);
     loop_timer_disarm(w->loop, &w->retry);
     loop_timer_disarm(w->loop, &w->resume);
+    loop_timer_disarm(w->loop, &w->poll);
+    for (size_t i = 0; i < w->nsubs; i++)
+        free(w->subs[i].rel);
+    free(w->subs);
     if (w->fd >= 0) {
         if (!w->paused)
             loop_del(w->loop, &w->lw);

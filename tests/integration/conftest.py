@@ -158,19 +158,24 @@ def says_errno(text, err):
     return any(t in text for t in ERRNO_TEXTS[err])
 
 
-def podvisor_cmd(args, pid1, binds=()):
+def podvisor_cmd(args, pid1, binds=(), setup="", userns=False):
     """binds: (source, target) directories bind-mounted in podvisor's own
     mount namespace (a service account at the kubelet's path), so that
-    nothing in podvisor needs a test's way in."""
+    nothing in podvisor needs a test's way in. setup: more shell run there
+    first (an overlay mount). userns: in a user namespace of its own, whose
+    limits (/proc/sys/user) setup may lower."""
     cmd = [PODVISOR] + list(args)
-    if binds:
-        assert pid1, "binds need podvisor's own mount namespace"
+    if binds or setup:
+        assert pid1, "binds and setup need podvisor's own mount namespace"
         script = "".join(f'mkdir -p "{t}" && mount --bind "{s}" "{t}" && ' for s, t in binds)
+        if setup:
+            script += f"{setup} && "
         # exec: podvisor stays unshare's only child, PID 1 of the namespace.
-        cmd = ["sh", "-c", script + 'exec "$@"', "sh"] + cmd
+        cmd = ["sh", "-c", "set -e; " + script + 'exec "$@"', "sh"] + cmd
     if pid1:
         # --kill-child: if the test dies, the namespace dies with it.
-        cmd = (["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] +
+        cmd = (["unshare"] + (["--user", "--map-root-user"] if userns else []) +
+               ["--pid", "--fork", "--mount-proc", "--kill-child"] +
                (["--net"] if pid1 == PROBE_ON else []) + cmd)
     return cmd
 
@@ -242,9 +247,10 @@ class Podvisor(KilledOnExit):
     """A running podvisor (as PID 1 or not) with line-buffered stdout access."""
 
     def __init__(self, args, pid1=True, env=None, stdout=subprocess.PIPE,
-                 stderr=subprocess.PIPE, binds=(), **kw):
+                 stderr=subprocess.PIPE, binds=(), setup="", userns=False, **kw):
         self.pid1 = pid1
-        self.proc = subprocess.Popen(podvisor_cmd(args, pid1, binds), stdout=stdout, stderr=stderr,
+        self.proc = subprocess.Popen(podvisor_cmd(args, pid1, binds, setup, userns),
+                                     stdout=stdout, stderr=stderr,
                                      text=True, env=podvisor_env(env, pid1), bufsize=1, **kw)
         self.lines = queue.Queue()
         self.err_lines = queue.Queue()

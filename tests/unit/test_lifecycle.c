@@ -937,10 +937,8 @@ static void validate_refuses_and_keeps_the_child(void **state)
     step_ev(
         (struct lc_event){.type = LC_EV_FORKED, .now_ms = 2000, .child = LC_VALIDATE, .pid = 50});
     assert_int_equal(lifecycle_child_by_pid(&lc, 50), LC_VALIDATE);
-    changed(2100, "h3"); /* waits for the running validate */
-    assert_int_equal(res.nactions, 0);
     step_ev((struct lc_event){.type = LC_EV_CHILD_EXITED,
-                              .now_ms = 2200,
+                              .now_ms = 2050,
                               .child = LC_VALIDATE,
                               .status = 1 << 8,
                               .text = "nginx: [emerg] unknown directive"});
@@ -949,7 +947,25 @@ static void validate_refuses_and_keeps_the_child(void **state)
     assert_string_equal(lc.config.last_refused.hash, "h2");
     assert_string_equal(lc.config.last_refused.output, "nginx: [emerg] unknown directive");
     assert_string_equal(lc.config.hash, ""); /* still what the child started with */
-    i = find(LC_ACT_SPAWN);                  /* h3 is tried next */
+    /* A change while --validate judges the one before: that one is stopped
+     * (its verdict would be on content gone), and no verdict is taken. */
+    changed(2060, "h2b");
+    step_ev(
+        (struct lc_event){.type = LC_EV_FORKED, .now_ms = 2060, .child = LC_VALIDATE, .pid = 53});
+    changed(2100, "h3");
+    assert_int_equal(res.nactions, 1);
+    assert_int_equal(res.actions[0].type, LC_ACT_KILL_GROUP);
+    assert_int_equal(res.actions[0].pid, 53);
+    assert_true(lc.children[LC_VALIDATE].cancelled);
+    changed(2150, "h3b"); /* killed once */
+    assert_int_equal(res.nactions, 0);
+    changed(2160, "h3");
+    step_ev((struct lc_event){
+        .type = LC_EV_CHILD_EXITED, .now_ms = 2200, .child = LC_VALIDATE, .status = SIGKILL});
+    assert_int_equal(lc.config.refused, 1); /* not a refusal */
+    assert_string_equal(lc.config.last_refused.hash, "h2");
+    assert_string_equal(lc.config.hash, "");
+    i = find(LC_ACT_SPAWN); /* what is on disk now, h3, is tried next */
     assert_true(i >= 0);
     assert_int_equal(res.actions[i].child, LC_VALIDATE);
     assert_string_equal(lc.config.validating, "h3");

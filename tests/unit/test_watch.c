@@ -70,7 +70,8 @@ static void run_once(int without_inotify)
     char *paths[] = {dir};
     struct strlist sl = {.v = paths, .n = 1};
     char err[256] = "";
-    struct watch *w = watch_start(&sl, 50, &loop, on_change, NULL, err, sizeof err);
+    struct watch_settings ws = {.paths = &sl, .debounce_ms = 50};
+    struct watch *w = watch_start(&ws, &loop, on_change, NULL, err, sizeof err);
     assert_non_null(w);
     loop_timer_init(&change_timer, change, NULL);
     loop_timer_init(&give_up, stop, NULL);
