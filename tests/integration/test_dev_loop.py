@@ -2,14 +2,17 @@
 --watch-include/--watch-exclude, --watch-poll where inotify stays silent,
 the inotify watch limit, and --validate as the build: streamed, timed,
 cancelled by a newer change, its last lines in /status."""
+import http.client
 import json
 import os
+import shutil
 import subprocess
+import threading
 import time
 
 import pytest
 
-from conftest import PODVISOR, Podvisor, wait_for
+from conftest import PODVISOR, Podvisor, base_env, free_port, wait_for
 from kubelet import http_probe
 from test_config import err_line, quiet_stdout
 
@@ -263,3 +266,88 @@ def test_a_build_past_validate_timeout_is_killed_and_refused(tmp_path):
         assert "ran too long" in line, line
         assert pv.child_pid() == first
         assert status(port)["config"]["last_refused_change"]["timed_out"] is True
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GOAPPS = os.path.abspath(os.environ.get("GOAPPS", os.path.join(HERE, "..", "..", "build", "goapps")))
+GO_ENV = {"GO111MODULE": "off", "GOPATH": "/usr/share/gocode",
+          "GOCACHE": os.path.join(GOAPPS, ".gocache")}
+
+
+class Bodies(threading.Thread):
+    """Requests in a loop, a new connection each: every body seen, every
+    failure (refused, reset, timeout, non-200) counted."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.seen, self.failed, self.errors = port, set(), 0, []
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            try:
+                conn.request("GET", "/", headers={"Connection": "close"})
+                r = conn.getresponse()
+                body = r.read().decode().strip()
+                if r.status == 200:
+                    self.seen.add(body)
+                else:
+                    self.failed += 1
+                    self.errors.append(f"status {r.status}")
+            except (OSError, http.client.HTTPException) as e:
+                self.failed += 1
+                self.errors.append(f"{type(e).__name__}: {e}")
+            finally:
+                conn.close()
+
+
+def set_message(src, text):
+    write(f"{src}/message.go", f'package main\n\nconst Message = "{text}"\n')
+
+
+@pytest.mark.skipif(shutil.which("go") is None,
+                    reason="golang-go is not installed (tests/deps.sh installs it)")
+def test_gin_dev_loop_edit_build_swap_without_a_failed_request(tmp_path):
+    """docs/dev-loop.md's recipe: a Gin app's source watched, --validate as
+    the build, the socket held by podvisor, stop-first: every edit serves,
+    a broken edit keeps the last build serving, and no request fails."""
+    r = subprocess.run(["sh", os.path.join(HERE, "apps", "go", "build.sh"), GOAPPS],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr   # warms the build cache the builds below use
+    src, binary = str(tmp_path / "src"), str(tmp_path / "app")
+    shutil.copytree(os.path.join(HERE, "apps", "go", "devapp"), src)
+    env = dict(base_env(), **GO_ENV)
+    subprocess.run(["go", "build", "-o", binary, "."], cwd=src, env=env, check=True, timeout=600)
+    port = free_port()
+    build = f"sh -c 'cd {src} && go build -o {binary}.next . && mv {binary}.next {binary}'"
+    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", src,
+                   "--watch-include", "*.go", "--debounce", "200ms",
+                   "--validate", build, "--validate-timeout", "5m",
+                   "--socket", f"tcp://127.0.0.1:{port}", "--", binary], env=env)
+    with pv:
+        pv.probe_port()
+        load = Bodies(port)
+        load.start()
+        try:
+            wait_for(lambda: "hello, version 1" in load.seen, timeout=30, what="version 1",
+                     err=pv.stderr_so_far)
+            for v in (2, 3, 4):
+                set_message(src, f"hello, version {v}")
+                wait_for(lambda: f"hello, version {v}" in load.seen, timeout=120,
+                         what=f"version {v} served", err=pv.stderr_so_far)
+            # A broken edit: the build fails, version 4 keeps serving.
+            write(f"{src}/message.go", "package main\n\nconst Message = \n")
+            err_line(pv, "config change refused", timeout=120)
+            pv.says("--validate: ")            # the compiler's words, streamed
+            seen = len(load.seen)
+            time.sleep(0.5)
+            assert len(load.seen) == seen       # nothing new: still version 4
+            set_message(src, "hello, version 5")
+            wait_for(lambda: "hello, version 5" in load.seen, timeout=120,
+                     what="version 5 served", err=pv.stderr_so_far)
+        finally:
+            load.halt.set()
+            load.join(timeout=60)
+        assert load.failed == 0, load.errors[:5]
+        assert load.seen == {f"hello, version {v}" for v in (1, 2, 3, 4, 5)}, load.seen

@@ -7,8 +7,8 @@ out=$(realpath -m "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 export GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$out/.gocache"
-for app in ginsd graceapp flipapp; do
-    if [ ! -x "$out/$app" ] || [ "$here/$app/main.go" -nt "$out/$app" ]; then
+for app in ginsd graceapp flipapp devapp; do
+    if [ ! -x "$out/$app" ] || [ -n "$(find "$here/$app" -newer "$out/$app" -name "*.go")" ]; then
         (cd "$here/$app" && go build -o "$out/$app" .)
     fi
 done
