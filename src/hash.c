@@ -235,7 +235,11 @@ static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum 
         /* A poll's pass: who each file is, its size and times; no open, no
          * read (a 10,000-file tree is one stat each). */
         struct stat isb;
-        if (fstatat(dirfd, name, &isb, 0) == 0 && !S_ISDIR(isb.st_mode)) {
+        /* A symlink goes the content way (few in a tree): one out of the
+         * tree counts by its text there, and its target's moves, which
+         * no watch sees, must not look like a change inotify missed. */
+        if (fstatat(dirfd, name, &isb, depth > 0 ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
+            !S_ISDIR(isb.st_mode) && !S_ISLNK(isb.st_mode)) {
             if (filtered && !pathfilter_counts(filter, rel, 0))
                 return 0;
             if (filtered)

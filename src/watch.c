@@ -27,6 +27,11 @@
  * affected, and by at most this much. */
 #define BATCH_MS 10
 
+/* How often a plain directory tree is looked at to find out whether
+ * inotify reports its changes at all (a bind mount from a VM's host may
+ * not): a pass of stats, 3 ms for 1,000 files. */
+#define DETECT_MS 10000
+
 /* A source tree deeper than this is a loop (bind mounts), not a tree. */
 #define MAX_TREE_DEPTH 64
 
@@ -72,9 +77,12 @@ struct watch {
     int limit_said;               /* the inotify watch limit was reached (said once) */
     int64_t poll_ms;              /* 0: no polling */
     char poll_sig[HASH_TEXT_LEN]; /* the last pass: identities, sizes and times */
-    unsigned events_since_poll;
+    unsigned events_total;        /* relevant inotify reads, ever */
+    unsigned events_at_walk;      /* events_total when the last pass began */
     int silent_said;
-    int paused; /* the fd is out of the loop until `resume` fires */
+    int detecting;         /* polling only to find out whether inotify is silent */
+    int64_t poll_asked_ms; /* --watch-poll (0: not given) */
+    int paused;            /* the fd is out of the loop until `resume` fires */
     int64_t debounce_ms;
     int64_t last_event_ms;
     int64_t first_event_ms; /* of the burst being debounced; 0: none */
@@ -141,7 +149,7 @@ static void watch_limit_reached(struct watch *w, const struct watched *p, const 
     else if (node >= 0)
         snprintf(lim, sizeof lim, "fs.inotify.max_user_watches = %ld, shared by the node's user",
                  node);
-    int64_t ms = w->poll_ms > 0 ? w->poll_ms : RETRY_MS;
+    int64_t ms = w->poll_asked_ms > 0 ? w->poll_asked_ms : RETRY_MS;
     log_warn("--watch %s: the inotify watch limit (%s) is used up at %s: polling every %lldms "
              "as well (raise the limit, or leave directories out with --watch-exclude)",
              p->path, lim, dir, (long long)ms);
@@ -539,36 +547,75 @@ static void poll_signature(struct watch *w, char out[HASH_TEXT_LEN])
 static void on_poll(void *ctx)
 {
     struct watch *w = ctx;
-    /* What inotify has to say first: a change it did report is not one it
-     * missed. */
+    /* What inotify has to say first, and again after the pass: a change
+     * the pass sees was made before its end, so its event (if inotify saw
+     * it) is queued by then. */
     if (w->fd >= 0)
         on_events(w, EPOLLIN);
+    unsigned at_walk = w->events_total;
     char sig[HASH_TEXT_LEN];
     poll_signature(w, sig);
+    if (w->fd >= 0)
+        on_events(w, EPOLLIN);
     if (sig[0] != '\0' && strcmp(sig, w->poll_sig) != 0) {
-        if (w->fd >= 0 && w->events_since_poll == 0 && !w->limit_said && !w->silent_said) {
+        /* No event since the last pass began: inotify missed it. */
+        int missed = w->fd >= 0 && w->events_total == w->events_at_walk && !w->limit_said;
+        if (missed && !w->silent_said) {
             w->silent_said = 1;
-            log_warn("--watch: a change under %s%s came with no inotify event (a mount from "
-                     "another machine or a VM's file sharing?): polling every %lldms finds "
-                     "them",
-                     w->paths[0], w->n > 1 ? " (or another watched path)" : "",
-                     (long long)w->poll_ms);
+            if (w->detecting) {
+                w->detecting = 0;
+                w->poll_ms = w->poll_asked_ms > 0 ? w->poll_asked_ms : RETRY_MS;
+                log_warn("--watch: a change under %s%s came with no inotify event (a mount "
+                         "from another machine or a VM's file sharing?): polling every %lldms "
+                         "from now on (--watch-poll sets how often)",
+                         w->paths[0], w->n > 1 ? " (or another watched path)" : "",
+                         (long long)w->poll_ms);
+            } else {
+                log_warn("--watch: a change under %s%s came with no inotify event (a mount "
+                         "from another machine or a VM's file sharing?): polling every %lldms "
+                         "finds them",
+                         w->paths[0], w->n > 1 ? " (or another watched path)" : "",
+                         (long long)w->poll_ms);
+            }
         }
         memcpy(w->poll_sig, sig, sizeof sig);
         mark(w);
     }
-    w->events_since_poll = 0;
+    w->events_at_walk = at_walk;
     loop_timer_arm(w->loop, &w->poll, w->poll_ms);
 }
 
+/* Polls every ms from now on (never less often than it does already). */
 static void start_polling(struct watch *w, int64_t ms)
 {
-    if (w->poll_ms > 0 && w->poll.armed)
-        return; /* already, at the rate asked for */
+    if (w->poll.armed && !w->detecting && ms >= w->poll_ms)
+        return;
     w->poll_ms = ms;
+    w->detecting = 0;
     if (w->poll_sig[0] == '\0')
         poll_signature(w, w->poll_sig);
     loop_timer_arm(w->loop, &w->poll, ms);
+}
+
+/* A plain directory tree (not a ConfigMap volume, whose kubelet writes are
+ * local and seen) is looked at every DETECT_MS: a change found that
+ * inotify never reported turns polling on. */
+static void start_detecting(struct watch *w)
+{
+    w->poll_ms = DETECT_MS;
+    w->detecting = 1;
+    poll_signature(w, w->poll_sig);
+    loop_timer_arm(w->loop, &w->poll, DETECT_MS);
+}
+
+static int plain_directory(const char *path)
+{
+    struct stat sb;
+    char data[PATH_MAX];
+    if (stat(path, &sb) < 0 || !S_ISDIR(sb.st_mode))
+        return 0;
+    snprintf(data, sizeof data, "%s/..data", path);
+    return lstat(data, &sb) < 0;
 }
 
 /* File systems whose changes made elsewhere (the server, the host of a VM)
@@ -666,7 +713,7 @@ static void on_events(void *ctx, uint32_t events)
         if (w->rescan)
             rescan(w);
         if (any) {
-            w->events_since_poll++;
+            w->events_total++;
             mark(w);
             for (size_t i = 0; i < w->n; i++)
                 if (w->w[i].wd_parent < 0 && !w->retry.armed)
@@ -737,6 +784,7 @@ struct watch *watch_start(const struct watch_settings *ws, struct loop *loop,
     loop_timer_init(&w->retry, on_retry, w);
     loop_timer_init(&w->resume, on_resume, w);
     loop_timer_init(&w->poll, on_poll, w);
+    w->poll_asked_ms = ws->poll_ms;
     if (ws->filter != NULL)
         w->filter = *ws->filter;
     w->hash_opts.filter = pathfilter_active(&w->filter) ? &w->filter : NULL;
@@ -811,8 +859,16 @@ struct watch *watch_start(const struct watch_settings *ws, struct loop *loop,
                  w->w[i].path, fs, (long long)poll_ms);
         break;
     }
-    if (poll_ms > 0)
+    if (poll_ms > 0) {
         start_polling(w, poll_ms);
+    } else if (!w->poll.armed) { /* (the watch limit may have started it) */
+        for (size_t i = 0; i < w->n; i++) {
+            if (plain_directory(w->w[i].path)) {
+                start_detecting(w);
+                break;
+            }
+        }
+    }
     return w;
 }
 

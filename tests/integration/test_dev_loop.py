@@ -139,8 +139,10 @@ def test_polling_finds_what_inotify_never_reports(tmp_path):
         assert status(port)["child"]["restarts_by_reason"]["config"] == 1
 
 
-def test_without_polling_the_overlay_change_is_not_seen(tmp_path):
-    """The control for the test above: the overlay really is silent."""
+def test_without_watch_poll_a_silent_mount_is_found_and_polled(tmp_path):
+    """The same overlay without --watch-poll: inotify says nothing (the
+    first change is not acted on at once), the look every 10 s at a plain
+    directory tree finds it, says so, and polls every second from then on."""
     d = str(tmp_path)
     write(f"{d}/lower/pkg/app.go", "package app // 1\n")
     pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", f"{d}/merged",
@@ -152,8 +154,15 @@ def test_without_polling_the_overlay_change_is_not_seen(tmp_path):
         assert pv.readline() == "start package app // 1"
         with open(f"{d}/lower/pkg/app.go", "w") as f:
             f.write("package app // 2\n")
-        quiet_stdout(pv, 1.5)
+        quiet_stdout(pv, 1.0)   # inotify is silent indeed
         assert status(port)["config"]["changes"] == 0
+        assert pv.readline(timeout=30) == "start package app // 2"
+        line, _ = err_line(pv, "came with no inotify event")
+        assert "polling every 1000ms from now on" in line, line
+        with open(f"{d}/lower/pkg/app.go", "w") as f:
+            f.write("package app // 3\n")
+        assert pv.readline(timeout=30) == "start package app // 3"
+        assert pv.stderr_so_far().count("came with no inotify event") == 1
 
 
 def test_the_inotify_watch_limit_is_named_and_polling_takes_over(tmp_path):
