@@ -278,6 +278,7 @@ bench: $(BUILD)/podvisor helpers static
 	@sh tests/integration/apps/go/build.sh build/goapps || echo "bench: no Go (tests/deps.sh)"
 	@$(PYTHON) bench/restarts.py $(abspath build/podvisor-static)
 	@$(PYTHON) bench/drain.py $(abspath build/podvisor-static)
+	@$(PYTHON) bench/devloop.py $(abspath build/podvisor-static)
 
 # SIGTERM forwarding against the floor of each shape of PID 1 (bench/sigfloor.c,
 # built as podvisor-static is: musl, static PIE): what an epoll loop that arms

@@ -5,7 +5,7 @@
 set -eu
 PKGS="make gcc clang clang-format libclang-rt-14-dev pkg-config libmicrohttpd-dev libjansson-dev
 nettle-dev libcurl4-openssl-dev libcmocka-dev valgrind python3 python3-pytest util-linux procps
-curl nginx wrk tini dumb-init catatonit openssl iproute2 man-db stress-ng
+curl nginx wrk tini dumb-init catatonit openssl iproute2 man-db stress-ng entr
 podman runc fuse-overlayfs uidmap slirp4netns debootstrap python3-yaml gunicorn uvicorn systemd
 golang-go golang-github-gin-gonic-gin-dev golang-github-coreos-go-systemd-dev
 golang-github-facebookgo-grace-dev golang-github-cloudflare-tableflip-dev"
