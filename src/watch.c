@@ -580,6 +580,13 @@ static void on_poll(void *ctx)
         }
         memcpy(w->poll_sig, sig, sizeof sig);
         mark(w);
+        if (!missed && w->detecting) {
+            /* A change inotify did report: it serves this tree, and the
+             * looks stop (an idle dev loop then costs nothing). */
+            w->detecting = 0;
+            log_debug("--watch: inotify reports the changes under %s: no more looks", w->paths[0]);
+            return;
+        }
     }
     w->events_at_walk = at_walk;
     loop_timer_arm(w->loop, &w->poll, w->poll_ms);
@@ -598,8 +605,9 @@ static void start_polling(struct watch *w, int64_t ms)
 }
 
 /* A plain directory tree (not a ConfigMap volume, whose kubelet writes are
- * local and seen) is looked at every DETECT_MS: a change found that
- * inotify never reported turns polling on. */
+ * local and seen) is looked at every DETECT_MS until its first change: a
+ * change inotify never reported turns polling on; one it did report ends
+ * the looks. */
 static void start_detecting(struct watch *w)
 {
     w->poll_ms = DETECT_MS;

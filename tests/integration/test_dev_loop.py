@@ -360,3 +360,18 @@ def test_gin_dev_loop_edit_build_swap_without_a_failed_request(tmp_path):
             load.join(timeout=60)
         assert load.failed == 0, load.errors[:5]
         assert load.seen == {f"hello, version {v}" for v in (1, 2, 3, 4, 5)}, load.seen
+
+
+def test_where_inotify_reports_changes_the_looks_stop(tmp_path):
+    """The other side of the 10 s look: a change inotify reported, seen by
+    the next look too, proves inotify serves the tree; no more looks (an
+    idle dev loop then costs nothing) and no warning."""
+    src = tree(tmp_path)
+    pv, port = start(["-v"], src)
+    with pv:
+        assert pv.readline() == "start package main // 1"
+        write(f"{src}/cmd/server/main.go", "package main // 2\n")
+        assert pv.readline() == "start package main // 2"
+        pv.says("inotify reports the changes under", timeout=30)
+        assert "came with no inotify event" not in pv.stderr_so_far()
+        assert status(port)["child"]["restarts_by_reason"]["config"] == 1
