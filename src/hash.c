@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pathfilter.h"
@@ -55,6 +56,7 @@ struct walk {
     struct hash_notes *notes;
     struct hash_notes scratch;
     struct hash_opts opts;
+    int64_t now_ns; /* CLOCK_REALTIME at the walk's start: files' times are on it */
     size_t top_len; /* of the top path as given: what follows it is the entry's relative path */
     uint64_t content_left;
     unsigned entries;
@@ -174,37 +176,207 @@ out:
     return rc;
 }
 
+/* --- the per-file digest cache -------------------------------------- */
+
+/* What one file's record was, and the stat it was made from. */
+struct cache_entry {
+    char *path; /* NULL: an empty slot */
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+    uint8_t digest[SHA256_DIGEST_SIZE];
+    uint64_t total;
+    int identity; /* hashed by identity (past the budget): stays so while unchanged */
+    unsigned gen; /* the walk that last saw it */
+};
+
+struct hash_cache {
+    struct cache_entry *slots;
+    size_t cap, n; /* cap: a power of 2, or 0 */
+    unsigned gen;
+    size_t seen; /* entries seen by the current walk */
+};
+
+/* A file changed less than this long ago is read again every time: its
+ * times come from a coarse clock, so a second write within one tick can
+ * leave size and times as they were (git's "racily clean" entries). */
+#define CACHE_SETTLED_NS (2 * 1000000000LL)
+
+struct hash_cache *hash_cache_new(void)
+{
+    return calloc(1, sizeof(struct hash_cache));
+}
+
+void hash_cache_free(struct hash_cache *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->cap; i++)
+        free(c->slots[i].path);
+    free(c->slots);
+    free(c);
+}
+
+size_t hash_cache_size(const struct hash_cache *c)
+{
+    return c ? c->n : 0;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static struct cache_entry *cache_slot(struct hash_cache *c, const char *path)
+{
+    if (c->cap == 0)
+        return NULL;
+    for (size_t i = fnv1a(path) & (c->cap - 1);; i = (i + 1) & (c->cap - 1))
+        if (c->slots[i].path == NULL || strcmp(c->slots[i].path, path) == 0)
+            return &c->slots[i];
+}
+
+/* Rebuilds the table at cap: to grow (prune 0), or after a walk, keeping
+ * only what it saw (prune 1). */
+static int cache_rebuild(struct hash_cache *c, size_t cap, int prune)
+{
+    struct cache_entry *slots = calloc(cap, sizeof *slots);
+    if (slots == NULL)
+        return -ENOMEM;
+    struct cache_entry *old = c->slots;
+    size_t oldcap = c->cap;
+    c->slots = slots;
+    c->cap = cap;
+    c->n = 0;
+    for (size_t i = 0; i < oldcap; i++) {
+        if (old[i].path == NULL)
+            continue;
+        if (prune && old[i].gen != c->gen) {
+            free(old[i].path); /* gone from the tree */
+            continue;
+        }
+        *cache_slot(c, old[i].path) = old[i];
+        c->n++;
+    }
+    free(old);
+    return 0;
+}
+
+static int same_stat(const struct cache_entry *e, const struct stat *sb)
+{
+    return e->dev == sb->st_dev && e->ino == sb->st_ino && e->size == sb->st_size &&
+           e->mtime.tv_sec == sb->st_mtim.tv_sec && e->mtime.tv_nsec == sb->st_mtim.tv_nsec &&
+           e->ctime.tv_sec == sb->st_ctim.tv_sec && e->ctime.tv_nsec == sb->st_ctim.tv_nsec;
+}
+
+static int64_t ns_of(struct timespec t)
+{
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* Keeps a file's record, when its times are settled (out of memory: not
+ * kept, read again next time). */
+static void cache_store(struct walk *w, const struct stat *sb, const uint8_t *digest,
+                        uint64_t total, int identity)
+{
+    struct hash_cache *c = w->opts.cache;
+    if (ns_of(sb->st_mtim) > w->now_ns - CACHE_SETTLED_NS ||
+        ns_of(sb->st_ctim) > w->now_ns - CACHE_SETTLED_NS)
+        return;
+    if ((c->n + 1) * 2 > c->cap && cache_rebuild(c, c->cap ? c->cap * 2 : 64, 0) < 0)
+        return;
+    struct cache_entry *e = cache_slot(c, w->path);
+    if (e->path == NULL) {
+        if ((e->path = strdup(w->path)) == NULL)
+            return;
+        c->n++;
+        c->seen++;
+    } else if (e->gen != c->gen) {
+        c->seen++;
+    }
+    e->dev = sb->st_dev;
+    e->ino = sb->st_ino;
+    e->size = sb->st_size;
+    e->mtime = sb->st_mtim;
+    e->ctime = sb->st_ctim;
+    memcpy(e->digest, digest, sizeof e->digest);
+    e->total = total;
+    e->identity = identity;
+    e->gen = c->gen;
+}
+
+/* The record of a file the cache knows unchanged. */
+static void put_known(struct walk *w, struct cache_entry *e, const struct stat *sb)
+{
+    if (e->gen != w->opts.cache->gen)
+        w->opts.cache->seen++;
+    e->gen = w->opts.cache->gen;
+    if (e->identity) {
+        note(w, &w->notes->big, "past the content budget: hashed by size and times");
+        put_identity(&w->c, sb);
+    } else {
+        put_tag(&w->c, 'F', "");
+        sha256_update(&w->c, sizeof e->digest, e->digest);
+        put_u64(&w->c, e->total);
+    }
+}
+
+/* A file's record: its content's digest and length (or its identity past
+ * the budget), from the cache while its stat is unchanged and settled. */
 static void hash_content(struct walk *w, int fd, const struct stat *sb)
 {
+    struct cache_entry *e = w->opts.cache ? cache_slot(w->opts.cache, w->path) : NULL;
+    if (e != NULL && e->path != NULL && same_stat(e, sb)) {
+        put_known(w, e, sb);
+        return;
+    }
+    uint8_t digest[SHA256_DIGEST_SIZE] = {0};
     if ((uint64_t)sb->st_size > w->content_left) {
         note(w, &w->notes->big, "past the content budget: hashed by size and times");
         put_identity(&w->c, sb);
+        if (w->opts.cache)
+            cache_store(w, sb, digest, 0, 1);
         return;
     }
-    put_tag(&w->c, 'F', "");
+    struct sha256_ctx fc;
+    sha256_init(&fc);
     uint8_t buf[65536];
     uint64_t total = 0;
+    int err = 0;
     for (;;) {
         ssize_t r = read(fd, buf, sizeof buf);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            put_error(&w->c, errno);
+            err = errno;
             break;
         }
         if (r == 0)
             break;
         /* A file that grows while read is bounded all the same. */
         if ((uint64_t)r > w->content_left) {
-            put_error(&w->c, EFBIG);
+            err = EFBIG;
             w->content_left = 0;
             break;
         }
-        sha256_update(&w->c, (size_t)r, buf);
+        sha256_update(&fc, (size_t)r, buf);
         total += (uint64_t)r;
         w->content_left -= (uint64_t)r;
     }
+    put_tag(&w->c, 'F', "");
+    if (err) {
+        put_error(&w->c, err); /* not kept: read again next time */
+        return;
+    }
+    sha256_digest(&fc, sizeof digest, digest);
+    sha256_update(&w->c, sizeof digest, digest);
     put_u64(&w->c, total);
+    if (w->opts.cache)
+        cache_store(w, sb, digest, total, 0);
 }
 
 static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum hash_found *found)
@@ -251,8 +423,23 @@ static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum 
         }
     }
     struct stat lsb;
-    int is_link =
-        depth > 0 && fstatat(dirfd, name, &lsb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lsb.st_mode);
+    int lstat_ok = depth > 0 && fstatat(dirfd, name, &lsb, AT_SYMLINK_NOFOLLOW) == 0;
+    int is_link = lstat_ok && S_ISLNK(lsb.st_mode);
+    /* A plain file the cache knows, unchanged: its record without opening
+     * it (the open, not the read, is most of a small file's cost). */
+    struct cache_entry *known = lstat_ok && !is_link && S_ISREG(lsb.st_mode) && w->opts.cache
+                                    ? cache_slot(w->opts.cache, w->path)
+                                    : NULL;
+    if (known != NULL && known->path != NULL && same_stat(known, &lsb)) {
+        if (filtered && !pathfilter_counts(filter, rel, 0))
+            return 0;
+        if (filtered)
+            put_tag(&w->c, 'N', rel);
+        if (found)
+            *found = HASH_FILE;
+        put_known(w, known, &lsb);
+        return 0;
+    }
     /* O_NONBLOCK: a FIFO in a watched directory must not hang podvisor;
      * the type is checked on the open fd, so nothing can swap it between. */
     int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
@@ -368,6 +555,15 @@ int hash_paths_with(char *const *paths, size_t n, const struct hash_opts *opts,
         return -ENOMEM;
     if (opts != NULL)
         w->opts = *opts;
+    if (w->opts.identity_only)
+        w->opts.cache = NULL; /* reads nothing: keeps the cache as it is */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    w->now_ns = ns_of(now);
+    if (w->opts.cache != NULL) {
+        w->opts.cache->gen++;
+        w->opts.cache->seen = 0;
+    }
     w->notes = notes ? notes : &w->scratch;
     memset(w->notes, 0, sizeof *w->notes);
     w->content_left = HASH_CONTENT_BUDGET;
@@ -383,6 +579,15 @@ int hash_paths_with(char *const *paths, size_t n, const struct hash_opts *opts,
             free(w);
             return rc;
         }
+    }
+    /* Files no longer in the tree leave the cache (a failed rebuild keeps
+     * them until the next one). */
+    struct hash_cache *cache = w->opts.cache;
+    if (cache != NULL && cache->seen < cache->n) {
+        size_t cap = 64;
+        while (cap < cache->seen * 2 + 2)
+            cap *= 2;
+        cache_rebuild(cache, cap, 1);
     }
     uint8_t digest[SHA256_DIGEST_SIZE];
     sha256_digest(&w->c, sizeof digest, digest);

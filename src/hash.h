@@ -49,9 +49,21 @@ int hash_paths(char *const *paths, size_t n, char out[HASH_TEXT_LEN], enum hash_
 
 struct pathfilter;
 
+/* A watcher's memory of each file's digest, keyed by path, with the stat
+ * it was made from: a file whose stat is unchanged (and whose times are
+ * more than 2 s old: their clock is coarse) is not read again, so a change
+ * in a 10,000-file tree reads what changed, not the tree. Files gone from
+ * the tree are dropped after each walk. */
+struct hash_cache;
+struct hash_cache *hash_cache_new(void);
+void hash_cache_free(struct hash_cache *c);
+/** How many files it holds. */
+size_t hash_cache_size(const struct hash_cache *c);
+
 /* How a watcher hashes (hash_paths: everything, by content). */
 struct hash_opts {
     const struct pathfilter *filter; /* NULL: every entry counts */
+    struct hash_cache *cache;        /* NULL: every file is read */
     /* Files by identity, size and times, never read: a poll's cheap pass
      * (what it finds changed is then hashed by content). */
     int identity_only;

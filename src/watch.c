@@ -540,6 +540,7 @@ static void poll_signature(struct watch *w, char out[HASH_TEXT_LEN])
 {
     struct hash_opts o = w->hash_opts;
     o.identity_only = 1;
+    o.cache = NULL;
     if (hash_paths_with(w->paths, w->n, &o, out, NULL, NULL) < 0)
         out[0] = '\0'; /* out of memory: next time */
 }
@@ -796,6 +797,7 @@ struct watch *watch_start(const struct watch_settings *ws, struct loop *loop,
     if (ws->filter != NULL)
         w->filter = *ws->filter;
     w->hash_opts.filter = pathfilter_active(&w->filter) ? &w->filter : NULL;
+    w->hash_opts.cache = hash_cache_new(); /* NULL (out of memory): every file is read */
     w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (w->fd < 0) {
         /* Out of inotify instances (shared by every container of the
@@ -898,6 +900,7 @@ void watch_stop(struct watch *w)
     for (size_t i = 0; i < w->nsubs; i++)
         free(w->subs[i].rel);
     free(w->subs);
+    hash_cache_free(w->hash_opts.cache);
     if (w->fd >= 0) {
         if (!w->paused)
             loop_del(w->loop, &w->lw);

@@ -169,6 +169,56 @@ static void an_identity_pass_sees_touches_and_writes(void **state)
     sh("rm -rf %s %s.out");
 }
 
+static void hash_cached(char *out, struct hash_cache *c)
+{
+    char *paths[] = {dir};
+    struct hash_opts o = {.cache = c};
+    assert_int_equal(hash_paths_with(paths, 1, &o, out, NULL, NULL), 0);
+}
+
+/* The per-file digest cache gives the hash an uncached walk gives, keeps
+ * settled files only, sees every change (ctime moves on any write), and
+ * forgets what left the tree. */
+static void the_digest_cache_changes_nothing_but_the_reads(void **state)
+{
+    (void)state;
+    char a[HASH_TEXT_LEN], b[HASH_TEXT_LEN], plain[HASH_TEXT_LEN];
+    struct hash_cache *c = hash_cache_new();
+    assert_non_null(c);
+    snprintf(dir, sizeof dir, "/tmp/podvisor-cache-%d", (int)getpid());
+    /* Settled: written more than 2 s ago, as far as their times say. */
+    sh("rm -rf %s && mkdir -p %s/d && echo v1 > %s/d/k && echo other > %s/o");
+    sh("touch -d @1000000000 %s/d/k %s/o");
+    /* ctime cannot be set back: wait until these are 2 s old. */
+    sleep(3);
+    hash_cached(a, c);
+    hash_with(plain, NULL, 0);
+    assert_string_equal(a, plain);
+    assert_int_equal(hash_cache_size(c), 2);
+    hash_cached(b, c);
+    assert_string_equal(a, b);
+    /* Same size, the mtime put back: the ctime still tells. */
+    sh("echo v2 > %s/d/k && touch -d @1000000000 %s/d/k");
+    hash_cached(b, c);
+    assert_string_not_equal(a, b);
+    hash_with(plain, NULL, 0);
+    assert_string_equal(b, plain);
+    /* Just written: not kept, so a second write within the same tick of
+     * the times' clock is still read. */
+    assert_int_equal(hash_cache_size(c), 1);
+    sh("echo v3 > %s/d/k");
+    hash_cached(a, c);
+    assert_string_not_equal(a, b);
+    hash_with(plain, NULL, 0);
+    assert_string_equal(a, plain);
+    /* Gone from the tree: gone from the cache. */
+    sh("rm %s/o");
+    hash_cached(a, c);
+    assert_int_equal(hash_cache_size(c), 0);
+    hash_cache_free(c);
+    sh("rm -rf %s");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +228,7 @@ int main(void)
         cmocka_unit_test(bad_patterns_are_named),
         cmocka_unit_test(a_filtered_hash_sees_only_what_counts),
         cmocka_unit_test(an_identity_pass_sees_touches_and_writes),
+        cmocka_unit_test(the_digest_cache_changes_nothing_but_the_reads),
     };
     return cmocka_run_group_tests_name("pathfilter", tests, NULL, NULL);
 }
