@@ -145,6 +145,26 @@ def test_injected_nginx(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_dev_values_are_the_dev_loop(tmp_path):
+    """ci/dev-values.yaml (docs/dev-loop.md): the source watched with its
+    patterns, --validate as the build, the port held; podvisor takes it."""
+    objs = render("dev-values.yaml")
+    spec = pod(objs)["spec"]
+    app = container(spec, "app")
+    opts, cmd = split_podvisor(app["command"])
+    assert opt(opts, "--watch") == "/src" and opt(opts, "--socket") == "http=tcp://:8080"
+    includes = [opts[i + 1] for i, o in enumerate(opts) if o == "--watch-include"]
+    assert includes == ["*.go", "go.mod"] and opt(opts, "--watch-exclude") == ".git/"
+    assert opt(opts, "--validate").startswith("sh -c 'cd /src && go build")
+    assert opt(opts, "--validate-timeout") == "5m" and opt(opts, "--prestop-delay") == "0s"
+    assert cmd[:2] == ["sh", "-c"] and "exec /tmp/app" in cmd[2]
+    mounts = {m["name"]: m["mountPath"] for m in app["volumeMounts"]}
+    assert mounts["src"] == "/src" and mounts["tmp"] == "/tmp"
+    assert objs["Deployment"]["spec"]["replicas"] == 1
+    r = accepted_by_podvisor(opts, str(tmp_path))
+    assert r.returncode == 0, r.stderr
+
+
 def test_image_mode_rolls_on_config_change(tmp_path):
     objs = render("image-values.yaml")
     spec = pod(objs)["spec"]
