@@ -379,6 +379,18 @@ static void hash_content(struct walk *w, int fd, const struct stat *sb)
         cache_store(w, sb, digest, total, 0);
 }
 
+/* Filtered, a file counts only if the filter says so, and is then named
+ * by its path from the top. Returns 0 when it does not count. */
+static int name_file(struct walk *w, int filtered, const char *rel)
+{
+    if (!filtered)
+        return 1;
+    if (!pathfilter_counts(w->opts.filter, rel, 0))
+        return 0;
+    put_tag(&w->c, 'N', rel);
+    return 1;
+}
+
 static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum hash_found *found)
 {
     /* Filtered, an entry is named by its path from the top (directories
@@ -399,7 +411,7 @@ static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum 
     if (++w->entries > HASH_MAX_ENTRIES) {
         if (w->entries == HASH_MAX_ENTRIES + 1)
             note(w, &w->notes->truncated,
-                 "more than " HASH_MAX_ENTRIES_TEXT " entries: the rest is not hashed");
+                 "more than " HASH_STRING(HASH_MAX_ENTRIES) " entries: the rest is not hashed");
         put_error(&w->c, E2BIG);
         return 0;
     }
@@ -412,10 +424,8 @@ static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum 
          * no watch sees, must not look like a change inotify missed. */
         if (fstatat(dirfd, name, &isb, depth > 0 ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
             !S_ISDIR(isb.st_mode) && !S_ISLNK(isb.st_mode)) {
-            if (filtered && !pathfilter_counts(filter, rel, 0))
+            if (!name_file(w, filtered, rel))
                 return 0;
-            if (filtered)
-                put_tag(&w->c, 'N', rel);
             if (found)
                 *found = S_ISREG(isb.st_mode) ? HASH_FILE : HASH_OTHER;
             put_identity(&w->c, &isb);
@@ -431,10 +441,8 @@ static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum 
                                     ? cache_slot(w->opts.cache, w->path)
                                     : NULL;
     if (known != NULL && known->path != NULL && same_stat(known, &lsb)) {
-        if (filtered && !pathfilter_counts(filter, rel, 0))
+        if (!name_file(w, filtered, rel))
             return 0;
-        if (filtered)
-            put_tag(&w->c, 'N', rel);
         if (found)
             *found = HASH_FILE;
         put_known(w, known, &lsb);
@@ -449,10 +457,8 @@ static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum 
         /* There but not readable (a 0400 Secret, podvisor not root): its
          * identity, size and times, so that a rotation is still seen. */
         if (err != ENOENT && fstatat(dirfd, name, &sb, 0) == 0 && S_ISREG(sb.st_mode)) {
-            if (filtered && !pathfilter_counts(filter, rel, 0))
+            if (!name_file(w, filtered, rel))
                 return 0;
-            if (filtered)
-                put_tag(&w->c, 'N', rel);
             if (found)
                 *found = HASH_FILE;
             char why[128];
@@ -463,10 +469,8 @@ static int hash_at(struct walk *w, int dirfd, const char *name, int depth, enum 
         }
         /* Gone since the directory was read, or not to be opened: as a
          * file, for the filter (a directory would be watched anyway). */
-        if (filtered && !pathfilter_counts(filter, rel, 0))
+        if (!name_file(w, filtered, rel))
             return 0;
-        if (filtered)
-            put_tag(&w->c, 'N', rel);
         put_error(&w->c, err == ENOENT ? 0 : err);
         return 0;
     }

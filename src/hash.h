@@ -23,7 +23,8 @@
 /* A source tree of 10,000 files and their directories fits (a dev loop's
  * --watch); a walk of this many stats stays in the tens of milliseconds. */
 #define HASH_MAX_ENTRIES 100000
-#define HASH_MAX_ENTRIES_TEXT "100000"
+#define HASH_STRING_(x) #x
+#define HASH_STRING(x) HASH_STRING_(x) /* a bound's digits, for a message */
 
 /* What the bounds above did to one hash: the watcher says so once. */
 struct hash_notes {

@@ -425,6 +425,10 @@ const char *lifecycle_new_fault(const struct lifecycle *lc, unsigned *seen);
 /** What a refusal by --validate does to what runs, said after the refusal
  * ("; the running child is kept"): decided here, as the refusal is. */
 const char *lifecycle_refusal_outcome(const struct lifecycle *lc);
+/** Whether the running --validate, exiting with status, leaves no verdict:
+ * it was stopped because the files changed again, and did not run to its
+ * end on content the files are back at. Decided here, as the exit is. */
+int lifecycle_validate_void(const struct lifecycle *lc, int status);
 /** When a generation is about to start on files that hold content that
  * was refused or whose restart was rolled back (they cannot be
  * un-written), a warning saying so in buf; else NULL. */

@@ -335,18 +335,23 @@ static void refused_during_restart(struct lifecycle *lc, const struct lc_event *
     }
 }
 
+int lifecycle_validate_void(const struct lifecycle *lc, int status)
+{
+    /* A run that ended before the kill (no signal), on content the files
+     * are back at, judged what is on disk: its verdict stands. */
+    return lc->children[LC_VALIDATE].cancelled &&
+           !(WIFEXITED(status) && strcmp(lc->config.pending, lc->config.validating) == 0);
+}
+
 void lc_on_validate_exited(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     struct lc_child *c = &lc->children[LC_VALIDATE];
-    int timed_out = c->timed_out, cancelled = c->cancelled;
+    int timed_out = c->timed_out, no_verdict = lifecycle_validate_void(lc, ev->status);
     memset(c, 0, sizeof *c);
     lc_cancel(out, LC_EV_VALIDATE_TIMEOUT, LC_VALIDATE);
     if (!lifecycle_accepts_changes(lc))
         return;
-    /* It ran to its end before the kill (no signal), and the files are back
-     * at what it judged: its verdict stands. */
-    if (cancelled &&
-        !(WIFEXITED(ev->status) && strcmp(lc->config.pending, lc->config.validating) == 0)) {
+    if (no_verdict) {
         /* No verdict (even a pass: it judged what is gone). What is on
          * disk now is judged, unless it is what runs already. */
         lc->config.validate_again = 0;

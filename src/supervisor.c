@@ -70,7 +70,6 @@ struct sv_child {
     struct loop_watch exec_watch;
     struct helper capture; /* --validate's output (helper.h) */
     int exec_errno;        /* its exec failed with this (0: it did not) */
-    int64_t spawned_ms;    /* when it was started (a --validate's run time is logged) */
     struct supervisor *sv;
     enum lc_slot slot;
 };
@@ -406,7 +405,6 @@ static void spawn(struct supervisor *sv, enum lc_slot slot)
     int capture[2] = {-1, -1};
     c->capture.out_len = 0;
     c->capture.out[0] = '\0';
-    c->spawned_ms = loop_now_ms();
     if (slot == LC_VALIDATE && child_output_pipe(capture) == 0)
         opts.output_fd = capture[1];
     pid_t pid;
@@ -499,12 +497,11 @@ static void helper_exited(struct supervisor *sv, enum lc_slot slot, int status)
     const struct lc_config *cf = lifecycle_config(&sv->lc);
     int timed_out = lifecycle_child(&sv->lc, slot)->timed_out;
     int passed = status == 0 && !timed_out;
-    int64_t took = loop_now_ms() - c->spawned_ms;
+    int64_t took = loop_now_ms() - lifecycle_child(&sv->lc, slot)->started_ms;
     char took_text[48];
     snprintf(took_text, sizeof took_text, "%lld.%02llds", (long long)(took / 1000),
              (long long)(took % 1000 / 10));
-    if (lifecycle_child(&sv->lc, slot)->cancelled &&
-        !(WIFEXITED(status) && strcmp(cf->pending, cf->validating) == 0)) {
+    if (lifecycle_validate_void(&sv->lc, status)) {
         log_info("--validate for %s stopped after %s: the files changed again", cf->validating,
                  took_text);
         feed(sv, (struct lc_event){.type = LC_EV_CHILD_EXITED, .child = slot, .status = status});

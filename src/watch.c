@@ -120,6 +120,13 @@ const char *watch_hash(const struct watch *w)
 
 static void start_polling(struct watch *w, int64_t ms);
 
+/* How often to poll once polling is needed: as --watch-poll says, else
+ * every RETRY_MS. */
+static int64_t polling_ms(const struct watch *w)
+{
+    return w->poll_asked_ms > 0 ? w->poll_asked_ms : RETRY_MS;
+}
+
 static long read_limit(const char *path)
 {
     long v = -1;
@@ -149,7 +156,7 @@ static void watch_limit_reached(struct watch *w, const struct watched *p, const 
     else if (node >= 0)
         snprintf(lim, sizeof lim, "fs.inotify.max_user_watches = %ld, shared by the node's user",
                  node);
-    int64_t ms = w->poll_asked_ms > 0 ? w->poll_asked_ms : RETRY_MS;
+    int64_t ms = polling_ms(w);
     log_warn("--watch %s: the inotify watch limit (%s) is used up at %s: polling every %lldms "
              "as well (raise the limit, or leave directories out with --watch-exclude)",
              p->path, lim, dir, (long long)ms);
@@ -168,7 +175,6 @@ static int add(struct watch *w, struct watched *p, const char *dir)
         return -1;
     }
     if (errno != ENOENT && errno != ENOTDIR && !p->add_error_logged) {
-        /* ENOSPC: fs.inotify.max_user_watches is used up on the node. */
         log_errno(LOG_WARN, errno, "--watch %s: watching %s (retrying every %ds)", p->path, dir,
                   RETRY_MS / 1000);
         p->add_error_logged = 1;
@@ -563,21 +569,16 @@ static void on_poll(void *ctx)
         int missed = w->fd >= 0 && w->events_total == w->events_at_walk && !w->limit_said;
         if (missed && !w->silent_said) {
             w->silent_said = 1;
-            if (w->detecting) {
+            int was_detecting = w->detecting;
+            if (was_detecting) {
                 w->detecting = 0;
-                w->poll_ms = w->poll_asked_ms > 0 ? w->poll_asked_ms : RETRY_MS;
-                log_warn("--watch: a change under %s%s came with no inotify event (a mount "
-                         "from another machine or a VM's file sharing?): polling every %lldms "
-                         "from now on (--watch-poll sets how often)",
-                         w->paths[0], w->n > 1 ? " (or another watched path)" : "",
-                         (long long)w->poll_ms);
-            } else {
-                log_warn("--watch: a change under %s%s came with no inotify event (a mount "
-                         "from another machine or a VM's file sharing?): polling every %lldms "
-                         "finds them",
-                         w->paths[0], w->n > 1 ? " (or another watched path)" : "",
-                         (long long)w->poll_ms);
+                w->poll_ms = polling_ms(w);
             }
+            log_warn("--watch: a change under %s%s came with no inotify event (a mount from "
+                     "another machine or a VM's file sharing?): polling every %lldms %s",
+                     w->paths[0], w->n > 1 ? " (or another watched path)" : "",
+                     (long long)w->poll_ms,
+                     was_detecting ? "from now on (--watch-poll sets how often)" : "finds them");
         }
         memcpy(w->poll_sig, sig, sizeof sig);
         mark(w);
@@ -855,15 +856,12 @@ struct watch *watch_start(const struct watch_settings *ws, struct loop *loop,
         if (w->w[i].ever_seen)
             volume_unmounted(&w->w[i]); /* learns its volume */
     }
-    int64_t poll_ms = ws->poll_ms;
-    if (w->fd < 0)
-        poll_ms = poll_ms > 0 ? poll_ms : RETRY_MS;
+    int64_t poll_ms = w->fd < 0 ? polling_ms(w) : ws->poll_ms;
     for (size_t i = 0; i < w->n && w->fd >= 0; i++) {
         const char *fs = silent_fs(w->w[i].path);
         if (fs == NULL)
             continue;
-        if (poll_ms == 0)
-            poll_ms = RETRY_MS;
+        poll_ms = polling_ms(w);
         log_info("--watch %s is on %s, where changes made elsewhere reach no inotify: "
                  "polling every %lldms as well",
                  w->w[i].path, fs, (long long)poll_ms);
