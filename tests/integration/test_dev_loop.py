@@ -118,16 +118,22 @@ OVERLAY = ("mkdir -p {d}/lower {d}/upper {d}/work {d}/merged && "
            "workdir={d}/work {d}/merged")
 
 
+def on_overlay(d, *args):
+    """podvisor watching the overlay's merged directory (in its own mount
+    namespace), its app printing pkg/app.go as it starts."""
+    write(f"{d}/lower/pkg/app.go", "package app // 1\n")
+    return Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", f"{d}/merged",
+                     "--debounce", "100ms", *args, "--",
+                     "sh", "-c", f"echo start $(cat {d}/merged/pkg/app.go); exec sleep 1000"],
+                    setup=OVERLAY.format(d=d))
+
+
 def test_polling_finds_what_inotify_never_reports(tmp_path):
     """An overlay mount: a change made in its lower directory reaches no
     inotify watch on the merged one, as a change made on an NFS server or
     a VM's host does not. --watch-poll finds it, and says so once."""
     d = str(tmp_path)
-    write(f"{d}/lower/pkg/app.go", "package app // 1\n")
-    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", f"{d}/merged",
-                   "--watch-poll", "200ms", "--debounce", "100ms", "--",
-                   "sh", "-c", f"echo start $(cat {d}/merged/pkg/app.go); exec sleep 1000"],
-                  setup=OVERLAY.format(d=d))
+    pv = on_overlay(d, "--watch-poll", "200ms")
     with pv:
         port = pv.probe_port()
         assert pv.readline() == "start package app // 1"
@@ -144,11 +150,7 @@ def test_without_watch_poll_a_silent_mount_is_found_and_polled(tmp_path):
     first change is not acted on at once), the look every 10 s at a plain
     directory tree finds it, says so, and polls every second from then on."""
     d = str(tmp_path)
-    write(f"{d}/lower/pkg/app.go", "package app // 1\n")
-    pv = Podvisor(["--probe-listen", "127.0.0.1:0", "--watch", f"{d}/merged",
-                   "--debounce", "100ms", "--",
-                   "sh", "-c", f"echo start $(cat {d}/merged/pkg/app.go); exec sleep 1000"],
-                  setup=OVERLAY.format(d=d))
+    pv = on_overlay(d)
     with pv:
         port = pv.probe_port()
         assert pv.readline() == "start package app // 1"

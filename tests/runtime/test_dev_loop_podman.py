@@ -13,22 +13,12 @@ import uuid
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-ENV = dict(os.environ, CONTAINERS_CONF=os.path.join(ROOT, "build", "container",
-                                                    "containers.conf"))
+from test_play import ROOT, podman
+
 GOROOT = "/usr/lib/go-1.19"
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(GOROOT) or shutil.which("podman") is None,
                                 reason="needs golang-go 1.19 and podman (tests/deps.sh)")
-
-
-def podman(*args, check=True, timeout=120):
-    r = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout,
-                       env=ENV)
-    if check:
-        assert r.returncode == 0, f"podman {' '.join(args)}: {r.stderr}"
-    return r
 
 
 def free_port():

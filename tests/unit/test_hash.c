@@ -1,4 +1,5 @@
-/* Unit tests for src/hash.c: what changes the content hash, and what not. */
+/* Unit tests for src/hash.c: what changes the content hash, and what not,
+ * filtered, in a stat-only pass and through the digest cache. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "hash.h"
+#include "pathfilter.h"
 
 static char dir[64];
 
@@ -179,6 +181,128 @@ static void content_past_the_budget_is_hashed_by_identity(void **state)
     sh("rm -rf %s");
 }
 
+static void hash_with(char *out, const struct pathfilter *f, int identity)
+{
+    char *paths[] = {dir};
+    struct hash_opts o = {.filter = f, .identity_only = identity};
+    assert_int_equal(hash_paths_with(paths, 1, &o, out, NULL, NULL), 0);
+}
+
+static void a_filtered_hash_sees_only_what_counts(void **state)
+{
+    (void)state;
+    char *inc[] = {"*.go"};
+    char *exc[] = {"tmp/"};
+    struct pathfilter f = {inc, 1, exc, 1};
+    char a[HASH_TEXT_LEN], b[HASH_TEXT_LEN];
+    snprintf(dir, sizeof dir, "/tmp/podvisor-filter-%d", (int)getpid());
+    sh("rm -rf %s && mkdir -p %s/cmd %s/tmp && echo 'package main' > %s/cmd/main.go");
+    hash_with(a, &f, 0);
+    /* What does not count changes nothing: other files, excluded
+     * directories, new empty directories. */
+    sh("echo x > %s/README.md && echo y > %s/tmp/out.go && mkdir %s/empty %s/cmd/more");
+    hash_with(b, &f, 0);
+    assert_string_equal(a, b);
+    /* What counts does: its content, ... */
+    sh("echo 'package main // 2' > %s/cmd/main.go");
+    hash_with(b, &f, 0);
+    assert_string_not_equal(a, b);
+    /* ... where it is (the same content moved is a change), ... */
+    hash_with(a, &f, 0);
+    sh("mv %s/cmd/main.go %s/cmd/more/main.go");
+    hash_with(b, &f, 0);
+    assert_string_not_equal(a, b);
+    /* ... and a new file that counts. */
+    hash_with(a, &f, 0);
+    sh("echo 'package x' > %s/cmd/x.go");
+    hash_with(b, &f, 0);
+    assert_string_not_equal(a, b);
+    /* Unfiltered, as ever: the new empty directory counts. */
+    hash_with(a, NULL, 0);
+    sh("mkdir %s/empty2");
+    hash_with(b, NULL, 0);
+    assert_string_not_equal(a, b);
+    sh("rm -rf %s");
+}
+
+static void an_identity_pass_sees_touches_and_writes(void **state)
+{
+    (void)state;
+    char a[HASH_TEXT_LEN], b[HASH_TEXT_LEN];
+    snprintf(dir, sizeof dir, "/tmp/podvisor-ident-%d", (int)getpid());
+    sh("rm -rf %s && mkdir -p %s/d && echo v1 > %s/d/k && touch -d @1000000000 %s/d/k");
+    hash_with(a, NULL, 1);
+    hash_with(b, NULL, 1);
+    assert_string_equal(a, b);
+    /* Same size, new content, new time: seen. */
+    sh("echo v2 > %s/d/k");
+    hash_with(b, NULL, 1);
+    assert_string_not_equal(a, b);
+    /* A touch alone is seen by the pass (the content hash decides after). */
+    hash_with(a, NULL, 1);
+    sh("touch -d @1000000001 %s/d/k");
+    hash_with(b, NULL, 1);
+    assert_string_not_equal(a, b);
+    /* A link out of the tree counts by its text, as in the content hash:
+     * its target's moves (which no watch sees) are no change. */
+    sh("echo 1 > %s.out && ln -s %s.out %s/d/link");
+    hash_with(a, NULL, 1);
+    sh("echo 22 > %s.out");
+    hash_with(b, NULL, 1);
+    assert_string_equal(a, b);
+    sh("rm -rf %s %s.out");
+}
+
+static void hash_cached(char *out, struct hash_cache *c)
+{
+    char *paths[] = {dir};
+    struct hash_opts o = {.cache = c};
+    assert_int_equal(hash_paths_with(paths, 1, &o, out, NULL, NULL), 0);
+}
+
+/* The per-file digest cache gives the hash an uncached walk gives, keeps
+ * settled files only, sees every change (ctime moves on any write), and
+ * forgets what left the tree. */
+static void the_digest_cache_changes_nothing_but_the_reads(void **state)
+{
+    (void)state;
+    char a[HASH_TEXT_LEN], b[HASH_TEXT_LEN], plain[HASH_TEXT_LEN];
+    struct hash_cache *c = hash_cache_new();
+    assert_non_null(c);
+    snprintf(dir, sizeof dir, "/tmp/podvisor-cache-%d", (int)getpid());
+    /* Settled: written more than 2 s ago, as far as their times say. */
+    sh("rm -rf %s && mkdir -p %s/d && echo v1 > %s/d/k && echo other > %s/o");
+    sh("touch -d @1000000000 %s/d/k %s/o");
+    /* ctime cannot be set back: wait until these are 2 s old. */
+    sleep(3);
+    hash_cached(a, c);
+    hash_with(plain, NULL, 0);
+    assert_string_equal(a, plain);
+    assert_int_equal(hash_cache_size(c), 2);
+    hash_cached(b, c);
+    assert_string_equal(a, b);
+    /* Same size, the mtime put back: the ctime still tells. */
+    sh("echo v2 > %s/d/k && touch -d @1000000000 %s/d/k");
+    hash_cached(b, c);
+    assert_string_not_equal(a, b);
+    hash_with(plain, NULL, 0);
+    assert_string_equal(b, plain);
+    /* Just written: not kept, so a second write within the same tick of
+     * the times' clock is still read. */
+    assert_int_equal(hash_cache_size(c), 1);
+    sh("echo v3 > %s/d/k");
+    hash_cached(a, c);
+    assert_string_not_equal(a, b);
+    hash_with(plain, NULL, 0);
+    assert_string_equal(a, plain);
+    /* Gone from the tree: gone from the cache. */
+    sh("rm %s/o");
+    hash_cached(a, c);
+    assert_int_equal(hash_cache_size(c), 0);
+    hash_cache_free(c);
+    sh("rm -rf %s");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +310,9 @@ int main(void)
         cmocka_unit_test(atomic_writer_swap_of_equal_content_is_no_change),
         cmocka_unit_test(symlink_loops_and_links_out_are_bounded),
         cmocka_unit_test(content_past_the_budget_is_hashed_by_identity),
+        cmocka_unit_test(a_filtered_hash_sees_only_what_counts),
+        cmocka_unit_test(an_identity_pass_sees_touches_and_writes),
+        cmocka_unit_test(the_digest_cache_changes_nothing_but_the_reads),
     };
     return cmocka_run_group_tests_name("hash", tests, NULL, NULL);
 }
