@@ -5,11 +5,10 @@ import os
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
-from conftest import PODVISOR, base_env, descendants, run, wait_for
+from conftest import PODVISOR, base_env, descendants, proc_state, run, wait_for
 
 
 def test_json_log_keeps_lines_that_are_not_utf8():
@@ -116,8 +115,7 @@ def test_pdeathsig_when_the_parent_died_before_it_was_armed(tmp_path):
                    env=base_env(), timeout=10, stderr=subprocess.DEVNULL)
     pid = int(pidfile.read_text())
     try:
-        wait_for(lambda: not os.path.exists(f"/proc/{pid}") or
-                 open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "Z",
+        wait_for(lambda: proc_state(pid) in ("", "Z"),
                  timeout=20, what="podvisor to act on -p TERM")
     finally:
         if os.path.exists(f"/proc/{pid}"):

@@ -176,11 +176,15 @@ def test_the_current_generation_exiting_hands_over_to_the_next(tmp_path, app_env
 def host_pid_of(sf, ns_pid):
     """The host pid of a process podvisor's namespace calls ns_pid."""
     with open(f"/proc/{sf.pv.pid}/task/{sf.pv.pid}/children") as f:
-        for k in f.read().split():
+        kids = f.read().split()
+    for k in kids:
+        try:  # a child may exit between the two reads
             with open(f"/proc/{k}/status") as st:
                 for line in st:
                     if line.startswith("NSpid:") and int(line.split()[-1]) == ns_pid:
                         return int(k)
+        except OSError:
+            continue
     return None
 
 

@@ -5,7 +5,7 @@ group, and a successor adopted during the drain gets the stop signal."""
 import os
 import signal
 
-from conftest import Podvisor, free_port, wait_for
+from conftest import Podvisor, free_port, proc_state, wait_for
 from test_notify_admin import post
 
 # The first child starts a worker, then a successor, names the successor in
@@ -32,12 +32,8 @@ while :; do sleep 0.05; done
 
 
 def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    # proc_state: the pid may be reaped between any two looks at it.
+    return proc_state(pid) not in ("", "Z")
 
 
 def read_pid(path):

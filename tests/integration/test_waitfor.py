@@ -6,7 +6,7 @@ import threading
 import time
 import http.server
 
-from conftest import PODVISOR, free_port
+from conftest import PODVISOR, children_of, free_port
 
 
 def wait_for_cmd(*args, timeout=30):
@@ -114,8 +114,7 @@ def test_sigterm_ends_it_at_once_even_as_pid_1():
         kids = []
         end = time.monotonic() + 5
         while not kids and time.monotonic() < end:
-            kids = [int(d) for d in os.listdir("/proc") if d.isdigit() and
-                    open(f"/proc/{d}/stat").read().split(") ")[1].split()[1] == str(p.pid)]
+            kids = children_of(p.pid)
         t0 = time.monotonic()
         os.kill(kids[0], signal.SIGTERM)
         p.wait(timeout=5)
