@@ -1300,11 +1300,22 @@ static int setup(struct supervisor *sv)
     /* Orphans are re-parented to the nearest subreaper: without this, a
      * podvisor that is not PID 1 could neither reap nor clean them up. */
     if (sv->self != 1 || sv->cfg->subreaper) {
-        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) == 0) {
+            log_debug("running as a child subreaper");
+        } else if (errno == EINVAL) {
+            /* Linux before 3.4, or an emulator that lacks the call
+             * (qemu-user, which runs the foreign builds in make test):
+             * the app is still supervised; only its orphans are lost. */
+            if (sv->self == 1)
+                log_debug("no PR_SET_CHILD_SUBREAPER here; as PID 1, podvisor needs none");
+            else
+                log_warn("cannot become a child subreaper (PR_SET_CHILD_SUBREAPER: %s): "
+                         "the app's orphans go to the machine's init, not to podvisor",
+                         strerror(errno));
+        } else {
             log_errno(LOG_ERROR, errno, "becoming a child subreaper");
             return -1;
         }
-        log_debug("running as a child subreaper");
     }
     if (sv->cfg->pdeathsig) {
         if (prctl(PR_SET_PDEATHSIG, sv->cfg->pdeathsig) < 0) {
