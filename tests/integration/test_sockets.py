@@ -596,13 +596,13 @@ def test_nginx_daemon_and_its_binary_upgrade_are_followed_with_pid_file(tmp_path
 CLOSING_APP = r"""
 import signal, socket, sys, time
 listener = socket.socket(fileno=3)
-print("ready", flush=True)
 def term(*_):
     listener.close()  # no new connections; the ones it has, it finishes
     print("closed", flush=True)
     time.sleep(3)
     sys.exit(0)
-signal.signal(signal.SIGTERM, term)
+signal.signal(signal.SIGTERM, term)  # before "ready": the test signals then
+print("ready", flush=True)
 while True:
     time.sleep(1)
 """
