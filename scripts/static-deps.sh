@@ -8,11 +8,39 @@
 # libcurl 7.88 speaks neither TLS 1.3 nor mbedTLS 3 (docs/static.md). Installs them under $OUT/prefix and leaves a stamp per
 # library, so a second run costs nothing. Used by `make static`.
 #
-#   scripts/static-deps.sh [OUT]        (default: build/static)
+#   scripts/static-deps.sh [OUT [ARCH]]  (default: build/static, this machine's)
+#
+# ARCH is a Debian architecture: amd64, arm64, armhf, ppc64el or s390x. For
+# another than this machine's, Debian's cross compiler (gcc-TRIPLE) builds
+# musl itself from Debian's musl source package first (the same 1.2.3-1
+# Debian's musl-tools ships for this machine), then the libraries with it.
+# Besides the libraries, OUT gets musl-gcc.specs, kernel-include and
+# toolchain.mk (the compiler and the libc the Makefile links with).
 #
 # Needs root the first time (apt-get: musl-tools, dpkg-dev, a deb-src entry).
 set -eu
 OUT=${1:-build/static}
+NATIVE=$(dpkg --print-architecture)
+DEB_ARCH=${2:-$NATIVE}
+# Run from make, ARCH=... and make's flags are in the environment, where
+# musl's and the libraries' own makefiles would take them for theirs.
+unset ARCH MAKEFLAGS MFLAGS MAKELEVEL
+# musl supports ppc64le only with a 64-bit long double (its configure
+# refuses gcc's default IBM double-double); every object then must agree.
+CPU_FLAGS=
+case $DEB_ARCH in
+amd64) TRIPLE=x86_64-linux-gnu MUSL_TRIPLE=x86_64-linux-musl ;;
+arm64) TRIPLE=aarch64-linux-gnu MUSL_TRIPLE=aarch64-linux-musl ;;
+armhf) TRIPLE=arm-linux-gnueabihf MUSL_TRIPLE=arm-linux-musleabihf ;;
+ppc64el) TRIPLE=powerpc64le-linux-gnu MUSL_TRIPLE=powerpc64le-linux-musl CPU_FLAGS=-mlong-double-64 ;;
+s390x) TRIPLE=s390x-linux-gnu MUSL_TRIPLE=s390x-linux-musl ;;
+*)
+    echo "static-deps: no such architecture: \"$DEB_ARCH\" (amd64, arm64, armhf, ppc64el, s390x)" >&2
+    exit 2
+    ;;
+esac
+CROSS=
+[ "$DEB_ARCH" = "$NATIVE" ] || CROSS=1
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 PREFIX=$OUT/prefix
@@ -21,7 +49,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 log() { echo "static-deps: $*" >&2; }
 
 need_pkgs=""
-for p in musl-tools dpkg-dev make m4 cmake curl; do
+for p in musl-tools dpkg-dev make m4 cmake curl ${CROSS:+gcc-$TRIPLE linux-libc-dev-$DEB_ARCH-cross}; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
         need_pkgs="$need_pkgs $p"
 done
@@ -47,25 +75,19 @@ if [ -n "$need_pkgs" ] || ! have_src; then
 fi
 
 # musl-gcc searches musl's headers only; the libraries' configure scripts
-# and podvisor itself need the kernel's uapi headers (linux/, asm/).
+# and podvisor itself need the kernel's uapi headers (linux/, asm/): this
+# machine's, or those of the cross compiler's target (linux-libc-dev-*-cross).
 KINC=$OUT/kernel-include
 if [ ! -d "$KINC" ]; then
     mkdir -p "$KINC"
-    ln -s /usr/include/linux /usr/include/asm-generic "$KINC/"
-    ln -s "/usr/include/$(gcc -dumpmachine)/asm" "$KINC/asm"
+    if [ -n "$CROSS" ]; then
+        ln -s "/usr/$TRIPLE/include/linux" "/usr/$TRIPLE/include/asm-generic" \
+            "/usr/$TRIPLE/include/asm" "$KINC/"
+    else
+        ln -s /usr/include/linux /usr/include/asm-generic "$KINC/"
+        ln -s "/usr/include/$TRIPLE/asm" "$KINC/asm"
+    fi
 fi
-# Debian's musl-gcc.specs knows no -static-pie (it always names the dynamic
-# loader and Scrt1.o): a copy that starts a static PIE from rcrt1.o and
-# links it with no interpreter, as gcc's own specs do.
-MUSL_LIB=/usr/lib/$(gcc -dumpmachine | sed 's/-gnu$/-musl/')
-sed -e "s|%{!shared: $MUSL_LIB/Scrt1.o}|%{static-pie: $MUSL_LIB/rcrt1.o} %{!static-pie:%{!shared: $MUSL_LIB/Scrt1.o}}|" \
-    -e "s|^-dynamic-linker \([^ ]*\)|%{!static-pie:-dynamic-linker \1} %{static-pie:-static -pie --no-dynamic-linker -z text}|" \
-    "$MUSL_LIB/musl-gcc.specs" >"$OUT/musl-gcc.specs"
-grep -q rcrt1 "$OUT/musl-gcc.specs" || { log "cannot adapt $MUSL_LIB/musl-gcc.specs for -static-pie"; exit 1; }
-export CC="musl-gcc -isystem $KINC"
-export CFLAGS="-O2 -fPIE -ffunction-sections -fdata-sections"
-export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig
-COMMON="--prefix=$PREFIX --disable-shared --enable-static --host=$(gcc -dumpmachine | sed 's/-gnu$/-musl/')"
 
 # fetch PKG: unpacks Debian's source package (patches applied) once.
 fetch() {
@@ -78,6 +100,68 @@ fetch() {
     fi
     echo "$dir"
 }
+
+# musl: Debian's build for this machine; for another, Debian's source of
+# the same version (what musl-tools was built from), built with the cross
+# compiler into $OUT/musl, which then holds what /usr/lib/$MUSL_TRIPLE
+# holds natively.
+MUSL_VERSION=$(dpkg-query -W -f='${Version}' musl-dev)
+if [ -n "$CROSS" ]; then
+    MUSL_LIB=$OUT/musl/lib
+    if [ "$(cat "$OUT/stamp-musl" 2>/dev/null)" != "$MUSL_VERSION $TRIPLE" ]; then
+        dir=$(fetch musl)
+        log "building musl ($(basename "$dir")) for $DEB_ARCH with $TRIPLE-gcc"
+        (
+            cd "$dir"
+            [ ! -f config.mak ] || make distclean >/dev/null 2>&1 || true
+            ./configure --prefix="$OUT/musl" --target="$TRIPLE" CROSS_COMPILE="$TRIPLE-" \
+                CC="$TRIPLE-gcc $CPU_FLAGS" \
+                --disable-shared --enable-wrapper=gcc >"$OUT/musl.configure.log" 2>&1 ||
+                { tail -20 "$OUT/musl.configure.log" >&2; exit 1; }
+            make -j"$JOBS" >"$OUT/musl.make.log" 2>&1 || { tail -30 "$OUT/musl.make.log" >&2; exit 1; }
+            make install >"$OUT/musl.install.log" 2>&1 || { tail -20 "$OUT/musl.install.log" >&2; exit 1; }
+        ) || { log "musl failed; logs in $OUT"; exit 1; }
+        echo "$MUSL_VERSION $TRIPLE" >"$OUT/stamp-musl"
+        echo "$OUT/musl" >"$OUT/musl/prefix"
+    fi
+    # musl's specs name where it was built: a tree copied elsewhere (as
+    # tests/release/reproducible.sh does) names its own copy.
+    MUSL_WAS=$(cat "$OUT/musl/prefix" 2>/dev/null || echo "$OUT/musl")
+    MUSL_NOW=$OUT/musl
+    GCC="$TRIPLE-gcc${CPU_FLAGS:+ $CPU_FLAGS}"
+else
+    MUSL_LIB=/usr/lib/$MUSL_TRIPLE
+    MUSL_WAS=$MUSL_LIB MUSL_NOW=$MUSL_LIB
+    GCC=gcc
+fi
+# Debian's musl-gcc.specs knows no -static-pie (it always names the dynamic
+# loader and Scrt1.o): a copy that starts a static PIE from rcrt1.o and
+# links it with no interpreter, as gcc's own specs do.
+sed -e "s|$MUSL_WAS|$MUSL_NOW|g" \
+    -e "s|%{!shared: $MUSL_LIB/Scrt1.o}|%{static-pie: $MUSL_LIB/rcrt1.o} %{!static-pie:%{!shared: $MUSL_LIB/Scrt1.o}}|" \
+    -e "s|^-dynamic-linker \([^ ]*\)|%{!static-pie:-dynamic-linker \1} %{static-pie:-static -pie --no-dynamic-linker -z text}|" \
+    "$MUSL_LIB/musl-gcc.specs" >"$OUT/musl-gcc.specs"
+grep -q rcrt1 "$OUT/musl-gcc.specs" || { log "cannot adapt $MUSL_LIB/musl-gcc.specs for -static-pie"; exit 1; }
+# A cross build's musl is libc.a only, so every link is static in effect,
+# but gcc orders libgcc and libc as one group only for -static: armhf's
+# libgcc calls raise() back in libc, and the configure scripts' test
+# programs and curl's tools link without -static.
+# (First in the file: gcc refuses it after musl's empty specs at the end.)
+if [ -n "$CROSS" ]; then
+    { printf '*link_gcc_c_sequence:\n--start-group %%G %%L --end-group\n\n'; cat "$OUT/musl-gcc.specs"; } \
+        >"$OUT/musl-gcc.specs.tmp" && mv "$OUT/musl-gcc.specs.tmp" "$OUT/musl-gcc.specs"
+fi
+# What the Makefile compiles and links podvisor with (STATIC=1).
+printf '# arch: %s\nSTATIC_GCC := %s\nSTATIC_LIBC := musl %s\n' "$DEB_ARCH" "$GCC" "$MUSL_VERSION" \
+    >"$OUT/toolchain.mk"
+MUSL_CC="$GCC -specs $OUT/musl-gcc.specs"
+# Paths of this build tree never reach an object (nor so the binary):
+# two builds in two directories give the same bytes (make release).
+export CC="$MUSL_CC -isystem $KINC"
+export CFLAGS="-O2 -fPIE -ffunction-sections -fdata-sections -ffile-prefix-map=$OUT=."
+export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig
+COMMON="--prefix=$PREFIX --disable-shared --enable-static --host=$MUSL_TRIPLE"
+[ -z "$CROSS" ] || COMMON="$COMMON --build=$(gcc -dumpmachine)"
 
 # fetch_pinned PKG VERSION DSC-SHA256: a source package of another Debian
 # release, from this machine's mirror (scripts/debian-mirror.sh), its .dsc
@@ -119,7 +203,7 @@ built() { [ -f "$OUT/stamp-$1" ] && [ "$(cat "$OUT/stamp-$1")" = "$2" ]; }
 # With $PINNED set ("VERSION SHA256"), the source comes from fetch_pinned.
 build() {
     pkg=$1; shift
-    built "$pkg" "${PINNED:-} $*" && return 0
+    built "$pkg" "${PINNED:-} $* $CFLAGS ${LDFLAGS:-}" && return 0
     if [ -n "${PINNED:-}" ]; then
         # shellcheck disable=SC2086
         dir=$(fetch_pinned "$pkg" $PINNED)
@@ -141,24 +225,26 @@ build() {
         # shellcheck disable=SC2086
         make install $regen >"$OUT/$pkg.install.log" 2>&1 || { tail -20 "$OUT/$pkg.install.log" >&2; exit 1; }
     ) || { log "$pkg failed; logs in $OUT"; exit 1; }
-    echo "${PINNED:-} $*" >"$OUT/stamp-$pkg"
+    echo "${PINNED:-} $* $CFLAGS ${LDFLAGS:-}" >"$OUT/stamp-$pkg"
 }
 
 # build_cmake PKG CMAKE-ARGS...: the same for a CMake project (jansson's
 # Debian source has no generated configure).
 build_cmake() {
     pkg=$1; shift
-    built "$pkg" "$*" && return 0
+    built "$pkg" "$* $CFLAGS ${LDFLAGS:-}" && return 0
     dir=$(fetch "$pkg")
     log "building $pkg ($(basename "$dir")) with musl"
     (
         cd "$dir" && rm -rf build-musl && mkdir build-musl && cd build-musl
-        CC=musl-gcc cmake .. -DCMAKE_INSTALL_PREFIX="$PREFIX" -DCMAKE_INSTALL_LIBDIR=lib \
-            -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="$CFLAGS -isystem $KINC" \
-            "$@" >"$OUT/$pkg.configure.log" 2>&1 || { tail -20 "$OUT/$pkg.configure.log" >&2; exit 1; }
+        # shellcheck disable=SC2086
+        CC=$GCC cmake .. -DCMAKE_INSTALL_PREFIX="$PREFIX" -DCMAKE_INSTALL_LIBDIR=lib \
+            -DCMAKE_BUILD_TYPE=Release \
+            -DCMAKE_C_FLAGS="-specs $OUT/musl-gcc.specs $CFLAGS -isystem $KINC" \
+            ${CROSS:+-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=$DEB_ARCH -DCMAKE_EXE_LINKER_FLAGS=-static} "$@" >"$OUT/$pkg.configure.log" 2>&1 || { tail -20 "$OUT/$pkg.configure.log" >&2; exit 1; }
         make -j"$JOBS" install >"$OUT/$pkg.make.log" 2>&1 || { tail -30 "$OUT/$pkg.make.log" >&2; exit 1; }
     ) || { log "$pkg failed; logs in $OUT"; exit 1; }
-    echo "$*" >"$OUT/stamp-$pkg"
+    echo "$* $CFLAGS ${LDFLAGS:-}" >"$OUT/stamp-$pkg"
 }
 
 # nettle: SHA-256 only; no GMP, so no public-key half (hogweed). Not
@@ -203,7 +289,7 @@ if ! built mbedtls "$MBEDTLS_VERSION $MBEDTLS_OFF $MBEDTLS_CFLAGS"; then
         [ -f "$cfg.debian" ] || cp "$cfg" "$cfg.debian"
         cp "$cfg.debian" "$cfg"
         for o in $MBEDTLS_OFF; do sed -i "s|^#define $o\b|//#define $o|" "$cfg"; done
-        make -j"$JOBS" lib CC=musl-gcc CFLAGS="$MBEDTLS_CFLAGS -isystem $KINC" \
+        make -j"$JOBS" lib CC="$MUSL_CC" AR="${CROSS:+$TRIPLE-}ar" CFLAGS="$MBEDTLS_CFLAGS -isystem $KINC" \
             >"$OUT/mbedtls.make.log" 2>&1 || { tail -30 "$OUT/mbedtls.make.log" >&2; exit 1; }
         # By hand: its install target builds the programs and tests first,
         # which need python to generate their sources.
@@ -232,3 +318,19 @@ build curl --with-mbedtls="$PREFIX" --without-zlib --without-brotli --without-zs
     --with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --without-ca-path --without-ca-embed
 PINNED=
 log "static libraries ready in $PREFIX"
+
+# --tests: cmocka too, for the unit tests of a foreign build (make
+# qemu-unit), apart from what the binary links: its own prefix and source
+# directory, so that no licence, bill of materials or corresponding source
+# names it.
+if [ "${3:-}" = --tests ]; then
+    SRC=$OUT/test-src PREFIX=$OUT/test-prefix
+    # cmocka.h defines uintptr_t itself, from __WORDSIZE, which musl has
+    # not: the C library's own, by the guard cmocka.h offers for it (the
+    # tests are compiled so too: PKG_CFLAGS_TEST in the Makefile).
+    CFLAGS="$CFLAGS -D_UINTPTR_T_DEFINED -include stdint.h"
+    build_cmake cmocka -DWITH_STATIC_LIB=ON -DWITH_EXAMPLES=OFF -DUNIT_TESTING=OFF
+    # What -lcmocka finds in a static link.
+    cp "$PREFIX/lib/libcmocka-static.a" "$PREFIX/lib/libcmocka.a"
+    log "cmocka ready in $PREFIX"
+fi

@@ -8,7 +8,9 @@ nettle-dev libcurl4-openssl-dev libcmocka-dev valgrind python3 python3-pytest ut
 curl nginx wrk tini dumb-init catatonit openssl iproute2 man-db stress-ng entr
 podman runc fuse-overlayfs uidmap slirp4netns debootstrap python3-yaml gunicorn uvicorn systemd
 golang-go golang-github-gin-gonic-gin-dev golang-github-coreos-go-systemd-dev
-golang-github-facebookgo-grace-dev golang-github-cloudflare-tableflip-dev"
+golang-github-facebookgo-grace-dev golang-github-cloudflare-tableflip-dev
+qemu-user-static gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-powerpc64le-linux-gnu
+gcc-s390x-linux-gnu python3-license-expression"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
