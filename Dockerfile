@@ -5,8 +5,14 @@
 # Build: make image (podman build with the version label from VERSION; the
 # binary reads the same file), or docker build -t podvisor .
 
-FROM docker.io/library/debian:bookworm AS build
+# Every architecture is cross-built on the build machine's own (make image
+# builds them all and a manifest list; docs/release.md): the build stage
+# runs natively, only the FROM scratch stage is the target's, so no
+# emulator is needed.
+FROM --platform=$BUILDPLATFORM docker.io/library/debian:bookworm AS build
 ARG DEBIAN_FRONTEND=noninteractive
+# Set by podman/docker build --platform: amd64, arm64, arm, ppc64le, s390x.
+ARG TARGETARCH
 RUN apt-get update -qq && \
     apt-get install -y -qq --no-install-recommends gcc libc6-dev make pkg-config musl-tools dpkg-dev m4 \
       cmake curl ca-certificates >/dev/null
@@ -14,7 +20,13 @@ WORKDIR /src
 # The libraries first, in a layer of their own: they change only with the
 # script, not with podvisor's code.
 COPY scripts/static-deps.sh scripts/debian-mirror.sh scripts/
-RUN sh scripts/static-deps.sh build/static
+# Debian's name for the target, and where the Makefile keeps its build.
+RUN case "${TARGETARCH:-$(dpkg --print-architecture)}" in \
+      arm) echo armhf ;; ppc64le) echo ppc64el ;; *) echo "${TARGETARCH:-$(dpkg --print-architecture)}" ;; \
+    esac >/debarch && \
+    if [ "$(cat /debarch)" = "$(dpkg --print-architecture)" ]; then echo build/static; \
+    else echo "build/static-$(cat /debarch)"; fi >/staticdir && \
+    sh scripts/static-deps.sh "$(cat /staticdir)" "$(cat /debarch)"
 COPY Makefile VERSION LICENSE NOTICE ./
 COPY scripts/buildinfo.sh scripts/
 COPY cmd cmd/
@@ -22,20 +34,21 @@ COPY src src/
 # No .git in here: the commit --version names comes in as an argument
 # (make image passes it).
 ARG PODVISOR_COMMIT=unknown
-RUN PODVISOR_COMMIT=$PODVISOR_COMMIT make static
+RUN PODVISOR_COMMIT=$PODVISOR_COMMIT make static ARCH="$(cat /debarch)"
 # What the binary carries: podvisor's LICENSE and NOTICE, Debian's copyright
 # file of each library and musl's (notices, and the MIT and curl texts), and
 # the full texts they refer to: LGPL-2.1 (libmicrohttpd), LGPL-3 with the
 # GPL-3 it builds on, GPL-2 (nettle's two choices, mbedTLS's second) and
 # Apache-2.0 (mbedTLS, taken under it).
-RUN mkdir -p /out/licenses && \
+# musl's copyright is its package's here, or its source's for a cross build.
+RUN mkdir -p /out/licenses && dir=$(cat /staticdir) && \
     cp LICENSE /out/licenses/podvisor.LICENSE && cp NOTICE /out/licenses/podvisor.NOTICE && \
-    for d in build/static/src/*/debian; do \
+    for d in "$dir"/src/*/debian; do \
       cp "$d/copyright" "/out/licenses/$(basename "$(dirname "$d")").copyright"; \
     done && \
-    cp /usr/share/doc/musl/copyright /out/licenses/musl.copyright && \
+    { ls -d "$dir"/src/musl-* >/dev/null 2>&1 || cp /usr/share/doc/musl/copyright /out/licenses/musl.copyright; } && \
     for l in LGPL-2.1 LGPL-3 GPL-3 GPL-2 Apache-2.0; do cp "/usr/share/common-licenses/$l" "/out/licenses/$l"; done && \
-    cp build/podvisor-static /out/podvisor
+    cp "$dir/build/podvisor" /out/podvisor
 
 FROM scratch
 # org.opencontainers.image.version comes from `make image` (see the

@@ -36,16 +36,27 @@ else
 endif
 # The static build (`make static`): musl, every library linked in from
 # scripts/static-deps.sh's prefix; lazylib loads nothing (src/lazylib.h).
+# ARCH (a Debian architecture: amd64, arm64, armhf, ppc64el, s390x) cross-
+# builds it with Debian's cross compiler into build/static-ARCH; this
+# machine's own is build/static (`make static`, `make release`).
+NATIVE_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+ARCH        ?= $(NATIVE_ARCH)
+static_dir   = build/static$(if $(filter $(NATIVE_ARCH),$(1)),,-$(1))
+static_bin   = build/podvisor-static$(if $(filter $(NATIVE_ARCH),$(1)),,-$(1))
 ifeq ($(STATIC),1)
-  STATIC_DIR := build/static
-  CC        := gcc -specs $(STATIC_DIR)/musl-gcc.specs -isystem $(STATIC_DIR)/kernel-include
+  STATIC_DIR := $(call static_dir,$(ARCH))
+  # STATIC_GCC, STATIC_LIBC: what scripts/static-deps.sh built musl for.
+  include $(STATIC_DIR)/toolchain.mk
+  CC        := $(STATIC_GCC) -specs $(STATIC_DIR)/musl-gcc.specs -isystem $(STATIC_DIR)/kernel-include
   # -fno-merge-constants: podvisor's strings stay beside its other
   # read-only data instead of merged into one pool with every library's
   # (see PKG_LIBS below for why where they land matters).
   OPT       := -Os -g0 -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables -fno-merge-constants
   HARDEN    := -fstack-protector-strong -fno-pie
+  # -ffile-prefix-map: no path of the build tree reaches the binary, so
+  # two checkouts build the same bytes (make release, tests/release).
   PKG_CFLAGS := -I$(STATIC_DIR)/prefix/include -DPODVISOR_STATIC=1 \
-                -DPODVISOR_LIBC='"musl $(shell dpkg-query -W -f='$${Version}' musl-dev 2>/dev/null)"'
+                -DPODVISOR_LIBC='"$(STATIC_LIBC)"' -ffile-prefix-map=$(CURDIR)=.
   # What runs at every start (podvisor, libmicrohttpd, jansson, nettle,
   # musl) is linked first, and what only a TLS connection runs (libcurl,
   # mbedTLS) after musl: the kernel maps a binary's pages 64 KiB around
@@ -84,7 +95,7 @@ ifneq ($(COMPILE_FLAGS),$(file <$(BUILD)/compile-flags))
   $(file >$(BUILD)/compile-flags,$(COMPILE_FLAGS))
 endif
 
-.PHONY: bench-sigterm test-nohup test-busy explore explore-deep check format-check image runtime-test licenses-source release-test static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
+.PHONY: qemu-arch release integration-qemu qemu-unit bench-sigterm test-nohup test-busy explore explore-deep check format-check image runtime-test licenses-source release-test static integration-static k8s-test container-test install fuzz all clean test unit unit-asan unit-valgrind integration integration-asan demo deps bench helpers
 
 all: $(BUILD)/podvisor
 
@@ -115,7 +126,8 @@ WRAP_test_log   := -Wl,--wrap=write
 WRAP_test_watch := -Wl,--wrap=inotify_init1
 
 $(BUILD)/tests/%: tests/unit/%.c $(OBJS) $(wildcard src/*.h) | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(LDFLAGS) $(WRAP_$*) -o $@ $< $(OBJS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(PKG_CFLAGS_TEST) $(LDFLAGS) $(WRAP_$*) -o $@ $< $(OBJS) $(LDLIBS) \
+	  $(PKG_LIBS_TEST) -lcmocka
 
 $(BUILD)/helpers/%: tests/helpers/%.c | $(BUILD)/helpers
 	$(CC) $(CSTD) $(WARN) -O2 -o $@ $<
@@ -170,10 +182,12 @@ integration-asan: helpers
 # podvisor-static: what users run (the Dockerfile ships it). Its libraries
 # are built once from Debian's sources and cached under build/static.
 static:
-	@sh scripts/static-deps.sh build/static
-	@$(MAKE) --no-print-directory STATIC=1 BUILD=build/static/build build/static/build/podvisor
-	@cp build/static/build/podvisor build/podvisor-static.tmp && mv -f build/podvisor-static.tmp build/podvisor-static
-	@echo "built build/podvisor-static"
+	@sh scripts/static-deps.sh $(call static_dir,$(ARCH)) $(ARCH)
+	@$(MAKE) --no-print-directory STATIC=1 ARCH=$(ARCH) BUILD=$(call static_dir,$(ARCH))/build \
+	  $(call static_dir,$(ARCH))/build/podvisor
+	@cp $(call static_dir,$(ARCH))/build/podvisor $(call static_bin,$(ARCH)).tmp && \
+	  mv -f $(call static_bin,$(ARCH)).tmp $(call static_bin,$(ARCH))
+	@echo "built $(call static_bin,$(ARCH))"
 
 # What a release of the static binary must offer (NOTICE): the linked
 # libraries' corresponding source, podvisor's objects, the relink recipe.
@@ -181,13 +195,76 @@ licenses-source: static
 	sh scripts/corresponding-source.sh build/static $(VERSION) \
 	  build/podvisor-$(VERSION)-corresponding-source.tar.gz
 
-release-test: licenses-source
+# The relink recipe followed; make release's dist/ built a second time
+# elsewhere and compared byte for byte; its SPDX document checked.
+release-test: licenses-source release
 	sh tests/release/relink.sh build/podvisor-$(VERSION)-corresponding-source.tar.gz
+	sh tests/release/relink.sh $(DIST)/podvisor-$(VERSION)-corresponding-source.tar.gz
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/release
+	REBUILD_ARCHES=$(NATIVE_ARCH) sh tests/release/reproducible.sh $(DIST) $(RELEASE_ARCHES)
 
 # The integration suite against the static binary.
 integration-static: static helpers
 	PODVISOR=$(abspath build/podvisor-static) HELPERS=$(abspath $(BUILD)/helpers) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+# Every architecture a release ships (make release, docs/release.md): this
+# machine's and the cross-built ones, which make test runs under qemu-user.
+RELEASE_ARCHES := amd64 arm64 armhf ppc64el s390x
+FOREIGN_ARCHES := $(filter-out $(NATIVE_ARCH),$(RELEASE_ARCHES))
+qemu_of = qemu-$(patsubst arm64,aarch64,$(patsubst armhf,arm,$(patsubst ppc64el,ppc64le,$(1))))-static
+
+# The unit tests and the integration suite's PID-1 core (signals, exit
+# codes, reaping, the drain, probes, config changes, held sockets) against
+# the static binary of each foreign architecture, run by qemu-user; the
+# processes it starts are this machine's. What qemu lacks is named by the
+# skipped tests (docs/release.md).
+# arm64 (the most common other node) runs that core; the others its PID-1
+# semantics (test_pid1), to keep make test within its hour.
+QEMU_TESTS := test_pid1.py test_core.py test_drain.py test_probe_server.py test_config.py \
+              test_sockets.py
+QEMU_TESTS_arm64 := $(QEMU_TESTS)
+QEMU_TESTS_OTHER := test_pid1.py
+integration-qemu: helpers
+	@rc=0; for a in $(FOREIGN_ARCHES); do \
+	  $(MAKE) --no-print-directory qemu-arch ARCH=$$a || rc=1; done; exit $$rc
+
+# One foreign architecture (ARCH): its build, its unit tests, then its part
+# of the integration suite through a script that execs qemu on the binary.
+qemu-arch: helpers
+	@$(MAKE) --no-print-directory static ARCH=$(ARCH)
+	@rc=0; $(MAKE) --no-print-directory qemu-unit ARCH=$(ARCH) || rc=1; \
+	  mkdir -p build/qemu/$(ARCH); \
+	  printf '#!/bin/sh\nexec %s %s "$$@"\n' $(call qemu_of,$(ARCH)) \
+	    $(abspath $(call static_dir,$(ARCH)))/build/podvisor > build/qemu/$(ARCH)/podvisor; \
+	  chmod +x build/qemu/$(ARCH)/podvisor; \
+	  echo "===== $(ARCH): the integration suite under $(call qemu_of,$(ARCH))"; \
+	  PODVISOR=$(abspath build/qemu/$(ARCH)/podvisor) \
+	  PODVISOR_BINARY=$(abspath $(call static_dir,$(ARCH)))/build/podvisor \
+	  PODVISOR_EMULATOR=$(call qemu_of,$(ARCH)) HELPERS=$(abspath $(BUILD)/helpers) \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider -rs \
+	    $(addprefix tests/integration/,$(or $(QEMU_TESTS_$(ARCH)),$(QEMU_TESTS_OTHER))) || rc=1; \
+	  exit $$rc
+
+# The unit tests built for ARCH (musl, static, cmocka from Debian's source)
+# and run under qemu-user.
+qemu-unit:
+	@sh scripts/static-deps.sh $(call static_dir,$(ARCH)) $(ARCH) --tests
+	@$(MAKE) --no-print-directory STATIC=1 ARCH=$(ARCH) BUILD=$(call static_dir,$(ARCH))/build \
+	  PKG_CFLAGS_TEST="-I$(call static_dir,$(ARCH))/test-prefix/include -D_UINTPTR_T_DEFINED -include stdint.h" \
+	  PKG_LIBS_TEST=-L$(call static_dir,$(ARCH))/test-prefix/lib \
+	  $(UNIT_SRCS:tests/unit/%.c=$(call static_dir,$(ARCH))/build/tests/%)
+	@set -e; for t in $(UNIT_SRCS:tests/unit/%.c=$(call static_dir,$(ARCH))/build/tests/%); do \
+	  echo "== $(ARCH) $$t"; PODVISOR_EMULATOR=$(call qemu_of,$(ARCH)) $(call qemu_of,$(ARCH)) $$t; done
+
+# A release in dist/ (scripts/release.sh, docs/release.md): per
+# architecture a tarball of the static binary with its licences, the
+# corresponding source, an SPDX bill of materials, SHA256SUMS. The same
+# commit gives the same bytes (tests/release/reproducible.sh).
+DIST ?= dist
+release:
+	@for a in $(RELEASE_ARCHES); do $(MAKE) --no-print-directory static ARCH=$$a || exit 1; done
+	@PYTHON=$(PYTHON) sh scripts/release.sh $(VERSION) $(DIST) $(RELEASE_ARCHES)
 
 # The podvisor image (Dockerfile). The version label is given here, on the
 # command line, and not by an ARG in the Dockerfile: podman 4.3's layer
@@ -197,11 +274,28 @@ IMAGE  ?= podvisor
 PODMAN ?= podman
 # The base (debian:bookworm) is made with debootstrap when podman has none
 # (scripts/base-image.sh): --pull=never needs it present.
+# One image per architecture in IMAGE_ARCHES (default: every release
+# architecture), cross-built natively (the Dockerfile's build stage runs
+# on BUILDPLATFORM, which podman 4.3 does not set itself), and a manifest
+# list over them, $(IMAGE)-multiarch, to push with `podman manifest push`.
+# This machine's image is $(IMAGE); another's, $(IMAGE)-ARCH.
+IMAGE_ARCHES ?= $(RELEASE_ARCHES)
+oci_arch = $(patsubst armhf,arm/v7,$(patsubst ppc64el,ppc64le,$(1)))
 image:
 	@sh scripts/base-image.sh
-	$(PODMAN) build --pull=never --label org.opencontainers.image.version=$(VERSION) \
-	  --build-arg PODVISOR_COMMIT=$$(sh scripts/buildinfo.sh --commit) \
-	  -t $(IMAGE) .
+	@$(PODMAN) manifest rm $(IMAGE)-multiarch >/dev/null 2>&1 || true
+	@$(PODMAN) manifest create $(IMAGE)-multiarch >/dev/null
+	@set -e; for a in $(IMAGE_ARCHES); do \
+	  tag=$(IMAGE); [ $$a = $(NATIVE_ARCH) ] || tag=$(IMAGE)-$$a; \
+	  plat=linux/$$(echo $$a | sed 's|^armhf$$|arm/v7|; s|^ppc64el$$|ppc64le|'); \
+	  echo "image: $$tag ($$plat)"; \
+	  $(PODMAN) build --pull=never --platform $$plat \
+	    --build-arg BUILDPLATFORM=linux/$(call oci_arch,$(NATIVE_ARCH)) \
+	    --label org.opencontainers.image.version=$(VERSION) \
+	    --build-arg PODVISOR_COMMIT=$$(sh scripts/buildinfo.sh --commit) \
+	    -t $$tag . >$(BUILD)/image-$$a.log 2>&1 || { tail -30 $(BUILD)/image-$$a.log; exit 1; }; \
+	  $(PODMAN) manifest add $(IMAGE)-multiarch containers-storage:$$tag >/dev/null; \
+	done; echo "image: manifest list $(IMAGE)-multiarch: $(IMAGE_ARCHES)"
 
 # The Dockerfile built with podman, podvisor run from it as PID 1 of
 # hardened containers, and the injection pattern (tests/container/run.sh).
@@ -240,7 +334,7 @@ check: all format-check unit explore integration integration-asan
 # Every tier runs even when one fails; one summary closes it (scripts/
 # run_tiers.py; each tier's log in build/test-logs).
 TEST_TIERS := format-check all unit explore unit-asan unit-valgrind integration integration-asan \
-              integration-static release-test k8s-test container-test runtime-test
+              integration-static integration-qemu release-test k8s-test container-test runtime-test
 test:
 	@$(PYTHON) scripts/run_tiers.py $(TEST_TIERS)
 

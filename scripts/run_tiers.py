@@ -23,6 +23,7 @@ PYTEST = re.compile(r"^=*\s*((?:\d+ (?:passed|failed|skipped|errors?|xfailed|xpa
                     r"deselected|warnings?)(?:, )?)+) in [\d.]+s")
 CMOCKA_PASSED = re.compile(r"^\[  PASSED  \] (\d+) test")
 CMOCKA_FAILED = re.compile(r"^\[  FAILED  \] (\d+) test\(s\), listed below")
+CMOCKA_SKIPPED = re.compile(r"^\[  SKIPPED \] (\d+) test\(s\), listed below")
 EXPLORE = re.compile(r"^explore: .* depth \d+")
 
 
@@ -50,6 +51,10 @@ def count(lines):
         m = CMOCKA_FAILED.match(line)
         if m:
             seen, f = True, f + int(m.group(1))
+            continue
+        m = CMOCKA_SKIPPED.match(line)
+        if m:
+            seen, s = True, s + int(m.group(1))
             continue
         if EXPLORE.match(line):
             seen = True

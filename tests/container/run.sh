@@ -51,7 +51,8 @@ case "$said" in *"(commit $commit)") ;; *) fail "the binary says \"$said\", the 
 # podman 4.3's layer cache once kept the first build's label for every
 # later version: two builds with other versions must each say their own.
 for v in 1.1 2.2; do
-    make --no-print-directory image VERSION=$v IMAGE=localhost/podvisor-label:$v >/dev/null 2>&1 ||
+    make --no-print-directory image VERSION=$v IMAGE=localhost/podvisor-label:$v \
+        IMAGE_ARCHES="$(dpkg --print-architecture)" >/dev/null 2>&1 ||
         fail "make image VERSION=$v"
     l=$(podman image inspect -f '{{index .Labels "org.opencontainers.image.version"}}' localhost/podvisor-label:$v)
     podman rmi localhost/podvisor-label:$v >/dev/null
@@ -59,6 +60,36 @@ for v in 1.1 2.2; do
 done
 licenses=$(podman image inspect -f '{{index .Labels "org.opencontainers.image.licenses"}}' "$IMAGE")
 case "$licenses" in Apache-2.0\ AND\ *) ;; *) fail "licenses label is \"$licenses\"" ;; esac
+
+# The manifest list, and the arm64 image in it: its own platform, labels
+# and licences, and an aarch64 binary that works, run here by qemu-user.
+list=$(podman manifest inspect localhost/podvisor:test-multiarch)
+platforms=$(echo "$list" | python3 -c '
+import json, sys
+print(" ".join(sorted(m["platform"]["architecture"] for m in json.load(sys.stdin)["manifests"])))')
+[ "$platforms" = "$(echo "$(dpkg --print-architecture) arm64" | tr " " "\n" | sort | tr "\n" " " | sed "s/ $//")" ] ||
+    fail "the manifest list names \"$platforms\""
+ARM=localhost/podvisor:test-arm64
+[ "$(podman image inspect -f '{{.Architecture}}' "$ARM")" = arm64 ] || fail "$ARM is not arm64"
+[ "$(podman image inspect -f '{{index .Labels "org.opencontainers.image.version"}}' "$ARM")" = "$VERSION" ] ||
+    fail "$ARM has no version label $VERSION"
+rm -rf "$WORK/arm64" && mkdir -p "$WORK/arm64"
+cid=$(podman create --platform linux/arm64 "$ARM" 2>/dev/null)
+podman export "$cid" | tar -C "$WORK/arm64" -xf -
+podman rm "$cid" >/dev/null
+for lib in curl jansson libmicrohttpd nettle mbedtls musl podvisor.LICENSE Apache-2.0; do
+    ls "$WORK/arm64/licenses/$lib"* >/dev/null 2>&1 || fail "no licence for $lib in $ARM"
+done
+file -b "$WORK/arm64/podvisor" 2>/dev/null | grep -q "ARM aarch64" ||
+    [ "$(od -An -tu2 -j18 -N2 "$WORK/arm64/podvisor" | tr -d ' ')" = 183 ] ||
+    fail "$ARM's /podvisor is not an aarch64 binary"
+said=$(qemu-aarch64-static "$WORK/arm64/podvisor" --version 2>&1 | sed -n 2p)
+case "$said" in "built for aarch64 (arm64), static, musl "*) ;; *) fail "$ARM's binary says \"$said\"" ;; esac
+code=0
+unshare --pid --fork --mount-proc qemu-aarch64-static "$WORK/arm64/podvisor" --probe-listen off \
+    -- sh -c 'exit 7' 2>"$WORK/arm64.log" || code=$?
+[ "$code" = 7 ] || fail "$ARM's binary as PID 1 passed exit status $code on, not 7: $(cat "$WORK/arm64.log")"
+say "manifest list: $platforms; $ARM's binary ran as PID 1 under qemu-aarch64-static (exit 7 passed on)"
 
 # 1. An app image with podvisor as its ENTRYPOINT.
 say "building an app image with podvisor as ENTRYPOINT"

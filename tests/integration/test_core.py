@@ -13,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from conftest import not_emulated
 from conftest import (PROBE_ON, SANITIZER, base_env, helper, procs_with_argv, proc_state, run,
                       wait_for)
 
@@ -67,6 +68,7 @@ if SANITIZER:
     FAULTS = [s for s in FAULTS if s not in (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE)]
 
 
+@not_emulated("SIGSEGV, SIGBUS, SIGILL and SIGFPE from kill(): qemu-user takes them for faults of its own")
 @pytest.mark.parametrize("pid1", MODES)
 def test_fault_signals_sent_with_kill_are_forwarded(podvisor_factory, pid1):
     pv = podvisor_factory(["--", helper("sigecho"), "c"], pid1=pid1)

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import not_emulated
 from conftest import free_port, helper, procs_with_argv, run, wait_for
 from kubelet import Pod, http_probe
 
@@ -169,6 +170,7 @@ while True:
 """
 
 
+@not_emulated("NETLINK_SOCK_DIAG (the connection count)")
 @pytest.mark.parametrize("ports", ["drain-port", "socket"])
 def test_drain_idle_ends_the_stop_once_the_connections_are_gone(ports):
     import socket

@@ -8,7 +8,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tar -C "$tmp" -xzf "$1"
 top=$(echo "$tmp"/podvisor-*-corresponding-source)
-for f in RELINK.txt podvisor/LICENSE podvisor/NOTICE relink/musl-gcc.specs; do
+arch=$(dpkg --print-architecture)
+for f in RELINK.txt podvisor/LICENSE podvisor/NOTICE relink/$arch/musl-gcc.specs relink/$arch/RELINK.txt; do
     [ -f "$top/$f" ] || { echo "relink: no $f in $1" >&2; exit 1; }
 done
 for pkg in nettle jansson libmicrohttpd curl mbedtls; do
@@ -16,10 +17,10 @@ for pkg in nettle jansson libmicrohttpd curl mbedtls; do
         { echo "relink: no Debian source package of $pkg" >&2; exit 1; }
 done
 # The command as RELINK.txt gives it (its continued lines joined).
-cmd=$(sed -n '/^    gcc -specs/,/-lpthread$/p' "$top/RELINK.txt" | sed 's/\\$//' | tr -d '\n')
+cmd=$(sed -n '/^    .*gcc -specs/,/-lpthread$/p' "$top/relink/$arch/RELINK.txt" | sed 's/\\$//' | tr -d '\n')
 [ -n "$cmd" ] || { echo "relink: no link command in RELINK.txt" >&2; exit 1; }
-(cd "$top/relink" && sh -c "$cmd")
-out=$("$top/relink/podvisor" --version | head -1)
+(cd "$top/relink/$arch" && sh -c "$cmd")
+out=$("$top/relink/$arch/podvisor" --version | head -1)
 case "$out" in
 "podvisor $(cat VERSION) (commit "*) ;;
 *) echo "relink: the relinked binary says \"$out\"" >&2; exit 1 ;;

@@ -1,11 +1,13 @@
 /* Unit tests for src/conncount.c: real sockets on the loopback, counted
  * through the kernel's inet_diag, as --drain-idle counts them. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -68,7 +70,15 @@ static void counts_the_server_side_of_each_connection(int family)
         skip(); /* no IPv6 on this machine */
     int l2 = listener(family, &other);
     assert_true(l2 >= 0);
-    assert_int_equal(conncount_established(&port, 1), 0);
+    int none = conncount_established(&port, 1);
+    if (none == -EPROTONOSUPPORT && getenv("PODVISOR_EMULATOR") != NULL) {
+        /* qemu-user (make qemu-unit) has no NETLINK_SOCK_DIAG. */
+        print_message("skipped: %s lacks NETLINK_SOCK_DIAG\n", getenv("PODVISOR_EMULATOR"));
+        close(l);
+        close(l2);
+        skip();
+    }
+    assert_int_equal(none, 0);
     int c1 = connect_to(family, port);
     assert_int_equal(conncount_established(&port, 1), 1); /* in the backlog */
     int s1 = accept(l, NULL, NULL);

@@ -12,6 +12,11 @@
 
 static void missing_symbol_unloads_the_library(void **state)
 {
+#ifdef PODVISOR_STATIC
+    /* The static build links both libraries in and loads none (lazylib.h):
+     * its unit tests (make qemu-unit) have nothing here to test. */
+    skip();
+#endif
     /* libmicrohttpd: never linked into the tests, only dlopen()ed. */
     assert_null(dlopen(MHD_SONAME, RTLD_NOW | RTLD_NOLOAD));
     static const char *const names[] = {"MHD_start_daemon", "MHD_no_such_function"};
