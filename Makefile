@@ -263,7 +263,7 @@ qemu-unit:
 # commit gives the same bytes (tests/release/reproducible.sh).
 DIST ?= dist
 release:
-	@for a in $(RELEASE_ARCHES); do $(MAKE) --no-print-directory static ARCH=$$a || exit 1; done
+	@for a in $(RELEASE_ARCHES); do $(MAKE) -s --no-print-directory static ARCH=$$a || exit 1; done
 	@PYTHON=$(PYTHON) sh scripts/release.sh $(VERSION) $(DIST) $(RELEASE_ARCHES)
 
 # The podvisor image (Dockerfile). The version label is given here, on the

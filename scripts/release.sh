@@ -73,6 +73,6 @@ pack "$tmp/src" "podvisor-$VERSION-corresponding-source" \
     "$DIST/podvisor-$VERSION-corresponding-source.tar.gz"
 
 "${PYTHON:-/usr/bin/python3}" scripts/sbom.py "$VERSION" "$DIST" "$@" >"$DIST/podvisor-$VERSION.spdx.json"
-(cd "$DIST" && sha256sum -- * | LC_ALL=C sort -k2 >SHA256SUMS)
+(cd "$DIST" && sha256sum -- * | LC_ALL=C sort -k2 >"$tmp/SHA256SUMS") && mv "$tmp/SHA256SUMS" "$DIST/"
 echo "release: $DIST" >&2
 (cd "$DIST" && cat SHA256SUMS) >&2
