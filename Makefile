@@ -219,12 +219,14 @@ qemu_of = qemu-$(patsubst arm64,aarch64,$(patsubst armhf,arm,$(patsubst ppc64el,
 # the static binary of each foreign architecture, run by qemu-user; the
 # processes it starts are this machine's. What qemu lacks is named by the
 # skipped tests (docs/release.md).
-# arm64 (the most common other node) runs that core; the others its PID-1
-# semantics (test_pid1), to keep make test within its hour.
+# arm64 and armhf (the common other nodes, 64- and 32-bit) run that core;
+# ppc64el and s390x its PID-1 semantics and the drain, to keep make test
+# within its hour (QEMU_TESTS_OTHER="$(QEMU_TESTS)" runs the core there).
 QEMU_TESTS := test_pid1.py test_core.py test_drain.py test_probe_server.py test_config.py \
               test_sockets.py
 QEMU_TESTS_arm64 := $(QEMU_TESTS)
-QEMU_TESTS_OTHER := test_pid1.py
+QEMU_TESTS_armhf := $(QEMU_TESTS)
+QEMU_TESTS_OTHER ?= test_pid1.py test_drain.py
 integration-qemu: helpers
 	@rc=0; for a in $(FOREIGN_ARCHES); do \
 	  $(MAKE) --no-print-directory qemu-arch ARCH=$$a || rc=1; done; exit $$rc

@@ -35,6 +35,13 @@ LIBRARIES = {
 }
 
 
+# The binary's: podvisor's and each library's as taken, each once (the
+# image's org.opencontainers.image.licenses label says the same).
+BINARY_LICENCE = " AND ".join(dict.fromkeys(
+    ["Apache-2.0"] + [f"({c})" if " " in c else c for _, c, _ in
+                      sorted(LIBRARIES.values(), key=lambda v: (" " not in v[1], v[1]))]))
+
+
 def static_dir(arch):
     return "build/static" if arch == NATIVE else f"build/static-{arch}"
 
@@ -138,9 +145,7 @@ def main():
             "downloadLocation": "NOASSERTION",
             "filesAnalyzed": False,
             "checksums": [{"algorithm": "SHA256", "checksumValue": digest}],
-            "licenseConcluded": " AND ".join(
-                ["Apache-2.0"] + [f"({LIBRARIES[n][1]})" if " " in LIBRARIES[n][1] else LIBRARIES[n][1]
-                                  for n in sorted(LIBRARIES)]),
+            "licenseConcluded": BINARY_LICENCE,
             "licenseDeclared": "NOASSERTION",
             "copyrightText": "NOASSERTION",
             "comment": f"the static binary for Debian's {arch} (musl, every library linked in)",
