@@ -35,19 +35,12 @@ COPY src src/
 # (make image passes it).
 ARG PODVISOR_COMMIT=unknown
 RUN PODVISOR_COMMIT=$PODVISOR_COMMIT make static ARCH="$(cat /debarch)"
-# What the binary carries: podvisor's LICENSE and NOTICE, Debian's copyright
-# file of each library and musl's (notices, and the MIT and curl texts), and
-# the full texts they refer to: LGPL-2.1 (libmicrohttpd), LGPL-3 with the
-# GPL-3 it builds on, GPL-2 (nettle's two choices, mbedTLS's second) and
-# Apache-2.0 (mbedTLS, taken under it).
-# musl's copyright is its package's here, or its source's for a cross build.
-RUN mkdir -p /out/licenses && dir=$(cat /staticdir) && \
+# What the binary carries: podvisor's LICENSE and NOTICE, and the licences
+# of what it links (scripts/licenses.sh: Debian's copyright file of each
+# library and musl's, and the full texts they refer to).
+COPY scripts/licenses.sh scripts/
+RUN dir=$(cat /staticdir) && sh scripts/licenses.sh "$dir" /out/licenses && \
     cp LICENSE /out/licenses/podvisor.LICENSE && cp NOTICE /out/licenses/podvisor.NOTICE && \
-    for d in "$dir"/src/*/debian; do \
-      cp "$d/copyright" "/out/licenses/$(basename "$(dirname "$d")").copyright"; \
-    done && \
-    { ls -d "$dir"/src/musl-* >/dev/null 2>&1 || cp /usr/share/doc/musl/copyright /out/licenses/musl.copyright; } && \
-    for l in LGPL-2.1 LGPL-3 GPL-3 GPL-2 Apache-2.0; do cp "/usr/share/common-licenses/$l" "/out/licenses/$l"; done && \
     cp "$dir/build/podvisor" /out/podvisor
 
 FROM scratch

@@ -45,21 +45,10 @@ for arch in "$@"; do
     bin=$dir/build/podvisor
     [ -x "$bin" ] || { echo "release: no $bin (make static ARCH=$arch)" >&2; exit 1; }
     name=podvisor-$VERSION-linux-$arch
-    mkdir -p "$tmp/$name/licenses"
+    mkdir -p "$tmp/$name"
     cp "$bin" "$tmp/$name/podvisor"
     cp LICENSE NOTICE "$tmp/$name/"
-    # Debian's copyright file of each linked library (and of musl: this
-    # machine's package, or the source a cross build built it from), and
-    # the full texts they refer to.
-    for d in "$dir"/src/*/debian; do
-        cp "$d/copyright" "$tmp/$name/licenses/$(basename "$(dirname "$d")").copyright"
-    done
-    [ -d "$dir"/src/musl-* ] 2>/dev/null ||
-        cp /usr/share/doc/musl/copyright \
-            "$tmp/$name/licenses/musl-$(dpkg-query -W -f='${Version}' musl-dev | sed 's/-[^-]*$//').copyright"
-    for l in LGPL-2.1 LGPL-3 GPL-3 GPL-2 Apache-2.0; do
-        cp "/usr/share/common-licenses/$l" "$tmp/$name/licenses/$l"
-    done
+    sh scripts/licenses.sh "$dir" "$tmp/$name/licenses"
     pack "$tmp" "$name" "$DIST/$name.tar.gz"
 done
 
