@@ -1,5 +1,6 @@
 /* child: see child.h. */
 #include "child.h"
+#include "hotpath.h"
 
 #include "procs.h"
 
@@ -509,7 +510,7 @@ int child_kill_group_only(pid_t pgid)
     return kill(-pgid, SIGKILL) < 0 ? -errno : 0;
 }
 
-int child_signal(pid_t pid, pid_t pgid, int sig, int group)
+HOT_PATH int child_signal(pid_t pid, pid_t pgid, int sig, int group)
 {
     if (pid <= 0)
         return -ESRCH;

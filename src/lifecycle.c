@@ -4,6 +4,7 @@
  * lifecycle_restart.c, config changes, validation and the admin commands
  * in lifecycle_config.c; what they share, in lifecycle_internal.h. */
 #include "lifecycle_internal.h"
+#include "hotpath.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -246,7 +247,7 @@ void lifecycle_set_holds_sockets(struct lifecycle *lc)
 
 /* The action list is sized for the longest step; running out is a fault
  * here, never something to drop silently. */
-void lc_act(struct lc_result *out, struct lc_action a)
+HOT_PATH void lc_act(struct lc_result *out, struct lc_action a)
 {
     if (out->nactions < LC_MAX_ACTIONS)
         out->actions[out->nactions++] = a;
@@ -254,8 +255,8 @@ void lc_act(struct lc_result *out, struct lc_action a)
         out->dropped++;
 }
 
-void lc_act_on(const struct lifecycle *lc, struct lc_result *out, enum lc_action_type type,
-               enum lc_slot child, int sig)
+HOT_PATH void lc_act_on(const struct lifecycle *lc, struct lc_result *out, enum lc_action_type type,
+                        enum lc_slot child, int sig)
 {
     lc_act(out, (struct lc_action){.type = type,
                                    .child = child,
@@ -264,7 +265,8 @@ void lc_act_on(const struct lifecycle *lc, struct lc_result *out, enum lc_action
                                    .sig = sig});
 }
 
-void lc_move(struct lifecycle *lc, struct lc_result *out, enum lc_state to, const char *why)
+HOT_PATH void lc_move(struct lifecycle *lc, struct lc_result *out, enum lc_state to,
+                      const char *why)
 {
     if (lc->state == to)
         return;
@@ -275,7 +277,8 @@ void lc_move(struct lifecycle *lc, struct lc_result *out, enum lc_state to, cons
     lc->state = to;
 }
 
-void lc_arm(struct lc_result *out, enum lc_event_type timer, enum lc_slot child, int64_t ms)
+HOT_PATH void lc_arm(struct lc_result *out, enum lc_event_type timer, enum lc_slot child,
+                     int64_t ms)
 {
     lc_act(out,
            (struct lc_action){.type = LC_ACT_ARM_TIMER, .timer = timer, .child = child, .ms = ms});
@@ -289,17 +292,18 @@ void lc_cancel(struct lc_result *out, enum lc_event_type timer, enum lc_slot chi
     lc_act(out, (struct lc_action){.type = LC_ACT_CANCEL_TIMER, .timer = timer, .child = child});
 }
 
-struct lc_child *lc_cur(struct lifecycle *lc)
+HOT_PATH struct lc_child *lc_cur(struct lifecycle *lc)
 {
     return &lc->children[lc->current];
 }
 
-int lc_main_alive(const struct lifecycle *lc)
+HOT_PATH int lc_main_alive(const struct lifecycle *lc)
 {
     return lc->children[lc->current].in_use && lc->children[lc->current].pid > 0;
 }
 
-static void on_signal(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+HOT_PATH static void on_signal(struct lifecycle *lc, const struct lc_event *ev,
+                               struct lc_result *out)
 {
     int as = options_rewrite(lc->cfg, ev->sig);
     /* A signal rewritten to TERM is taken as TERM: the runtime sends the
@@ -324,7 +328,7 @@ static void on_signal(struct lifecycle *lc, const struct lc_event *ev, struct lc
     lc_act_on(lc, out, LC_ACT_FORWARD, lc->current, as);
 }
 
-static int valid_child(const struct lc_event *ev)
+HOT_PATH static int valid_child(const struct lc_event *ev)
 {
     return ev->child >= 0 && ev->child < LC_MAX_CHILDREN;
 }
@@ -512,7 +516,7 @@ static void on_child_stopped(struct lifecycle *lc, const struct lc_event *ev, st
         lc_act_on(lc, out, LC_ACT_FORWARD, lc->current, SIGCONT);
 }
 
-void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+HOT_PATH void lifecycle_step(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     memset(out, 0, sizeof *out);
     lc->now_ms = ev->now_ms;
@@ -666,7 +670,7 @@ int lifecycle_exit_code(const struct lifecycle *lc)
     return lc->exit_code;
 }
 
-const char *lifecycle_new_fault(const struct lifecycle *lc, unsigned *seen)
+HOT_PATH const char *lifecycle_new_fault(const struct lifecycle *lc, unsigned *seen)
 {
     if (lc->faults == *seen)
         return NULL;

@@ -258,8 +258,9 @@ struct lifecycle {
     /* States the rules say cannot happen, met anyway: never an abort of
      * PID 1; logged by the supervisor, hunted by the explorer. */
     unsigned faults;
-    char fault[400]; /* the last one, with the state it happened in */
-    struct lc_check checks[LC_MAX_CHECKS];
+    /* The scalars come first and the text and tables last: a signal's
+     * step after a long sleep reads what it needs from a few cache lines
+     * (bench/sigterm.py, docs/design.md "SIGTERM forwarding"). */
     int n_checks, n_ready_checks;
     int ready_since_start; /* ready at least once since the main child last started */
     int admin_drained;     /* POST /drain: /readyz fails until podvisor exits */
@@ -269,13 +270,6 @@ struct lifecycle {
      * rewritten once only (dumb-init's --rewrite 15:2 --rewrite 2:15: INT
      * reaches the app as TERM, not INT again). 0: --stop-signal. */
     int drain_signal;
-    struct {
-        char status[256]; /* the last STATUS= */
-        pid_t mainpid;    /* the last MAINPID= taken; 0: none */
-        unsigned messages;
-        unsigned rejected[2]; /* malformed, foreign (enum notify_reject) */
-    } notify;
-    char check_why[200]; /* the transition text a check result caused */
     enum lc_state state;
     int64_t now_ms; /* the time of the step in progress */
     struct lc_child children[LC_MAX_CHILDREN];
@@ -302,7 +296,6 @@ struct lifecycle {
      * came. */
     int endpoints_verdict;
     int64_t endpoints_at_ms;
-    uint64_t forwarded[OPTIONS_NSIG]; /* per signal actually forwarded as */
     /* Restarts of the main child. */
     enum lc_reason restart_reason;
     enum lc_slot current;    /* the slot of the current generation: LC_GEN_A or LC_GEN_B */
@@ -319,15 +312,8 @@ struct lifecycle {
      * landed during its start is validated: it may have read it, so it is
      * promoted only if that change passes. */
     int next_ready_waits;
-    char next_hash[80];   /* start-first: the content the next generation was given */
-    char queued_hash[80]; /* the change a merged restart will apply ("": none) */
     unsigned rollbacks;
     unsigned successions; /* the app replaced itself (MAINPID=, --pid-file): followed */
-    struct {
-        int64_t at_ms; /* 0: none yet */
-        char hash[80]; /* what the rolled-back generation was given ("": not known) */
-        char why[120];
-    } last_rollback;
     unsigned restarts_by[LC_N_REASONS];
     /* How long the last graceful restart took, from its trigger (a change
      * accepted, POST /restart) until the new generation was ready. */
@@ -344,6 +330,25 @@ struct lifecycle {
      * --ready-timeout has passed. */
     int restart_keeps_ready;
     int holds_sockets; /* --socket, or sockets passed to podvisor (LISTEN_FDS) */
+    /* Tables and text, read by /status and the checks; of these a signal
+     * touches only its own counter. */
+    uint64_t forwarded[OPTIONS_NSIG]; /* per signal actually forwarded as */
+    char fault[400];                  /* the last fault, with the state it happened in */
+    struct lc_check checks[LC_MAX_CHECKS];
+    struct {
+        char status[256]; /* the last STATUS= */
+        pid_t mainpid;    /* the last MAINPID= taken; 0: none */
+        unsigned messages;
+        unsigned rejected[2]; /* malformed, foreign (enum notify_reject) */
+    } notify;
+    char check_why[200];  /* the transition text a check result caused */
+    char next_hash[80];   /* start-first: the content the next generation was given */
+    char queued_hash[80]; /* the change a merged restart will apply ("": none) */
+    struct {
+        int64_t at_ms; /* 0: none yet */
+        char hash[80]; /* what the rolled-back generation was given ("": not known) */
+        char why[120];
+    } last_rollback;
     /* Config changes. */
     struct lc_config {
         char hash[80];          /* what the running child was given ("" until a change) */

@@ -2,6 +2,7 @@
  * and timeout), the main child's exit and the clean-up after it: nothing
  * left behind, within a deadline. Part of the lifecycle (lifecycle.h). */
 #include "lifecycle_internal.h"
+#include "hotpath.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -17,7 +18,7 @@ static void on_sigterm_restarting(struct lifecycle *lc, const struct lc_event *e
 
 /* The end of the prestop delay: the child gets its stop signal, and the stop
  * timeout starts, after which its whole group is SIGKILLed. */
-void lc_send_stop_signal(struct lifecycle *lc, struct lc_result *out)
+HOT_PATH void lc_send_stop_signal(struct lifecycle *lc, struct lc_result *out)
 {
     int sig = lc->drain_signal ? lc->drain_signal : lc->cfg->stop_signal;
     if (sig <= 0 || !lc_main_alive(lc))
@@ -31,14 +32,14 @@ void lc_send_stop_signal(struct lifecycle *lc, struct lc_result *out)
 }
 
 /* The stop step, for a drain and for a restart alike. */
-void lc_stop_main(struct lifecycle *lc, struct lc_result *out)
+HOT_PATH void lc_stop_main(struct lifecycle *lc, struct lc_result *out)
 {
     lc_send_stop_signal(lc, out);
     lc_arm(out, LC_EV_STOP_TIMEOUT, lc->current, lc->cfg->stop_timeout_ms);
     lc_cur(lc)->kill_at_ms = lc->now_ms + lc->cfg->stop_timeout_ms;
 }
 
-void lc_begin_stopping(struct lifecycle *lc, struct lc_result *out, const char *why)
+HOT_PATH void lc_begin_stopping(struct lifecycle *lc, struct lc_result *out, const char *why)
 {
     lc_move(lc, out, LC_STOPPING, why);
     lc_stop_main(lc, out);
@@ -46,7 +47,7 @@ void lc_begin_stopping(struct lifecycle *lc, struct lc_result *out, const char *
 
 /* The restart that kept readiness up is over (ready, crashed, or
  * podvisor is stopping). */
-void lc_end_keep_ready(struct lifecycle *lc, struct lc_result *out)
+HOT_PATH void lc_end_keep_ready(struct lifecycle *lc, struct lc_result *out)
 {
     if (!lc->restart_keeps_ready)
         return;
@@ -54,8 +55,8 @@ void lc_end_keep_ready(struct lifecycle *lc, struct lc_result *out)
     lc_cancel(out, LC_EV_READY_TIMEOUT, 0);
 }
 
-void lc_drain(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out,
-              const char *why)
+HOT_PATH void lc_drain(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out,
+                       const char *why)
 {
     lc_end_keep_ready(lc, out);
     lc->restart_began_ms = 0;
@@ -131,7 +132,7 @@ static void on_sigterm_restarting(struct lifecycle *lc, const struct lc_event *e
     }
 }
 
-void lc_on_sigterm(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
+HOT_PATH void lc_on_sigterm(struct lifecycle *lc, const struct lc_event *ev, struct lc_result *out)
 {
     if (lc->cfg->sidecar) {
         /* A sidecar has nothing to drain: the app container does that. */

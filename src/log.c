@@ -1,5 +1,6 @@
 /* log: see log.h. */
 #include "log.h"
+#include "hotpath.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -21,7 +22,7 @@ void log_setup(enum log_level level, enum log_format format)
     current_format = format;
 }
 
-int log_enabled(enum log_level level)
+HOT_PATH int log_enabled(enum log_level level)
 {
     return level <= current_level;
 }

@@ -1,5 +1,6 @@
 /* loop: see loop.h. */
 #include "loop.h"
+#include "hotpath.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -188,7 +189,7 @@ static void on_timer_fd(void *ctx, uint32_t events)
     program(l);
 }
 
-int loop_run(struct loop *l)
+HOT_PATH int loop_run(struct loop *l)
 {
     struct epoll_event events[LOOP_BATCH];
     while (l->running) {
@@ -217,7 +218,7 @@ void loop_stop(struct loop *l)
     l->running = 0;
 }
 
-int64_t loop_now_ms(void)
+HOT_PATH int64_t loop_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -1,6 +1,7 @@
 /* options: see options.h. Adding an option is one line in `option_table`
  * plus its field in struct podvisor_config. */
 #include "options.h"
+#include "hotpath.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1429,7 +1430,7 @@ int options_remap_exit(const struct podvisor_config *cfg, int code)
     return code >= 0 && code < 256 && cfg->remap_exit[code] ? 0 : code;
 }
 
-int options_rewrite(const struct podvisor_config *cfg, int sig)
+HOT_PATH int options_rewrite(const struct podvisor_config *cfg, int sig)
 {
     if (sig < 1 || sig >= OPTIONS_NSIG || cfg->rewrite[sig] < 0)
         return sig;

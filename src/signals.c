@@ -1,5 +1,6 @@
 /* signals: see signals.h. */
 #include "signals.h"
+#include "hotpath.h"
 
 #include "child.h"
 
@@ -11,7 +12,7 @@
 
 static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
 
-static int is_fault_signal(int sig)
+HOT_PATH static int is_fault_signal(int sig)
 {
     for (size_t i = 0; i < sizeof fault_signals / sizeof fault_signals[0]; i++)
         if (sig == fault_signals[i])
@@ -49,28 +50,21 @@ int signals_open(void)
     return fd < 0 ? -errno : fd;
 }
 
-int signals_read(int fd, struct signals_info *out, int max)
+HOT_PATH int signals_read_one(int fd, struct signals_info *out)
 {
-    struct signalfd_siginfo si[SIGNALS_READ_MAX];
-    if (max > SIGNALS_READ_MAX)
-        max = SIGNALS_READ_MAX;
-    if (max <= 0)
-        return -EINVAL;
+    struct signalfd_siginfo si;
     ssize_t n;
     do
-        n = read(fd, si, (size_t)max * sizeof si[0]);
+        n = read(fd, &si, sizeof si);
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return errno == EAGAIN ? 0 : -errno;
-    if (n == 0 || n % sizeof si[0] != 0)
+    if (n != sizeof si)
         return -EIO;
-    int got = (int)(n / (ssize_t)sizeof si[0]);
-    for (int i = 0; i < got; i++) {
-        out[i].sig = (int)si[i].ssi_signo;
-        out[i].sender = (pid_t)si[i].ssi_pid;
-        out[i].code = si[i].ssi_code;
-    }
-    return got;
+    out->sig = (int)si.ssi_signo;
+    out->sender = (pid_t)si.ssi_pid;
+    out->code = si.ssi_code;
+    return 1;
 }
 
 static int sent_by_a_process(int code)
@@ -78,7 +72,7 @@ static int sent_by_a_process(int code)
     return code == SI_USER || code == SI_QUEUE || code == SI_TKILL;
 }
 
-int signals_forwardable(const struct signals_info *si, pid_t self)
+HOT_PATH int signals_forwardable(const struct signals_info *si, pid_t self)
 {
     int sig = si->sig;
     if (sig == SIGCHLD || sig == SIGKILL || sig == SIGSTOP || sig < 1 || sig > SIGRTMAX)

@@ -24,15 +24,11 @@ struct signals_info {
     int code;     /* si_code: SI_USER, SI_QUEUE, SI_TKILL, or a kernel code */
 };
 
-/* At most this many signals are read at once. */
-#define SIGNALS_READ_MAX 16
-
-/** Reads up to max (at most SIGNALS_READ_MAX) pending signals with one
- * read. Returns how many, 0 when none is pending, or -errno. Fewer than
- * max means none was left at that moment: a caller on a level-triggered
- * epoll need not read again to find out (that read is a system call on
- * the path of every forward). */
-int signals_read(int fd, struct signals_info *out, int max);
+/** Reads one pending signal. Returns 1, 0 when none is pending, or
+ * -errno. One at a time: a read of more makes the kernel look for a second
+ * signal before the first one can be forwarded, and a caller on a
+ * level-triggered epoll is woken again for the rest. */
+int signals_read_one(int fd, struct signals_info *out);
 
 /** Whether podvisor forwards this signal to the child: every catchable
  * signal except SIGCHLD (it reports podvisor's own children), except those

@@ -1,5 +1,6 @@
 /* supervisor: see supervisor.h. */
 #include "supervisor.h"
+#include "hotpath.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -89,14 +90,20 @@ struct held_fd {
 /* --drain-idle counts the app's connections this often during the stop. */
 #define CONNECTIONS_POLL_MS 100
 
+/* What a signal's path reads comes first, the lifecycle's scalars
+ * included (lifecycle.h), and the large tables after: see hotpath.h. */
 struct supervisor {
     const struct podvisor_config *cfg;
     struct loop loop;
     struct loop_watch signal_watch;
     int signal_fd;
+    pid_t self;
+    int queued, feeding;
+    unsigned faults_seen; /* the lifecycle faults logged already */
+    struct lc_event queue[EVENT_QUEUE];
+    struct lifecycle lc;
     struct sv_timer timers[LC_N_EVENTS][LC_MAX_CHILDREN]; /* keyed by (event, child) */
     struct sv_child children[LC_MAX_CHILDREN];
-    struct lifecycle lc;
     struct http_server *http;  /* NULL with --probe-listen off */
     struct watch *watch;       /* NULL without --watch */
     struct webhook *webhook;   /* NULL unless --on-change webhook: */
@@ -122,13 +129,6 @@ struct supervisor {
     int process_warned; /* sidecar: said that no --signal-process is visible */
     pid_t parent_at_start;
     int parent_died; /* before --pdeathsig was armed */
-    struct lc_event queue[EVENT_QUEUE];
-    /* Each queued event's text, copied: a queued event outlives the stack
-     * buffer its text came from. */
-    char queue_text[EVENT_QUEUE][CAPTURE_MAX];
-    int queued, feeding;
-    unsigned faults_seen; /* the lifecycle faults logged already */
-    pid_t self;
     /* --drain-idle: the app's TCP ports (--drain-port, then the held
      * sockets' own, read before the drain closes them) and the count's
      * poll during the stop. */
@@ -140,6 +140,9 @@ struct supervisor {
      * before, and after its verdict). */
     struct endpoints *endpoints;
     int endpoints_asked;
+    /* Each queued event's text, copied: a queued event outlives the stack
+     * buffer its text came from. */
+    char queue_text[EVENT_QUEUE][CAPTURE_MAX];
 };
 
 extern char **environ;
@@ -149,7 +152,7 @@ static int child_env_build(struct supervisor *sv);
 
 static void follow_endpoints(struct supervisor *sv);
 
-static void feed(struct supervisor *sv, struct lc_event ev)
+HOT_PATH static void feed(struct supervisor *sv, struct lc_event ev)
 {
     ev.now_ms = loop_now_ms();
     if (sv->queued >= EVENT_QUEUE) {
@@ -613,35 +616,32 @@ static void reap(struct supervisor *sv)
     feed(sv, (struct lc_event){.type = LC_EV_REAPED, .left = rc});
 }
 
-static void on_signal_fd(void *ctx, uint32_t events)
+HOT_PATH static void on_signal_fd(void *ctx, uint32_t events)
 {
     struct supervisor *sv = ctx;
     (void)events;
-    /* One read per wake-up, of at most SIGNALS_READ_MAX: a storm of
-     * queued real-time signals must not keep probes and timers waiting;
-     * what did not fit stays readable, and the level-triggered epoll
-     * comes back for it. */
-    struct signals_info got[SIGNALS_READ_MAX];
-    int n = signals_read(sv->signal_fd, got, SIGNALS_READ_MAX);
+    /* One signal per wake-up (signals_read_one): a storm of queued
+     * real-time signals does not keep probes and timers waiting, as the
+     * level-triggered epoll comes back for the rest after them. */
+    struct signals_info si;
+    int n = signals_read_one(sv->signal_fd, &si);
     if (n < 0)
         log_errno(LOG_ERROR, -n, "reading signals");
-    for (int i = 0; i < n; i++) {
-        const struct signals_info *si = &got[i];
-        if (si->sig == SIGCHLD) {
-            reap(sv);
-            continue;
-        }
-        /* log_debug names the signal only when the line is wanted. */
-        char name[16];
-        if (!signals_forwardable(si, sv->self)) {
-            log_debug("not forwarding SIG%s from pid %d (code %d)",
-                      signal_name(si->sig, name, sizeof name), (int)si->sender, si->code);
-            continue;
-        }
-        log_debug("received SIG%s from pid %d", signal_name(si->sig, name, sizeof name),
-                  (int)si->sender);
-        feed(sv, (struct lc_event){.type = LC_EV_SIGNAL, .sig = si->sig});
+    if (n <= 0)
+        return;
+    if (si.sig == SIGCHLD) {
+        reap(sv);
+        return;
     }
+    /* log_debug names the signal only when the line is wanted. */
+    char name[16];
+    if (!signals_forwardable(&si, sv->self)) {
+        log_debug("not forwarding SIG%s from pid %d (code %d)",
+                  signal_name(si.sig, name, sizeof name), (int)si.sender, si.code);
+        return;
+    }
+    log_debug("received SIG%s from pid %d", signal_name(si.sig, name, sizeof name), (int)si.sender);
+    feed(sv, (struct lc_event){.type = LC_EV_SIGNAL, .sig = si.sig});
 }
 
 static void post_webhook(struct supervisor *sv)
@@ -1202,7 +1202,7 @@ static int carry_out(struct supervisor *sv, const struct lc_action *a)
  * closes its own after the stop signal, clients are refused at once
  * instead of queueing in a backlog nobody accepts from, to be reset when
  * podvisor exits. A unix socket's path stays until then (teardown). */
-static void release_held(struct supervisor *sv)
+HOT_PATH static void release_held(struct supervisor *sv)
 {
     int closed = 0;
     for (int i = 0; i < sv->nheld; i++)
@@ -1220,7 +1220,7 @@ static void release_held(struct supervisor *sv)
  * afterwards. The app waits for it, maybe for this very CPU too, while
  * podvisor formats and writes its log lines (at the default level, three
  * lines came before the stop signal; bench/pid1.py). */
-static int is_signal(const struct lc_action *a)
+HOT_PATH static int is_signal(const struct lc_action *a)
 {
     return a->type == LC_ACT_FORWARD || a->type == LC_ACT_STOP_CHILD;
 }
@@ -1238,7 +1238,7 @@ static void say_signal(const struct lc_action *a)
     log_info("sending stop signal SIG%s to child %d", name, (int)a->pid);
 }
 
-static void apply(struct supervisor *sv, const struct lc_result *res)
+HOT_PATH static void apply(struct supervisor *sv, const struct lc_result *res)
 {
     int sent[LC_MAX_ACTIONS];
     for (int i = 0; i < res->ntransitions; i++) {
