@@ -1228,6 +1228,9 @@ HOT_PATH static int is_signal(const struct lc_action *a)
 
 static void say_signal(const struct lc_action *a)
 {
+    /* The name is made only for a line that is written. */
+    if (!log_enabled(a->type == LC_ACT_FORWARD ? LOG_DEBUG : LOG_INFO))
+        return;
     char name[16];
     signal_name(a->sig, name, sizeof name);
     if (a->type == LC_ACT_FORWARD) {
