@@ -10,14 +10,21 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
-
+/* A switch, not a table: no read-only data page on the signal path. */
 HOT_PATH static int is_fault_signal(int sig)
 {
-    for (size_t i = 0; i < sizeof fault_signals / sizeof fault_signals[0]; i++)
-        if (sig == fault_signals[i])
-            return 1;
-    return 0;
+    switch (sig) {
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGILL:
+    case SIGTRAP:
+    case SIGSYS:
+    case SIGABRT:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 int signals_open(void)
@@ -75,7 +82,9 @@ static int sent_by_a_process(int code)
 HOT_PATH int signals_forwardable(const struct signals_info *si, pid_t self)
 {
     int sig = si->sig;
-    if (sig == SIGCHLD || sig == SIGKILL || sig == SIGSTOP || sig < 1 || sig > SIGRTMAX)
+    /* _NSIG - 1 is SIGRTMAX, known at compile time (the C library's
+     * SIGRTMAX is a function call into another page of the binary). */
+    if (sig == SIGCHLD || sig == SIGKILL || sig == SIGSTOP || sig < 1 || sig > _NSIG - 1)
         return 0;
     if (si->sender == self && (si->code == SI_USER || si->code == SI_TKILL))
         return 0;

@@ -101,22 +101,24 @@ struct supervisor {
     pid_t self;
     int queued, feeding;
     unsigned faults_seen; /* the lifecycle faults logged already */
+    /* What every generation of the main child gets as fds 3..: the
+     * --socket ones (held for podvisor's whole life), then the fds the app
+     * parked with sd_notify FDSTORE=1. Allocated only when there can be
+     * any (the struct lives on the stack, and RSS counts). The drain
+     * releases them before the stop signal: near the top, with what the
+     * signal path reads. */
+    struct held_fd *held;
+    int nheld, nstored;
     struct lc_event queue[EVENT_QUEUE];
     struct lifecycle lc;
     struct sv_timer timers[LC_N_EVENTS][LC_MAX_CHILDREN]; /* keyed by (event, child) */
     struct sv_child children[LC_MAX_CHILDREN];
-    struct http_server *http;  /* NULL with --probe-listen off */
-    struct watch *watch;       /* NULL without --watch */
-    struct webhook *webhook;   /* NULL unless --on-change webhook: */
-    struct checks *checks;     /* NULL without --ready-check / --live-check */
-    struct notify *notify;     /* NULL without --notify */
-    struct childenv child_env; /* envp NULL: ours */
-    /* What every generation of the main child gets as fds 3..: the
-     * --socket ones (held for podvisor's whole life), then the fds the app
-     * parked with sd_notify FDSTORE=1. Allocated only when there can be
-     * any (the struct lives on the stack, and RSS counts). */
-    struct held_fd *held;
-    int nheld, nstored;
+    struct http_server *http;       /* NULL with --probe-listen off */
+    struct watch *watch;            /* NULL without --watch */
+    struct webhook *webhook;        /* NULL unless --on-change webhook: */
+    struct checks *checks;          /* NULL without --ready-check / --live-check */
+    struct notify *notify;          /* NULL without --notify */
+    struct childenv child_env;      /* envp NULL: ours */
     int env_dirty;                  /* the held fds changed: the environment is made anew */
     struct http_server *admin_http; /* NULL without --admin-listen */
     struct http_admin admin;
