@@ -282,14 +282,15 @@ PODMAN ?= podman
 # list over them, $(IMAGE)-multiarch, to push with `podman manifest push`.
 # This machine's image is $(IMAGE); another's, $(IMAGE)-ARCH.
 IMAGE_ARCHES ?= $(RELEASE_ARCHES)
+# Debian's architecture names as OCI platforms (the Dockerfile maps back).
 oci_arch = $(patsubst armhf,arm/v7,$(patsubst ppc64el,ppc64le,$(1)))
 image:
 	@sh scripts/base-image.sh
 	@$(PODMAN) manifest rm $(IMAGE)-multiarch >/dev/null 2>&1 || true
 	@$(PODMAN) manifest create $(IMAGE)-multiarch >/dev/null
-	@set -e; for a in $(IMAGE_ARCHES); do \
+	@set -e; for pair in $(foreach a,$(IMAGE_ARCHES),$(a)=linux/$(call oci_arch,$(a))); do \
+	  a=$${pair%%=*}; plat=$${pair#*=}; \
 	  tag=$(IMAGE); [ $$a = $(NATIVE_ARCH) ] || tag=$(IMAGE)-$$a; \
-	  plat=linux/$$(echo $$a | sed 's|^armhf$$|arm/v7|; s|^ppc64el$$|ppc64le|'); \
 	  echo "image: $$tag ($$plat)"; \
 	  $(PODMAN) build --pull=never --platform $$plat \
 	    --build-arg BUILDPLATFORM=linux/$(call oci_arch,$(NATIVE_ARCH)) \
