@@ -1264,7 +1264,7 @@ HOT_PATH static void apply(struct supervisor *sv, const struct lc_result *res)
      * (bench/sigfloor.py) it ran only after the rest of this step, its
      * timers and log lines, 15-20 us later. The bookkeeping can wait. */
     if (signalled)
-        sched_yield();
+        (void)sched_yield(); /* it cannot fail on Linux */
     for (int i = 0; i < res->ntransitions; i++) {
         const struct lc_transition *tr = &res->transitions[i];
         /* A child that never ran has had its error line already. */
