@@ -61,11 +61,6 @@ def samples(prefixes, sigecho, trials):
     return got
 
 
-def latencies(prefixes, sigecho, trials):
-    """Median kill()-to-receipt time per wrapper, in µs."""
-    return {name: statistics.median(v) for name, v in samples(prefixes, sigecho, trials).items()}
-
-
 def paired_difference(a, b, resamples=2000):
     """The median of a[i] - b[i] and its 95% bootstrap interval: how much
     slower a is than b, trial for trial, and how sure the run is of it. A
